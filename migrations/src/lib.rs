@@ -1,0 +1,24 @@
+//! Schema migrations of the evidence portal, one file per migration, applied in order.
+//!
+//! A landed migration is never edited: a change to the schema is a new file. No seed data
+//! lives here (the portal's `demo` command seeds).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_departments_and_accounts;
+mod m20261124_000002_create_cases_and_parties;
+mod m20261124_000003_create_materials_and_delegations;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_departments_and_accounts::Migration),
+            Box::new(m20261124_000002_create_cases_and_parties::Migration),
+            Box::new(m20261124_000003_create_materials_and_delegations::Migration),
+        ]
+    }
+}
+pub use sea_orm_migration::MigrationStatus;

@@ -1,0 +1,191 @@
+//! The command line: `serve` (the default), `migrate`, `create-admin`.
+//!
+//! Usage errors exit 2 (clap); any other failure prints one line to stderr and exits 1.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::{identifier, password};
+use crate::config::Settings;
+use crate::startup::{Application, StartupError};
+
+#[derive(Parser)]
+#[command(
+    name = "evidence-portal",
+    version,
+    about = "Online viewing of road-traffic accident evidence (交通事故证据材料网上查阅).",
+    long_about = "Online viewing of road-traffic accident evidence (交通事故证据材料网上查阅).\n\n\
+        With no subcommand the portal serves HTTP. Settings come from PORTAL_* environment \
+        variables and an optional TOML file; see the README for the list."
+)]
+pub struct Cli {
+    /// A TOML file of settings (keys as the PORTAL_* variables, lower case, without the prefix).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal over HTTP until SIGINT or SIGTERM (the default).
+    Serve,
+    /// Apply pending database migrations, or show their status.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Create an administrator account (the first admin of a new installation).
+    CreateAdmin {
+        /// Sign-in name: 3–32 of a-z 0-9 . _ -
+        #[arg(long)]
+        username: String,
+        /// Name shown in pages and the audit log.
+        #[arg(long = "name", value_name = "DISPLAY_NAME")]
+        display_name: String,
+        /// Read the password from the first line of standard input instead of prompting
+        /// (implied when standard input is not a terminal).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Apply,
+    /// List migrations and whether each has been applied.
+    Status,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate { action } => migrate(settings, action.unwrap_or(MigrateAction::Apply)).await,
+            Command::CreateAdmin {
+                username,
+                display_name,
+                password_stdin,
+            } => create_admin(settings, &username, &display_name, password_stdin).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(line) => fail(line),
+    }
+}
+
+fn fail(line: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {line}");
+    ExitCode::FAILURE
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let app = Application::build(settings.clone())
+        .await
+        .map_err(|e: StartupError| e.to_string())?;
+    tracing::info!(
+        url = %format!("http://{}:{}/", settings.bind.ip(), app.port()),
+        metrics_port = app.metrics_port(),
+        ms = started.elapsed().as_millis() as u64,
+        "portal ready"
+    );
+    app.run_until_stopped().await.map_err(|e| e.to_string())?;
+    tracing::info!("portal stopped");
+    Ok(())
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), String> {
+    let db = crate::db::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", settings.database_url.redacted()))?;
+    if let MigrateAction::Apply = action {
+        crate::db::migrate(&db)
+            .await
+            .map_err(|e| format!("cannot apply database migrations: {e}"))?;
+    }
+    let status = crate::db::migration_status(&db)
+        .await
+        .map_err(|e| format!("cannot read migration status: {e}"))?;
+    for (name, applied) in status {
+        println!("{}  {name}", if applied { "applied" } else { "pending" });
+    }
+    Ok(())
+}
+
+async fn create_admin(
+    settings: Settings,
+    username: &str,
+    display_name: &str,
+    password_stdin: bool,
+) -> Result<(), String> {
+    let username = identifier::normalise_username(username).map_err(str::to_owned)?;
+    let display_name = display_name.trim();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        return Err("--name must be 1 to 100 characters".into());
+    }
+    let secret = if password_stdin || !std::io::stdin().is_terminal() {
+        read_password_line()?
+    } else {
+        prompt_password_twice()?
+    };
+    password::check_strength(&secret, &[&username, display_name], password::MIN_LENGTH_ADMIN)
+        .map_err(|e| format!("password refused: {e}"))?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot hash the password: {e}"))?;
+
+    let state = crate::startup::open_state(settings).await.map_err(|e| e.to_string())?;
+    let login_key = identifier::login_key(&state.key, &username);
+    let id = crate::db::accounts::create_admin(
+        &state.db,
+        crate::db::accounts::NewAdmin {
+            login_key: &login_key,
+            login_masked: &username,
+            display_name,
+            password_hash: &hash,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("created admin {username} ({id})");
+    Ok(())
+}
+
+fn read_password_line() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(secret)
+}
+
+fn prompt_password_twice() -> Result<String, String> {
+    let first = rpassword::prompt_password("Password for the new admin: ")
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let second = rpassword::prompt_password("Repeat the password: ")
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    if first != second {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}

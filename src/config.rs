@@ -1,0 +1,385 @@
+//! Settings of one portal instance: defaults, an optional TOML file, then `PORTAL_*` variables.
+//!
+//! Every setting is validated here, once, so that a bad value stops the program at start with one
+//! line naming the setting and why, instead of failing later in a request.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Uploads larger than this are refused while streaming unless configured otherwise (2 GiB).
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The validated settings the rest of the portal works with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    /// Where users reach the portal (links on printed notices; `Secure` cookies when https).
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub store_url: StoreUrl,
+    /// Extra `object_store` options (e.g. `aws_endpoint`) on top of the `AWS_*` variables.
+    pub store_options: Vec<(String, String)>,
+    pub max_upload_bytes: u64,
+    pub secret_key_file: PathBuf,
+    /// Prometheus metrics are served here, and only here, when set.
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+/// A database URL whose password never reaches a log line or an error message.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+
+    /// The URL with any password replaced, for messages.
+    pub fn redacted(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Where evidence objects live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A local directory (the embedded default, `data/objects`).
+    Directory(PathBuf),
+    /// An S3-compatible bucket and key prefix; credentials and endpoint from `AWS_*`.
+    S3 { bucket: String, prefix: String },
+    /// Process memory: for tests and trials only; nothing survives a restart.
+    Memory,
+}
+
+/// One bad setting: which one, and why. Displayed as the single line the program exits with.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, reason: impl Into<String>) -> Self {
+        Self {
+            setting: setting.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The raw settings as written in the TOML file; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    store_url: Option<String>,
+    max_upload_bytes: Option<u64>,
+    secret_key_file: Option<String>,
+    metrics_bind: Option<String>,
+}
+
+impl Settings {
+    /// Reads the optional TOML file, then the process environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(config_file, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the optional TOML file, then variables from `env` (tests pass their own).
+    pub fn from_sources(
+        config_file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file = match config_file {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        // The environment wins over the file; an empty variable counts as unset.
+        let pick = |var: &str, from_file: Option<String>| -> Option<(String, String)> {
+            match env(var).filter(|v| !v.trim().is_empty()) {
+                Some(v) => Some((var.to_owned(), v)),
+                None => from_file.map(|v| (file_key(var), v)),
+            }
+        };
+
+        let bind = match pick("PORTAL_BIND", file.bind) {
+            Some((name, v)) => parse_socket(&name, &v)?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let data_dir = match pick("PORTAL_DATA_DIR", file.data_dir) {
+            Some((_, v)) => PathBuf::from(v),
+            None => PathBuf::from("data"),
+        };
+        let public_url = match pick("PORTAL_PUBLIC_URL", file.public_url) {
+            Some((name, v)) => parse_public_url(&name, &v)?,
+            None => Url::parse(&format!("http://{bind}/"))
+                .map_err(|e| ConfigError::new("PORTAL_BIND", e.to_string()))?,
+        };
+        let database_url = match pick("PORTAL_DATABASE_URL", file.database_url) {
+            Some((name, v)) => parse_database_url(&name, &v)?,
+            None => DatabaseUrl(sqlite_url(&data_dir.join("portal.db"))),
+        };
+        let store_url = match pick("PORTAL_STORE_URL", file.store_url) {
+            Some((name, v)) => parse_store_url(&name, &v)?,
+            None => StoreUrl::Directory(data_dir.join("objects")),
+        };
+        let max_upload_bytes = match env("PORTAL_MAX_UPLOAD_BYTES").filter(|v| !v.is_empty()) {
+            Some(v) => parse_size("PORTAL_MAX_UPLOAD_BYTES", &v)?,
+            None => file.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES),
+        };
+        if max_upload_bytes == 0 {
+            return Err(ConfigError::new(
+                "PORTAL_MAX_UPLOAD_BYTES",
+                "must be greater than zero",
+            ));
+        }
+        let secret_key_file = match pick("PORTAL_SECRET_KEY_FILE", file.secret_key_file) {
+            Some((_, v)) => PathBuf::from(v),
+            None => data_dir.join("secret.key"),
+        };
+        let metrics_bind = match pick("PORTAL_METRICS_BIND", file.metrics_bind) {
+            Some((name, v)) => Some(parse_socket(&name, &v)?),
+            None => None,
+        };
+        if metrics_bind.is_some_and(|m| m == bind && m.port() != 0) {
+            return Err(ConfigError::new(
+                "PORTAL_METRICS_BIND",
+                "must differ from PORTAL_BIND: metrics are never served on the public address",
+            ));
+        }
+        Ok(Settings {
+            bind,
+            public_url,
+            data_dir,
+            database_url,
+            store_url,
+            store_options: Vec::new(),
+            max_upload_bytes,
+            secret_key_file,
+            metrics_bind,
+        })
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+/// The name a setting has in the TOML file, for messages about values that came from it.
+fn file_key(var: &str) -> String {
+    format!(
+        "{} (config file)",
+        var.trim_start_matches("PORTAL_").to_ascii_lowercase()
+    )
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.message().to_owned();
+        ConfigError::new("--config", format!("{}: {msg}", path.display()))
+    })
+}
+
+fn parse_socket(name: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.trim().parse().map_err(|_| {
+        ConfigError::new(
+            name,
+            format!("{value:?} is not an address and port such as 127.0.0.1:8080"),
+        )
+    })
+}
+
+fn parse_public_url(name: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim())
+        .map_err(|e| ConfigError::new(name, format!("{value:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(
+            name,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_database_url(name: &str, value: &str) -> Result<DatabaseUrl, ConfigError> {
+    let value = value.trim();
+    let url = Url::parse(value).map_err(|e| {
+        ConfigError::new(name, format!("not a URL ({e}); expected sqlite:… or postgres://…"))
+    })?;
+    match url.scheme() {
+        "sqlite" => Ok(DatabaseUrl(value.to_owned())),
+        "postgres" | "postgresql" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(ConfigError::new(name, "a postgres:// URL needs a host"));
+            }
+            Ok(DatabaseUrl(value.to_owned()))
+        }
+        other => Err(ConfigError::new(
+            name,
+            format!("unsupported scheme {other:?}; expected sqlite:… or postgres://…"),
+        )),
+    }
+}
+
+/// The SQLite URL of a file, creating it if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+pub(crate) fn parse_store_url(name: &str, value: &str) -> Result<StoreUrl, ConfigError> {
+    let value = value.trim();
+    if value == "memory://" || value == "memory:" {
+        return Ok(StoreUrl::Memory);
+    }
+    if !value.contains("://") {
+        // A bare path is a directory.
+        return Ok(StoreUrl::Directory(PathBuf::from(value)));
+    }
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new(name, format!("{value:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "file" => url
+            .to_file_path()
+            .map(StoreUrl::Directory)
+            .map_err(|()| ConfigError::new(name, "a file:// URL needs an absolute path")),
+        "s3" => {
+            let bucket = url.host_str().unwrap_or_default().to_owned();
+            if bucket.is_empty() {
+                return Err(ConfigError::new(name, "an s3:// URL needs a bucket: s3://bucket/prefix"));
+            }
+            let prefix = url.path().trim_matches('/').to_owned();
+            Ok(StoreUrl::S3 { bucket, prefix })
+        }
+        other => Err(ConfigError::new(
+            name,
+            format!("unsupported scheme {other:?}; expected a directory, file://, s3:// or memory://"),
+        )),
+    }
+}
+
+/// A byte size: a plain number, or with a K/M/G/T suffix (binary multiples: 2G = 2 GiB).
+fn parse_size(name: &str, value: &str) -> Result<u64, ConfigError> {
+    let v = value.trim();
+    let (digits, shift) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (v, 0),
+        Some((i, _)) => {
+            let unit = v[i..].trim().trim_end_matches(['b', 'B']).trim_end_matches(['i']);
+            let shift = match unit.to_ascii_uppercase().as_str() {
+                "" => 0,
+                "K" => 10,
+                "M" => 20,
+                "G" => 30,
+                "T" => 40,
+                _ => return Err(ConfigError::new(name, format!("{value:?}: unknown unit"))),
+            };
+            (&v[..i], shift)
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| ConfigError::new(name, format!("{value:?} is not a size such as 2G")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_sources(None, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_shape() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url.expose(), "sqlite://data/portal.db?mode=rwc");
+        assert_eq!(s.store_url, StoreUrl::Directory(PathBuf::from("data/objects")));
+        assert_eq!(s.secret_key_file, PathBuf::from("data/secret.key"));
+        assert_eq!(s.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+        assert!(s.metrics_bind.is_none());
+        assert!(!s.served_over_tls());
+    }
+
+    #[test]
+    fn store_urls_of_every_kind_parse() {
+        let s3 = parse_store_url("X", "s3://evidence/prod/a").unwrap();
+        assert_eq!(
+            s3,
+            StoreUrl::S3 { bucket: "evidence".into(), prefix: "prod/a".into() }
+        );
+        assert_eq!(parse_store_url("X", "memory://").unwrap(), StoreUrl::Memory);
+        assert_eq!(
+            parse_store_url("X", "file:///srv/objects").unwrap(),
+            StoreUrl::Directory(PathBuf::from("/srv/objects"))
+        );
+        assert!(parse_store_url("X", "s3:///nobucket").is_err());
+        assert!(parse_store_url("X", "ftp://host/x").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = load(&[("PORTAL_BIND", "localhost")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_BIND");
+        let e = load(&[("PORTAL_DATABASE_URL", "mysql://x/y")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_DATABASE_URL");
+        let e = load(&[("PORTAL_MAX_UPLOAD_BYTES", "lots")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_MAX_UPLOAD_BYTES");
+        let e = load(&[("PORTAL_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_PUBLIC_URL");
+        let e = load(&[("PORTAL_BIND", "127.0.0.1:9000"), ("PORTAL_METRICS_BIND", "127.0.0.1:9000")])
+            .unwrap_err();
+        assert_eq!(e.setting, "PORTAL_METRICS_BIND");
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("X", "1024").unwrap(), 1024);
+        assert_eq!(parse_size("X", "2G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("X", "512MiB").unwrap(), 512 << 20);
+        assert!(parse_size("X", "99999999999T").is_err());
+    }
+
+    #[test]
+    fn passwords_never_show_in_database_urls() {
+        let url = DatabaseUrl("postgres://portal:s3cret@db.example/portal".into());
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(url.redacted().contains("***"));
+    }
+
+    #[test]
+    fn https_public_url_means_tls() {
+        let s = load(&[("PORTAL_PUBLIC_URL", "https://evidence.example.gov.cn/")]).unwrap();
+        assert!(s.served_over_tls());
+    }
+}

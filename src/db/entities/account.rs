@@ -1,0 +1,32 @@
+//! Anyone who signs in: admin, staff, party (当事人) or agent (代理人).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "accounts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// `admin` | `staff` | `party` | `agent`.
+    pub role: String,
+    pub display_name: String,
+    /// Hex HMAC-SHA256 (server key) of the normalised login identifier; look-ups use only this.
+    #[sea_orm(unique)]
+    pub login_key: String,
+    /// The identifier as it may be displayed: citizen ID numbers masked (`1101**********123X`).
+    pub login_masked: String,
+    /// argon2id PHC string; `None` until the account is activated.
+    pub password_hash: Option<String>,
+    /// The brigade of a staff member.
+    pub department_id: Option<Uuid>,
+    pub disabled: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<TimeDateTimeWithTimeZone>,
+    pub created_at: TimeDateTimeWithTimeZone,
+    pub updated_at: TimeDateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,5 @@
+//! sea-orm entities, one file per table. Non-obvious columns are documented on the migration that
+//! created them and again here.
+
+pub mod account;
+pub mod department;

@@ -1,0 +1,236 @@
+//! The one error type of the web layer, and how it becomes a page or a JSON body.
+//!
+//! Every failure a handler can meet is one `AppError` variant with a stable code (the `code`
+//! field of JSON bodies, the "错误代码" line of pages). Internal causes (database, store, I/O) are
+//! logged with the request id and shown only as a generic 500 naming that id.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+use serde::Serialize;
+
+use crate::telemetry::RequestContext;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed or invalid input: the code says which rule was broken.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// No valid session: pages redirect to sign-in, JSON answers 401.
+    #[error("sign-in required")]
+    NotSignedIn,
+    /// Signed in, but policy said no, and the resource's existence is not secret.
+    #[error("forbidden")]
+    Forbidden,
+    /// Missing, or hidden because its existence is itself private.
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("upload exceeds the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    /// A dependency (database, object store, audit log) cannot serve now; try again later.
+    #[error("{part} unavailable")]
+    Unavailable {
+        part: &'static str,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A bug or an unexpected failure: logged in full, shown as a generic 500.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AppError::Internal(cause.into())
+    }
+
+    /// The stable, documented code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. } => code,
+            AppError::NotSignedIn => "not_signed_in",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::Unavailable { .. } => "unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// What the person is told, in Simplified Chinese; never a cause or a path.
+    fn explanation_zh(&self) -> (&'static str, String) {
+        match self {
+            AppError::BadRequest { message, .. } => ("请求有误", message.clone()),
+            AppError::NotSignedIn => ("请先登录", "此页面需要登录后查看。".into()),
+            AppError::Forbidden => ("无权访问", "您没有执行此操作的权限。".into()),
+            AppError::NotFound => (
+                "页面不存在",
+                "您要找的页面不存在，或您无权查看。请检查地址是否正确。".into(),
+            ),
+            AppError::MethodNotAllowed => ("不支持的请求方式", "此地址不支持该请求方式。".into()),
+            AppError::PayloadTooLarge { limit } => (
+                "文件过大",
+                format!("上传内容超过了 {} MiB 的上限。", limit / (1024 * 1024)),
+            ),
+            AppError::Unavailable { .. } => (
+                "服务暂时不可用",
+                "系统暂时无法处理您的请求，请稍后再试。".into(),
+            ),
+            AppError::Internal(_) => (
+                "系统错误",
+                "处理您的请求时发生了错误。如需帮助，请向工作人员提供下方的请求编号。".into(),
+            ),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::NotFound(_) => AppError::NotFound,
+            crate::store::StoreError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
+            other => AppError::Unavailable {
+                part: "store",
+                cause: Some(Box::new(other)),
+            },
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "errors/error.html")]
+struct ErrorPage<'a> {
+    layout: crate::routes::Layout,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+    code: &'a str,
+    request_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    request_id: &'a str,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::NotSignedIn => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let ctx = RequestContext::current();
+        let request_id = ctx.as_ref().map_or("-", |c| c.id.as_str());
+        let wants_json = ctx.as_ref().is_some_and(|c| c.wants_json);
+        let status = self.status_code();
+
+        match self {
+            AppError::Internal(cause) => {
+                tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
+            }
+            AppError::Unavailable { part, cause } => {
+                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
+                tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
+            }
+            _ => {}
+        }
+
+        if matches!(self, AppError::NotSignedIn) && !wants_json {
+            let next = ctx.as_ref().map_or("/", |c| c.path.as_str());
+            let location = format!("/login?next={}", urlencode(next));
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish();
+        }
+
+        let mut builder = HttpResponse::build(status);
+        builder.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let AppError::Unavailable { .. } = self {
+            builder.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if wants_json {
+            return builder.json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code(),
+                    message: self.to_string(),
+                    request_id,
+                },
+            });
+        }
+        let (title, message) = self.explanation_zh();
+        let page = ErrorPage {
+            layout: crate::routes::Layout::new(),
+            status: status.as_u16(),
+            title,
+            message: &message,
+            code: self.code(),
+            request_id,
+        };
+        match page.render() {
+            Ok(html) => builder.content_type(ContentType::html()).body(html),
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "error page failed to render");
+                builder
+                    .content_type(ContentType::plaintext())
+                    .body(format!("{} {}", status.as_u16(), self.code()))
+            }
+        }
+    }
+}
+
+/// The whole cause chain of an error on one line, for logs.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,17 @@
+//! The accident evidence portal (交通事故证据材料网上查阅): parties to a road-traffic accident and
+//! their agents view and download the released evidence of their case; staff manage it.
+//!
+//! `main.rs` is a thin CLI; everything else lives here so integration tests run the real app.
+
+pub mod assets;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

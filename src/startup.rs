@@ -1,0 +1,250 @@
+//! Builds the application from settings: opens the stores, applies migrations, binds the
+//! listeners and returns the bound ports, so tests can run the real server on port 0.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::keys::ServerKey;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What handlers share: one per process, cheap to clone.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: DatabaseConnection,
+    pub store: Store,
+    pub key: ServerKey,
+}
+
+/// Why the portal could not start. Each displays as the one line the program exits with.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Key(#[from] crate::keys::KeyError),
+    #[error("cannot prepare the database directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {url}: {source}")]
+    Database { url: String, source: sea_orm::DbErr },
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(sea_orm::DbErr),
+    #[error("cannot open the object store: {0}")]
+    Store(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Opens everything the portal needs: key, database (migrated), object store.
+pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
+    let key = ServerKey::load_or_create(&settings.secret_key_file)?;
+    if settings.database_url.is_sqlite()
+        && let Some(dir) = sqlite_dir(settings.database_url.expose())
+    {
+        std::fs::create_dir_all(&dir).map_err(|source| StartupError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let db = crate::db::connect(&settings.database_url)
+        .await
+        .map_err(|source| StartupError::Database {
+            url: settings.database_url.redacted(),
+            source,
+        })?;
+    crate::db::migrate(&db).await.map_err(StartupError::Migrate)?;
+    let store = Store::open(&settings.store_url, &settings.store_options)
+        .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
+    store
+        .check(std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
+    Ok(AppState {
+        settings,
+        db,
+        store,
+        key,
+    })
+}
+
+/// The directory of a `sqlite://path?…` URL's file, if it names one.
+fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path.starts_with(':') {
+        return None; // in-memory
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(std::path::Path::to_path_buf)
+}
+
+/// A running (not yet awaited) portal: its public server and, if configured, its metrics server.
+pub struct Application {
+    port: u16,
+    metrics_port: Option<u16>,
+    server: Server,
+    metrics_server: Option<Server>,
+}
+
+impl Application {
+    /// Opens the stores, migrates and binds. Port 0 in the settings picks a free port.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let state = web::Data::new(open_state(settings).await?);
+        Self::build_with_state(state)
+    }
+
+    pub fn build_with_state(state: web::Data<AppState>) -> Result<Application, StartupError> {
+        let bind = state.settings.bind;
+        let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?.port();
+        let metrics = web::Data::new(Metrics::default());
+
+        let (metrics_server, metrics_port) = match state.settings.metrics_bind {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+                let port = listener.local_addr().map(|a| a.port()).unwrap_or(addr.port());
+                let metrics = metrics.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(metrics.clone())
+                        .route("/metrics", web::get().to(serve_metrics))
+                })
+                .workers(1)
+                .listen(listener)
+                .map_err(|source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?
+                .run();
+                (Some(server), Some(port))
+            }
+            None => (None, None),
+        };
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    AppError::bad_request("invalid_query", e.to_string()).into()
+                }))
+                .app_data(web::FormConfig::default().error_handler(|e, _| {
+                    AppError::bad_request("invalid_form", e.to_string()).into()
+                }))
+                .app_data(web::JsonConfig::default().error_handler(|e, _| {
+                    AppError::bad_request("invalid_json", e.to_string()).into()
+                }))
+                .wrap(security_headers())
+                .wrap(from_fn(crate::metrics::track))
+                .wrap(from_fn(crate::telemetry::trace_requests))
+                .configure(crate::routes::configure)
+                .default_service(web::to(crate::routes::not_found))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?
+        .run();
+
+        Ok(Application {
+            port,
+            metrics_port,
+            server,
+            metrics_server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    /// A handle that stops the public server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT or SIGTERM (graceful: in-flight requests get 30 s to finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.metrics_server {
+            Some(metrics) => {
+                let metrics_handle = metrics.handle();
+                let metrics_task = tokio::spawn(metrics);
+                let result = self.server.await;
+                metrics_handle.stop(true).await;
+                let _ = metrics_task.await;
+                result
+            }
+            None => self.server.await,
+        }
+    }
+}
+
+/// The headers of DESIGN §4 on every response. `Cache-Control: no-store` is the default for
+/// everything dynamic; static assets set their own.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+             media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
+        .add(("Cache-Control", "no-store"))
+}
+
+async fn serve_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    match metrics.encode() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(text),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_dir;
+    use std::path::PathBuf;
+
+    #[test]
+    fn sqlite_urls_give_their_directory() {
+        assert_eq!(sqlite_dir("sqlite://data/portal.db?mode=rwc"), Some(PathBuf::from("data")));
+        assert_eq!(sqlite_dir("sqlite:///tmp/x/p.db"), Some(PathBuf::from("/tmp/x")));
+        assert_eq!(sqlite_dir("sqlite::memory:"), None);
+        assert_eq!(sqlite_dir("sqlite://p.db"), None);
+    }
+}

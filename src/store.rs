@@ -1,0 +1,454 @@
+//! The one place that talks to the object store: evidence bytes in and out, streamed.
+//!
+//! One `Store` wraps an `Arc<dyn ObjectStore>` built from the store URL (a local directory, an
+//! S3-compatible bucket, or memory). Keys are made here from server-side ids only
+//! (`cases/{case_id}/{material_id}`); nothing a user sends becomes part of a key.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, Stream, StreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{
+    ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::StoreUrl;
+
+/// Bodies up to this size are sent in one request; larger ones as multipart parts of this size.
+const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Parts in flight at once during a multipart upload (memory ≈ PART_SIZE × (this + 1)).
+const PARTS_IN_FLIGHT: usize = 2;
+/// Where the readiness probe writes.
+const PROBE_KEY: &str = "_portal/readyz";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object {0} not found")]
+    NotFound(String),
+    #[error("upload exceeds the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable,
+    /// The incoming body failed (client disconnected, malformed multipart, …).
+    #[error("request body failed")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("object store failed")]
+    Backend(#[source] object_store::Error),
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+    #[error("object store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<object_store::Error> for StoreError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => StoreError::NotFound(path),
+            other => StoreError::Backend(other),
+        }
+    }
+}
+
+/// A key made by the server. The only ways to make one are the constructors below.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectKey(Path);
+
+impl ObjectKey {
+    /// The key of a material's bytes.
+    pub fn material(case_id: Uuid, material_id: Uuid) -> Self {
+        ObjectKey(Path::from(format!("cases/{case_id}/{material_id}")))
+    }
+
+    /// A key read back from the database (`materials.object_key`).
+    pub fn from_stored(stored: &str) -> Result<Self, StoreError> {
+        Path::parse(stored)
+            .map(ObjectKey)
+            .map_err(|e| StoreError::Config(format!("stored key {stored:?} is invalid: {e}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+/// What a completed upload measured on the way through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub crc32: u32,
+}
+
+/// An object being read: its full size, the byte range coming, and the bytes.
+pub struct Fetched {
+    pub total_size: u64,
+    pub range: Range<u64>,
+    pub body: BoxStream<'static, Result<Bytes, StoreError>>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    kind: &'static str,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("kind", &self.kind).finish()
+    }
+}
+
+impl Store {
+    /// Builds the store named by the settings. A directory is created if missing; S3 takes its
+    /// credentials, region and endpoint from the standard `AWS_*` variables, then `options`.
+    pub fn open(url: &StoreUrl, options: &[(String, String)]) -> Result<Self, StoreError> {
+        match url {
+            StoreUrl::Memory => Ok(Store {
+                inner: Arc::new(InMemory::new()),
+                kind: "memory",
+            }),
+            StoreUrl::Directory(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create directory {}: {e}", dir.display()))
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| StoreError::Config(format!("{}: {e}", dir.display())))?
+                    .with_automatic_cleanup(true);
+                Ok(Store {
+                    inner: Arc::new(fs),
+                    kind: "directory",
+                })
+            }
+            StoreUrl::S3 { bucket, prefix } => {
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    // A fast failure beats a request hanging for minutes of retries.
+                    .with_retry(RetryConfig {
+                        max_retries: 3,
+                        retry_timeout: Duration::from_secs(15),
+                        ..RetryConfig::default()
+                    })
+                    // No whole-request timeout: a 5 GB download legitimately takes long.
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_timeout_disabled()
+                            .with_connect_timeout(Duration::from_secs(5))
+                            .with_read_timeout(Duration::from_secs(60)),
+                    );
+                for (key, value) in options {
+                    let key: AmazonS3ConfigKey = key
+                        .parse()
+                        .map_err(|e| StoreError::Config(format!("option {key}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                let s3 = builder
+                    .build()
+                    .map_err(|e| StoreError::Config(e.to_string()))?;
+                let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
+                };
+                Ok(Store { inner, kind: "s3" })
+            }
+        }
+    }
+
+    /// `directory`, `s3` or `memory`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Streams `body` into the object at `key`, hashing on the way, in bounded memory.
+    ///
+    /// Refuses (and leaves nothing behind) once more than `limit` bytes arrive, or when the body
+    /// or the store fails. The object becomes visible only when complete.
+    #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
+    pub async fn put_stream<S, E>(
+        &self,
+        key: &ObjectKey,
+        body: S,
+        limit: u64,
+    ) -> Result<Stored, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut body = std::pin::pin!(body);
+        let mut meter = Meter::new(limit);
+        // Gather the first part: small bodies go up in one request.
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut head_len = 0usize;
+        while head_len <= PART_SIZE {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    meter.add(&chunk)?;
+                    head_len += chunk.len();
+                    head.push(chunk);
+                }
+                Some(Err(e)) => return Err(StoreError::Body(e.into())),
+                None => {
+                    self.inner
+                        .put(&key.0, PutPayload::from_iter(head))
+                        .await?;
+                    return Ok(meter.finish());
+                }
+            }
+        }
+
+        let upload = self.inner.put_multipart(&key.0).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        for chunk in head {
+            writer.put(chunk);
+        }
+        let outcome: Result<(), StoreError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Body(e.into()))?;
+                meter.add(&chunk)?;
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                writer.finish().await?;
+                Ok(meter.finish())
+            }
+            Err(e) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(error = %abort, "aborting a multipart upload failed; gc will collect it");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Streams the object at `key`, or the byte range `range` of it (end exclusive).
+    #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
+    pub async fn get(
+        &self,
+        key: &ObjectKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Fetched, StoreError> {
+        if range.as_ref().is_some_and(|r| r.start >= r.end) {
+            return Err(StoreError::RangeNotSatisfiable);
+        }
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self
+            .inner
+            .get_opts(&key.0, options)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { path, .. } => StoreError::NotFound(path),
+                object_store::Error::NotModified { .. } | object_store::Error::Precondition { .. } => {
+                    StoreError::RangeNotSatisfiable
+                }
+                other if other.to_string().contains("Range") => StoreError::RangeNotSatisfiable,
+                other => StoreError::Backend(other),
+            })?;
+        let total_size = result.meta.size;
+        let range = result.range.clone();
+        let body = result
+            .into_stream()
+            .map(|chunk| chunk.map_err(StoreError::Backend))
+            .boxed();
+        Ok(Fetched {
+            total_size,
+            range,
+            body,
+        })
+    }
+
+    /// The size of the object at `key`.
+    #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
+    pub async fn size(&self, key: &ObjectKey) -> Result<u64, StoreError> {
+        Ok(self.inner.head(&key.0).await?.size)
+    }
+
+    /// Removes the object at `key` (used only for objects no row references).
+    #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        Ok(self.inner.delete(&key.0).await?)
+    }
+
+    /// Proves the store is reachable and writable, within `within`.
+    pub async fn check(&self, within: Duration) -> Result<(), StoreError> {
+        let probe = async {
+            self.inner
+                .put(&Path::from(PROBE_KEY), PutPayload::from_static(b"ok"))
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from)
+        };
+        tokio::time::timeout(within, probe)
+            .await
+            .map_err(|_| StoreError::Timeout(within))?
+    }
+}
+
+/// Counts, hashes and limits the bytes of an upload.
+struct Meter {
+    size: u64,
+    limit: u64,
+    sha256: Sha256,
+    crc32: crc32fast::Hasher,
+}
+
+impl Meter {
+    fn new(limit: u64) -> Self {
+        Meter {
+            size: 0,
+            limit,
+            sha256: Sha256::new(),
+            crc32: crc32fast::Hasher::new(),
+        }
+    }
+
+    fn add(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            return Err(StoreError::TooLarge { limit: self.limit });
+        }
+        self.sha256.update(chunk);
+        self.crc32.update(chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Stored {
+        Stored {
+            size: self.size,
+            sha256: hex::encode(self.sha256.finalize()),
+            crc32: self.crc32.finalize(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::TryStreamExt;
+
+    fn chunks(data: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+        let owned: Vec<Result<Bytes, std::io::Error>> = data
+            .chunks(size)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        futures_util::stream::iter(owned)
+    }
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Deterministic, non-repeating at part boundaries.
+        (0..len).map(|i| (i * 31 + i / 7) as u8).collect()
+    }
+
+    async fn read_all(store: &Store, key: &ObjectKey, range: Option<Range<u64>>) -> Vec<u8> {
+        let fetched = store.get(key, range).await.unwrap();
+        let parts: Vec<Bytes> = fetched.body.try_collect().await.unwrap();
+        parts.concat()
+    }
+
+    async fn round_trip(store: Store) {
+        let case = Uuid::now_v7();
+        for len in [0usize, 1, 70_000, PART_SIZE + 1, 3 * PART_SIZE + 12_345] {
+            let data = sample(len);
+            let key = ObjectKey::material(case, Uuid::now_v7());
+            let stored = store
+                .put_stream(&key, chunks(&data, 64 * 1024), u64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(stored.size, len as u64);
+            assert_eq!(stored.sha256, hex::encode(Sha256::digest(&data)));
+            assert_eq!(stored.crc32, crc32fast::hash(&data));
+            assert_eq!(store.size(&key).await.unwrap(), len as u64);
+            assert_eq!(read_all(&store, &key, None).await, data);
+            if len > 10 {
+                let r = 3..(len as u64 - 2);
+                assert_eq!(read_all(&store, &key, Some(r.clone())).await, data[3..len - 2]);
+            }
+        }
+    }
+
+    async fn refuses_oversize_and_leaves_nothing(store: Store) {
+        let case = Uuid::now_v7();
+        for len in [1000usize, 2 * PART_SIZE + 5] {
+            let key = ObjectKey::material(case, Uuid::now_v7());
+            let err = store
+                .put_stream(&key, chunks(&sample(len), 8192), len as u64 - 1)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::TooLarge { .. }), "{err:?}");
+            assert!(matches!(store.size(&key).await, Err(StoreError::NotFound(_))));
+        }
+    }
+
+    async fn failing_body_leaves_nothing(store: Store) {
+        let key = ObjectKey::material(Uuid::now_v7(), Uuid::now_v7());
+        let data = sample(PART_SIZE * 2);
+        let failing = chunks(&data, 1 << 20).chain(futures_util::stream::iter([Err(
+            std::io::Error::other("client went away"),
+        )]));
+        let err = store.put_stream(&key, failing, u64::MAX).await.unwrap_err();
+        assert!(matches!(err, StoreError::Body(_)), "{err:?}");
+        assert!(matches!(store.size(&key).await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn memory_store_round_trips_and_limits() {
+        let store = Store::open(&StoreUrl::Memory, &[]).unwrap();
+        round_trip(store.clone()).await;
+        refuses_oversize_and_leaves_nothing(store.clone()).await;
+        failing_body_leaves_nothing(store.clone()).await;
+        store.check(Duration::from_secs(1)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn directory_store_round_trips_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("objects");
+        let store = Store::open(&StoreUrl::Directory(root.clone()), &[]).unwrap();
+        assert!(root.is_dir(), "the directory is created on open");
+        round_trip(store.clone()).await;
+        refuses_oversize_and_leaves_nothing(store.clone()).await;
+        failing_body_leaves_nothing(store.clone()).await;
+        store.check(Duration::from_secs(1)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn missing_objects_and_empty_ranges_are_told_apart() {
+        let store = Store::open(&StoreUrl::Memory, &[]).unwrap();
+        let key = ObjectKey::material(Uuid::now_v7(), Uuid::now_v7());
+        assert!(matches!(store.get(&key, None).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.get(&key, Some(5..5)).await,
+            Err(StoreError::RangeNotSatisfiable)
+        ));
+    }
+
+    #[test]
+    fn keys_are_made_from_ids_only() {
+        let case = Uuid::nil();
+        let key = ObjectKey::material(case, Uuid::max());
+        assert_eq!(
+            key.as_str(),
+            "cases/00000000-0000-0000-0000-000000000000/ffffffff-ffff-ffff-ffff-ffffffffffff"
+        );
+        assert_eq!(ObjectKey::from_stored(key.as_str()).unwrap(), key);
+        assert!(ObjectKey::from_stored("cases/../etc").is_err());
+    }
+}

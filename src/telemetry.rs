@@ -1,0 +1,91 @@
+//! Logging set-up and the per-request context (request id, response format) that error pages
+//! and log lines share.
+
+use std::future::Future;
+
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber: `RUST_LOG` if set, otherwise info for the portal and warnings
+/// for the noisy libraries (sqlx logs every statement at info).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// What every part of a request's handling may need to know about the request itself.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    /// Shown on error pages and logged with every line of the request.
+    pub id: String,
+    /// Errors answer JSON instead of a page (API clients, `curl` with `Accept: application/json`).
+    pub wants_json: bool,
+    /// Path and query, for returning here after sign-in.
+    pub path: String,
+}
+
+tokio::task_local! {
+    static CURRENT: RequestContext;
+}
+
+impl RequestContext {
+    /// The context of the request being handled, if any.
+    pub fn current() -> Option<RequestContext> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    fn of(req: &ServiceRequest) -> Self {
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let wants_json = req.path().starts_with("/api/")
+            || (accept.contains("application/json") && !accept.contains("text/html"));
+        RequestContext {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            wants_json,
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+        }
+    }
+
+    /// Runs `fut` with this context current.
+    pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, fut)
+    }
+}
+
+/// Middleware: gives each request an id (response header `X-Request-Id`), a tracing span and one
+/// log line when it completes.
+pub async fn trace_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let ctx = RequestContext::of(&req);
+    let id = ctx.id.clone();
+    req.extensions_mut().insert(ctx.clone());
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    let started = std::time::Instant::now();
+    let mut res = ctx.scope(next.call(req)).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, ms = started.elapsed().as_millis() as u64, "done");
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
