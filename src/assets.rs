@@ -31,7 +31,16 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
                 .first_raw()
                 .unwrap_or("application/octet-stream");
             let url = format!("/static/{hash}/{name}");
-            (name, Asset { name, bytes, content_type, hash, url })
+            (
+                name,
+                Asset {
+                    name,
+                    bytes,
+                    content_type,
+                    hash,
+                    url,
+                },
+            )
         })
         .collect()
 });
@@ -43,7 +52,9 @@ pub fn get(name: &str) -> Option<&'static Asset> {
 /// The versioned URL of a known asset (templates use this); `/static/missing/{name}` otherwise,
 /// which a test catches.
 pub fn url(name: &str) -> &'static str {
-    ASSETS.get(name).map_or("/static/missing", |a| a.url.as_str())
+    ASSETS
+        .get(name)
+        .map_or("/static/missing", |a| a.url.as_str())
 }
 
 #[cfg(test)]
@@ -55,7 +66,10 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
         for entry in std::fs::read_dir(dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            assert!(get(&name).is_some(), "static/{name} is not listed in assets::FILES");
+            assert!(
+                get(&name).is_some(),
+                "static/{name} is not listed in assets::FILES"
+            );
         }
         assert!(url("portal.css").starts_with("/static/"));
         assert_eq!(get("portal.css").unwrap().content_type, "text/css");

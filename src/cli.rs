@@ -73,7 +73,9 @@ pub fn main() -> ExitCode {
     let result = system.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
-            Command::Migrate { action } => migrate(settings, action.unwrap_or(MigrateAction::Apply)).await,
+            Command::Migrate { action } => {
+                migrate(settings, action.unwrap_or(MigrateAction::Apply)).await
+            }
             Command::CreateAdmin {
                 username,
                 display_name,
@@ -111,7 +113,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
 async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), String> {
     let db = crate::db::connect(&settings.database_url)
         .await
-        .map_err(|e| format!("cannot open the database {}: {e}", settings.database_url.redacted()))?;
+        .map_err(|e| {
+            format!(
+                "cannot open the database {}: {e}",
+                settings.database_url.redacted()
+            )
+        })?;
     if let MigrateAction::Apply = action {
         crate::db::migrate(&db)
             .await
@@ -142,14 +149,20 @@ async fn create_admin(
     } else {
         prompt_password_twice()?
     };
-    password::check_strength(&secret, &[&username, display_name], password::MIN_LENGTH_ADMIN)
-        .map_err(|e| format!("password refused: {e}"))?;
+    password::check_strength(
+        &secret,
+        &[&username, display_name],
+        password::MIN_LENGTH_ADMIN,
+    )
+    .map_err(|e| format!("password refused: {e}"))?;
     let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot hash the password: {e}"))?;
 
-    let state = crate::startup::open_state(settings).await.map_err(|e| e.to_string())?;
+    let state = crate::startup::open_state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let login_key = identifier::login_key(&state.key, &username);
     let id = crate::db::accounts::create_admin(
         &state.db,

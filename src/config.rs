@@ -198,8 +198,9 @@ fn file_key(var: &str) -> String {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+    })?;
     toml::from_str(&text).map_err(|e| {
         let msg = e.message().to_owned();
         ConfigError::new("--config", format!("{}: {msg}", path.display()))
@@ -230,7 +231,10 @@ fn parse_public_url(name: &str, value: &str) -> Result<Url, ConfigError> {
 fn parse_database_url(name: &str, value: &str) -> Result<DatabaseUrl, ConfigError> {
     let value = value.trim();
     let url = Url::parse(value).map_err(|e| {
-        ConfigError::new(name, format!("not a URL ({e}); expected sqlite:… or postgres://…"))
+        ConfigError::new(
+            name,
+            format!("not a URL ({e}); expected sqlite:… or postgres://…"),
+        )
     })?;
     match url.scheme() {
         "sqlite" => Ok(DatabaseUrl(value.to_owned())),
@@ -271,14 +275,19 @@ pub(crate) fn parse_store_url(name: &str, value: &str) -> Result<StoreUrl, Confi
         "s3" => {
             let bucket = url.host_str().unwrap_or_default().to_owned();
             if bucket.is_empty() {
-                return Err(ConfigError::new(name, "an s3:// URL needs a bucket: s3://bucket/prefix"));
+                return Err(ConfigError::new(
+                    name,
+                    "an s3:// URL needs a bucket: s3://bucket/prefix",
+                ));
             }
             let prefix = url.path().trim_matches('/').to_owned();
             Ok(StoreUrl::S3 { bucket, prefix })
         }
         other => Err(ConfigError::new(
             name,
-            format!("unsupported scheme {other:?}; expected a directory, file://, s3:// or memory://"),
+            format!(
+                "unsupported scheme {other:?}; expected a directory, file://, s3:// or memory://"
+            ),
         )),
     }
 }
@@ -289,7 +298,10 @@ fn parse_size(name: &str, value: &str) -> Result<u64, ConfigError> {
     let (digits, shift) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         None => (v, 0),
         Some((i, _)) => {
-            let unit = v[i..].trim().trim_end_matches(['b', 'B']).trim_end_matches(['i']);
+            let unit = v[i..]
+                .trim()
+                .trim_end_matches(['b', 'B'])
+                .trim_end_matches(['i']);
             let shift = match unit.to_ascii_uppercase().as_str() {
                 "" => 0,
                 "K" => 10,
@@ -314,8 +326,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_sources(None, |k| map.get(k).cloned())
     }
 
@@ -324,7 +338,10 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_url.expose(), "sqlite://data/portal.db?mode=rwc");
-        assert_eq!(s.store_url, StoreUrl::Directory(PathBuf::from("data/objects")));
+        assert_eq!(
+            s.store_url,
+            StoreUrl::Directory(PathBuf::from("data/objects"))
+        );
         assert_eq!(s.secret_key_file, PathBuf::from("data/secret.key"));
         assert_eq!(s.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
         assert!(s.metrics_bind.is_none());
@@ -336,7 +353,10 @@ mod tests {
         let s3 = parse_store_url("X", "s3://evidence/prod/a").unwrap();
         assert_eq!(
             s3,
-            StoreUrl::S3 { bucket: "evidence".into(), prefix: "prod/a".into() }
+            StoreUrl::S3 {
+                bucket: "evidence".into(),
+                prefix: "prod/a".into()
+            }
         );
         assert_eq!(parse_store_url("X", "memory://").unwrap(), StoreUrl::Memory);
         assert_eq!(
@@ -357,8 +377,11 @@ mod tests {
         assert_eq!(e.setting, "PORTAL_MAX_UPLOAD_BYTES");
         let e = load(&[("PORTAL_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert_eq!(e.setting, "PORTAL_PUBLIC_URL");
-        let e = load(&[("PORTAL_BIND", "127.0.0.1:9000"), ("PORTAL_METRICS_BIND", "127.0.0.1:9000")])
-            .unwrap_err();
+        let e = load(&[
+            ("PORTAL_BIND", "127.0.0.1:9000"),
+            ("PORTAL_METRICS_BIND", "127.0.0.1:9000"),
+        ])
+        .unwrap_err();
         assert_eq!(e.setting, "PORTAL_METRICS_BIND");
     }
 

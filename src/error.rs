@@ -211,9 +211,11 @@ impl ResponseError for AppError {
             Ok(html) => builder.content_type(ContentType::html()).body(html),
             Err(e) => {
                 tracing::error!(request_id, error = %e, "error page failed to render");
-                builder
-                    .content_type(ContentType::plaintext())
-                    .body(format!("{} {}", status.as_u16(), self.code()))
+                builder.content_type(ContentType::plaintext()).body(format!(
+                    "{} {}",
+                    status.as_u16(),
+                    self.code()
+                ))
             }
         }
     }

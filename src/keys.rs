@@ -59,13 +59,19 @@ impl ServerKey {
                     .and_then(|()| file.sync_all());
                 if let Err(source) = write {
                     let _ = std::fs::remove_file(path);
-                    return Err(KeyError::Create { path: shown, source });
+                    return Err(KeyError::Create {
+                        path: shown,
+                        source,
+                    });
                 }
                 tracing::info!(path = %shown, "generated a new secret key");
                 Ok(ServerKey(bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path),
-            Err(source) => Err(KeyError::Create { path: shown, source }),
+            Err(source) => Err(KeyError::Create {
+                path: shown,
+                source,
+            }),
         }
     }
 
@@ -93,6 +99,8 @@ impl ServerKey {
 
     /// HMAC-SHA256 of `message` under the key derived for `purpose`.
     pub fn mac(&self, purpose: &[u8], message: &[u8]) -> [u8; 32] {
+        // HMAC takes keys of any length, so this cannot fail.
+        #[allow(clippy::expect_used)]
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
             .expect("HMAC accepts any key length");
         mac.update(purpose);
@@ -128,7 +136,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");
         std::fs::write(&path, "not hex").unwrap();
-        assert!(matches!(ServerKey::load_or_create(&path), Err(KeyError::Malformed { .. })));
+        assert!(matches!(
+            ServerKey::load_or_create(&path),
+            Err(KeyError::Malformed { .. })
+        ));
     }
 
     #[test]

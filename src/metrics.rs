@@ -57,8 +57,16 @@ impl Default for Metrics {
             "Time to the response head",
             latency.clone(),
         );
-        registry.register("http_request_bytes", "Request body bytes received", bytes_in.clone());
-        registry.register("http_response_bytes", "Response body bytes sent", bytes_out.clone());
+        registry.register(
+            "http_request_bytes",
+            "Request body bytes received",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "http_response_bytes",
+            "Response body bytes sent",
+            bytes_out.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -84,7 +92,10 @@ pub async fn track(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(metrics) = req.app_data::<web::Data<Metrics>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     let has_body = req
         .headers()
@@ -116,8 +127,16 @@ pub async fn track(
         .latency
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
-    let sent = metrics.bytes_out.get_or_create(&RouteLabels { route }).clone();
-    Ok(res.map_body(|_, body| BoxBody::new(CountingBody { inner: body.boxed(), sent })))
+    let sent = metrics
+        .bytes_out
+        .get_or_create(&RouteLabels { route })
+        .clone();
+    Ok(res.map_body(|_, body| {
+        BoxBody::new(CountingBody {
+            inner: body.boxed(),
+            sent,
+        })
+    }))
 }
 
 /// A response body that counts the bytes it hands to the connection.

@@ -62,7 +62,9 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
             url: settings.database_url.redacted(),
             source,
         })?;
-    crate::db::migrate(&db).await.map_err(StartupError::Migrate)?;
+    crate::db::migrate(&db)
+        .await
+        .map_err(StartupError::Migrate)?;
     let store = Store::open(&settings.store_url, &settings.store_options)
         .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
     store
@@ -79,7 +81,9 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
 
 /// The directory of a `sqlite://path?…` URL's file, if it names one.
 fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path.starts_with(':') {
         return None; // in-memory
@@ -111,10 +115,13 @@ impl Application {
             addr: bind.to_string(),
             source,
         })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: bind.to_string(),
-            source,
-        })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: bind.to_string(),
+                source,
+            })?
+            .port();
         let metrics = web::Data::new(Metrics::default());
 
         let (metrics_server, metrics_port) = match state.settings.metrics_bind {
@@ -123,7 +130,10 @@ impl Application {
                     addr: addr.to_string(),
                     source,
                 })?;
-                let port = listener.local_addr().map(|a| a.port()).unwrap_or(addr.port());
+                let port = listener
+                    .local_addr()
+                    .map(|a| a.port())
+                    .unwrap_or(addr.port());
                 let metrics = metrics.clone();
                 let server = HttpServer::new(move || {
                     App::new()
@@ -146,7 +156,9 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(metrics.clone())
-                .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()),
+                )
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     AppError::bad_request("invalid_query", e.to_string()).into()
                 }))
@@ -222,7 +234,10 @@ fn security_headers() -> DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
-        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ))
         .add(("Cache-Control", "no-store"))
 }
 
@@ -242,8 +257,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_give_their_directory() {
-        assert_eq!(sqlite_dir("sqlite://data/portal.db?mode=rwc"), Some(PathBuf::from("data")));
-        assert_eq!(sqlite_dir("sqlite:///tmp/x/p.db"), Some(PathBuf::from("/tmp/x")));
+        assert_eq!(
+            sqlite_dir("sqlite://data/portal.db?mode=rwc"),
+            Some(PathBuf::from("data"))
+        );
+        assert_eq!(
+            sqlite_dir("sqlite:///tmp/x/p.db"),
+            Some(PathBuf::from("/tmp/x"))
+        );
         assert_eq!(sqlite_dir("sqlite::memory:"), None);
         assert_eq!(sqlite_dir("sqlite://p.db"), None);
     }

@@ -131,27 +131,39 @@ impl Store {
                 })
             }
             StoreUrl::S3 { bucket, prefix } => {
-                let mut builder = AmazonS3Builder::from_env()
+                // No whole-request timeout: a 5 GB download legitimately takes long. `AWS_*`
+                // variables (as `AmazonS3Builder::from_env` reads them), then `options`, may
+                // override these.
+                let mut client = ClientOptions::new()
+                    .with_timeout_disabled()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_read_timeout(Duration::from_secs(60));
+                let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     // A fast failure beats a request hanging for minutes of retries.
                     .with_retry(RetryConfig {
                         max_retries: 3,
                         retry_timeout: Duration::from_secs(15),
                         ..RetryConfig::default()
-                    })
-                    // No whole-request timeout: a 5 GB download legitimately takes long.
-                    .with_client_options(
-                        ClientOptions::new()
-                            .with_timeout_disabled()
-                            .with_connect_timeout(Duration::from_secs(5))
-                            .with_read_timeout(Duration::from_secs(60)),
-                    );
+                    });
+                let from_env = std::env::vars()
+                    .filter(|(k, _)| k.starts_with("AWS_"))
+                    .filter_map(|(k, v)| k.to_ascii_lowercase().parse().ok().map(|k| (k, v)));
+                let mut settings: Vec<(AmazonS3ConfigKey, String)> = from_env.collect();
                 for (key, value) in options {
-                    let key: AmazonS3ConfigKey = key
+                    let parsed = key
                         .parse()
                         .map_err(|e| StoreError::Config(format!("option {key}: {e}")))?;
-                    builder = builder.with_config(key, value);
+                    settings.push((parsed, value.clone()));
                 }
+                for (key, value) in settings {
+                    match key {
+                        AmazonS3ConfigKey::Client(key) => client = client.with_config(key, value),
+                        AmazonS3ConfigKey::Bucket => {} // the URL names the bucket
+                        other => builder = builder.with_config(other, value),
+                    }
+                }
+                let builder = builder.with_client_options(client);
                 let s3 = builder
                     .build()
                     .map_err(|e| StoreError::Config(e.to_string()))?;
@@ -199,9 +211,7 @@ impl Store {
                 }
                 Some(Err(e)) => return Err(StoreError::Body(e.into())),
                 None => {
-                    self.inner
-                        .put(&key.0, PutPayload::from_iter(head))
-                        .await?;
+                    self.inner.put(&key.0, PutPayload::from_iter(head)).await?;
                     return Ok(meter.finish());
                 }
             }
@@ -256,9 +266,8 @@ impl Store {
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { path, .. } => StoreError::NotFound(path),
-                object_store::Error::NotModified { .. } | object_store::Error::Precondition { .. } => {
-                    StoreError::RangeNotSatisfiable
-                }
+                object_store::Error::NotModified { .. }
+                | object_store::Error::Precondition { .. } => StoreError::RangeNotSatisfiable,
                 other if other.to_string().contains("Range") => StoreError::RangeNotSatisfiable,
                 other => StoreError::Backend(other),
             })?;
@@ -379,7 +388,10 @@ mod tests {
             assert_eq!(read_all(&store, &key, None).await, data);
             if len > 10 {
                 let r = 3..(len as u64 - 2);
-                assert_eq!(read_all(&store, &key, Some(r.clone())).await, data[3..len - 2]);
+                assert_eq!(
+                    read_all(&store, &key, Some(r.clone())).await,
+                    data[3..len - 2]
+                );
             }
         }
     }
@@ -393,7 +405,10 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(matches!(err, StoreError::TooLarge { .. }), "{err:?}");
-            assert!(matches!(store.size(&key).await, Err(StoreError::NotFound(_))));
+            assert!(matches!(
+                store.size(&key).await,
+                Err(StoreError::NotFound(_))
+            ));
         }
     }
 
@@ -405,7 +420,10 @@ mod tests {
         )]));
         let err = store.put_stream(&key, failing, u64::MAX).await.unwrap_err();
         assert!(matches!(err, StoreError::Body(_)), "{err:?}");
-        assert!(matches!(store.size(&key).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.size(&key).await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]
@@ -433,7 +451,10 @@ mod tests {
     async fn missing_objects_and_empty_ranges_are_told_apart() {
         let store = Store::open(&StoreUrl::Memory, &[]).unwrap();
         let key = ObjectKey::material(Uuid::now_v7(), Uuid::now_v7());
-        assert!(matches!(store.get(&key, None).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.get(&key, None).await,
+            Err(StoreError::NotFound(_))
+        ));
         assert!(matches!(
             store.get(&key, Some(5..5)).await,
             Err(StoreError::RangeNotSatisfiable)

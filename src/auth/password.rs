@@ -69,12 +69,18 @@ mod tests {
 
     #[test]
     fn weak_passwords_are_refused() {
-        assert_eq!(check_strength("short", &[], 8), Err(WeakPassword::TooShort(8)));
+        assert_eq!(
+            check_strength("short", &[], 8),
+            Err(WeakPassword::TooShort(8))
+        );
         assert_eq!(
             check_strength("password123", &[], 8),
             Err(WeakPassword::TooGuessable)
         );
-        assert_eq!(check_strength("12345678", &[], 8), Err(WeakPassword::TooGuessable));
+        assert_eq!(
+            check_strength("12345678", &[], 8),
+            Err(WeakPassword::TooGuessable)
+        );
         assert_eq!(
             check_strength("zhangwei-Qx7!pL", &["zhangwei"], 8),
             Err(WeakPassword::ContainsIdentifier)

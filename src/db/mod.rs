@@ -8,7 +8,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
-use sea_orm::TransactionTrait;
+use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
 use crate::config::DatabaseUrl;
 
@@ -22,37 +22,56 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10));
     if url.is_sqlite() {
-        options
-            .max_connections(8)
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10))
-                    .synchronous(SqliteSynchronous::Full)
-            });
+        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .synchronous(SqliteSynchronous::Full)
+        });
     } else {
         options.max_connections(20);
     }
-    let db = Database::connect(options).await?;
-    // Fail now, not at the first request, if the database cannot answer.
-    db.execute_unprepared("SELECT 1").await?;
-    Ok(db)
+    // Two processes creating the same SQLite file at once can see SQLITE_BUSY while one switches
+    // it to WAL (the busy handler does not cover that step): retry briefly.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let opened = async {
+            let db = Database::connect(options.clone()).await?;
+            // Fail now, not at the first request, if the database cannot answer.
+            db.execute_unprepared("SELECT 1").await?;
+            Ok::<_, DbErr>(db)
+        }
+        .await;
+        match opened {
+            Err(e)
+                if url.is_sqlite()
+                    && attempt < 5
+                    && e.to_string().contains("database is locked") =>
+            {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
-/// Applies every pending migration. On PostgreSQL an advisory lock serialises instances that
-/// start together, and the whole run is one transaction (DDL is transactional there).
+/// Applies every pending migration in one transaction that instances starting together queue
+/// on: `BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL (DDL is transactional on both).
 #[tracing::instrument(skip_all, err)]
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let txn = db.begin().await?;
-            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-                .await?;
-            Migrator::up(&txn, None).await?;
-            txn.commit().await
-        }
-        _ => Migrator::up(db, None).await,
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
     }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Advisory-lock key of the migration run ("portal-m" in ASCII).

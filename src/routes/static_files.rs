@@ -6,7 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::assets;
 use crate::error::AppError;
 
-pub async fn asset(req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
+pub async fn asset(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
     let (hash, name) = path.into_inner();
     let asset = assets::get(&name).ok_or(AppError::NotFound)?;
     let etag = format!("\"{}\"", asset.hash);

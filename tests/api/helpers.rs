@@ -1,0 +1,158 @@
+//! `spawn_app()` and the `TestApp` every test drives.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use actix_web::web;
+use evidence_portal::config::Settings;
+use evidence_portal::startup::{AppState, Application, open_state};
+use reqwest::StatusCode;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}`, no trailing slash.
+    pub address: String,
+    pub metrics_address: Option<String>,
+    /// Keeps cookies; never follows redirects (tests assert them).
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    /// The instance's data directory; removed when the test ends.
+    _data_dir: TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stops the workers; the handle's future needs no awaiting to take effect.
+        drop(self.handle.stop(false));
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn get_json(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .expect("request failed")
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The variables a test instance is configured with: a data directory of its own, port 0, and
+/// the backends chosen for this run (each test isolated on them).
+pub async fn test_env(data_dir: &Path) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert("PORTAL_BIND".into(), "127.0.0.1:0".into());
+    env.insert("PORTAL_DATA_DIR".into(), data_dir.display().to_string());
+    if let Some(admin_url) = non_empty_var("PORTAL_TEST_DATABASE_URL") {
+        env.insert(
+            "PORTAL_DATABASE_URL".into(),
+            fresh_database(&admin_url).await,
+        );
+    }
+    if let Some(store_url) = non_empty_var("PORTAL_TEST_STORE_URL") {
+        let isolated = format!(
+            "{}/test-{}",
+            store_url.trim_end_matches('/'),
+            Uuid::now_v7()
+        );
+        env.insert("PORTAL_STORE_URL".into(), isolated);
+    }
+    env
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Creates an empty database on the PostgreSQL server of `admin_url` and returns its URL.
+async fn fresh_database(admin_url: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let name = format!("portal_test_{}", Uuid::now_v7().simple());
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PORTAL_TEST_DATABASE_URL is set but unreachable: {e}"));
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    let _ = admin.close().await;
+    let mut url = url::Url::parse(admin_url).expect("PORTAL_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+pub fn settings_from(env: &HashMap<String, String>) -> Settings {
+    Settings::from_sources(None, |k| env.get(k).cloned()).expect("test settings are valid")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an instance after `customise` has adjusted its variables.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut env = test_env(data_dir.path()).await;
+    customise(&mut env);
+    spawn_with_settings(settings_from(&env), data_dir).await
+}
+
+pub async fn spawn_with_settings(settings: Settings, data_dir: TempDir) -> TestApp {
+    let state = web::Data::new(open_state(settings).await.expect("portal state opens"));
+    let app = Application::build_with_state(state.clone()).expect("portal binds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        metrics_address,
+        client: client(),
+        state,
+        _data_dir: data_dir,
+        handle,
+    }
+}
+
+pub fn assert_status(res: &reqwest::Response, expected: StatusCode) {
+    assert_eq!(
+        res.status(),
+        expected,
+        "unexpected status for {}",
+        res.url()
+    );
+}
+
+pub fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("response to {} has no {name} header", res.url()))
+        .to_str()
+        .expect("header is text")
+}
+
+/// A path under a regular file: no directory can ever be created there, even by root.
+pub fn unwritable_dir(tmp: &Path) -> PathBuf {
+    let blocker = tmp.join("blocker");
+    std::fs::write(&blocker, b"a file, not a directory").expect("write blocker");
+    blocker.join("data")
+}

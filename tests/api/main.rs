@@ -1,0 +1,15 @@
+//! The one integration-test binary (one link, not one per file). Every test starts the real
+//! portal on 127.0.0.1, port 0, with its own data directory, and talks HTTP to it.
+//!
+//! Backends: SQLite + a local directory by default; `PORTAL_TEST_DATABASE_URL` (a PostgreSQL
+//! server: each test gets its own database) and `PORTAL_TEST_STORE_URL` (e.g. `s3://bucket`:
+//! each test gets its own key prefix) switch the same suite to the production shape.
+
+// Test helpers panic on failure by design: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod health;
+mod helpers;
+mod pages;
+mod store;
