@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::audit::{Action, Actor, Event, Outcome};
 use crate::auth::{identifier, password};
 use crate::config::Settings;
 use crate::startup::{Application, StartupError};
@@ -39,6 +40,11 @@ enum Command {
         action: Option<MigrateAction>,
     },
     /// Create an administrator account (the first admin of a new installation).
+    /// Verify or export the access-audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     CreateAdmin {
         /// Sign-in name: 3–32 of a-z 0-9 . _ -
         #[arg(long)]
@@ -50,6 +56,27 @@ enum Command {
         /// (implied when standard input is not a terminal).
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the hash chain. Exit 0 with the number of events checked; exit 3 naming the first
+    /// broken sequence number when a row was altered, removed, inserted or reordered.
+    Verify,
+    /// Write events to standard output, oldest first, streamed.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::audit::export::Format,
+        /// Events at or after this time: RFC 3339, or a date (YYYY-MM-DD, China Standard Time).
+        #[arg(long, value_parser = parse_from)]
+        from: Option<time::OffsetDateTime>,
+        /// Events before this time (RFC 3339), or up to the end of this date (YYYY-MM-DD, CST).
+        #[arg(long, value_parser = parse_to)]
+        to: Option<time::OffsetDateTime>,
+        /// Only events of this case: its id, or its case number (事故编号).
+        #[arg(long = "case", value_name = "CASE")]
+        case: Option<String>,
     },
 }
 
@@ -76,6 +103,7 @@ pub fn main() -> ExitCode {
             Command::Migrate { action } => {
                 migrate(settings, action.unwrap_or(MigrateAction::Apply)).await
             }
+            Command::Audit { action } => audit(settings, action).await,
             Command::CreateAdmin {
                 username,
                 display_name,
@@ -85,7 +113,23 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(line) => fail(line),
+        Err(Failure::Broken(line)) => {
+            eprintln!("error: {line}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Other(line)) => fail(line),
+    }
+}
+
+/// How a command failed: a broken audit chain exits 3, anything else 1.
+enum Failure {
+    Broken(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(line: String) -> Self {
+        Failure::Other(line)
     }
 }
 
@@ -94,7 +138,7 @@ fn fail(line: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn serve(settings: Settings) -> Result<(), String> {
+async fn serve(settings: Settings) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     let app = Application::build(settings.clone())
         .await
@@ -110,7 +154,84 @@ async fn serve(settings: Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), String> {
+async fn audit(settings: Settings, action: AuditAction) -> Result<(), Failure> {
+    let db = crate::db::connect(&settings.database_url)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot open the database {}: {e}",
+                settings.database_url.redacted()
+            )
+        })?;
+    crate::db::migrate(&db)
+        .await
+        .map_err(|e| format!("cannot apply database migrations: {e}"))?;
+    match action {
+        AuditAction::Verify => match crate::audit::verify(&db).await {
+            Ok(v) => {
+                println!("verified {} events; head hash {}", v.events, v.head_hash);
+                Ok(())
+            }
+            Err(crate::audit::verify::VerifyError::Broken(b)) => {
+                Err(Failure::Broken(b.to_string()))
+            }
+            Err(e) => Err(Failure::Other(e.to_string())),
+        },
+        AuditAction::Export {
+            format,
+            from,
+            to,
+            case,
+        } => {
+            let cases = match case {
+                Some(case) => Some(
+                    crate::db::cases::ids_matching(&db, &case)
+                        .await
+                        .map_err(|e| format!("cannot look up case {case}: {e}"))?,
+                ),
+                None => None,
+            };
+            let filter = crate::audit::export::Filter { from, to, cases };
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            let count = crate::audit::export::export(&db, &filter, format, out)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(events = count, "audit export written");
+            Ok(())
+        }
+    }
+}
+
+/// China Standard Time, in which bare dates on the command line are read.
+const CST: time::UtcOffset = time::macros::offset!(+8);
+
+fn parse_time(value: &str, end_of_day: bool) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(t);
+    }
+    let date = time::Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("{value:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    let date = if end_of_day {
+        date.next_day().ok_or("date out of range")?
+    } else {
+        date
+    };
+    Ok(date.midnight().assume_offset(CST))
+}
+
+fn parse_from(value: &str) -> Result<time::OffsetDateTime, String> {
+    parse_time(value, false)
+}
+
+fn parse_to(value: &str) -> Result<time::OffsetDateTime, String> {
+    parse_time(value, true)
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Failure> {
     let db = crate::db::connect(&settings.database_url)
         .await
         .map_err(|e| {
@@ -138,11 +259,12 @@ async fn create_admin(
     username: &str,
     display_name: &str,
     password_stdin: bool,
-) -> Result<(), String> {
-    let username = identifier::normalise_username(username).map_err(str::to_owned)?;
+) -> Result<(), Failure> {
+    let username =
+        identifier::normalise_username(username).map_err(|e| Failure::Other(e.to_owned()))?;
     let display_name = display_name.trim();
     if display_name.is_empty() || display_name.chars().count() > 100 {
-        return Err("--name must be 1 to 100 characters".into());
+        return Err(Failure::Other("--name must be 1 to 100 characters".into()));
     }
     let secret = if password_stdin || !std::io::stdin().is_terminal() {
         read_password_line()?
@@ -164,17 +286,46 @@ async fn create_admin(
         .await
         .map_err(|e| e.to_string())?;
     let login_key = identifier::login_key(&state.key, &username);
-    let id = crate::db::accounts::create_admin(
+    let id = uuid::Uuid::now_v7();
+    // Audited before the row exists, so no account is ever unaccounted for; a failure after
+    // this is recorded as such.
+    let event = |outcome| {
+        Event::new(Actor::SYSTEM, Action::AccountCreate, outcome).details(serde_json::json!({
+            "account_id": id,
+            "role": "admin",
+            "login": username,
+            "via": "cli",
+        }))
+    };
+    state
+        .audit
+        .record(event(Outcome::Allowed))
+        .await
+        .map_err(|e| e.to_string())?;
+    let created = crate::db::accounts::create_admin(
         &state.db,
         crate::db::accounts::NewAdmin {
+            id,
             login_key: &login_key,
             login_masked: &username,
             display_name,
             password_hash: &hash,
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await;
+    if let Err(e) = created {
+        let _ = state
+            .audit
+            .record(event(Outcome::Failed).details(serde_json::json!({
+                "account_id": id,
+                "role": "admin",
+                "login": username,
+                "via": "cli",
+                "error": e.to_string(),
+            })))
+            .await;
+        return Err(Failure::Other(e.to_string()));
+    }
     println!("created admin {username} ({id})");
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! `main.rs` is a thin CLI; everything else lives here so integration tests run the real app.
 
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use sea_orm::DatabaseConnection;
 
+use crate::audit::Audit;
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::keys::ServerKey;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub store: Store,
     pub key: ServerKey,
+    pub audit: Audit,
 }
 
 /// Why the portal could not start. Each displays as the one line the program exits with.
@@ -45,7 +47,8 @@ pub enum StartupError {
     },
 }
 
-/// Opens everything the portal needs: key, database (migrated), object store.
+/// Opens everything the portal needs: key, database (migrated), object store, and starts this
+/// process's audit writer (on the current Tokio runtime).
 pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     let key = ServerKey::load_or_create(&settings.secret_key_file)?;
     if settings.database_url.is_sqlite()
@@ -71,11 +74,13 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         .check(std::time::Duration::from_secs(10))
         .await
         .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
+    let audit = Audit::start(db.clone());
     Ok(AppState {
         settings,
         db,
         store,
         key,
+        audit,
     })
 }
 

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_departments_and_accounts;
 mod m20261124_000002_create_cases_and_parties;
 mod m20261124_000003_create_materials_and_delegations;
+mod m20261124_000004_create_audit_events;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_departments_and_accounts::Migration),
             Box::new(m20261124_000002_create_cases_and_parties::Migration),
             Box::new(m20261124_000003_create_materials_and_delegations::Migration),
+            Box::new(m20261124_000004_create_audit_events::Migration),
         ]
     }
 }

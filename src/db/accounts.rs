@@ -10,6 +10,7 @@ use super::entities::account;
 
 /// A new administrator account, active at once with the given password hash.
 pub struct NewAdmin<'a> {
+    pub id: Uuid,
     pub login_key: &'a str,
     pub login_masked: &'a str,
     pub display_name: &'a str,
@@ -30,7 +31,7 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
         return Err(CreateError::Exists);
     }
     let now = OffsetDateTime::now_utc();
-    let id = Uuid::now_v7();
+    let id = new.id;
     account::ActiveModel {
         id: Set(id),
         role: Set("admin".into()),

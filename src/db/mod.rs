@@ -1,6 +1,7 @@
 //! Database connection, migrations, entities and the named queries the rest of the portal uses.
 
 pub mod accounts;
+pub mod cases;
 pub mod entities;
 
 use std::time::Duration;

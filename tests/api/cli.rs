@@ -10,7 +10,7 @@ use crate::helpers::{test_env, unwritable_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_evidence-portal");
 
-fn run(args: &[&str], env: &HashMap<String, String>, stdin: &str) -> Output {
+pub fn run(args: &[&str], env: &HashMap<String, String>, stdin: &str) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .env_clear()
@@ -38,11 +38,11 @@ fn store_credentials() -> Vec<(String, String)> {
         .collect()
 }
 
-fn stderr(out: &Output) -> String {
+pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn stdout(out: &Output) -> String {
+pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

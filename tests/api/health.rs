@@ -103,12 +103,12 @@ async fn metrics_are_served_on_their_own_address_only() {
 
 #[tokio::test]
 async fn two_instances_start_together_on_one_database() {
-    use crate::helpers::{settings_from, spawn_with_settings, test_env};
+    use crate::helpers::{spawn_with_env, test_env};
     let dir = tempfile::tempdir().unwrap();
     let env = test_env(dir.path()).await;
     let (a, b) = tokio::join!(
-        spawn_with_settings(settings_from(&env), tempfile::tempdir().unwrap()),
-        spawn_with_settings(settings_from(&env), tempfile::tempdir().unwrap())
+        spawn_with_env(env.clone(), tempfile::tempdir().unwrap()),
+        spawn_with_env(env.clone(), tempfile::tempdir().unwrap())
     );
     assert_status(&a.get("/readyz").await, StatusCode::OK);
     assert_status(&b.get("/readyz").await, StatusCode::OK);

@@ -17,6 +17,8 @@ pub struct TestApp {
     /// Keeps cookies; never follows redirects (tests assert them).
     pub client: reqwest::Client,
     pub state: web::Data<AppState>,
+    /// The variables this instance was configured from (CLI runs reuse them).
+    pub env: HashMap<String, String>,
     /// The instance's data directory; removed when the test ends.
     _data_dir: TempDir,
     handle: actix_web::dev::ServerHandle,
@@ -113,10 +115,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut env = test_env(data_dir.path()).await;
     customise(&mut env);
-    spawn_with_settings(settings_from(&env), data_dir).await
+    spawn_with_env(env, data_dir).await
 }
 
-pub async fn spawn_with_settings(settings: Settings, data_dir: TempDir) -> TestApp {
+pub async fn spawn_with_env(env: HashMap<String, String>, data_dir: TempDir) -> TestApp {
+    let settings = settings_from(&env);
     let state = web::Data::new(open_state(settings).await.expect("portal state opens"));
     let app = Application::build_with_state(state.clone()).expect("portal binds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -128,6 +131,7 @@ pub async fn spawn_with_settings(settings: Settings, data_dir: TempDir) -> TestA
         metrics_address,
         client: client(),
         state,
+        env,
         _data_dir: data_dir,
         handle,
     }

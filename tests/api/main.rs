@@ -8,6 +8,7 @@
 // Test helpers panic on failure by design: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod cli;
 mod health;
 mod helpers;

@@ -2,4 +2,5 @@
 //! created them and again here.
 
 pub mod account;
+pub mod audit_event;
 pub mod department;

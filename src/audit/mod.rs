@@ -1,0 +1,254 @@
+//! The access-audit log: the one place that writes audit events.
+//!
+//! `Audit::record(event)` returns only once the event is durably committed (and its sequence
+//! number known), or an error if it could not be — callers then refuse to serve. Concurrent
+//! calls are batched into one transaction by one writer task per process (group commit) through
+//! a bounded queue. Each batch locks the chain head, so several instances on one PostgreSQL
+//! still write one chain. The chain format is specified in [`chain`].
+
+pub mod chain;
+pub mod export;
+pub mod verify;
+mod writer;
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+pub use verify::{Broken, Verified, verify};
+
+/// Queue length before `record` callers wait (back-pressure instead of unbounded memory).
+const QUEUE: usize = 8192;
+/// How long `record` waits for its commit before giving up with an error.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What happened. The dotted names are stable: they are stored, hashed and exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Action {
+    AuthLogin,
+    AuthLogout,
+    AuthActivate,
+    AuthPasswordChange,
+    CsrfReject,
+    AccountCreate,
+    AccountDisable,
+    AccountEnable,
+    AccountReset,
+    AccessCodeIssue,
+    TokenCreate,
+    TokenRevoke,
+    DepartmentCreate,
+    CaseCreate,
+    CaseUpdate,
+    CaseStatus,
+    CaseView,
+    PartyRegister,
+    DelegationGrant,
+    DelegationRevoke,
+    MaterialUpload,
+    MaterialRelease,
+    MaterialWithhold,
+    MaterialSupersede,
+    MaterialView,
+    MaterialDownload,
+    BundleDownload,
+    TransferEnd,
+    AuditView,
+    AuditExport,
+    AuditVerify,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AuthLogin => "auth.login",
+            Action::AuthLogout => "auth.logout",
+            Action::AuthActivate => "auth.activate",
+            Action::AuthPasswordChange => "auth.password_change",
+            Action::CsrfReject => "auth.csrf_reject",
+            Action::AccountCreate => "account.create",
+            Action::AccountDisable => "account.disable",
+            Action::AccountEnable => "account.enable",
+            Action::AccountReset => "account.reset",
+            Action::AccessCodeIssue => "access_code.issue",
+            Action::TokenCreate => "token.create",
+            Action::TokenRevoke => "token.revoke",
+            Action::DepartmentCreate => "department.create",
+            Action::CaseCreate => "case.create",
+            Action::CaseUpdate => "case.update",
+            Action::CaseStatus => "case.status",
+            Action::CaseView => "case.view",
+            Action::PartyRegister => "party.register",
+            Action::DelegationGrant => "delegation.grant",
+            Action::DelegationRevoke => "delegation.revoke",
+            Action::MaterialUpload => "material.upload",
+            Action::MaterialRelease => "material.release",
+            Action::MaterialWithhold => "material.withhold",
+            Action::MaterialSupersede => "material.supersede",
+            Action::MaterialView => "material.view",
+            Action::MaterialDownload => "material.download",
+            Action::BundleDownload => "bundle.download",
+            Action::TransferEnd => "transfer.end",
+            Action::AuditView => "audit.view",
+            Action::AuditExport => "audit.export",
+            Action::AuditVerify => "audit.verify",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Who acted. `role` is `admin`, `staff`, `party`, `agent`, `anonymous` or `system` (the CLI).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Option<Uuid>,
+    pub role: &'static str,
+}
+
+impl Actor {
+    pub const ANONYMOUS: Actor = Actor {
+        id: None,
+        role: "anonymous",
+    };
+    pub const SYSTEM: Actor = Actor {
+        id: None,
+        role: "system",
+    };
+}
+
+/// One event to record. Build it with [`Event::new`] and the `with_*` methods.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub actor: Actor,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub case_id: Option<Uuid>,
+    pub material_id: Option<Uuid>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(actor: Actor, action: Action, outcome: Outcome) -> Self {
+        Event {
+            actor,
+            action,
+            outcome,
+            case_id: None,
+            material_id: None,
+            client_ip: None,
+            user_agent: None,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn case(mut self, case_id: Uuid) -> Self {
+        self.case_id = Some(case_id);
+        self
+    }
+
+    pub fn material(mut self, material_id: Uuid) -> Self {
+        self.material_id = Some(material_id);
+        self
+    }
+
+    /// The client's address and user agent (the latter cut to 512 bytes).
+    pub fn client(mut self, ip: Option<String>, user_agent: Option<String>) -> Self {
+        self.client_ip = ip;
+        self.user_agent = user_agent.map(|ua| truncate(ua, 512));
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// A committed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: i64,
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log could not commit: {0}")]
+    Commit(String),
+    #[error("the audit log did not commit within {0:?}")]
+    Timeout(Duration),
+    #[error("the audit writer has stopped")]
+    Stopped,
+}
+
+struct Pending {
+    event: Event,
+    done: oneshot::Sender<Result<Recorded, AuditError>>,
+}
+
+/// The handle every part of the portal records through. Cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Audit {
+    /// Starts this process's writer task on the current Tokio runtime.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer::run(db, rx));
+        Audit { queue }
+    }
+
+    /// Records `event`; returns once it is durably committed.
+    pub async fn record(&self, event: Event) -> Result<Recorded, AuditError> {
+        let action = event.action.as_str();
+        let (done, committed) = oneshot::channel();
+        let wait = async {
+            self.queue
+                .send(Pending { event, done })
+                .await
+                .map_err(|_| AuditError::Stopped)?;
+            committed.await.map_err(|_| AuditError::Stopped)?
+        };
+        let result = match tokio::time::timeout(COMMIT_TIMEOUT, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(AuditError::Timeout(COMMIT_TIMEOUT)),
+        };
+        if let Err(e) = &result {
+            tracing::error!(action, error = %e, "audit event not recorded");
+        }
+        result
+    }
+}
