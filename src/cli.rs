@@ -297,6 +297,26 @@ async fn create_admin(
             "via": "cli",
         }))
     };
+    let exists = crate::db::accounts::find_by_login_key(&state.db, &login_key)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if exists {
+        let refused = event(Outcome::Failed).details(serde_json::json!({
+            "role": "admin",
+            "login": username,
+            "via": "cli",
+            "error": "exists",
+        }));
+        state
+            .audit
+            .record(refused)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Err(Failure::Other(format!(
+            "an account with the sign-in name {username} already exists"
+        )));
+    }
     state
         .audit
         .record(event(Outcome::Allowed))
