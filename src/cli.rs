@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Create accounts and issue access codes (the admin pages do the same).
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     CreateAdmin {
         /// Sign-in name: 3–32 of a-z 0-9 . _ -
         #[arg(long)]
@@ -56,6 +61,40 @@ enum Command {
         /// (implied when standard input is not a terminal).
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountAction {
+    /// Create an inactive account and print its first access code (valid 14 days).
+    Create {
+        /// party, agent or staff.
+        #[arg(long, value_parser = ["party", "agent", "staff"])]
+        role: String,
+        /// Citizen ID number or passport number (party), lawyer licence or mobile number
+        /// (agent), username (staff).
+        #[arg(long)]
+        identifier: String,
+        /// The identifier of a foreign party is a passport number.
+        #[arg(long)]
+        passport: bool,
+        #[arg(long = "name", value_name = "DISPLAY_NAME")]
+        display_name: String,
+        /// The brigade of a staff member, by its code.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Issue a new access code for an account (revoking its earlier ones) and print it.
+    IssueCode {
+        #[arg(long)]
+        identifier: String,
+    },
+    /// Create a brigade (department).
+    CreateDepartment {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -104,6 +143,7 @@ pub fn main() -> ExitCode {
                 migrate(settings, action.unwrap_or(MigrateAction::Apply)).await
             }
             Command::Audit { action } => audit(settings, action).await,
+            Command::Account { action } => account(settings, action).await,
             Command::CreateAdmin {
                 username,
                 display_name,
@@ -202,6 +242,109 @@ async fn audit(settings: Settings, action: AuditAction) -> Result<(), Failure> {
     }
 }
 
+async fn account(settings: Settings, action: AccountAction) -> Result<(), Failure> {
+    use crate::accounts::{self, NewAccount};
+    use crate::auth::identifier::{self as id, Identifier};
+    let state = crate::startup::open_state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = |e: id::IdError| Failure::Other(e.to_string());
+    let print_code = |login: &str, code: crate::auth::access_code::IssuedCode| {
+        let expires = code.expires_at.to_offset(CST);
+        println!(
+            "{login}  access code {}  valid until {} {:02}:{:02} (UTC+8)",
+            code.code,
+            expires.date(),
+            expires.hour(),
+            expires.minute()
+        );
+    };
+    match action {
+        AccountAction::Create {
+            role,
+            identifier,
+            passport,
+            display_name,
+            department,
+        } => {
+            let (role, ident): (&'static str, Identifier) = match role.as_str() {
+                "party" if passport => (
+                    "party",
+                    Identifier::Passport(id::parse_passport(&identifier).map_err(text)?),
+                ),
+                "party" => (
+                    "party",
+                    Identifier::CitizenId(id::parse_citizen_id(&identifier).map_err(text)?),
+                ),
+                "agent" => match id::parse_mobile(&identifier) {
+                    Ok(m) => ("agent", Identifier::Mobile(m)),
+                    Err(_) => (
+                        "agent",
+                        Identifier::LawyerLicence(
+                            id::parse_lawyer_licence(&identifier).map_err(text)?,
+                        ),
+                    ),
+                },
+                _ => (
+                    "staff",
+                    Identifier::Username(id::normalise_username(&identifier).map_err(text)?),
+                ),
+            };
+            let department_id = match (role, department) {
+                ("staff", Some(code)) => Some(
+                    accounts::departments(&state.db)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .find(|d| d.code == code)
+                        .ok_or_else(|| format!("no brigade with the code {code}"))?
+                        .id,
+                ),
+                ("staff", None) => {
+                    return Err(Failure::Other("--department is required for staff".into()));
+                }
+                _ => None,
+            };
+            let new = NewAccount {
+                role,
+                identifier: ident,
+                display_name: display_name.trim().to_owned(),
+                department_id,
+            };
+            let (acc, code) =
+                accounts::create(&state.db, &state.key, &state.audit, Actor::SYSTEM, new)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            print_code(&acc.login_masked, code);
+        }
+        AccountAction::IssueCode { identifier } => {
+            let found = crate::auth::signin::find_account(&state.db, &state.key, &identifier)
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(text)?;
+            let (_, acc) = found.ok_or_else(|| "no account has this identifier".to_owned())?;
+            let (acc, code) =
+                accounts::reset(&state.db, &state.key, &state.audit, Actor::SYSTEM, acc.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            print_code(&acc.login_masked, code);
+        }
+        AccountAction::CreateDepartment { code, name } => {
+            let dep = accounts::create_department(
+                &state.db,
+                &state.audit,
+                Actor::SYSTEM,
+                code.trim(),
+                name.trim(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("created brigade {} {} ({})", dep.code, dep.name, dep.id);
+        }
+    }
+    Ok(())
+}
+
 /// China Standard Time, in which bare dates on the command line are read.
 const CST: time::UtcOffset = time::macros::offset!(+8);
 
@@ -261,7 +404,7 @@ async fn create_admin(
     password_stdin: bool,
 ) -> Result<(), Failure> {
     let username =
-        identifier::normalise_username(username).map_err(|e| Failure::Other(e.to_owned()))?;
+        identifier::normalise_username(username).map_err(|e| Failure::Other(e.to_string()))?;
     let display_name = display_name.trim();
     if display_name.is_empty() || display_name.chars().count() > 100 {
         return Err(Failure::Other("--name must be 1 to 100 characters".into()));
@@ -285,7 +428,7 @@ async fn create_admin(
     let state = crate::startup::open_state(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let login_key = identifier::login_key(&state.key, &username);
+    let login_key = identifier::Identifier::Username(username.clone()).login_key(&state.key);
     let id = uuid::Uuid::now_v7();
     // Audited before the row exists, so no account is ever unaccounted for; a failure after
     // this is recorded as such.

@@ -25,6 +25,15 @@ pub enum AppError {
     /// Signed in, but policy said no, and the resource's existence is not secret.
     #[error("forbidden")]
     Forbidden,
+    /// A state-changing request without the right CSRF token.
+    #[error("the form has expired or did not come from this site")]
+    CsrfRejected,
+    /// An `Authorization: Bearer` token that is unknown, revoked, or used where it is not accepted.
+    #[error("the API token is not valid here")]
+    BadToken,
+    /// Too many failed attempts from this address.
+    #[error("too many attempts; try again later")]
+    TooManyAttempts,
     /// Missing, or hidden because its existence is itself private.
     #[error("not found")]
     NotFound,
@@ -62,6 +71,9 @@ impl AppError {
             AppError::BadRequest { code, .. } => code,
             AppError::NotSignedIn => "not_signed_in",
             AppError::Forbidden => "forbidden",
+            AppError::CsrfRejected => "csrf_rejected",
+            AppError::BadToken => "bad_token",
+            AppError::TooManyAttempts => "too_many_attempts",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
@@ -76,6 +88,18 @@ impl AppError {
             AppError::BadRequest { message, .. } => ("请求有误", message.clone()),
             AppError::NotSignedIn => ("请先登录", "此页面需要登录后查看。".into()),
             AppError::Forbidden => ("无权访问", "您没有执行此操作的权限。".into()),
+            AppError::CsrfRejected => (
+                "页面已过期",
+                "页面已过期或请求来源无效。请返回上一页，刷新后重新提交。".into(),
+            ),
+            AppError::BadToken => (
+                "访问令牌无效",
+                "访问令牌无效、已撤销，或不能用于此操作。".into(),
+            ),
+            AppError::TooManyAttempts => (
+                "尝试次数过多",
+                "此网络地址的失败尝试过多，请15分钟后再试。".into(),
+            ),
             AppError::NotFound => (
                 "页面不存在",
                 "您要找的页面不存在，或您无权查看。请检查地址是否正确。".into(),
@@ -150,7 +174,9 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::NotSignedIn => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
+            AppError::BadToken => StatusCode::UNAUTHORIZED,
+            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -3,6 +3,7 @@
 //!
 //! `main.rs` is a thin CLI; everything else lives here so integration tests run the real app.
 
+pub mod accounts;
 pub mod assets;
 pub mod audit;
 pub mod auth;

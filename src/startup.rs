@@ -173,6 +173,7 @@ impl Application {
                 .app_data(web::JsonConfig::default().error_handler(|e, _| {
                     AppError::bad_request("invalid_json", e.to_string()).into()
                 }))
+                .wrap(from_fn(crate::auth::csrf::protect))
                 .wrap(security_headers())
                 .wrap(from_fn(crate::metrics::track))
                 .wrap(from_fn(crate::telemetry::trace_requests))

@@ -9,6 +9,7 @@ mod m20261124_000001_create_departments_and_accounts;
 mod m20261124_000002_create_cases_and_parties;
 mod m20261124_000003_create_materials_and_delegations;
 mod m20261124_000004_create_audit_events;
+mod m20261124_000005_create_api_tokens_and_login_throttles;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_cases_and_parties::Migration),
             Box::new(m20261124_000003_create_materials_and_delegations::Migration),
             Box::new(m20261124_000004_create_audit_events::Migration),
+            Box::new(m20261124_000005_create_api_tokens_and_login_throttles::Migration),
         ]
     }
 }

@@ -1,5 +1,9 @@
 //! HTTP routes: one module per area, thin handlers, one template struct per page.
 
+pub mod account;
+pub mod admin;
+pub mod api;
+pub mod auth;
 pub mod health;
 pub mod public;
 pub mod static_files;
@@ -14,6 +18,15 @@ use crate::error::{AppError, AppResult};
 pub struct Layout {
     pub css_url: &'static str,
     pub emblem_url: &'static str,
+    /// The signed-in person's bar (name, role, sign-out form), if any.
+    pub user: Option<UserBar>,
+}
+
+pub struct UserBar {
+    pub name: String,
+    pub role_label: &'static str,
+    pub csrf_token: String,
+    pub home: &'static str,
 }
 
 impl Layout {
@@ -21,7 +34,38 @@ impl Layout {
         Layout {
             css_url: crate::assets::url("portal.css"),
             emblem_url: crate::assets::url("emblem.svg"),
+            user: None,
         }
+    }
+
+    pub fn for_user(user: &crate::auth::CurrentUser) -> Self {
+        Layout {
+            user: Some(UserBar {
+                name: user.account.display_name.clone(),
+                role_label: role_label(user.role()),
+                csrf_token: user.csrf_token.clone(),
+                home: home_for(user.role()),
+            }),
+            ..Layout::new()
+        }
+    }
+}
+
+/// Where each role lands after signing in.
+pub fn home_for(role: &str) -> &'static str {
+    match role {
+        "admin" => "/admin",
+        _ => "/account",
+    }
+}
+
+pub fn role_label(role: &str) -> &'static str {
+    match role {
+        "admin" => "管理员",
+        "staff" => "民警",
+        "party" => "当事人",
+        "agent" => "代理人",
+        _ => "用户",
     }
 }
 
@@ -36,7 +80,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/").route(get().to(public::view_landing_get)))
         .service(resource("/healthz").route(get().to(health::healthz)))
         .service(resource("/readyz").route(get().to(health::readyz)))
-        .service(resource("/static/{hash}/{name}").route(get().to(static_files::asset)));
+        .service(resource("/static/{hash}/{name}").route(get().to(static_files::asset)))
+        .service(
+            resource("/login")
+                .route(get().to(auth::view_login_get))
+                .route(web::post().to(auth::view_login_post)),
+        )
+        .service(resource("/logout").route(web::post().to(auth::logout_post)))
+        .service(
+            resource("/activate")
+                .route(get().to(auth::view_activate_get))
+                .route(web::post().to(auth::view_activate_post)),
+        )
+        .service(resource("/account").route(get().to(account::view_account_get)))
+        .service(resource("/account/password").route(web::post().to(account::password_post)))
+        .service(resource("/account/tokens").route(web::post().to(account::token_create_post)))
+        .service(
+            resource("/account/tokens/{id}/revoke")
+                .route(web::post().to(account::token_revoke_post)),
+        )
+        .service(resource("/api/whoami").route(get().to(api::whoami)))
+        .service(resource("/admin").route(get().to(admin::view_admin_get)))
+        .service(
+            resource("/admin/departments").route(web::post().to(admin::department_create_post)),
+        )
+        .service(resource("/admin/accounts").route(web::post().to(admin::account_create_post)))
+        .service(
+            resource("/admin/accounts/{id}/{action}")
+                .route(web::post().to(admin::account_action_post)),
+        );
 }
 
 /// A resource whose unmatched methods answer the portal's 405 page instead of an empty body.
@@ -60,7 +132,34 @@ pub async fn not_found() -> AppResult<HttpResponse> {
 
 /// Renders a page template into a `200 text/html` response.
 pub fn render(page: &impl Template) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok()
+    render_status(actix_web::http::StatusCode::OK, page)
+}
+
+pub fn render_status(
+    status: actix_web::http::StatusCode,
+    page: &impl Template,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::build(status)
         .content_type(ContentType::html())
         .body(page.render()?))
+}
+
+/// `303 See Other` to `location` (after a successful form post).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+/// Times shown to people: China Standard Time.
+pub fn cst(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::macros::offset!(+8));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }

@@ -21,13 +21,16 @@ pub struct TestApp {
     pub env: HashMap<String, String>,
     /// The instance's data directory; removed when the test ends.
     _data_dir: TempDir,
-    handle: actix_web::dev::ServerHandle,
+    /// Stops the server when the owning `TestApp` is dropped (`None` for extra browsers).
+    handle: Option<actix_web::dev::ServerHandle>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stops the workers; the handle's future needs no awaiting to take effect.
-        drop(self.handle.stop(false));
+        if let Some(handle) = &self.handle {
+            drop(handle.stop(false));
+        }
     }
 }
 
@@ -48,6 +51,44 @@ impl TestApp {
             .await
             .expect("request failed")
     }
+}
+
+impl TestApp {
+    /// The same running instance seen from another browser (its own cookies).
+    pub fn with_client(&self, client: reqwest::Client) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            metrics_address: self.metrics_address.clone(),
+            client,
+            state: self.state.clone(),
+            env: self.env.clone(),
+            _data_dir: tempfile::tempdir().expect("temp dir"),
+            handle: None,
+        }
+    }
+
+    /// The CSRF token of this client's current page context: from the sign-in page when signed
+    /// out (which also sets the anonymous cookie), else from `path`.
+    pub async fn csrf_from(&self, path: &str) -> String {
+        let html = self.get(path).await.text().await.unwrap();
+        csrf_in(&html)
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .form(fields)
+            .send()
+            .await
+            .expect("request failed")
+    }
+}
+
+/// The value of the first `csrf_token` field of a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
 }
 
 pub fn client() -> reqwest::Client {
@@ -133,7 +174,7 @@ pub async fn spawn_with_env(env: HashMap<String, String>, data_dir: TempDir) -> 
         state,
         env,
         _data_dir: data_dir,
-        handle,
+        handle: Some(handle),
     }
 }
 

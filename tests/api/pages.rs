@@ -61,12 +61,9 @@ async fn unknown_pages_get_a_404_page_or_json_by_accept() {
 #[tokio::test]
 async fn wrong_methods_get_a_405_with_a_stable_code() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .post(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap();
+    // With a valid CSRF token, so that the method, not the missing token, is what is refused.
+    let csrf = app.csrf_from("/login").await;
+    let res = app.post_form("/", &[("csrf_token", &csrf)]).await;
     assert_status(&res, StatusCode::METHOD_NOT_ALLOWED);
     assert!(res.text().await.unwrap().contains("method_not_allowed"));
 
@@ -74,6 +71,7 @@ async fn wrong_methods_get_a_405_with_a_stable_code() {
         .client
         .delete(format!("{}/readyz", app.address))
         .header("Accept", "application/json")
+        .header("X-CSRF-Token", &csrf)
         .send()
         .await
         .unwrap();

@@ -2,5 +2,9 @@
 //! created them and again here.
 
 pub mod account;
+pub mod activation;
+pub mod api_token;
 pub mod audit_event;
 pub mod department;
+pub mod login_throttle;
+pub mod session;

@@ -1,0 +1,222 @@
+//! Account administration: creating accounts with their first access code, disabling,
+//! re-enabling and resetting — each change audited, each in one transaction with its code.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
+use crate::auth::access_code::{self, IssuedCode};
+use crate::auth::identifier::Identifier;
+use crate::auth::session;
+use crate::db::entities::{account, department};
+use crate::keys::ServerKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("已存在使用该登录账号的账户 (an account with this identifier already exists)")]
+    Exists,
+    #[error("所选大队不存在 (no such brigade)")]
+    NoSuchDepartment,
+    #[error("账户不存在 (no such account)")]
+    NotFound,
+    #[error("不能对管理员账户执行此操作 (not for administrator accounts)")]
+    AdminAccount,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// What a new account is.
+pub struct NewAccount {
+    pub role: &'static str,
+    pub identifier: Identifier,
+    pub display_name: String,
+    pub department_id: Option<Uuid>,
+}
+
+/// Creates an inactive account and its first access code (returned to be shown once).
+pub async fn create(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    by: Actor,
+    new: NewAccount,
+) -> Result<(account::Model, IssuedCode), AccountError> {
+    let login_key = new.identifier.login_key(key);
+    if account::Entity::find()
+        .filter(account::Column::LoginKey.eq(login_key.clone()))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(AccountError::Exists);
+    }
+    if let Some(dep) = new.department_id
+        && department::Entity::find_by_id(dep).one(db).await?.is_none()
+    {
+        return Err(AccountError::NoSuchDepartment);
+    }
+    let id = Uuid::now_v7();
+    audit
+        .record(
+            Event::new(by.clone(), Action::AccountCreate, Outcome::Allowed).details(
+                serde_json::json!({
+                    "account_id": id,
+                    "role": new.role,
+                    "login": new.identifier.masked(),
+                    "department_id": new.department_id,
+                }),
+            ),
+        )
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let txn = db.begin().await?;
+    let row = account::ActiveModel {
+        id: Set(id),
+        role: Set(new.role.to_owned()),
+        display_name: Set(new.display_name),
+        login_key: Set(login_key),
+        login_masked: Set(new.identifier.masked()),
+        password_hash: Set(None),
+        department_id: Set(new.department_id),
+        disabled: Set(false),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AccountError::Exists,
+        _ => AccountError::Db(e),
+    })?;
+    let code = access_code::issue(&txn, key, id, by.id).await?;
+    txn.commit().await?;
+    Ok((row, code))
+}
+
+async fn find_managed(db: &DatabaseConnection, id: Uuid) -> Result<account::Model, AccountError> {
+    let acc = account::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AccountError::NotFound)?;
+    if acc.role == "admin" {
+        return Err(AccountError::AdminAccount);
+    }
+    Ok(acc)
+}
+
+/// Disables (or re-enables) an account; disabling ends its sessions at once.
+pub async fn set_disabled(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    by: Actor,
+    id: Uuid,
+    disabled: bool,
+) -> Result<account::Model, AccountError> {
+    let acc = find_managed(db, id).await?;
+    let action = if disabled {
+        Action::AccountDisable
+    } else {
+        Action::AccountEnable
+    };
+    audit
+        .record(
+            Event::new(by, action, Outcome::Allowed)
+                .details(serde_json::json!({ "account_id": id, "login": acc.login_masked })),
+        )
+        .await?;
+    let txn = db.begin().await?;
+    let mut row: account::ActiveModel = acc.into();
+    row.disabled = Set(disabled);
+    row.updated_at = Set(OffsetDateTime::now_utc());
+    let acc = row.update(&txn).await?;
+    if disabled {
+        session::revoke_all(&txn, id, None).await?;
+    }
+    txn.commit().await?;
+    Ok(acc)
+}
+
+/// Clears the password, ends every session and issues a new access code (shown once).
+pub async fn reset(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    by: Actor,
+    id: Uuid,
+) -> Result<(account::Model, IssuedCode), AccountError> {
+    let acc = find_managed(db, id).await?;
+    audit
+        .record(
+            Event::new(by.clone(), Action::AccountReset, Outcome::Allowed)
+                .details(serde_json::json!({ "account_id": id, "login": acc.login_masked })),
+        )
+        .await?;
+    let txn = db.begin().await?;
+    let mut row: account::ActiveModel = acc.into();
+    row.password_hash = Set(None);
+    row.failed_logins = Set(0);
+    row.locked_until = Set(None);
+    row.updated_at = Set(OffsetDateTime::now_utc());
+    let acc = row.update(&txn).await?;
+    session::revoke_all(&txn, id, None).await?;
+    let code = access_code::issue(&txn, key, id, by.id).await?;
+    txn.commit().await?;
+    Ok((acc, code))
+}
+
+pub async fn create_department(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    by: Actor,
+    code: &str,
+    name: &str,
+) -> Result<department::Model, AccountError> {
+    if department::Entity::find()
+        .filter(department::Column::Code.eq(code))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(AccountError::Exists);
+    }
+    let id = Uuid::now_v7();
+    audit
+        .record(
+            Event::new(by, Action::DepartmentCreate, Outcome::Allowed)
+                .details(serde_json::json!({ "department_id": id, "code": code, "name": name })),
+        )
+        .await?;
+    Ok(department::ActiveModel {
+        id: Set(id),
+        code: Set(code.to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(OffsetDateTime::now_utc()),
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn departments(db: &DatabaseConnection) -> Result<Vec<department::Model>, DbErr> {
+    department::Entity::find()
+        .order_by_asc(department::Column::Code)
+        .all(db)
+        .await
+}
+
+/// The newest accounts other than admins (the admin page lists these).
+pub async fn recent(db: &DatabaseConnection, limit: u64) -> Result<Vec<account::Model>, DbErr> {
+    account::Entity::find()
+        .filter(account::Column::Role.ne("admin"))
+        .order_by_desc(account::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await
+}

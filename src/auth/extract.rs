@@ -1,0 +1,174 @@
+//! How handlers get the signed-in user. A handler that takes `StaffUser` cannot run for anyone
+//! else: the type is the check (STYLE §4).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use uuid::Uuid;
+
+use super::{csrf, session, tokens};
+use crate::db::entities::account;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// A signed-in person with a live session.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub account: account::Model,
+    pub session_id: Uuid,
+    /// What this session's forms must carry.
+    pub csrf_token: String,
+}
+
+impl CurrentUser {
+    pub fn role(&self) -> &str {
+        &self.account.role
+    }
+
+    pub fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor {
+            id: Some(self.account.id),
+            role: role_name(&self.account.role),
+        }
+    }
+}
+
+/// The `'static` name of a stored role (audit actors carry `&'static str`).
+pub fn role_name(role: &str) -> &'static str {
+    match role {
+        "admin" => "admin",
+        "staff" => "staff",
+        "party" => "party",
+        "agent" => "agent",
+        _ => "unknown",
+    }
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("application state missing"))
+}
+
+async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
+    let state = state(&req)?;
+    let cookie = req
+        .cookie(session::cookie_name(&state.settings))
+        .ok_or(AppError::NotSignedIn)?;
+    let claims = session::decode(&state.key, cookie.value()).ok_or(AppError::NotSignedIn)?;
+    let (row, account) = session::resume(&state.db, &claims)
+        .await?
+        .ok_or(AppError::NotSignedIn)?;
+    Ok(CurrentUser {
+        csrf_token: csrf::token_for_session(&state.key, row.id),
+        session_id: row.id,
+        account,
+    })
+}
+
+type Fut<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(current_user(req.clone()))
+    }
+}
+
+/// A signed-in member of a brigade's staff.
+#[derive(Clone, Debug)]
+pub struct StaffUser(pub CurrentUser);
+
+impl FromRequest for StaffUser {
+    type Error = AppError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let user = current_user(req).await?;
+            if user.role() == "staff" && user.account.department_id.is_some() {
+                Ok(StaffUser(user))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+    }
+}
+
+/// A signed-in administrator.
+#[derive(Clone, Debug)]
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequest for AdminUser {
+    type Error = AppError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let user = current_user(req).await?;
+            if user.role() == "admin" {
+                Ok(AdminUser(user))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+    }
+}
+
+/// Who is downloading: a session, or (GET and HEAD only) an agent's personal API token. Only
+/// download routes take this extractor; every other route takes a session-only one.
+#[derive(Clone, Debug)]
+pub enum DownloadUser {
+    Session(CurrentUser),
+    Token {
+        account: account::Model,
+        token_id: Uuid,
+    },
+}
+
+impl DownloadUser {
+    pub fn account(&self) -> &account::Model {
+        match self {
+            DownloadUser::Session(u) => &u.account,
+            DownloadUser::Token { account, .. } => account,
+        }
+    }
+}
+
+impl FromRequest for DownloadUser {
+    type Error = AppError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let bearer = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .map(str::to_owned);
+            match bearer {
+                Some(token) if matches!(*req.method(), Method::GET | Method::HEAD) => {
+                    let state = state(&req)?;
+                    let (row, account) = tokens::authenticate(&state.db, &token)
+                        .await?
+                        .ok_or(AppError::BadToken)?;
+                    Ok(DownloadUser::Token {
+                        account,
+                        token_id: row.id,
+                    })
+                }
+                Some(_) => Err(AppError::BadToken),
+                None => current_user(req).await.map(DownloadUser::Session),
+            }
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Agents' personal API tokens: `ep_` + 43 base32 characters (256 bits), shown once, stored as a
+//! SHA-256, revocable. Accepted as `Authorization: Bearer` on download routes only.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::entities::{account, api_token};
+
+const PREFIX: &str = "ep_";
+const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a token for `account_id`; returns the row and the token (never stored).
+pub async fn create(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    name: &str,
+) -> Result<(api_token::Model, String), DbErr> {
+    let bytes: [u8; 32] = rand::random();
+    // 256 bits in base32: 52 symbols of 5 bits (the last padded).
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut body = String::new();
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        nbits += 8;
+        while nbits >= 5 {
+            nbits -= 5;
+            body.push(ALPHABET[((bits >> nbits) & 31) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        body.push(ALPHABET[((bits << (5 - nbits)) & 31) as usize] as char);
+    }
+    let token = format!("{PREFIX}{body}");
+    let row = api_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        name: Set(name.to_owned()),
+        token_hash: Set(hash(&token)),
+        prefix: Set(token[..10].to_owned()),
+        created_at: Set(OffsetDateTime::now_utc()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok((row, token))
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+) -> Result<Vec<api_token::Model>, DbErr> {
+    api_token::Entity::find()
+        .filter(api_token::Column::AccountId.eq(account_id))
+        .order_by_desc(api_token::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Revokes one of `account_id`'s tokens; false if it has no such live token.
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    token_id: Uuid,
+) -> Result<bool, DbErr> {
+    let done = api_token::Entity::update_many()
+        .col_expr(
+            api_token::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(OffsetDateTime::now_utc()),
+        )
+        .filter(api_token::Column::Id.eq(token_id))
+        .filter(api_token::Column::AccountId.eq(account_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// The enabled agent account a live token belongs to.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    token: &str,
+) -> Result<Option<(api_token::Model, account::Model)>, DbErr> {
+    if !token.starts_with(PREFIX) || token.len() > 100 {
+        return Ok(None);
+    }
+    let Some(row) = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash(token)))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.revoked_at.is_some() {
+        return Ok(None);
+    }
+    let Some(owner) = account::Entity::find_by_id(row.account_id).one(db).await? else {
+        return Ok(None);
+    };
+    if owner.disabled || owner.role != "agent" || owner.password_hash.is_none() {
+        return Ok(None);
+    }
+    let mut touched: api_token::ActiveModel = row.clone().into();
+    touched.last_used_at = Set(Some(OffsetDateTime::now_utc()));
+    touched.update(db).await?;
+    Ok(Some((row, owner)))
+}

@@ -1,0 +1,231 @@
+//! "My account": password change for everyone, personal API tokens for agents.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Layout, cst, render, role_label, see_other};
+use crate::audit::{Action, Event, Outcome};
+use crate::auth::{CurrentUser, client_of, password, session, tokens};
+use crate::db::entities::account;
+use crate::error::{AppError, AppResult};
+use crate::startup::AppState;
+
+pub struct TokenRow {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account/index.html")]
+struct AccountPage {
+    layout: Layout,
+    csrf_token: String,
+    name: String,
+    login: String,
+    role: &'static str,
+    is_agent: bool,
+    tokens: Vec<TokenRow>,
+    /// A token just created: shown this once.
+    new_token: Option<String>,
+    password_error: Option<String>,
+    password_changed: bool,
+}
+
+async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
+    let is_agent = user.role() == "agent";
+    let tokens = if is_agent {
+        tokens::list(&state.db, user.account.id)
+            .await?
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                prefix: t.prefix,
+                created: cst(t.created_at),
+                last_used: t.last_used_at.map(cst).unwrap_or_else(|| "—".into()),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(AccountPage {
+        layout: Layout::for_user(user),
+        csrf_token: user.csrf_token.clone(),
+        name: user.account.display_name.clone(),
+        login: user.account.login_masked.clone(),
+        role: role_label(user.role()),
+        is_agent,
+        tokens,
+        new_token: None,
+        password_error: None,
+        password_changed: false,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ChangedQuery {
+    changed: Option<String>,
+}
+
+/// `GET /account`
+pub async fn view_account_get(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<ChangedQuery>,
+) -> AppResult<HttpResponse> {
+    let mut p = page(&state, &user).await?;
+    p.password_changed = query.changed.is_some();
+    render(&p)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+/// `POST /account/password`: other sessions end; this one stays.
+pub async fn password_post(
+    user: CurrentUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let stored = user.account.password_hash.clone().unwrap_or_default();
+    let current = form.current;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
+        .await
+        .unwrap_or(false);
+    let min = if user.role() == "admin" {
+        password::MIN_LENGTH_ADMIN
+    } else {
+        password::MIN_LENGTH
+    };
+    let problem = if !ok {
+        Some("当前密码不正确 (the current password is wrong)".to_owned())
+    } else if form.new != form.repeat {
+        Some("两次输入的新密码不一致 (the new passwords differ)".to_owned())
+    } else {
+        password::check_strength(
+            &form.new,
+            &[&user.account.display_name, &user.account.login_masked],
+            min,
+        )
+        .err()
+        .map(|e| e.to_string())
+    };
+    let (ip, ua) = client_of(&req);
+    if let Some(problem) = problem {
+        state
+            .audit
+            .record(
+                Event::new(user.actor(), Action::AuthPasswordChange, Outcome::Denied)
+                    .client(ip, ua)
+                    .details(
+                        serde_json::json!({ "reason": if ok { "rules" } else { "wrong_current" } }),
+                    ),
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut p = page(&state, &user).await?;
+        p.password_error = Some(problem);
+        return super::render_status(actix_web::http::StatusCode::BAD_REQUEST, &p);
+    }
+    let new = form.new;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    state
+        .audit
+        .record(
+            Event::new(user.actor(), Action::AuthPasswordChange, Outcome::Allowed).client(ip, ua),
+        )
+        .await
+        .map_err(unavailable)?;
+    use sea_orm::{ActiveModelTrait, Set};
+    let mut row: account::ActiveModel = user.account.clone().into();
+    row.password_hash = Set(Some(hash));
+    row.updated_at = Set(time::OffsetDateTime::now_utc());
+    row.update(&state.db).await?;
+    session::revoke_all(&state.db, user.account.id, Some(user.session_id)).await?;
+    Ok(see_other("/account?changed=1"))
+}
+
+fn unavailable(e: crate::audit::AuditError) -> AppError {
+    AppError::Unavailable {
+        part: "audit",
+        cause: Some(Box::new(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    name: String,
+}
+
+/// `POST /account/tokens` (agents): the new token is shown once, on the page this returns.
+pub async fn token_create_post(
+    user: CurrentUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<TokenForm>,
+) -> AppResult<HttpResponse> {
+    if user.role() != "agent" {
+        return Err(AppError::Forbidden);
+    }
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::bad_request(
+            "invalid_token_name",
+            "令牌名称须为1–100个字符 (a name of 1–100 characters)",
+        ));
+    }
+    let (ip, ua) = client_of(&req);
+    state
+        .audit
+        .record(
+            Event::new(user.actor(), Action::TokenCreate, Outcome::Allowed)
+                .client(ip, ua)
+                .details(serde_json::json!({ "name": name })),
+        )
+        .await
+        .map_err(unavailable)?;
+    let (_, token) = tokens::create(&state.db, user.account.id, name).await?;
+    let mut p = page(&state, &user).await?;
+    p.new_token = Some(token);
+    render(&p)
+}
+
+/// `POST /account/tokens/{id}/revoke`
+pub async fn token_revoke_post(
+    user: CurrentUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let (ip, ua) = client_of(&req);
+    state
+        .audit
+        .record(
+            Event::new(user.actor(), Action::TokenRevoke, Outcome::Allowed)
+                .client(ip, ua)
+                .details(serde_json::json!({ "token_id": id })),
+        )
+        .await
+        .map_err(unavailable)?;
+    if !tokens::revoke(&state.db, user.account.id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other("/account"))
+}

@@ -1,0 +1,270 @@
+//! Administration: brigades and accounts (create, disable, re-enable, reset with a new access
+//! code). Admins only: every handler takes `AdminUser`.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Layout, cst, render, role_label, see_other};
+use crate::accounts::{self, AccountError, NewAccount};
+use crate::auth::AdminUser;
+use crate::auth::identifier::{self, Identifier};
+use crate::error::{AppError, AppResult};
+use crate::startup::AppState;
+
+pub struct DepartmentRow {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+}
+
+pub struct AccountRow {
+    pub id: Uuid,
+    pub name: String,
+    pub login: String,
+    pub role: &'static str,
+    pub department: String,
+    pub status: &'static str,
+    pub disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/index.html")]
+struct AdminPage {
+    layout: Layout,
+    csrf_token: String,
+    departments: Vec<DepartmentRow>,
+    accounts: Vec<AccountRow>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/code_issued.html")]
+struct CodeIssuedPage {
+    layout: Layout,
+    name: String,
+    login: String,
+    role: &'static str,
+    code: String,
+    expires: String,
+    public_url: String,
+}
+
+async fn admin_page(
+    state: &AppState,
+    admin: &AdminUser,
+    error: Option<String>,
+) -> AppResult<AdminPage> {
+    let departments = accounts::departments(&state.db).await?;
+    let accounts = accounts::recent(&state.db, 200)
+        .await?
+        .into_iter()
+        .map(|a| AccountRow {
+            department: a
+                .department_id
+                .and_then(|d| departments.iter().find(|x| x.id == d))
+                .map(|d| d.name.clone())
+                .unwrap_or_default(),
+            status: if a.disabled {
+                "已停用"
+            } else if a.password_hash.is_none() {
+                "待激活"
+            } else {
+                "正常"
+            },
+            disabled: a.disabled,
+            id: a.id,
+            name: a.display_name,
+            login: a.login_masked,
+            role: role_label(&a.role),
+        })
+        .collect();
+    Ok(AdminPage {
+        layout: Layout::for_user(&admin.0),
+        csrf_token: admin.0.csrf_token.clone(),
+        departments: departments
+            .into_iter()
+            .map(|d| DepartmentRow {
+                id: d.id,
+                code: d.code,
+                name: d.name,
+            })
+            .collect(),
+        accounts,
+        error,
+    })
+}
+
+/// `GET /admin`
+pub async fn view_admin_get(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    render(&admin_page(&state, &admin, None).await?)
+}
+
+fn account_error(e: AccountError) -> Result<String, AppError> {
+    match e {
+        AccountError::Db(e) => Err(e.into()),
+        AccountError::Audit(e) => Err(AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        }),
+        AccountError::NotFound => Err(AppError::NotFound),
+        other => Ok(other.to_string()),
+    }
+}
+
+async fn refused(state: &AppState, admin: &AdminUser, message: String) -> AppResult<HttpResponse> {
+    super::render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &admin_page(state, admin, Some(message)).await?,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct DepartmentForm {
+    code: String,
+    name: String,
+}
+
+/// `POST /admin/departments`
+pub async fn department_create_post(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+    form: web::Form<DepartmentForm>,
+) -> AppResult<HttpResponse> {
+    let code = form.code.trim();
+    let name = form.name.trim();
+    if code.is_empty() || code.len() > 32 || name.is_empty() || name.chars().count() > 100 {
+        return refused(
+            &state,
+            &admin,
+            "请填写大队代码（≤32字符）和名称（≤100字）".into(),
+        )
+        .await;
+    }
+    match accounts::create_department(&state.db, &state.audit, admin.0.actor(), code, name).await {
+        Ok(_) => Ok(see_other("/admin")),
+        Err(e) => refused(&state, &admin, account_error(e)?).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AccountForm {
+    role: String,
+    /// username (staff), citizen ID or passport (party), licence or mobile (agent).
+    identifier: String,
+    /// `passport` for a foreign party.
+    #[serde(default)]
+    id_kind: String,
+    name: String,
+    #[serde(default)]
+    department_id: String,
+}
+
+fn parse_identifier(form: &AccountForm) -> Result<(&'static str, Identifier), String> {
+    let text = |e: identifier::IdError| e.to_string();
+    match form.role.as_str() {
+        "staff" => Ok((
+            "staff",
+            Identifier::Username(identifier::normalise_username(&form.identifier).map_err(text)?),
+        )),
+        "party" if form.id_kind == "passport" => Ok((
+            "party",
+            Identifier::Passport(identifier::parse_passport(&form.identifier).map_err(text)?),
+        )),
+        "party" => Ok((
+            "party",
+            Identifier::CitizenId(identifier::parse_citizen_id(&form.identifier).map_err(text)?),
+        )),
+        "agent" => {
+            if let Ok(m) = identifier::parse_mobile(&form.identifier) {
+                Ok(("agent", Identifier::Mobile(m)))
+            } else {
+                identifier::parse_lawyer_licence(&form.identifier)
+                    .map(|l| ("agent", Identifier::LawyerLicence(l)))
+                    .map_err(|_| "代理人须以律师执业证号（17位）或手机号码（11位）登录".to_owned())
+            }
+        }
+        _ => Err("请选择账户类型".into()),
+    }
+}
+
+/// `POST /admin/accounts`: creates the account and shows its first access code once.
+pub async fn account_create_post(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+    form: web::Form<AccountForm>,
+) -> AppResult<HttpResponse> {
+    let (role, id) = match parse_identifier(&form) {
+        Ok(x) => x,
+        Err(msg) => return refused(&state, &admin, msg).await,
+    };
+    let name = form.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return refused(&state, &admin, "请填写姓名（≤100字）".into()).await;
+    }
+    let department_id = if role == "staff" {
+        match Uuid::parse_str(form.department_id.trim()) {
+            Ok(d) => Some(d),
+            Err(_) => return refused(&state, &admin, "民警账户须选择所属大队".into()).await,
+        }
+    } else {
+        None
+    };
+    let new = NewAccount {
+        role,
+        identifier: id,
+        display_name: name,
+        department_id,
+    };
+    match accounts::create(&state.db, &state.key, &state.audit, admin.0.actor(), new).await {
+        Ok((account, code)) => code_page(&state, &admin, account, code),
+        Err(e) => refused(&state, &admin, account_error(e)?).await,
+    }
+}
+
+fn code_page(
+    state: &AppState,
+    admin: &AdminUser,
+    account: crate::db::entities::account::Model,
+    code: crate::auth::access_code::IssuedCode,
+) -> AppResult<HttpResponse> {
+    render(&CodeIssuedPage {
+        layout: Layout::for_user(&admin.0),
+        role: role_label(&account.role),
+        name: account.display_name,
+        login: account.login_masked,
+        code: code.code,
+        expires: cst(code.expires_at),
+        public_url: format!("{}activate", state.settings.public_url),
+    })
+}
+
+/// `POST /admin/accounts/{id}/{disable|enable|reset}`
+pub async fn account_action_post(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+) -> AppResult<HttpResponse> {
+    let (id, action) = path.into_inner();
+    let actor = admin.0.actor();
+    let result = match action.as_str() {
+        "disable" | "enable" => {
+            accounts::set_disabled(&state.db, &state.audit, actor, id, action == "disable")
+                .await
+                .map(|_| None)
+        }
+        "reset" => accounts::reset(&state.db, &state.key, &state.audit, actor, id)
+            .await
+            .map(Some),
+        _ => return Err(AppError::NotFound),
+    };
+    match result {
+        Ok(None) => Ok(see_other("/admin")),
+        Ok(Some((account, code))) => code_page(&state, &admin, account, code),
+        Err(e) => refused(&state, &admin, account_error(e)?).await,
+    }
+}

@@ -1,0 +1,248 @@
+//! Sign in, sign out and first-time activation pages.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Layout, home_for, render, see_other};
+use crate::audit::{Action, Event, Outcome};
+use crate::auth::signin::{self, ActivateError, Client, SignInError};
+use crate::auth::{CurrentUser, client_of, csrf, session};
+use crate::error::{AppError, AppResult};
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf_token: String,
+    next: String,
+    identifier: String,
+    error: Option<String>,
+    identifier_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/activate.html")]
+struct ActivatePage {
+    layout: Layout,
+    csrf_token: String,
+    identifier: String,
+    error: Option<String>,
+    identifier_error: Option<String>,
+    password_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    identifier: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct ActivateForm {
+    identifier: String,
+    code: String,
+    password: String,
+    password_repeat: String,
+}
+
+/// Only local paths: never an absolute URL or `//host` (open redirect).
+fn safe_next(next: &str) -> Option<&str> {
+    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+}
+
+/// The anonymous CSRF token for this browser, and the cookie to set if it has none yet.
+fn anonymous_token(
+    req: &HttpRequest,
+    state: &AppState,
+) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    match req.cookie(csrf::ANONYMOUS_COOKIE) {
+        Some(c) => (csrf::token_for_anonymous(&state.key, c.value()), None),
+        None => {
+            let (value, cookie) = csrf::new_anonymous_cookie(state.settings.served_over_tls());
+            (csrf::token_for_anonymous(&state.key, &value), Some(cookie))
+        }
+    }
+}
+
+fn with_cookie(
+    mut res: HttpResponse,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> AppResult<HttpResponse> {
+    if let Some(c) = cookie {
+        res.add_cookie(&c).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+fn client(req: &HttpRequest) -> Client {
+    let (ip, user_agent) = client_of(req);
+    Client { ip, user_agent }
+}
+
+/// `GET /login`
+pub async fn view_login_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> AppResult<HttpResponse> {
+    let (csrf_token, cookie) = anonymous_token(&req, &state);
+    let page = LoginPage {
+        layout: Layout::new(),
+        csrf_token,
+        next: query
+            .next
+            .as_deref()
+            .and_then(safe_next)
+            .unwrap_or("")
+            .to_owned(),
+        identifier: String::new(),
+        error: None,
+        identifier_error: None,
+    };
+    with_cookie(render(&page)?, cookie)
+}
+
+/// `POST /login`
+pub async fn view_login_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let result = signin::sign_in(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &form.identifier,
+        form.password,
+        &client(&req),
+    )
+    .await;
+    let (error, identifier_error) = match result {
+        Ok(signed_in) => {
+            let target = safe_next(&form.next).unwrap_or(home_for(&signed_in.account.role));
+            let mut res = see_other(target);
+            res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
+                .map_err(AppError::internal)?;
+            return Ok(res);
+        }
+        Err(SignInError::Malformed(e)) => (None, Some(e.to_string())),
+        Err(SignInError::Refused) => (Some(SignInError::Refused.to_string()), None),
+        Err(SignInError::AddressBlocked) => return Err(AppError::TooManyAttempts),
+        Err(SignInError::Db(e)) => return Err(e.into()),
+        Err(SignInError::Audit(e)) => {
+            return Err(AppError::Unavailable {
+                part: "audit",
+                cause: Some(Box::new(e)),
+            });
+        }
+    };
+    let (csrf_token, cookie) = anonymous_token(&req, &state);
+    let page = LoginPage {
+        layout: Layout::new(),
+        csrf_token,
+        next: safe_next(&form.next).unwrap_or("").to_owned(),
+        // The identifier is kept so people need not retype it; the password never is.
+        identifier: form.identifier,
+        error,
+        identifier_error,
+    };
+    with_cookie(render(&page)?, cookie)
+}
+
+/// `POST /logout`
+pub async fn logout_post(
+    user: CurrentUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let (ip, ua) = client_of(&req);
+    let _ = state
+        .audit
+        .record(Event::new(user.actor(), Action::AuthLogout, Outcome::Allowed).client(ip, ua))
+        .await;
+    session::revoke(&state.db, user.session_id).await?;
+    let mut res = see_other("/");
+    res.add_cookie(&session::cookie(&state.settings, None))
+        .map_err(AppError::internal)?;
+    Ok(res)
+}
+
+/// `GET /activate`
+pub async fn view_activate_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let (csrf_token, cookie) = anonymous_token(&req, &state);
+    let page = ActivatePage {
+        layout: Layout::new(),
+        csrf_token,
+        identifier: String::new(),
+        error: None,
+        identifier_error: None,
+        password_error: None,
+    };
+    with_cookie(render(&page)?, cookie)
+}
+
+/// `POST /activate`
+pub async fn view_activate_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ActivateForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let result = signin::activate(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &form.identifier,
+        &form.code,
+        form.password,
+        &form.password_repeat,
+        &client(&req),
+    )
+    .await;
+    let (mut error, mut identifier_error, mut password_error) = (None, None, None);
+    match result {
+        Ok(signed_in) => {
+            let mut res = see_other(home_for(&signed_in.account.role));
+            res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
+                .map_err(AppError::internal)?;
+            return Ok(res);
+        }
+        Err(ActivateError::Malformed(e)) => identifier_error = Some(e.to_string()),
+        Err(e @ (ActivateError::PasswordsDiffer | ActivateError::WeakPassword(_))) => {
+            password_error = Some(e.to_string())
+        }
+        Err(ActivateError::Refused) => error = Some(ActivateError::Refused.to_string()),
+        Err(ActivateError::AddressBlocked) => return Err(AppError::TooManyAttempts),
+        Err(ActivateError::Db(e)) => return Err(e.into()),
+        Err(ActivateError::Audit(e)) => {
+            return Err(AppError::Unavailable {
+                part: "audit",
+                cause: Some(Box::new(e)),
+            });
+        }
+        Err(ActivateError::Hash) => return Err(AppError::internal("password hashing failed")),
+    }
+    let (csrf_token, cookie) = anonymous_token(&req, &state);
+    let page = ActivatePage {
+        layout: Layout::new(),
+        csrf_token,
+        identifier: form.identifier,
+        error,
+        identifier_error,
+        password_error,
+    };
+    with_cookie(render(&page)?, cookie)
+}
