@@ -27,6 +27,8 @@ pub struct Settings {
     pub secret_key_file: PathBuf,
     /// Prometheus metrics are served here, and only here, when set.
     pub metrics_bind: Option<SocketAddr>,
+    /// Load balancers whose `X-Forwarded-For` is believed. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A database URL whose password never reaches a log line or an error message.
@@ -100,6 +102,7 @@ struct FileSettings {
     max_upload_bytes: Option<u64>,
     secret_key_file: Option<String>,
     metrics_bind: Option<String>,
+    trusted_proxies: Option<String>,
 }
 
 impl Settings {
@@ -170,6 +173,18 @@ impl Settings {
                 "must differ from PORTAL_BIND: metrics are never served on the public address",
             ));
         }
+        let trusted_proxies = match pick("PORTAL_TRUSTED_PROXIES", file.trusted_proxies) {
+            Some((name, v)) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse()
+                        .map_err(|_| ConfigError::new(&name, format!("{p:?} is not an IP address")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
         Ok(Settings {
             bind,
             public_url,
@@ -180,6 +195,7 @@ impl Settings {
             max_upload_bytes,
             secret_key_file,
             metrics_bind,
+            trusted_proxies,
         })
     }
 
@@ -375,6 +391,8 @@ mod tests {
         assert_eq!(e.setting, "PORTAL_DATABASE_URL");
         let e = load(&[("PORTAL_MAX_UPLOAD_BYTES", "lots")]).unwrap_err();
         assert_eq!(e.setting, "PORTAL_MAX_UPLOAD_BYTES");
+        let e = load(&[("PORTAL_TRUSTED_PROXIES", "10.0.0.1, lb.example")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_TRUSTED_PROXIES");
         let e = load(&[("PORTAL_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert_eq!(e.setting, "PORTAL_PUBLIC_URL");
         let e = load(&[

@@ -13,10 +13,32 @@ pub mod tokens;
 
 pub use extract::{AdminUser, CurrentUser, DownloadUser, StaffUser};
 
-/// The client's address (the TCP peer: the portal does not trust forwarding headers) and user
-/// agent, as recorded with sessions and audit events.
+/// The client's address and user agent, as recorded with sessions and audit events and used by
+/// the sign-in throttle. The address is the TCP peer, unless the peer is one of
+/// `PORTAL_TRUSTED_PROXIES`: then it is the nearest `X-Forwarded-For` entry not itself a trusted
+/// proxy (a client cannot forge its way past the proxy that appends its real address).
 pub fn client_of(req: &actix_web::HttpRequest) -> (Option<String>, Option<String>) {
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let trusted: &[std::net::IpAddr] = req
+        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .map_or(&[], |s| &s.settings.trusted_proxies);
+    let ip = req.peer_addr().map(|a| a.ip()).map(|peer| {
+        if !trusted.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<std::net::IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !trusted.contains(a))
+            .unwrap_or(peer)
+    });
+    let ip = ip.map(|a| a.to_string());
     let ua = req
         .headers()
         .get(actix_web::http::header::USER_AGENT)

@@ -969,3 +969,37 @@ async fn the_cli_creates_accounts_and_issues_codes_that_activate() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("校验位"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    })
+    .await;
+    let attempt = |client_ip: &'static str| {
+        let app = &app;
+        async move {
+            let csrf = app.csrf_from("/login").await;
+            app.client
+                .post(format!("{}/login", app.address))
+                .header("X-Forwarded-For", format!("203.0.113.99, {client_ip}"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("identifier", "nobody.here"),
+                    ("password", "x"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..20 {
+        assert_eq!(attempt("198.51.100.7").await, StatusCode::OK);
+    }
+    assert_eq!(attempt("198.51.100.7").await, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy is not blocked by the first one's failures.
+    assert_eq!(attempt("198.51.100.8").await, StatusCode::OK);
+    let last = events(&app, "auth.login").await.pop().unwrap();
+    assert_eq!(last.client_ip.as_deref(), Some("198.51.100.8"));
+}
