@@ -10,6 +10,7 @@ mod m20261124_000002_create_cases_and_parties;
 mod m20261124_000003_create_materials_and_delegations;
 mod m20261124_000004_create_audit_events;
 mod m20261124_000005_create_api_tokens_and_login_throttles;
+mod m20261124_000006_add_case_status_and_party_contact;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_create_materials_and_delegations::Migration),
             Box::new(m20261124_000004_create_audit_events::Migration),
             Box::new(m20261124_000005_create_api_tokens_and_login_throttles::Migration),
+            Box::new(m20261124_000006_add_case_status_and_party_contact::Migration),
         ]
     }
 }

@@ -4,8 +4,10 @@ pub mod account;
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cases;
 pub mod health;
 pub mod public;
+pub mod staff;
 pub mod static_files;
 
 use actix_web::http::header::ContentType;
@@ -55,7 +57,8 @@ impl Layout {
 pub fn home_for(role: &str) -> &'static str {
     match role {
         "admin" => "/admin",
-        _ => "/account",
+        "staff" => "/staff/cases",
+        _ => "/cases",
     }
 }
 
@@ -100,6 +103,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(account::token_revoke_post)),
         )
         .service(resource("/api/whoami").route(get().to(api::whoami)))
+        .service(resource("/cases").route(get().to(cases::view_my_cases_get)))
+        .service(resource("/cases/{id}").route(get().to(cases::view_case_get)))
+        .service(
+            resource("/staff/cases")
+                .route(get().to(staff::view_cases_get))
+                .route(web::post().to(staff::case_create_post)),
+        )
+        .service(resource("/staff/cases/new").route(get().to(staff::view_case_new_get)))
+        .service(resource("/staff/cases/{id}").route(get().to(staff::view_case_get)))
+        .service(
+            resource("/staff/cases/{id}/edit")
+                .route(get().to(staff::view_case_edit_get))
+                .route(web::post().to(staff::case_edit_post)),
+        )
+        .service(
+            resource("/staff/cases/{id}/status").route(web::post().to(staff::case_status_post)),
+        )
+        .service(
+            resource("/staff/cases/{id}/parties").route(web::post().to(staff::party_register_post)),
+        )
+        .service(
+            resource("/staff/cases/{id}/parties/{party_id}/code")
+                .route(web::post().to(staff::party_code_post)),
+        )
         .service(resource("/admin").route(get().to(admin::view_admin_get)))
         .service(
             resource("/admin/departments").route(web::post().to(admin::department_create_post)),

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use crate::helpers::{TestApp, assert_status, client, csrf_in, header, spawn_app};
 
 const PARTY_ID: &str = "110101199003070011";
-const PASSWORD: &str = "Lotus-桥-Harbor-2026";
+pub const PASSWORD: &str = "Lotus-桥-Harbor-2026";
 
 /// Creates an inactive account directly through the library (as the admin pages would) and
 /// returns its access code.
-async fn seed(app: &TestApp, role: &'static str, id: Identifier, name: &str) -> String {
+pub async fn seed(app: &TestApp, role: &'static str, id: Identifier, name: &str) -> String {
     let (_, code) = accounts::create(
         &app.state.db,
         &app.state.key,
@@ -34,7 +34,7 @@ async fn seed(app: &TestApp, role: &'static str, id: Identifier, name: &str) -> 
     code.code
 }
 
-async fn activate(
+pub async fn activate(
     app: &TestApp,
     identifier: &str,
     code: &str,
@@ -54,7 +54,7 @@ async fn activate(
     .await
 }
 
-async fn sign_in(app: &TestApp, identifier: &str, password: &str) -> reqwest::Response {
+pub async fn sign_in(app: &TestApp, identifier: &str, password: &str) -> reqwest::Response {
     let csrf = app.csrf_from("/login").await;
     app.post_form(
         "/login",
@@ -79,11 +79,11 @@ async fn party(app: &TestApp) {
     assert_status(&res, StatusCode::SEE_OTHER);
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub fn location(res: &reqwest::Response) -> String {
     header(res, "location").to_owned()
 }
 
-async fn events(app: &TestApp, action: &str) -> Vec<audit_event::Model> {
+pub async fn events(app: &TestApp, action: &str) -> Vec<audit_event::Model> {
     audit_event::Entity::find()
         .filter(audit_event::Column::Action.eq(action))
         .order_by_asc(audit_event::Column::Seq)
@@ -126,7 +126,7 @@ async fn a_party_activates_with_the_access_code_and_signs_in_and_out() {
 
     let res = sign_in(&app, PARTY_ID, PASSWORD).await;
     assert_status(&res, StatusCode::SEE_OTHER);
-    assert_eq!(location(&res), "/account");
+    assert_eq!(location(&res), "/cases", "a party lands on their cases");
     assert_status(&app.get("/account").await, StatusCode::OK);
 
     // Every step was audited, with the masked identifier and never the clear one.
@@ -578,7 +578,7 @@ async fn a_password_change_ends_the_other_sessions() {
     assert_status(&laptop.get("/account").await, StatusCode::SEE_OTHER);
 }
 
-async fn admin(app: &TestApp) -> TestApp {
+pub async fn admin(app: &TestApp) -> TestApp {
     let id = Uuid::now_v7();
     let hash = evidence_portal::auth::password::hash(PASSWORD).unwrap();
     let key = Identifier::Username("root.admin".into()).login_key(&app.state.key);
@@ -837,8 +837,8 @@ async fn sign_in_redirects_only_to_local_pages() {
     sign_out(&app).await;
     for (next, expected) in [
         ("/account?x=1", "/account?x=1"),
-        ("https://evil.example/", "/account"),
-        ("//evil.example", "/account"),
+        ("https://evil.example/", "/cases"),
+        ("//evil.example", "/cases"),
     ] {
         let csrf = app.csrf_from("/login").await;
         let res = app

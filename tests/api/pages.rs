@@ -42,7 +42,7 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn unknown_pages_get_a_404_page_or_json_by_accept() {
     let app = spawn_app().await;
-    let res = app.get("/cases/not-a-page").await;
+    let res = app.get("/no/such/page").await;
     assert_status(&res, StatusCode::NOT_FOUND);
     let request_id = header(&res, "x-request-id").to_owned();
     let html = res.text().await.unwrap();
@@ -50,7 +50,7 @@ async fn unknown_pages_get_a_404_page_or_json_by_accept() {
     assert!(html.contains("not_found"), "the stable code is on the page");
     assert!(html.contains(&request_id), "the request id is on the page");
 
-    let res = app.get_json("/cases/not-a-page").await;
+    let res = app.get_json("/no/such/page").await;
     assert_status(&res, StatusCode::NOT_FOUND);
     assert!(header(&res, "content-type").starts_with("application/json"));
     let body: Value = res.json().await.unwrap();

@@ -1,0 +1,651 @@
+//! Cases: opening and editing them, moving their status, registering parties, listing them for
+//! staff and for parties and agents — and `authorize`, the gate every case route goes through.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::accounts::{self, AccountError, NewAccount};
+use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
+use crate::auth::access_code::{self, IssuedCode};
+use crate::auth::identifier::Identifier;
+use crate::db::entities::{account, case, case_party, delegation};
+use crate::error::AppError;
+use crate::keys::ServerKey;
+use crate::policy::{self, CaseAction, CaseFacts, CasePermit};
+
+pub const STATUSES: [&str; 4] = ["investigating", "disclosing", "served", "closed"];
+pub const PARTY_ROLES: [&str; 6] = [
+    "driver",
+    "passenger",
+    "pedestrian",
+    "vehicle_owner",
+    "close_relative",
+    "other",
+];
+/// Art. 71: a review may be applied for within 3 days of service.
+pub const REVIEW_DAYS: i64 = 3;
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "investigating" => "调查中",
+        "disclosing" => "证据公开中（仅可查看）",
+        "served" => "认定书/证明已送达",
+        "closed" => "已结案",
+        _ => "未知",
+    }
+}
+
+pub fn party_role_label(role: &str) -> &'static str {
+    match role {
+        "driver" => "驾驶人",
+        "passenger" => "乘车人",
+        "pedestrian" => "行人",
+        "vehicle_owner" => "车辆所有人",
+        "close_relative" => "死者近亲属",
+        _ => "其他",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// Shown to the person, next to the form.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<CaseError> for AppError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::Invalid(m) => AppError::bad_request("invalid_case", m),
+            CaseError::Db(e) => e.into(),
+            CaseError::Audit(e) => AppError::Unavailable {
+                part: "audit",
+                cause: Some(Box::new(e)),
+            },
+        }
+    }
+}
+
+fn audit_action(action: CaseAction) -> Action {
+    match action {
+        CaseAction::View => Action::CaseView,
+        CaseAction::ViewMaterial => Action::MaterialView,
+        CaseAction::Download => Action::MaterialDownload,
+        CaseAction::ViewAccessHistory => Action::AuditView,
+        CaseAction::Manage => Action::CaseUpdate,
+    }
+}
+
+/// Loads what policy needs about `actor` and the case, asks it, and audits a denial. A case that
+/// does not exist is denied like one the actor may not know of (404).
+pub async fn authorize(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    actor: &account::Model,
+    client: (Option<String>, Option<String>),
+    action: CaseAction,
+    case_id: Uuid,
+) -> Result<(CasePermit, CaseFacts), AppError> {
+    let who = Actor {
+        id: Some(actor.id),
+        role: crate::auth::extract::role_name(&actor.role),
+    };
+    let denied = |reason: &'static str| {
+        Event::new(who.clone(), audit_action(action), Outcome::Denied)
+            .case(case_id)
+            .client(client.0.clone(), client.1.clone())
+            .details(serde_json::json!({ "reason": reason, "action": format!("{action:?}") }))
+    };
+    let Some(case) = case::Entity::find_by_id(case_id).one(db).await? else {
+        audit
+            .record(denied("no_such_case"))
+            .await
+            .map_err(unavailable)?;
+        return Err(AppError::NotFound);
+    };
+    let party = case_party::Entity::find()
+        .filter(case_party::Column::CaseId.eq(case_id))
+        .filter(case_party::Column::AccountId.eq(actor.id))
+        .one(db)
+        .await?;
+    let delegations = if actor.role == "agent" {
+        delegation::Entity::find()
+            .filter(delegation::Column::CaseId.eq(case_id))
+            .filter(delegation::Column::AgentAccountId.eq(actor.id))
+            .all(db)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let facts = CaseFacts {
+        case,
+        party,
+        delegations,
+    };
+    match policy::decide(actor, action, &facts, OffsetDateTime::now_utc()) {
+        Ok(permit) => Ok((permit, facts)),
+        Err(d) => {
+            audit.record(denied(d.reason)).await.map_err(unavailable)?;
+            Err(if d.hide {
+                AppError::NotFound
+            } else {
+                AppError::Forbidden
+            })
+        }
+    }
+}
+
+fn unavailable(e: AuditError) -> AppError {
+    AppError::Unavailable {
+        part: "audit",
+        cause: Some(Box::new(e)),
+    }
+}
+
+/// The editable facts of a case, as validated from a form.
+#[derive(Clone, Debug)]
+pub struct CaseDetails {
+    pub case_number: String,
+    pub occurred_at: OffsetDateTime,
+    pub place: String,
+    pub summary: String,
+    pub fatal: bool,
+    pub complex: bool,
+}
+
+impl CaseDetails {
+    pub fn validate(self) -> Result<Self, CaseError> {
+        let number = self.case_number.trim().to_owned();
+        if number.is_empty() || number.chars().count() > 64 {
+            return Err(CaseError::Invalid(
+                "请填写事故编号（不超过64个字符）".into(),
+            ));
+        }
+        if self.place.trim().is_empty() || self.place.chars().count() > 300 {
+            return Err(CaseError::Invalid("请填写事故地点（不超过300字）".into()));
+        }
+        if self.summary.chars().count() > 5000 {
+            return Err(CaseError::Invalid("简要案情不能超过5000字".into()));
+        }
+        if self.occurred_at > OffsetDateTime::now_utc() + time::Duration::hours(1) {
+            return Err(CaseError::Invalid("事故时间不能晚于现在".into()));
+        }
+        Ok(CaseDetails {
+            case_number: number,
+            place: self.place.trim().to_owned(),
+            summary: self.summary.trim().to_owned(),
+            ..self
+        })
+    }
+}
+
+async fn number_taken(
+    db: &DatabaseConnection,
+    department_id: Uuid,
+    number: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let mut q = case::Entity::find()
+        .filter(case::Column::DepartmentId.eq(department_id))
+        .filter(case::Column::CaseNumber.eq(number));
+    if let Some(id) = except {
+        q = q.filter(case::Column::Id.ne(id));
+    }
+    Ok(q.count(db).await? > 0)
+}
+
+/// Opens a case in the staff member's brigade.
+pub async fn create(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    details: CaseDetails,
+) -> Result<case::Model, CaseError> {
+    let details = details.validate()?;
+    let department_id = staff
+        .department_id
+        .ok_or_else(|| CaseError::Invalid("您的账户不属于任何大队".into()))?;
+    if number_taken(db, department_id, &details.case_number, None).await? {
+        return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
+    }
+    let id = Uuid::now_v7();
+    audit
+        .record(
+            Event::new(actor(staff), Action::CaseCreate, Outcome::Allowed)
+                .case(id)
+                .details(serde_json::json!({ "case_number": details.case_number })),
+        )
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(case::ActiveModel {
+        id: Set(id),
+        department_id: Set(department_id),
+        case_number: Set(details.case_number),
+        occurred_at: Set(details.occurred_at),
+        place: Set(details.place),
+        summary: Set(details.summary),
+        fatal: Set(details.fatal),
+        complex: Set(details.complex),
+        status: Set("investigating".into()),
+        service_kind: Set(None),
+        served_on: Set(None),
+        created_by: Set(staff.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        status_changed_by: Set(Some(staff.id)),
+        status_changed_at: Set(Some(now)),
+    }
+    .insert(db)
+    .await?)
+}
+
+fn actor(a: &account::Model) -> Actor {
+    Actor {
+        id: Some(a.id),
+        role: crate::auth::extract::role_name(&a.role),
+    }
+}
+
+/// Edits a case's facts (staff with a `Manage` permit).
+pub async fn update(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    current: case::Model,
+    details: CaseDetails,
+) -> Result<case::Model, CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let details = details.validate()?;
+    if number_taken(
+        db,
+        current.department_id,
+        &details.case_number,
+        Some(current.id),
+    )
+    .await?
+    {
+        return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
+    }
+    if current.status == "disclosing" && !details.fatal && !details.complex {
+        return Err(CaseError::Invalid(
+            "证据公开阶段的案件须为死亡或复杂疑难事故".into(),
+        ));
+    }
+    audit
+        .record(
+            Event::new(actor(staff), Action::CaseUpdate, Outcome::Allowed)
+                .case(current.id)
+                .details(serde_json::json!({ "case_number": details.case_number })),
+        )
+        .await?;
+    let mut row: case::ActiveModel = current.into();
+    row.case_number = Set(details.case_number);
+    row.occurred_at = Set(details.occurred_at);
+    row.place = Set(details.place);
+    row.summary = Set(details.summary);
+    row.fatal = Set(details.fatal);
+    row.complex = Set(details.complex);
+    row.updated_at = Set(OffsetDateTime::now_utc());
+    Ok(row.update(db).await?)
+}
+
+/// A requested status move.
+pub struct StatusChange {
+    pub to: String,
+    /// `determination` | `certificate`, required to move to `served`.
+    pub service_kind: Option<String>,
+    pub served_on: Option<Date>,
+}
+
+/// Moves a case forward: investigating → (disclosing, fatal or complex only) → served → closed.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    current: case::Model,
+    change: StatusChange,
+) -> Result<case::Model, CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let from = current.status.as_str();
+    let to = change.to.as_str();
+    let allowed = matches!(
+        (from, to),
+        ("investigating", "disclosing")
+            | ("investigating", "served")
+            | ("disclosing", "served")
+            | ("served", "closed")
+    );
+    if !allowed {
+        return Err(CaseError::Invalid(format!(
+            "案件不能从“{}”变为“{}”",
+            status_label(from),
+            status_label(to)
+        )));
+    }
+    if to == "disclosing" && !current.fatal && !current.complex {
+        return Err(CaseError::Invalid(
+            "只有死亡事故或复杂、疑难的伤人事故才能在认定前公开证据（第六十三条）".into(),
+        ));
+    }
+    let today = OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date();
+    let (kind, served_on) = if to == "served" {
+        let kind = match change.service_kind.as_deref() {
+            Some(k @ ("determination" | "certificate")) => k.to_owned(),
+            _ => {
+                return Err(CaseError::Invalid(
+                    "请选择送达的是事故认定书还是事故证明".into(),
+                ));
+            }
+        };
+        let on = change
+            .served_on
+            .ok_or_else(|| CaseError::Invalid("请填写送达日期".into()))?;
+        if on > today {
+            return Err(CaseError::Invalid("送达日期不能晚于今天".into()));
+        }
+        (Some(kind), Some(on))
+    } else {
+        (current.service_kind.clone(), current.served_on)
+    };
+    audit
+        .record(
+            Event::new(actor(staff), Action::CaseStatus, Outcome::Allowed)
+                .case(current.id)
+                .details(serde_json::json!({
+                    "from": from, "to": to, "service_kind": kind, "served_on": served_on.map(|d| d.to_string()),
+                })),
+        )
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let mut row: case::ActiveModel = current.into();
+    row.status = Set(to.to_owned());
+    row.service_kind = Set(kind);
+    row.served_on = Set(served_on);
+    row.status_changed_by = Set(Some(staff.id));
+    row.status_changed_at = Set(Some(now));
+    row.updated_at = Set(now);
+    Ok(row.update(db).await?)
+}
+
+/// The last day a review (复核) may be applied for: service date + 3 days (Art. 71).
+pub fn review_deadline(case: &case::Model) -> Option<Date> {
+    case.served_on
+        .filter(|_| case.service_kind.is_some())
+        .and_then(|d| d.checked_add(time::Duration::days(REVIEW_DAYS)))
+}
+
+/// Filters of the staff case list.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub number: Option<String>,
+    pub party_name: Option<String>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub status: Option<String>,
+}
+
+pub const PAGE_SIZE: u64 = 20;
+
+/// One page of the brigade's cases, newest accident first, and the number of pages.
+pub async fn search(
+    db: &DatabaseConnection,
+    department_id: Uuid,
+    filter: &Search,
+    page: u64,
+) -> Result<(Vec<case::Model>, u64), DbErr> {
+    let cst = time::macros::offset!(+8);
+    let mut cond = Condition::all().add(case::Column::DepartmentId.eq(department_id));
+    if let Some(n) = filter
+        .number
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        cond = cond.add(case::Column::CaseNumber.contains(n));
+    }
+    if let Some(s) = filter.status.as_deref().filter(|s| STATUSES.contains(s)) {
+        cond = cond.add(case::Column::Status.eq(s));
+    }
+    if let Some(from) = filter.from {
+        cond = cond.add(case::Column::OccurredAt.gte(from.midnight().assume_offset(cst)));
+    }
+    if let Some(to) = filter.to.and_then(|d| d.next_day()) {
+        cond = cond.add(case::Column::OccurredAt.lt(to.midnight().assume_offset(cst)));
+    }
+    if let Some(name) = filter
+        .party_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let ids: Vec<Uuid> = case_party::Entity::find()
+            .select_only()
+            .column(case_party::Column::CaseId)
+            .filter(case_party::Column::Name.contains(name))
+            .into_tuple()
+            .all(db)
+            .await?;
+        cond = cond.add(case::Column::Id.is_in(ids));
+    }
+    let paginator = case::Entity::find()
+        .filter(cond)
+        .order_by_desc(case::Column::OccurredAt)
+        .order_by_desc(case::Column::Id)
+        .paginate(db, PAGE_SIZE);
+    let pages = paginator.num_pages().await?;
+    Ok((paginator.fetch_page(page).await?, pages))
+}
+
+pub async fn parties(
+    db: &DatabaseConnection,
+    case_id: Uuid,
+) -> Result<Vec<(case_party::Model, Option<account::Model>)>, DbErr> {
+    case_party::Entity::find()
+        .filter(case_party::Column::CaseId.eq(case_id))
+        .order_by_asc(case_party::Column::Label)
+        .find_also_related(account::Entity)
+        .all(db)
+        .await
+}
+
+/// A party to register.
+pub struct NewParty {
+    pub name: String,
+    pub identifier: Identifier,
+    pub mobile: Option<String>,
+    pub label: String,
+    pub role: String,
+}
+
+/// Registers a party on a case: an existing party account with the same identifier is reused;
+/// otherwise one is created. A code is issued whenever the account is not yet activated.
+pub async fn register_party(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    case: &case::Model,
+    new: NewParty,
+) -> Result<(case_party::Model, account::Model, Option<IssuedCode>), CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let name = new.name.trim().to_owned();
+    let label = new.label.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CaseError::Invalid("请填写当事人姓名（不超过100字）".into()));
+    }
+    if label.is_empty() || label.chars().count() > 8 {
+        return Err(CaseError::Invalid("请填写当事人代号，如甲、乙、丙".into()));
+    }
+    if !PARTY_ROLES.contains(&new.role.as_str()) {
+        return Err(CaseError::Invalid("请选择当事人在事故中的身份".into()));
+    }
+    let existing_labels = case_party::Entity::find()
+        .filter(case_party::Column::CaseId.eq(case.id))
+        .all(db)
+        .await?;
+    if existing_labels.iter().any(|p| p.label == label) {
+        return Err(CaseError::Invalid(format!("本案已有当事人{label}")));
+    }
+    let login_key = new.identifier.login_key(key);
+    let existing = account::Entity::find()
+        .filter(account::Column::LoginKey.eq(login_key))
+        .one(db)
+        .await?;
+    let (party_account, code) = match existing {
+        Some(a) if a.role != "party" => {
+            return Err(CaseError::Invalid("该证件号码已用于非当事人账户".into()));
+        }
+        Some(a) if existing_labels.iter().any(|p| p.account_id == a.id) => {
+            return Err(CaseError::Invalid("该当事人已登记在本案".into()));
+        }
+        Some(a) if a.password_hash.is_some() => (a, None),
+        Some(a) => {
+            let txn = db.begin().await?;
+            let code = access_code::issue(&txn, key, a.id, Some(staff.id)).await?;
+            txn.commit().await?;
+            (a, Some(code))
+        }
+        None => {
+            let created = accounts::create(
+                db,
+                key,
+                audit,
+                actor(staff),
+                NewAccount {
+                    role: "party",
+                    identifier: new.identifier.clone(),
+                    display_name: name.clone(),
+                    department_id: None,
+                },
+            )
+            .await;
+            match created {
+                Ok((a, code)) => (a, Some(code)),
+                Err(AccountError::Db(e)) => return Err(e.into()),
+                Err(AccountError::Audit(e)) => return Err(e.into()),
+                Err(other) => return Err(CaseError::Invalid(other.to_string())),
+            }
+        }
+    };
+    let id = Uuid::now_v7();
+    audit
+        .record(
+            Event::new(actor(staff), Action::PartyRegister, Outcome::Allowed)
+                .case(case.id)
+                .details(serde_json::json!({
+                    "party_id": id, "account_id": party_account.id, "label": label,
+                    "role": new.role, "login": party_account.login_masked, "code_issued": code.is_some(),
+                })),
+        )
+        .await?;
+    let row = case_party::ActiveModel {
+        id: Set(id),
+        case_id: Set(case.id),
+        account_id: Set(party_account.id),
+        label: Set(label),
+        role: Set(new.role),
+        name: Set(name),
+        created_by: Set(staff.id),
+        created_at: Set(OffsetDateTime::now_utc()),
+        mobile: Set(new.mobile.filter(|m| !m.is_empty())),
+    }
+    .insert(db)
+    .await?;
+    Ok((row, party_account, code))
+}
+
+/// Issues a new access code for a party of the case (the previous one stops working).
+pub async fn reissue_party_code(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    case: &case::Model,
+    party_id: Uuid,
+) -> Result<(case_party::Model, account::Model, IssuedCode), AppError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let (party, account) = case_party::Entity::find_by_id(party_id)
+        .find_also_related(account::Entity)
+        .one(db)
+        .await?
+        .filter(|(p, _)| p.case_id == case.id)
+        .and_then(|(p, a)| a.map(|a| (p, a)))
+        .ok_or(AppError::NotFound)?;
+    let (account, code) = accounts::reset(db, key, audit, actor(staff), account.id)
+        .await
+        .map_err(|e| match e {
+            AccountError::Db(e) => AppError::from(e),
+            AccountError::NotFound => AppError::NotFound,
+            other => AppError::bad_request("invalid_party", other.to_string()),
+        })?;
+    Ok((party, account, code))
+}
+
+/// A case as its party or agent sees it in "my cases".
+pub struct MyCase {
+    pub case: case::Model,
+    /// The label of the party the person is or acts for.
+    pub label: String,
+    /// For agents: the principal's name and the delegation's end.
+    pub acting_for: Option<(String, OffsetDateTime)>,
+}
+
+/// The cases a party is registered on, or an agent holds a current delegation for.
+pub async fn my_cases(
+    db: &DatabaseConnection,
+    person: &account::Model,
+) -> Result<Vec<MyCase>, DbErr> {
+    let mut out = Vec::new();
+    if person.role == "party" {
+        let rows = case_party::Entity::find()
+            .filter(case_party::Column::AccountId.eq(person.id))
+            .all(db)
+            .await?;
+        for p in rows {
+            if let Some(c) = case::Entity::find_by_id(p.case_id).one(db).await? {
+                out.push(MyCase {
+                    case: c,
+                    label: p.label,
+                    acting_for: None,
+                });
+            }
+        }
+    } else if person.role == "agent" {
+        let now = OffsetDateTime::now_utc();
+        let rows = delegation::Entity::find()
+            .filter(delegation::Column::AgentAccountId.eq(person.id))
+            .all(db)
+            .await?;
+        for d in rows.into_iter().filter(|d| d.current(now)) {
+            let principal = case_party::Entity::find_by_id(d.principal_party_id)
+                .one(db)
+                .await?;
+            if let (Some(c), Some(p)) = (
+                case::Entity::find_by_id(d.case_id).one(db).await?,
+                principal,
+            ) {
+                out.push(MyCase {
+                    case: c,
+                    label: p.label,
+                    acting_for: Some((p.name, d.valid_until)),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|m| std::cmp::Reverse(m.case.occurred_at));
+    Ok(out)
+}

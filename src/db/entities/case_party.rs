@@ -1,0 +1,37 @@
+//! A party registered on a case, with its label (甲/乙/丙…) and role in the accident.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "case_parties")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub account_id: Uuid,
+    pub label: String,
+    /// driver | passenger | pedestrian | vehicle_owner | close_relative | other.
+    pub role: String,
+    pub name: String,
+    pub created_by: Uuid,
+    pub created_at: TimeDateTimeWithTimeZone,
+    pub mobile: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::account::Entity",
+        from = "Column::AccountId",
+        to = "super::account::Column::Id"
+    )]
+    Account,
+}
+
+impl Related<super::account::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Account.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

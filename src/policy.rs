@@ -1,0 +1,384 @@
+//! The one place that answers "may this actor do this to this case?" — every route that touches a
+//! case asks here, through `cases::authorize`, and gets either a `CasePermit` (which the domain
+//! functions require) or a denial with its reason and the status to answer.
+//!
+//! The rules (MPS Order 146, DESIGN §1):
+//! - staff: everything on their own brigade's cases; another brigade's cases do not exist (404);
+//! - admins: may view any case and its access history; they do not run cases or download;
+//! - parties: only cases they are a party of; nothing while `investigating`; view only while
+//!   `disclosing` (Art. 63); view and download once `served` or `closed` (Art. 65);
+//! - agents: as their principal, but only within a current, unrevoked delegation;
+//! - anyone else: the case does not exist (404).
+
+use time::OffsetDateTime;
+
+use crate::db::entities::{account, case, case_party, delegation};
+
+/// What someone wants to do with a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CaseAction {
+    /// Open the case page (status, deadlines, list of released materials).
+    View,
+    /// Open a released material in the viewer.
+    ViewMaterial,
+    /// Download a released material, or the bundle.
+    Download,
+    /// Read who accessed the case's evidence.
+    ViewAccessHistory,
+    /// Staff work: edit, move status, register parties and agents, upload, release, withhold.
+    Manage,
+}
+
+impl CaseAction {
+    pub const ALL: [CaseAction; 5] = [
+        CaseAction::View,
+        CaseAction::ViewMaterial,
+        CaseAction::Download,
+        CaseAction::ViewAccessHistory,
+        CaseAction::Manage,
+    ];
+}
+
+/// The facts about the actor's relation to a case that the rules need.
+#[derive(Clone, Debug)]
+pub struct CaseFacts {
+    pub case: case::Model,
+    /// The actor's own party row on this case, if the actor is a party of it.
+    pub party: Option<case_party::Model>,
+    /// The actor's delegations on this case, if the actor is an agent.
+    pub delegations: Vec<delegation::Model>,
+}
+
+/// Proof that policy allowed `action` on `case_id` for `actor_id`. Only `decide` makes one: the
+/// private field keeps every other module of the crate from building it (`#[non_exhaustive]`
+/// would not).
+#[allow(clippy::manual_non_exhaustive)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CasePermit {
+    pub actor_id: uuid::Uuid,
+    pub case_id: uuid::Uuid,
+    pub action: CaseAction,
+    /// The party the actor acts as or for (parties and agents), for labelling.
+    pub as_party: Option<uuid::Uuid>,
+    _private: (),
+}
+
+/// Why not, and what to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denied {
+    /// Stable, audited: `not_related`, `other_brigade`, `not_open`, `view_only`,
+    /// `delegation_expired`, `delegation_revoked`, `role`.
+    pub reason: &'static str,
+    /// The case's existence is private to this actor: answer 404, not 403.
+    pub hide: bool,
+}
+
+fn deny(reason: &'static str, hide: bool) -> Result<CasePermit, Denied> {
+    Err(Denied { reason, hide })
+}
+
+/// Decides whether `actor` may do `action` to the case described by `facts`, at `now`.
+pub fn decide(
+    actor: &account::Model,
+    action: CaseAction,
+    facts: &CaseFacts,
+    now: OffsetDateTime,
+) -> Result<CasePermit, Denied> {
+    let permit = |as_party| CasePermit {
+        actor_id: actor.id,
+        case_id: facts.case.id,
+        action,
+        as_party,
+        _private: (),
+    };
+    if actor.disabled {
+        return deny("disabled", true);
+    }
+    match actor.role.as_str() {
+        "staff" => {
+            if actor.department_id == Some(facts.case.department_id) {
+                Ok(permit(None))
+            } else {
+                deny("other_brigade", true)
+            }
+        }
+        "admin" => match action {
+            CaseAction::View | CaseAction::ViewAccessHistory => Ok(permit(None)),
+            _ => deny("role", false),
+        },
+        "party" => match &facts.party {
+            Some(p) if p.account_id == actor.id => {
+                stage(action, &facts.case).map(|()| permit(Some(p.id)))
+            }
+            _ => deny("not_related", true),
+        },
+        "agent" => {
+            let mine: Vec<&delegation::Model> = facts
+                .delegations
+                .iter()
+                .filter(|d| d.agent_account_id == actor.id && d.case_id == facts.case.id)
+                .collect();
+            if mine.is_empty() {
+                return deny("not_related", true);
+            }
+            match mine.iter().find(|d| d.current(now)) {
+                Some(d) => stage(action, &facts.case).map(|()| permit(Some(d.principal_party_id))),
+                None if mine.iter().all(|d| d.revoked_at.is_some()) => {
+                    deny("delegation_revoked", false)
+                }
+                None => deny("delegation_expired", false),
+            }
+        }
+        _ => deny("role", true),
+    }
+}
+
+/// What the case's stage allows a party (or an agent acting for one).
+fn stage(action: CaseAction, case: &case::Model) -> Result<(), Denied> {
+    let open_for_viewing = matches!(case.status.as_str(), "disclosing" | "served" | "closed");
+    let open_for_download = matches!(case.status.as_str(), "served" | "closed");
+    match action {
+        CaseAction::Manage => Err(Denied {
+            reason: "role",
+            hide: false,
+        }),
+        _ if !open_for_viewing => Err(Denied {
+            reason: "not_open",
+            hide: false,
+        }),
+        CaseAction::Download if !open_for_download => Err(Denied {
+            reason: "view_only",
+            hide: false,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+
+    fn account(role: &str, department: Option<Uuid>) -> account::Model {
+        account::Model {
+            id: Uuid::now_v7(),
+            role: role.into(),
+            display_name: "x".into(),
+            login_key: "k".into(),
+            login_masked: "m".into(),
+            password_hash: Some("h".into()),
+            department_id: department,
+            disabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    }
+
+    fn case(department: Uuid, status: &str) -> case::Model {
+        case::Model {
+            id: Uuid::now_v7(),
+            department_id: department,
+            case_number: "A1".into(),
+            occurred_at: NOW,
+            place: "p".into(),
+            summary: "s".into(),
+            fatal: true,
+            complex: false,
+            status: status.into(),
+            service_kind: None,
+            served_on: None,
+            created_by: Uuid::nil(),
+            created_at: NOW,
+            updated_at: NOW,
+            status_changed_by: None,
+            status_changed_at: None,
+        }
+    }
+
+    fn party_row(case: &case::Model, account: &account::Model) -> case_party::Model {
+        case_party::Model {
+            id: Uuid::now_v7(),
+            case_id: case.id,
+            account_id: account.id,
+            label: "甲".into(),
+            role: "driver".into(),
+            name: "x".into(),
+            created_by: Uuid::nil(),
+            created_at: NOW,
+            mobile: None,
+        }
+    }
+
+    fn delegation(
+        case: &case::Model,
+        agent: &account::Model,
+        until: OffsetDateTime,
+        revoked: bool,
+    ) -> delegation::Model {
+        delegation::Model {
+            id: Uuid::now_v7(),
+            case_id: case.id,
+            principal_party_id: Uuid::now_v7(),
+            agent_account_id: agent.id,
+            valid_from: NOW - time::Duration::days(1),
+            valid_until: until,
+            revoked_at: revoked.then_some(NOW),
+            revoked_by: None,
+            authorisation_material_id: None,
+            created_by: Uuid::nil(),
+            created_at: NOW,
+            law_firm: None,
+        }
+    }
+
+    fn facts(case: case::Model) -> CaseFacts {
+        CaseFacts {
+            case,
+            party: None,
+            delegations: Vec::new(),
+        }
+    }
+
+    fn allowed(actor: &account::Model, f: &CaseFacts) -> Vec<CaseAction> {
+        CaseAction::ALL
+            .into_iter()
+            .filter(|a| decide(actor, *a, f, NOW).is_ok())
+            .collect()
+    }
+
+    #[test]
+    fn staff_run_their_own_brigades_cases_only() {
+        let dep = Uuid::now_v7();
+        let staff = account("staff", Some(dep));
+        assert_eq!(
+            allowed(&staff, &facts(case(dep, "investigating"))),
+            CaseAction::ALL.to_vec()
+        );
+        let other = facts(case(Uuid::now_v7(), "served"));
+        let d = decide(&staff, CaseAction::View, &other, NOW).unwrap_err();
+        assert_eq!(
+            d,
+            Denied {
+                reason: "other_brigade",
+                hide: true
+            }
+        );
+    }
+
+    #[test]
+    fn parties_see_their_case_by_stage() {
+        let party = account("party", None);
+        for (status, expected) in [
+            ("investigating", vec![]),
+            (
+                "disclosing",
+                vec![
+                    CaseAction::View,
+                    CaseAction::ViewMaterial,
+                    CaseAction::ViewAccessHistory,
+                ],
+            ),
+            (
+                "served",
+                vec![
+                    CaseAction::View,
+                    CaseAction::ViewMaterial,
+                    CaseAction::Download,
+                    CaseAction::ViewAccessHistory,
+                ],
+            ),
+            (
+                "closed",
+                vec![
+                    CaseAction::View,
+                    CaseAction::ViewMaterial,
+                    CaseAction::Download,
+                    CaseAction::ViewAccessHistory,
+                ],
+            ),
+        ] {
+            let c = case(Uuid::now_v7(), status);
+            let mut f = facts(c.clone());
+            f.party = Some(party_row(&c, &party));
+            assert_eq!(allowed(&party, &f), expected, "{status}");
+        }
+        let c = case(Uuid::now_v7(), "disclosing");
+        let mut f = facts(c.clone());
+        f.party = Some(party_row(&c, &party));
+        assert_eq!(
+            decide(&party, CaseAction::Download, &f, NOW)
+                .unwrap_err()
+                .reason,
+            "view_only"
+        );
+        // Another case: it does not exist for them.
+        let stranger = facts(case(Uuid::now_v7(), "served"));
+        assert_eq!(
+            decide(&party, CaseAction::View, &stranger, NOW).unwrap_err(),
+            Denied {
+                reason: "not_related",
+                hide: true
+            }
+        );
+    }
+
+    #[test]
+    fn agents_act_within_a_current_delegation() {
+        let agent = account("agent", None);
+        let c = case(Uuid::now_v7(), "served");
+        let mut f = facts(c.clone());
+        f.delegations = vec![delegation(
+            &c,
+            &agent,
+            NOW + time::Duration::days(30),
+            false,
+        )];
+        assert!(decide(&agent, CaseAction::Download, &f, NOW).is_ok());
+        assert!(decide(&agent, CaseAction::Manage, &f, NOW).is_err());
+
+        f.delegations = vec![delegation(
+            &c,
+            &agent,
+            NOW - time::Duration::hours(1),
+            false,
+        )];
+        assert_eq!(
+            decide(&agent, CaseAction::View, &f, NOW)
+                .unwrap_err()
+                .reason,
+            "delegation_expired"
+        );
+        f.delegations = vec![delegation(&c, &agent, NOW + time::Duration::days(30), true)];
+        assert_eq!(
+            decide(&agent, CaseAction::View, &f, NOW)
+                .unwrap_err()
+                .reason,
+            "delegation_revoked"
+        );
+        f.delegations = vec![];
+        assert!(decide(&agent, CaseAction::View, &f, NOW).unwrap_err().hide);
+    }
+
+    #[test]
+    fn admins_view_but_do_not_run_or_download() {
+        let admin = account("admin", None);
+        let f = facts(case(Uuid::now_v7(), "served"));
+        assert_eq!(
+            allowed(&admin, &f),
+            vec![CaseAction::View, CaseAction::ViewAccessHistory]
+        );
+    }
+
+    #[test]
+    fn disabled_accounts_get_nothing() {
+        let dep = Uuid::now_v7();
+        let mut staff = account("staff", Some(dep));
+        staff.disabled = true;
+        assert!(allowed(&staff, &facts(case(dep, "served"))).is_empty());
+    }
+}

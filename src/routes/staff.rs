@@ -1,0 +1,571 @@
+//! Staff pages: the brigade's case list, opening and editing cases, moving their status,
+//! registering parties and printing their notices. Every handler takes `StaffUser`, and every
+//! case route goes through `cases::authorize`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use super::{Layout, cst, render, render_status, see_other};
+use crate::auth::identifier::{self, Identifier};
+use crate::auth::{StaffUser, client_of};
+use crate::cases::{self, CaseDetails, CaseError, NewParty, Search, StatusChange};
+use crate::db::entities::{case, department};
+use crate::error::{AppError, AppResult};
+use crate::policy::CaseAction;
+use crate::startup::AppState;
+use sea_orm::EntityTrait;
+
+const CST: time::UtcOffset = time::macros::offset!(+8);
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+const DATETIME: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+
+fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(s.trim(), DATE).ok()
+}
+
+pub struct CaseRow {
+    pub id: Uuid,
+    pub number: String,
+    pub occurred: String,
+    pub place: String,
+    pub status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "staff/cases.html")]
+struct CaseListPage {
+    layout: Layout,
+    rows: Vec<CaseRow>,
+    q: SearchQuery,
+    page: u64,
+    pages: u64,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+    statuses: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub party: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub page: u64,
+}
+
+impl SearchQuery {
+    fn link(&self, page: u64) -> String {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("number", &self.number)
+            .append_pair("party", &self.party)
+            .append_pair("from", &self.from)
+            .append_pair("to", &self.to)
+            .append_pair("status", &self.status)
+            .append_pair("page", &page.to_string())
+            .finish();
+        format!("/staff/cases?{q}")
+    }
+}
+
+/// `GET /staff/cases`
+pub async fn view_cases_get(
+    staff: StaffUser,
+    state: web::Data<AppState>,
+    query: web::Query<SearchQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let department_id = staff.0.account.department_id.ok_or(AppError::Forbidden)?;
+    let filter = Search {
+        number: Some(q.number.clone()),
+        party_name: Some(q.party.clone()),
+        from: parse_date(&q.from),
+        to: parse_date(&q.to),
+        status: Some(q.status.clone()),
+    };
+    let (found, pages) = cases::search(&state.db, department_id, &filter, q.page).await?;
+    let rows = found
+        .into_iter()
+        .map(|c| CaseRow {
+            id: c.id,
+            occurred: cst(c.occurred_at),
+            status: cases::status_label(&c.status),
+            number: c.case_number,
+            place: c.place,
+        })
+        .collect();
+    render(&CaseListPage {
+        layout: Layout::for_user(&staff.0),
+        rows,
+        prev_link: (q.page > 0).then(|| q.link(q.page - 1)),
+        next_link: (q.page + 1 < pages).then(|| q.link(q.page + 1)),
+        page: q.page + 1,
+        pages: pages.max(1),
+        statuses: cases::STATUSES
+            .iter()
+            .map(|s| (*s, cases::status_label(s)))
+            .collect(),
+        q,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "staff/case_form.html")]
+struct CaseFormPage {
+    layout: Layout,
+    csrf_token: String,
+    action: String,
+    title: &'static str,
+    form: CaseForm,
+    error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CaseForm {
+    #[serde(default)]
+    pub case_number: String,
+    /// `YYYY-MM-DDTHH:MM`, China Standard Time (an `<input type="datetime-local">`).
+    #[serde(default)]
+    pub occurred_at: String,
+    #[serde(default)]
+    pub place: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub fatal: Option<String>,
+    #[serde(default)]
+    pub complex: Option<String>,
+}
+
+impl CaseForm {
+    fn details(&self) -> Result<CaseDetails, CaseError> {
+        let at = PrimitiveDateTime::parse(self.occurred_at.trim(), DATETIME)
+            .map_err(|_| CaseError::Invalid("请填写事故发生时间".into()))?
+            .assume_offset(CST);
+        Ok(CaseDetails {
+            case_number: self.case_number.clone(),
+            occurred_at: at,
+            place: self.place.clone(),
+            summary: self.summary.clone(),
+            fatal: self.fatal.is_some(),
+            complex: self.complex.is_some(),
+        })
+    }
+
+    fn of(c: &case::Model) -> Self {
+        let t = c.occurred_at.to_offset(CST);
+        CaseForm {
+            case_number: c.case_number.clone(),
+            occurred_at: format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            ),
+            place: c.place.clone(),
+            summary: c.summary.clone(),
+            fatal: c.fatal.then(|| "on".into()),
+            complex: c.complex.then(|| "on".into()),
+        }
+    }
+}
+
+/// `GET /staff/cases/new`
+pub async fn view_case_new_get(staff: StaffUser) -> AppResult<HttpResponse> {
+    render(&CaseFormPage {
+        layout: Layout::for_user(&staff.0),
+        csrf_token: staff.0.csrf_token.clone(),
+        action: "/staff/cases".into(),
+        title: "新建案件",
+        form: CaseForm::default(),
+        error: None,
+    })
+}
+
+fn form_error(e: CaseError) -> Result<String, AppError> {
+    match e {
+        CaseError::Invalid(m) => Ok(m),
+        other => Err(other.into()),
+    }
+}
+
+/// `POST /staff/cases`
+pub async fn case_create_post(
+    staff: StaffUser,
+    state: web::Data<AppState>,
+    form: web::Form<CaseForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let created = match form.details() {
+        Ok(d) => cases::create(&state.db, &state.audit, &staff.0.account, d).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(c) => Ok(see_other(&format!("/staff/cases/{}", c.id))),
+        Err(e) => render_status(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &CaseFormPage {
+                layout: Layout::for_user(&staff.0),
+                csrf_token: staff.0.csrf_token.clone(),
+                action: "/staff/cases".into(),
+                title: "新建案件",
+                form,
+                error: Some(form_error(e)?),
+            },
+        ),
+    }
+}
+
+pub struct PartyRow {
+    pub id: Uuid,
+    pub label: String,
+    pub name: String,
+    pub role: &'static str,
+    pub login: String,
+    pub activated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff/case.html")]
+struct CasePage {
+    layout: Layout,
+    csrf_token: String,
+    case: case::Model,
+    occurred: String,
+    status: &'static str,
+    served: Option<String>,
+    review_deadline: Option<String>,
+    parties: Vec<PartyRow>,
+    can_disclose: bool,
+    error: Option<String>,
+    roles: Vec<(&'static str, &'static str)>,
+    today: String,
+}
+
+async fn case_page(
+    state: &AppState,
+    staff: &StaffUser,
+    case: case::Model,
+    error: Option<String>,
+) -> AppResult<CasePage> {
+    let parties = cases::parties(&state.db, case.id)
+        .await?
+        .into_iter()
+        .map(|(p, a)| PartyRow {
+            id: p.id,
+            label: p.label,
+            name: p.name,
+            role: cases::party_role_label(&p.role),
+            login: a
+                .as_ref()
+                .map(|a| a.login_masked.clone())
+                .unwrap_or_default(),
+            activated: a.is_some_and(|a| a.password_hash.is_some()),
+        })
+        .collect();
+    Ok(CasePage {
+        layout: Layout::for_user(&staff.0),
+        csrf_token: staff.0.csrf_token.clone(),
+        occurred: cst(case.occurred_at),
+        status: cases::status_label(&case.status),
+        served: case.served_on.map(|d| {
+            let kind = if case.service_kind.as_deref() == Some("certificate") {
+                "事故证明"
+            } else {
+                "事故认定书"
+            };
+            format!("{kind}，{d} 送达")
+        }),
+        review_deadline: cases::review_deadline(&case).map(|d| d.to_string()),
+        can_disclose: case.status == "investigating" && (case.fatal || case.complex),
+        parties,
+        error,
+        roles: cases::PARTY_ROLES
+            .iter()
+            .map(|r| (*r, cases::party_role_label(r)))
+            .collect(),
+        today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
+        case,
+    })
+}
+
+async fn authorize(
+    state: &AppState,
+    staff: &StaffUser,
+    req: &HttpRequest,
+    id: Uuid,
+) -> AppResult<(crate::policy::CasePermit, case::Model)> {
+    let (permit, facts) = cases::authorize(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        client_of(req),
+        CaseAction::Manage,
+        id,
+    )
+    .await?;
+    Ok((permit, facts.case))
+}
+
+/// `GET /staff/cases/{id}`
+pub async fn view_case_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    render(&case_page(&state, &staff, case, None).await?)
+}
+
+async fn refused(
+    state: &AppState,
+    staff: &StaffUser,
+    case: case::Model,
+    e: CaseError,
+) -> AppResult<HttpResponse> {
+    let message = form_error(e)?;
+    render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &case_page(state, staff, case, Some(message)).await?,
+    )
+}
+
+/// `GET /staff/cases/{id}/edit`
+pub async fn view_case_edit_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    render(&CaseFormPage {
+        layout: Layout::for_user(&staff.0),
+        csrf_token: staff.0.csrf_token.clone(),
+        action: format!("/staff/cases/{}/edit", case.id),
+        title: "编辑案件",
+        form: CaseForm::of(&case),
+        error: None,
+    })
+}
+
+/// `POST /staff/cases/{id}/edit`
+pub async fn case_edit_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<CaseForm>,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let id = case.id;
+    let form = form.into_inner();
+    let updated = match form.details() {
+        Ok(d) => cases::update(&state.db, &state.audit, &staff.0.account, &permit, case, d).await,
+        Err(e) => Err(e),
+    };
+    match updated {
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
+        Err(e) => render_status(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &CaseFormPage {
+                layout: Layout::for_user(&staff.0),
+                csrf_token: staff.0.csrf_token.clone(),
+                action: format!("/staff/cases/{id}/edit"),
+                title: "编辑案件",
+                form,
+                error: Some(form_error(e)?),
+            },
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    to: String,
+    #[serde(default)]
+    service_kind: String,
+    #[serde(default)]
+    served_on: String,
+}
+
+/// `POST /staff/cases/{id}/status`
+pub async fn case_status_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<StatusForm>,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let id = case.id;
+    let change = StatusChange {
+        to: form.to.clone(),
+        service_kind: Some(form.service_kind.clone()).filter(|k| !k.is_empty()),
+        served_on: parse_date(&form.served_on),
+    };
+    match cases::change_status(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        case.clone(),
+        change,
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
+        Err(e) => refused(&state, &staff, case, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PartyForm {
+    name: String,
+    identifier: String,
+    #[serde(default)]
+    id_kind: String,
+    #[serde(default)]
+    mobile: String,
+    label: String,
+    role: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/notice.html")]
+struct NoticePage {
+    layout: Layout,
+    case_id: Uuid,
+    case_number: String,
+    brigade: String,
+    name: String,
+    label: String,
+    login: String,
+    code: Option<String>,
+    expires: String,
+    portal: String,
+}
+
+async fn notice(
+    state: &AppState,
+    staff: &StaffUser,
+    case: &case::Model,
+    party: crate::db::entities::case_party::Model,
+    login: String,
+    code: Option<crate::auth::access_code::IssuedCode>,
+) -> AppResult<HttpResponse> {
+    let brigade = department::Entity::find_by_id(case.department_id)
+        .one(&state.db)
+        .await?
+        .map(|d| d.name)
+        .unwrap_or_default();
+    render(&NoticePage {
+        layout: Layout::for_user(&staff.0),
+        case_id: case.id,
+        case_number: case.case_number.clone(),
+        brigade,
+        name: party.name,
+        label: party.label,
+        login,
+        expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
+        code: code.map(|c| c.code),
+        portal: state.settings.public_url.to_string(),
+    })
+}
+
+/// `POST /staff/cases/{id}/parties`: registers a party and shows the printable notice.
+pub async fn party_register_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<PartyForm>,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let ident = if form.id_kind == "passport" {
+        identifier::parse_passport(&form.identifier).map(Identifier::Passport)
+    } else {
+        identifier::parse_citizen_id(&form.identifier).map(Identifier::CitizenId)
+    };
+    let ident = match ident {
+        Ok(i) => i,
+        Err(e) => return refused(&state, &staff, case, CaseError::Invalid(e.to_string())).await,
+    };
+    let mobile = form.mobile.trim();
+    let mobile = if mobile.is_empty() {
+        None
+    } else {
+        match identifier::parse_mobile(mobile) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                return refused(&state, &staff, case, CaseError::Invalid(e.to_string())).await;
+            }
+        }
+    };
+    let new = NewParty {
+        name: form.name.clone(),
+        identifier: ident,
+        mobile,
+        label: form.label.clone(),
+        role: form.role.clone(),
+    };
+    match cases::register_party(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        &case,
+        new,
+    )
+    .await
+    {
+        Ok((party, account, code)) => {
+            notice(&state, &staff, &case, party, account.login_masked, code).await
+        }
+        Err(e) => refused(&state, &staff, case, e).await,
+    }
+}
+
+/// `POST /staff/cases/{id}/parties/{party_id}/code`: a new access code and notice.
+pub async fn party_code_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (case_id, party_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let (party, account, code) = cases::reissue_party_code(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        &case,
+        party_id,
+    )
+    .await?;
+    notice(
+        &state,
+        &staff,
+        &case,
+        party,
+        account.login_masked,
+        Some(code),
+    )
+    .await
+}

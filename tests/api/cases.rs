@@ -1,0 +1,532 @@
+//! Cases, parties and the access policy through the running server.
+
+use evidence_portal::accounts::{self, NewAccount};
+use evidence_portal::audit::Actor;
+use evidence_portal::auth::identifier::Identifier;
+use evidence_portal::db::entities::{audit_event, case};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::auth::{PASSWORD, activate, events, location};
+use crate::helpers::{TestApp, assert_status, client, spawn_app};
+
+const PARTY_A: &str = "110101199003070011";
+const PARTY_B: &str = "440304198511223338";
+
+/// A brigade with `code`, and a signed-in staff member of it.
+pub async fn staff_of(app: &TestApp, code: &str, username: &str) -> TestApp {
+    let dep = match accounts::departments(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.code == code)
+    {
+        Some(d) => d,
+        None => accounts::create_department(
+            &app.state.db,
+            &app.state.audit,
+            Actor::SYSTEM,
+            code,
+            &format!("{code}大队"),
+        )
+        .await
+        .unwrap(),
+    };
+    let (_, issued) = accounts::create(
+        &app.state.db,
+        &app.state.key,
+        &app.state.audit,
+        Actor::SYSTEM,
+        NewAccount {
+            role: "staff",
+            identifier: Identifier::Username(username.into()),
+            display_name: format!("民警{username}"),
+            department_id: Some(dep.id),
+        },
+    )
+    .await
+    .unwrap();
+    let browser = app.with_client(client());
+    assert_status(
+        &activate(&browser, username, &issued.code, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+    browser
+}
+
+pub async fn open_case(staff: &TestApp, number: &str, fatal: bool) -> String {
+    let csrf = staff.csrf_from("/staff/cases/new").await;
+    let mut fields = vec![
+        ("csrf_token", csrf.as_str()),
+        ("case_number", number),
+        ("occurred_at", "2026-11-20T08:30"),
+        ("place", "朝阳路与建国路交叉口"),
+        ("summary", "两车相撞"),
+    ];
+    if fatal {
+        fields.push(("fatal", "on"));
+    }
+    let res = staff.post_form("/staff/cases", &fields).await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    location(&res)
+        .trim_start_matches("/staff/cases/")
+        .to_owned()
+}
+
+/// Registers a party and returns the access code from the notice (if one was issued).
+pub async fn register(
+    staff: &TestApp,
+    case_id: &str,
+    label: &str,
+    id: &str,
+    name: &str,
+) -> reqwest::Response {
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    staff
+        .post_form(
+            &format!("{page}/parties"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("label", label),
+                ("name", name),
+                ("id_kind", "citizen_id"),
+                ("identifier", id),
+                ("mobile", "13800138000"),
+                ("role", "driver"),
+            ],
+        )
+        .await
+}
+
+pub fn code_on(html: &str) -> Option<String> {
+    let start = html.find(r#"id="access-code">"#)? + 17;
+    Some(html[start..].split('<').next()?.to_owned())
+}
+
+pub async fn set_status(
+    staff: &TestApp,
+    case_id: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    staff.post_form(&format!("{page}/status"), &all).await
+}
+
+fn today() -> String {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date()
+        .to_string()
+}
+
+#[tokio::test]
+async fn staff_run_a_case_from_opening_to_service_and_the_party_sees_it() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    assert_eq!(
+        location(&crate::auth::sign_in(&app.with_client(client()), "wang.li", PASSWORD).await),
+        "/staff/cases"
+    );
+    let case_id = open_case(&staff, "京公交认字[2026]第00123号", true).await;
+    let html = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("调查中"));
+
+    let res = register(&staff, &case_id, "甲", PARTY_A, "张伟").await;
+    assert_status(&res, StatusCode::OK);
+    let notice = res.text().await.unwrap();
+    assert!(notice.contains("网上查阅通知书"));
+    assert!(notice.contains("京公交认字[2026]第00123号"));
+    assert!(notice.contains("110105大队"));
+    assert!(
+        notice.contains("1101**********0011"),
+        "masked ID on the notice"
+    );
+    assert!(!notice.contains(PARTY_A), "never the clear ID");
+    let code = code_on(&notice).expect("a code on the notice");
+
+    let party = app.with_client(client());
+    assert_status(
+        &activate(&party, PARTY_A, &code, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+    let mine = party.get("/cases").await.text().await.unwrap();
+    assert!(mine.contains("京公交认字[2026]第00123号"));
+    assert!(mine.contains("暂未开放"), "investigating: not open yet");
+    assert_status(
+        &party.get(&format!("/cases/{case_id}")).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    // Art. 63 disclosure: view only.
+    assert_status(
+        &set_status(&staff, &case_id, &[("to", "disclosing")]).await,
+        StatusCode::SEE_OTHER,
+    );
+    let page = party.get(&format!("/cases/{case_id}")).await;
+    assert_status(&page, StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("只能在线查看"));
+
+    // Service of the determination: open, with the review deadline (service + 3 days).
+    let served_on = today();
+    let res = set_status(
+        &staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "determination"),
+            ("served_on", &served_on),
+        ],
+    )
+    .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let html = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let deadline = time::Date::parse(
+        &served_on,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap()
+    .checked_add(time::Duration::days(3))
+    .unwrap()
+    .to_string();
+    assert!(html.contains(&deadline), "review deadline {deadline} shown");
+    assert!(html.contains("事故认定书已于"));
+
+    assert_status(
+        &set_status(&staff, &case_id, &[("to", "closed")]).await,
+        StatusCode::SEE_OTHER,
+    );
+    // No going back.
+    let res = set_status(&staff, &case_id, &[("to", "investigating")]).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+
+    for action in ["case.create", "party.register", "case.status", "case.view"] {
+        assert!(!events(&app, action).await.is_empty(), "{action} audited");
+    }
+    let statuses = events(&app, "case.status").await;
+    assert_eq!(statuses.len(), 3);
+    assert!(statuses.iter().all(|e| e.actor_role == "staff"));
+}
+
+#[tokio::test]
+async fn disclosure_is_only_for_fatal_or_complex_cases() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "A-1", false).await;
+    let res = set_status(&staff, &case_id, &[("to", "disclosing")]).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("第六十三条"));
+    // Serving needs the kind of document and a date not in the future.
+    let res = set_status(
+        &staff,
+        &case_id,
+        &[("to", "served"), ("served_on", &today())],
+    )
+    .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let res = set_status(
+        &staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "certificate"),
+            ("served_on", "2999-01-01"),
+        ],
+    )
+    .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let row = case::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "investigating", "refusals change nothing");
+}
+
+#[tokio::test]
+async fn case_numbers_are_unique_within_a_brigade_only() {
+    let app = spawn_app().await;
+    let a = staff_of(&app, "110105", "wang.li").await;
+    let b = staff_of(&app, "310101", "li.jing").await;
+    open_case(&a, "2026-001", false).await;
+    let csrf = a.csrf_from("/staff/cases/new").await;
+    let res = a
+        .post_form(
+            "/staff/cases",
+            &[
+                ("csrf_token", &csrf),
+                ("case_number", "2026-001"),
+                ("occurred_at", "2026-11-20T08:30"),
+                ("place", "x"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("相同事故编号"));
+    open_case(&b, "2026-001", false).await;
+    assert_eq!(
+        case::Entity::find().all(&app.state.db).await.unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn other_brigades_cases_do_not_exist_for_staff() {
+    let app = spawn_app().await;
+    let a = staff_of(&app, "110105", "wang.li").await;
+    let b = staff_of(&app, "310101", "li.jing").await;
+    let case_id = open_case(&a, "2026-001", false).await;
+    for path in [
+        format!("/staff/cases/{case_id}"),
+        format!("/staff/cases/{case_id}/edit"),
+    ] {
+        assert_status(&b.get(&path).await, StatusCode::NOT_FOUND);
+    }
+    let csrf = b.csrf_from("/staff/cases").await;
+    let res = b
+        .post_form(
+            &format!("/staff/cases/{case_id}/status"),
+            &[("csrf_token", &csrf), ("to", "closed")],
+        )
+        .await;
+    assert_status(&res, StatusCode::NOT_FOUND);
+    let list = b.get("/staff/cases").await.text().await.unwrap();
+    assert!(!list.contains("2026-001"));
+    let denied: Vec<audit_event::Model> = audit_event::Entity::find()
+        .filter(audit_event::Column::Outcome.eq("denied"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(
+        denied.iter().any(|e| e.details.contains("other_brigade")),
+        "denials are audited"
+    );
+}
+
+#[tokio::test]
+async fn parties_see_only_their_own_cases() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let mine = open_case(&staff, "2026-001", false).await;
+    let theirs = open_case(&staff, "2026-002", false).await;
+    let code = code_on(
+        &register(&staff, &mine, "甲", PARTY_A, "张伟")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    register(&staff, &theirs, "甲", PARTY_B, "李娜").await;
+    for id in [&mine, &theirs] {
+        set_status(
+            &staff,
+            id,
+            &[
+                ("to", "served"),
+                ("service_kind", "determination"),
+                ("served_on", &today()),
+            ],
+        )
+        .await;
+    }
+    let party = app.with_client(client());
+    activate(&party, PARTY_A, &code, PASSWORD).await;
+    assert_status(&party.get(&format!("/cases/{mine}")).await, StatusCode::OK);
+    assert_status(
+        &party.get(&format!("/cases/{theirs}")).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_status(
+        &party
+            .get("/cases/00000000-0000-0000-0000-000000000000")
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_status(&party.get("/cases/not-a-uuid").await, StatusCode::NOT_FOUND);
+    let list = party.get("/cases").await.text().await.unwrap();
+    assert!(list.contains("2026-001") && !list.contains("2026-002"));
+    // Staff pages are not theirs.
+    assert_status(&party.get("/staff/cases").await, StatusCode::FORBIDDEN);
+    assert_status(
+        &party.get(&format!("/staff/cases/{mine}")).await,
+        StatusCode::FORBIDDEN,
+    );
+}
+
+#[tokio::test]
+async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let first = open_case(&staff, "2026-001", false).await;
+    let second = open_case(&staff, "2026-002", false).await;
+    let code1 = code_on(
+        &register(&staff, &first, "甲", PARTY_A, "张伟")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+
+    // Not yet activated: registering on another case issues a new code (the old one stops).
+    let code2 = code_on(
+        &register(&staff, &second, "乙", PARTY_A, "张伟")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_ne!(code1, code2);
+    let party = app.with_client(client());
+    let (status, _) = (
+        activate(&party, PARTY_A, &code1, PASSWORD).await.status(),
+        (),
+    );
+    assert_eq!(status, StatusCode::OK, "the first code no longer works");
+    assert_status(
+        &activate(&party, PARTY_A, &code2, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+    let accounts = evidence_portal::db::entities::account::Entity::find()
+        .filter(evidence_portal::db::entities::account::Column::Role.eq("party"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts.len(), 1, "one person, one account");
+
+    // Activated: a third case needs no code; the notice says to sign in.
+    let third = open_case(&staff, "2026-003", false).await;
+    let notice = register(&staff, &third, "丙", PARTY_A, "张伟")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(code_on(&notice).is_none());
+    assert!(notice.contains("您已开通账户"));
+
+    // The same person twice on one case, a taken label, a bad ID: refused, nothing created.
+    let res = register(&staff, &third, "丁", PARTY_A, "张伟").await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let res = register(&staff, &third, "丙", PARTY_B, "李娜").await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let res = register(&staff, &third, "戊", "110101199003070012", "某").await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("校验位"));
+
+    // Re-issuing from the case page: a fresh code, the account reset.
+    let page = staff
+        .get(&format!("/staff/cases/{third}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let party_id = page
+        .split(&format!("/staff/cases/{third}/parties/"))
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = crate::helpers::csrf_in(&page);
+    let res = staff
+        .post_form(
+            &format!("/staff/cases/{third}/parties/{party_id}/code"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let code3 = code_on(&res.text().await.unwrap()).unwrap();
+    assert_status(&party.get("/cases").await, StatusCode::SEE_OTHER);
+    let again = app.with_client(client());
+    assert_status(
+        &activate(&again, PARTY_A, &code3, "Another-Lotus-Pass-9").await,
+        StatusCode::SEE_OTHER,
+    );
+}
+
+#[tokio::test]
+async fn the_case_list_searches_and_pages() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    for i in 0..23 {
+        open_case(&staff, &format!("2026-{i:03}"), false).await;
+    }
+    let special = open_case(&staff, "SPECIAL-1", false).await;
+    register(&staff, &special, "甲", PARTY_A, "欧阳修").await;
+
+    let page1 = staff.get("/staff/cases").await.text().await.unwrap();
+    assert!(page1.contains("第 1 / 2 页"), "24 cases, 20 a page");
+    assert!(page1.contains(r#"rel="next""#));
+    let page2 = staff.get("/staff/cases?page=1").await.text().await.unwrap();
+    assert!(page2.contains("第 2 / 2 页"));
+    assert_eq!(
+        page2.matches("<tr><td><a href=\"/staff/cases/").count(),
+        4,
+        "the last 4 on page 2"
+    );
+
+    let by_number = staff
+        .get("/staff/cases?number=SPECIAL")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_number.contains("SPECIAL-1") && !by_number.contains("2026-001"));
+    let by_party = staff
+        .get("/staff/cases?party=%E6%AC%A7%E9%98%B3")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_party.contains("SPECIAL-1") && !by_party.contains("2026-001"));
+    let by_date = staff
+        .get("/staff/cases?from=2026-11-21")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_date.contains("没有符合条件的案件"));
+    let by_date = staff
+        .get("/staff/cases?from=2026-11-20&to=2026-11-20")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        by_date.contains("SPECIAL-1") && by_date.contains("第 1 / 2 页"),
+        "all 24 that day"
+    );
+    set_status(
+        &staff,
+        &special,
+        &[
+            ("to", "served"),
+            ("service_kind", "certificate"),
+            ("served_on", &today()),
+        ],
+    )
+    .await;
+    let by_status = staff
+        .get("/staff/cases?status=served")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_status.contains("SPECIAL-1") && !by_status.contains("2026-001"));
+}
