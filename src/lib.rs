@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod materials;
 pub mod metrics;
 pub mod policy;
 pub mod routes;

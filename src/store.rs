@@ -296,6 +296,15 @@ impl Store {
         Ok(self.inner.delete(&key.0).await?)
     }
 
+    /// The keys of every object under `prefix` (e.g. `cases/{case_id}`), for gc and checks.
+    pub async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        use futures_util::TryStreamExt;
+        let prefix = Path::from(prefix);
+        let metas: Vec<object_store::ObjectMeta> =
+            self.inner.list(Some(&prefix)).try_collect().await?;
+        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
     /// Proves the store is reachable and writable, within `within`.
     pub async fn check(&self, within: Duration) -> Result<(), StoreError> {
         let probe = async {

@@ -2,7 +2,8 @@
 //! sign-in, to a random cookie), checked by middleware before any handler runs. A missing or wrong
 //! token gets a 403 page and is audited as denied.
 //!
-//! Forms send the token as the `csrf_token` field; scripts (the upload page) as `X-CSRF-Token`.
+//! Forms send the token as the `csrf_token` field; scripts as `X-CSRF-Token`; file-upload forms
+//! (multipart) as `?csrf_token=` in their action URL.
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, SameSite};
@@ -78,6 +79,18 @@ pub async fn protect(
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // A plain HTML file-upload form cannot set headers, and its body is too large to read here:
+    // it carries the token in its action URL.
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if provided.is_none() && is_multipart {
+        provided = url::form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == FIELD)
+            .map(|(_, v)| v.into_owned());
+    }
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)

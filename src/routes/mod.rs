@@ -127,6 +127,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/staff/cases/{id}/parties/{party_id}/code")
                 .route(web::post().to(staff::party_code_post)),
         )
+        .service(
+            resource("/staff/cases/{id}/delegations")
+                .route(web::post().to(staff::delegation_grant_post)),
+        )
+        .service(
+            resource("/staff/cases/{id}/delegations/{delegation_id}/revoke")
+                .route(web::post().to(staff::delegation_revoke_post)),
+        )
         .service(resource("/admin").route(get().to(admin::view_admin_get)))
         .service(
             resource("/admin/departments").route(web::post().to(admin::department_create_post)),

@@ -229,6 +229,17 @@ pub async fn case_create_post(
     }
 }
 
+pub struct DelegationRow {
+    pub id: Uuid,
+    pub agent: String,
+    pub login: String,
+    pub law_firm: String,
+    pub principal: String,
+    pub period: String,
+    pub state: &'static str,
+    pub revocable: bool,
+}
+
 pub struct PartyRow {
     pub id: Uuid,
     pub label: String,
@@ -249,6 +260,7 @@ struct CasePage {
     served: Option<String>,
     review_deadline: Option<String>,
     parties: Vec<PartyRow>,
+    delegations: Vec<DelegationRow>,
     can_disclose: bool,
     error: Option<String>,
     roles: Vec<(&'static str, &'static str)>,
@@ -261,8 +273,41 @@ async fn case_page(
     case: case::Model,
     error: Option<String>,
 ) -> AppResult<CasePage> {
-    let parties = cases::parties(&state.db, case.id)
+    let party_rows = cases::parties(&state.db, case.id).await?;
+    let now = OffsetDateTime::now_utc();
+    let delegations = cases::delegations(&state.db, case.id)
         .await?
+        .into_iter()
+        .map(|(d, a)| DelegationRow {
+            id: d.id,
+            agent: a
+                .as_ref()
+                .map(|a| a.display_name.clone())
+                .unwrap_or_default(),
+            login: a
+                .as_ref()
+                .map(|a| a.login_masked.clone())
+                .unwrap_or_default(),
+            law_firm: d.law_firm.clone().unwrap_or_default(),
+            principal: party_rows
+                .iter()
+                .find(|(p, _)| p.id == d.principal_party_id)
+                .map(|(p, _)| format!("{} {}", p.label, p.name))
+                .unwrap_or_default(),
+            period: format!("{} 至 {}", cst(d.valid_from), cst(d.valid_until)),
+            state: if d.revoked_at.is_some() {
+                "已撤销"
+            } else if d.current(now) {
+                "有效"
+            } else if d.valid_until <= now {
+                "已到期"
+            } else {
+                "未开始"
+            },
+            revocable: d.revoked_at.is_none() && d.valid_until > now,
+        })
+        .collect();
+    let parties = party_rows
         .into_iter()
         .map(|(p, a)| PartyRow {
             id: p.id,
@@ -292,6 +337,7 @@ async fn case_page(
         review_deadline: cases::review_deadline(&case).map(|d| d.to_string()),
         can_disclose: case.status == "investigating" && (case.fatal || case.complex),
         parties,
+        delegations,
         error,
         roles: cases::PARTY_ROLES
             .iter()
@@ -568,4 +614,177 @@ pub async fn party_code_post(
         Some(code),
     )
     .await
+}
+
+#[derive(Template)]
+#[template(path = "staff/agent_notice.html")]
+struct AgentNoticePage {
+    layout: Layout,
+    case_id: Uuid,
+    case_number: String,
+    name: String,
+    login: String,
+    principal: String,
+    period: String,
+    code: Option<String>,
+    expires: String,
+    portal: String,
+}
+
+/// The accepted types of a signed authorisation document (a scan or a PDF).
+const DOCUMENT_TYPES: &[&str] = &["application/pdf", "image/jpeg", "image/png"];
+
+/// `POST /staff/cases/{id}/delegations` (multipart: the fields, then the `document` file).
+pub async fn delegation_grant_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<HttpResponse> {
+    use futures_util::StreamExt;
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let mut fields = std::collections::HashMap::new();
+    let mut document = None;
+    let mut problem = None;
+    while let Some(field) = payload.next().await {
+        let mut field =
+            field.map_err(|e| AppError::bad_request("invalid_upload", e.to_string()))?;
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "document" {
+            if document.is_some() {
+                continue;
+            }
+            match crate::materials::receive(
+                &state.store,
+                case.id,
+                field,
+                state.settings.max_upload_bytes,
+                DOCUMENT_TYPES,
+                "PDF、JPEG、PNG",
+            )
+            .await
+            {
+                Ok(r) => document = Some(r),
+                Err(crate::materials::UploadError::Store(crate::store::StoreError::TooLarge {
+                    limit,
+                })) => {
+                    return Err(AppError::PayloadTooLarge { limit });
+                }
+                Err(crate::materials::UploadError::Store(e)) => return Err(e.into()),
+                Err(e) => problem = Some(e.to_string()),
+            }
+        } else {
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::bad_request("invalid_upload", e.to_string()))?;
+                if value.len() + chunk.len() > 4096 {
+                    return Err(AppError::bad_request("invalid_upload", "表单字段过长"));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            fields.insert(name, String::from_utf8_lossy(&value).into_owned());
+        }
+    }
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let parsed = (|| -> Result<cases::NewDelegation, String> {
+        let principal_party_id =
+            Uuid::parse_str(&get("principal")).map_err(|_| "请选择委托人".to_owned())?;
+        let agent = match identifier::parse_mobile(&get("agent_identifier")) {
+            Ok(m) => Identifier::Mobile(m),
+            Err(_) => Identifier::LawyerLicence(
+                identifier::parse_lawyer_licence(&get("agent_identifier")).map_err(|_| {
+                    "代理人须以律师执业证号（17位）或手机号码（11位）登录".to_owned()
+                })?,
+            ),
+        };
+        Ok(cases::NewDelegation {
+            principal_party_id,
+            agent,
+            agent_name: get("agent_name"),
+            law_firm: Some(get("law_firm")),
+            valid_from: parse_date(&get("valid_from")).ok_or("请填写委托开始日期")?,
+            valid_until: parse_date(&get("valid_until")).ok_or("请填写委托截止日期")?,
+        })
+    })();
+    let outcome = match (parsed, &document, problem) {
+        (_, _, Some(p)) => Err(CaseError::Invalid(p)),
+        (_, None, None) => Err(CaseError::Invalid(
+            "请上传当事人签署的授权委托书（PDF 或图片）".into(),
+        )),
+        (Err(p), _, None) => Err(CaseError::Invalid(p)),
+        (Ok(new), Some(doc), None) => {
+            cases::grant_delegation(
+                &state.db,
+                &state.key,
+                &state.audit,
+                &staff.0.account,
+                &permit,
+                &case,
+                new,
+                doc,
+            )
+            .await
+        }
+    };
+    match outcome {
+        Ok((d, agent, code)) => {
+            let principal = cases::parties(&state.db, case.id)
+                .await?
+                .into_iter()
+                .find(|(p, _)| p.id == d.principal_party_id)
+                .map(|(p, _)| format!("当事人{} {}", p.label, p.name))
+                .unwrap_or_default();
+            render(&AgentNoticePage {
+                layout: Layout::for_user(&staff.0),
+                case_id: case.id,
+                case_number: case.case_number.clone(),
+                name: agent.display_name,
+                login: agent.login_masked,
+                principal,
+                period: format!("{} 至 {}", cst(d.valid_from), cst(d.valid_until)),
+                expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
+                code: code.map(|c| c.code),
+                portal: state.settings.public_url.to_string(),
+            })
+        }
+        Err(e) => {
+            // Nothing half-done stays behind: the document goes if the delegation did not land.
+            if let Some(doc) = &document
+                && let Err(del) = state.store.delete(&doc.key).await
+            {
+                tracing::warn!(error = %del, "could not remove a refused upload; gc will");
+            }
+            refused(&state, &staff, case, e).await
+        }
+    }
+}
+
+/// `POST /staff/cases/{id}/delegations/{delegation_id}/revoke`
+pub async fn delegation_revoke_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (case_id, delegation_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    cases::revoke_delegation(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        &case,
+        delegation_id,
+    )
+    .await?;
+    Ok(see_other(&format!("/staff/cases/{case_id}")))
 }

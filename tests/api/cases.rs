@@ -530,3 +530,288 @@ async fn the_case_list_searches_and_pages() {
         .unwrap();
     assert!(by_status.contains("SPECIAL-1") && !by_status.contains("2026-001"));
 }
+
+const AGENT_MOBILE: &str = "13912345678";
+/// A minimal PDF: what the sniffer recognises.
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+async fn grant(
+    staff: &TestApp,
+    case_id: &str,
+    principal: &str,
+    until: &str,
+    document: Option<(&str, &[u8])>,
+) -> reqwest::Response {
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    let mut form = reqwest::multipart::Form::new()
+        .text("principal", principal.to_owned())
+        .text("agent_name", "赵律师")
+        .text("agent_identifier", AGENT_MOBILE)
+        .text("law_firm", "北京某某律师事务所")
+        .text("valid_from", today())
+        .text("valid_until", until.to_owned());
+    if let Some((name, bytes)) = document {
+        form = form.part(
+            "document",
+            reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+        );
+    }
+    staff
+        .client
+        .post(format!(
+            "{}{page}/delegations?csrf_token={csrf}",
+            staff.address
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A served case with party 甲 registered; returns (case id, party row id).
+async fn served_case_with_party(staff: &TestApp) -> (String, String) {
+    let case_id = open_case(staff, "2026-100", true).await;
+    register(staff, &case_id, "甲", PARTY_A, "张伟").await;
+    set_status(
+        staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "determination"),
+            ("served_on", &today()),
+        ],
+    )
+    .await;
+    let page = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let principal = page
+        .split(r#"name="principal">"#)
+        .nth(1)
+        .expect("the delegation form");
+    let party_id = principal
+        .split(r#"<option value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (case_id, party_id)
+}
+
+fn in_a_month() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        .date()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_agent_acts_within_the_delegation_until_it_is_revoked() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let (case_id, party_id) = served_case_with_party(&staff).await;
+
+    let res = grant(
+        &staff,
+        &case_id,
+        &party_id,
+        &in_a_month(),
+        Some(("授权委托书.pdf", PDF)),
+    )
+    .await;
+    assert_status(&res, StatusCode::OK);
+    let notice = res.text().await.unwrap();
+    assert!(notice.contains("代理人") && notice.contains("139****5678"));
+    let code = code_on(&notice).expect("a code for the new agent");
+
+    // The document is kept as an internal material, byte for byte.
+    let doc = evidence_portal::db::entities::material::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc.kind, "authorisation");
+    assert_eq!(doc.content_type, "application/pdf");
+    assert_eq!(doc.original_name, "授权委托书.pdf");
+    assert_eq!(doc.sha256, hex::encode(sha2::Sha256::digest(PDF)));
+    assert_eq!(
+        app.state
+            .store
+            .size(&evidence_portal::store::ObjectKey::from_stored(&doc.object_key).unwrap())
+            .await
+            .unwrap(),
+        PDF.len() as u64
+    );
+
+    let agent = app.with_client(client());
+    assert_status(
+        &activate(&agent, AGENT_MOBILE, &code, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+    let mine = agent.get("/cases").await.text().await.unwrap();
+    assert!(
+        mine.contains("2026-100") && mine.contains("代理当事人甲"),
+        "{mine}"
+    );
+    assert_status(
+        &agent.get(&format!("/cases/{case_id}")).await,
+        StatusCode::OK,
+    );
+
+    // Revoked: the very next request is refused.
+    let page = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let delegation_id = page
+        .split("/delegations/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = crate::helpers::csrf_in(&page);
+    let res = staff
+        .post_form(
+            &format!("/staff/cases/{case_id}/delegations/{delegation_id}/revoke"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert_status(
+        &agent.get(&format!("/cases/{case_id}")).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(
+        !agent
+            .get("/cases")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("2026-100")
+    );
+    assert_eq!(events(&app, "delegation.grant").await.len(), 1);
+    assert_eq!(events(&app, "delegation.revoke").await.len(), 1);
+    let denied = events(&app, "case.view")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .collect::<Vec<_>>();
+    assert!(
+        denied
+            .iter()
+            .any(|e| e.details.contains("delegation_revoked"))
+    );
+}
+
+#[tokio::test]
+async fn an_expired_delegation_is_refused() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let (case_id, party_id) = served_case_with_party(&staff).await;
+    let code = code_on(
+        &grant(
+            &staff,
+            &case_id,
+            &party_id,
+            &in_a_month(),
+            Some(("a.pdf", PDF)),
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let agent = app.with_client(client());
+    activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
+    assert_status(
+        &agent.get(&format!("/cases/{case_id}")).await,
+        StatusCode::OK,
+    );
+    evidence_portal::db::entities::delegation::Entity::update_many()
+        .col_expr(
+            evidence_portal::db::entities::delegation::Column::ValidUntil,
+            sea_orm::sea_query::Expr::value(
+                time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
+            ),
+        )
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_status(
+        &agent.get(&format!("/cases/{case_id}")).await,
+        StatusCode::FORBIDDEN,
+    );
+    let last = events(&app, "case.view").await.pop().unwrap();
+    assert!(
+        last.details.contains("delegation_expired"),
+        "{}",
+        last.details
+    );
+}
+
+#[tokio::test]
+async fn a_delegation_without_a_proper_document_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let (case_id, party_id) = served_case_with_party(&staff).await;
+    for (what, doc) in [
+        (
+            "text file",
+            Some(("授权.txt", &b"I authorise my lawyer"[..])),
+        ),
+        (
+            "html",
+            Some(("a.pdf", &b"<html><script>alert(1)</script></html>"[..])),
+        ),
+        ("empty", Some(("a.pdf", &b""[..]))),
+        ("missing", None),
+    ] {
+        let res = grant(&staff, &case_id, &party_id, &in_a_month(), doc).await;
+        assert_status(&res, StatusCode::BAD_REQUEST);
+        let _ = what;
+    }
+    // A good document with a bad field: the document is removed again.
+    let res = grant(
+        &staff,
+        &case_id,
+        &party_id,
+        "2000-01-01",
+        Some(("a.pdf", PDF)),
+    )
+    .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(
+        evidence_portal::db::entities::delegation::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        evidence_portal::db::entities::material::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let keys = app
+        .state
+        .store
+        .keys_under(&format!("cases/{case_id}"))
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "orphan objects: {keys:?}");
+}

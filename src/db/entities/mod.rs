@@ -10,4 +10,5 @@ pub mod case_party;
 pub mod delegation;
 pub mod department;
 pub mod login_throttle;
+pub mod material;
 pub mod session;

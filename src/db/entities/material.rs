@@ -1,0 +1,39 @@
+//! A piece of evidence (or an internal document such as an authorisation). Never deleted or
+//! overwritten: a correction is a new material that supersedes the old one.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "materials")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub case_id: Uuid,
+    /// scene_diagram … other, and the internal `authorisation`.
+    pub kind: String,
+    pub title: String,
+    /// Display text only.
+    pub original_name: String,
+    /// Sniffed from the bytes.
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub crc32: i64,
+    /// `cases/{case_id}/{material_id}`.
+    pub object_key: String,
+    /// `draft` | `released` | `withheld`.
+    pub state: String,
+    pub withhold_ground: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub withhold_note: Option<String>,
+    pub uploaded_by: Uuid,
+    pub uploaded_at: TimeDateTimeWithTimeZone,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<TimeDateTimeWithTimeZone>,
+    pub superseded_by: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
