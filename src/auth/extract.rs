@@ -70,6 +70,28 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
 
 type Fut<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
 
+/// Refuses a signed-in person a page their role does not open, and audits the refusal.
+pub async fn refuse(req: &HttpRequest, user: &CurrentUser, reason: &'static str) -> AppError {
+    let Ok(state) = state(req) else {
+        return AppError::Forbidden;
+    };
+    let (ip, ua) = super::client_of(req);
+    let event = crate::audit::Event::new(
+        user.actor(),
+        crate::audit::Action::AccessDenied,
+        crate::audit::Outcome::Denied,
+    )
+    .client(ip, ua)
+    .details(serde_json::json!({ "path": req.path(), "method": req.method().as_str(), "reason": reason }));
+    match state.audit.record(event).await {
+        Ok(_) => AppError::Forbidden,
+        Err(e) => AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        },
+    }
+}
+
 impl FromRequest for CurrentUser {
     type Error = AppError;
     type Future = Fut<Self>;
@@ -90,11 +112,11 @@ impl FromRequest for StaffUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let user = current_user(req).await?;
+            let user = current_user(req.clone()).await?;
             if user.role() == "staff" && user.account.department_id.is_some() {
                 Ok(StaffUser(user))
             } else {
-                Err(AppError::Forbidden)
+                Err(refuse(&req, &user, "role").await)
             }
         })
     }
@@ -111,11 +133,11 @@ impl FromRequest for AdminUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let user = current_user(req).await?;
+            let user = current_user(req.clone()).await?;
             if user.role() == "admin" {
                 Ok(AdminUser(user))
             } else {
-                Err(AppError::Forbidden)
+                Err(refuse(&req, &user, "role").await)
             }
         })
     }

@@ -181,7 +181,7 @@ pub async fn token_create_post(
     form: web::Form<TokenForm>,
 ) -> AppResult<HttpResponse> {
     if user.role() != "agent" {
-        return Err(AppError::Forbidden);
+        return Err(crate::auth::extract::refuse(&req, &user, "role").await);
     }
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -214,6 +214,13 @@ pub async fn token_revoke_post(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
+    let owned = tokens::list(&state.db, user.account.id)
+        .await?
+        .into_iter()
+        .any(|t| t.id == id && t.revoked_at.is_none());
+    if !owned {
+        return Err(AppError::NotFound);
+    }
     let (ip, ua) = client_of(&req);
     state
         .audit
@@ -224,8 +231,6 @@ pub async fn token_revoke_post(
         )
         .await
         .map_err(unavailable)?;
-    if !tokens::revoke(&state.db, user.account.id, id).await? {
-        return Err(AppError::NotFound);
-    }
+    tokens::revoke(&state.db, user.account.id, id).await?;
     Ok(see_other("/account"))
 }

@@ -34,10 +34,11 @@ struct MyCasesPage {
 /// `GET /cases`: the cases of a party, or those an agent currently acts in.
 pub async fn view_my_cases_get(
     user: CurrentUser,
+    req: HttpRequest,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     if !matches!(user.role(), "party" | "agent") {
-        return Err(AppError::Forbidden);
+        return Err(crate::auth::extract::refuse(&req, &user, "role").await);
     }
     let rows = cases::my_cases(&state.db, &user.account)
         .await?

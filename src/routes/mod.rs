@@ -78,72 +78,170 @@ impl Default for Layout {
     }
 }
 
-/// Every route of the portal. Tests read the list back from here.
+/// One path of the portal: the methods it answers and how its resource is built.
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    build: fn(Resource) -> Resource,
+}
+
+/// Every route of the portal, in matching order. `configure` registers exactly these, and the
+/// authorisation matrix test reads this list, so a route added without a matrix entry fails it.
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        path: "/",
+        methods: &["GET"],
+        build: |r| r.route(get().to(public::view_landing_get)),
+    },
+    RouteSpec {
+        path: "/healthz",
+        methods: &["GET"],
+        build: |r| r.route(get().to(health::healthz)),
+    },
+    RouteSpec {
+        path: "/readyz",
+        methods: &["GET"],
+        build: |r| r.route(get().to(health::readyz)),
+    },
+    RouteSpec {
+        path: "/static/{hash}/{name}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(static_files::asset)),
+    },
+    RouteSpec {
+        path: "/login",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(auth::view_login_get))
+                .route(web::post().to(auth::view_login_post))
+        },
+    },
+    RouteSpec {
+        path: "/logout",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(auth::logout_post)),
+    },
+    RouteSpec {
+        path: "/activate",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(auth::view_activate_get))
+                .route(web::post().to(auth::view_activate_post))
+        },
+    },
+    RouteSpec {
+        path: "/account",
+        methods: &["GET"],
+        build: |r| r.route(get().to(account::view_account_get)),
+    },
+    RouteSpec {
+        path: "/account/password",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(account::password_post)),
+    },
+    RouteSpec {
+        path: "/account/tokens",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(account::token_create_post)),
+    },
+    RouteSpec {
+        path: "/account/tokens/{id}/revoke",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(account::token_revoke_post)),
+    },
+    RouteSpec {
+        path: "/api/whoami",
+        methods: &["GET"],
+        build: |r| r.route(get().to(api::whoami)),
+    },
+    RouteSpec {
+        path: "/cases",
+        methods: &["GET"],
+        build: |r| r.route(get().to(cases::view_my_cases_get)),
+    },
+    RouteSpec {
+        path: "/cases/{id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(cases::view_case_get)),
+    },
+    RouteSpec {
+        path: "/staff/cases",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(staff::view_cases_get))
+                .route(web::post().to(staff::case_create_post))
+        },
+    },
+    RouteSpec {
+        path: "/staff/cases/new",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::view_case_new_get)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::view_case_get)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/edit",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(staff::view_case_edit_get))
+                .route(web::post().to(staff::case_edit_post))
+        },
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/status",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::case_status_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/parties",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::party_register_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/parties/{party_id}/code",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::party_code_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/delegations",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::delegation_grant_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/delegations/{delegation_id}/revoke",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::delegation_revoke_post)),
+    },
+    RouteSpec {
+        path: "/admin",
+        methods: &["GET"],
+        build: |r| r.route(get().to(admin::view_admin_get)),
+    },
+    RouteSpec {
+        path: "/admin/departments",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(admin::department_create_post)),
+    },
+    RouteSpec {
+        path: "/admin/accounts",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(admin::account_create_post)),
+    },
+    RouteSpec {
+        path: "/admin/accounts/{id}/{action}",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(admin::account_action_post)),
+    },
+];
+
+/// Registers every route of [`ROUTES`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/").route(get().to(public::view_landing_get)))
-        .service(resource("/healthz").route(get().to(health::healthz)))
-        .service(resource("/readyz").route(get().to(health::readyz)))
-        .service(resource("/static/{hash}/{name}").route(get().to(static_files::asset)))
-        .service(
-            resource("/login")
-                .route(get().to(auth::view_login_get))
-                .route(web::post().to(auth::view_login_post)),
-        )
-        .service(resource("/logout").route(web::post().to(auth::logout_post)))
-        .service(
-            resource("/activate")
-                .route(get().to(auth::view_activate_get))
-                .route(web::post().to(auth::view_activate_post)),
-        )
-        .service(resource("/account").route(get().to(account::view_account_get)))
-        .service(resource("/account/password").route(web::post().to(account::password_post)))
-        .service(resource("/account/tokens").route(web::post().to(account::token_create_post)))
-        .service(
-            resource("/account/tokens/{id}/revoke")
-                .route(web::post().to(account::token_revoke_post)),
-        )
-        .service(resource("/api/whoami").route(get().to(api::whoami)))
-        .service(resource("/cases").route(get().to(cases::view_my_cases_get)))
-        .service(resource("/cases/{id}").route(get().to(cases::view_case_get)))
-        .service(
-            resource("/staff/cases")
-                .route(get().to(staff::view_cases_get))
-                .route(web::post().to(staff::case_create_post)),
-        )
-        .service(resource("/staff/cases/new").route(get().to(staff::view_case_new_get)))
-        .service(resource("/staff/cases/{id}").route(get().to(staff::view_case_get)))
-        .service(
-            resource("/staff/cases/{id}/edit")
-                .route(get().to(staff::view_case_edit_get))
-                .route(web::post().to(staff::case_edit_post)),
-        )
-        .service(
-            resource("/staff/cases/{id}/status").route(web::post().to(staff::case_status_post)),
-        )
-        .service(
-            resource("/staff/cases/{id}/parties").route(web::post().to(staff::party_register_post)),
-        )
-        .service(
-            resource("/staff/cases/{id}/parties/{party_id}/code")
-                .route(web::post().to(staff::party_code_post)),
-        )
-        .service(
-            resource("/staff/cases/{id}/delegations")
-                .route(web::post().to(staff::delegation_grant_post)),
-        )
-        .service(
-            resource("/staff/cases/{id}/delegations/{delegation_id}/revoke")
-                .route(web::post().to(staff::delegation_revoke_post)),
-        )
-        .service(resource("/admin").route(get().to(admin::view_admin_get)))
-        .service(
-            resource("/admin/departments").route(web::post().to(admin::department_create_post)),
-        )
-        .service(resource("/admin/accounts").route(web::post().to(admin::account_create_post)))
-        .service(
-            resource("/admin/accounts/{id}/{action}")
-                .route(web::post().to(admin::account_action_post)),
-        );
+    for spec in ROUTES {
+        cfg.service((spec.build)(resource(spec.path)));
+    }
 }
 
 /// A resource whose unmatched methods answer the portal's 405 page instead of an empty body.

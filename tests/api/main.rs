@@ -14,5 +14,6 @@ mod cases;
 mod cli;
 mod health;
 mod helpers;
+mod matrix;
 mod pages;
 mod store;
