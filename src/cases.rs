@@ -602,6 +602,20 @@ pub struct MyCase {
     pub label: String,
     /// For agents: the principal's name and the delegation's end.
     pub acting_for: Option<(String, OffsetDateTime)>,
+    /// Released, current evidence (what a party can open).
+    pub released: u64,
+}
+
+/// How many materials of a case its parties can see: released, current, evidence.
+pub async fn released_count(db: &DatabaseConnection, case_id: Uuid) -> Result<u64, DbErr> {
+    use crate::db::entities::material;
+    material::Entity::find()
+        .filter(material::Column::CaseId.eq(case_id))
+        .filter(material::Column::State.eq("released"))
+        .filter(material::Column::Kind.ne("authorisation"))
+        .filter(material::Column::SupersededBy.is_null())
+        .count(db)
+        .await
 }
 
 /// The cases a party is registered on, or an agent holds a current delegation for.
@@ -617,10 +631,12 @@ pub async fn my_cases(
             .await?;
         for p in rows {
             if let Some(c) = case::Entity::find_by_id(p.case_id).one(db).await? {
+                let released = released_count(db, c.id).await?;
                 out.push(MyCase {
                     case: c,
                     label: p.label,
                     acting_for: None,
+                    released,
                 });
             }
         }
@@ -638,10 +654,12 @@ pub async fn my_cases(
                 case::Entity::find_by_id(d.case_id).one(db).await?,
                 principal,
             ) {
+                let released = released_count(db, c.id).await?;
                 out.push(MyCase {
                     case: c,
                     label: p.label,
                     acting_for: Some((p.name, d.valid_until)),
+                    released,
                 });
             }
         }

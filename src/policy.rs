@@ -12,7 +12,7 @@
 
 use time::OffsetDateTime;
 
-use crate::db::entities::{account, case, case_party, delegation};
+use crate::db::entities::{account, case, case_party, delegation, material};
 
 /// What someone wants to do with a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,6 +151,44 @@ fn stage(action: CaseAction, case: &case::Model) -> Result<(), Denied> {
             hide: false,
         }),
         _ => Ok(()),
+    }
+}
+
+/// Whether a material that policy let the actor reach at case level may itself be shown to them.
+/// Staff (own brigade) see every material in every state, superseded ones included; parties and
+/// agents see only released, current evidence — never drafts, withheld items, superseded
+/// versions or the internal authorisation documents, whose existence is hidden from them (404;
+/// the case page tells them how many items were withheld and on which grounds, DESIGN §1).
+pub fn material_visible(
+    permit: &CasePermit,
+    actor: &account::Model,
+    material: &material::Model,
+) -> Result<(), Denied> {
+    if material.case_id != permit.case_id {
+        return Err(Denied {
+            reason: "other_case",
+            hide: true,
+        });
+    }
+    if actor.role == "staff" {
+        return Ok(());
+    }
+    let evidence = material.kind != "authorisation";
+    let current = material.superseded_by.is_none();
+    match material.state.as_str() {
+        "released" if evidence && current => Ok(()),
+        "withheld" => Err(Denied {
+            reason: "withheld",
+            hide: true,
+        }),
+        "released" => Err(Denied {
+            reason: "superseded",
+            hide: true,
+        }),
+        _ => Err(Denied {
+            reason: "not_released",
+            hide: true,
+        }),
     }
 }
 
@@ -372,6 +410,68 @@ mod tests {
             allowed(&admin, &f),
             vec![CaseAction::View, CaseAction::ViewAccessHistory]
         );
+    }
+
+    fn material(case: &case::Model, kind: &str, state: &str, superseded: bool) -> material::Model {
+        material::Model {
+            id: Uuid::now_v7(),
+            case_id: case.id,
+            kind: kind.into(),
+            title: "t".into(),
+            original_name: "n".into(),
+            content_type: "application/pdf".into(),
+            size: 1,
+            sha256: "0".repeat(64),
+            crc32: 0,
+            object_key: "k".into(),
+            state: state.into(),
+            withhold_ground: None,
+            withhold_note: None,
+            uploaded_by: Uuid::nil(),
+            uploaded_at: NOW,
+            decided_by: None,
+            decided_at: None,
+            superseded_by: superseded.then(Uuid::now_v7),
+        }
+    }
+
+    #[test]
+    fn parties_see_only_released_current_evidence_and_staff_see_all() {
+        let dep = Uuid::now_v7();
+        let staff = account("staff", Some(dep));
+        let party = account("party", None);
+        let c = case(dep, "served");
+        let mut f = facts(c.clone());
+        f.party = Some(party_row(&c, &party));
+        let party_permit = decide(&party, CaseAction::ViewMaterial, &f, NOW).unwrap();
+        let staff_permit = decide(&staff, CaseAction::ViewMaterial, &f, NOW).unwrap();
+        for (kind, state, superseded, party_sees) in [
+            ("scene_diagram", "released", false, true),
+            ("scene_diagram", "released", true, false),
+            ("survey_record", "draft", false, false),
+            ("expert_opinion", "withheld", false, false),
+            ("authorisation", "draft", false, false),
+            ("authorisation", "released", false, false),
+        ] {
+            let m = material(&c, kind, state, superseded);
+            assert_eq!(
+                material_visible(&party_permit, &party, &m).is_ok(),
+                party_sees,
+                "{kind} {state} {superseded}"
+            );
+            assert!(
+                material_visible(&party_permit, &party, &m)
+                    .err()
+                    .is_none_or(|d| d.hide)
+            );
+            assert!(
+                material_visible(&staff_permit, &staff, &m).is_ok(),
+                "staff see {kind} {state}"
+            );
+        }
+        // A material of another case never passes on this case's permit.
+        let elsewhere = material(&case(dep, "served"), "scene_diagram", "released", false);
+        assert!(material_visible(&staff_permit, &staff, &elsewhere).is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub struct MyCaseRow {
     pub open: bool,
     pub review_deadline: Option<String>,
     pub acting_for: Option<String>,
+    pub released: u64,
 }
 
 #[derive(Template)]
@@ -51,6 +52,7 @@ pub async fn view_my_cases_get(
             occurred: cst(m.case.occurred_at),
             number: m.case.case_number,
             label: m.label,
+            released: m.released,
             acting_for: m
                 .acting_for
                 .map(|(name, until)| format!("{name}（委托至 {}）", cst(until))),

@@ -815,3 +815,61 @@ async fn a_delegation_without_a_proper_document_leaves_nothing_behind() {
         .unwrap();
     assert!(keys.is_empty(), "orphan objects: {keys:?}");
 }
+
+#[tokio::test]
+async fn my_cases_counts_only_released_current_evidence() {
+    use evidence_portal::db::entities::material;
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let (case_id, party_id) = served_case_with_party(&staff).await;
+    // The authorisation document of a delegation is a material, but never evidence for parties.
+    let code = code_on(
+        &grant(
+            &staff,
+            &case_id,
+            &party_id,
+            &in_a_month(),
+            Some(("a.pdf", PDF)),
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let agent = app.with_client(client());
+    activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
+    let count = |html: &str| {
+        html.split(r#"class="released-count">"#)
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(count(&agent.get("/cases").await.text().await.unwrap()), "0");
+
+    let case_uuid = uuid::Uuid::parse_str(&case_id).unwrap();
+    let doc = material::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    for (state, superseded) in [
+        ("released", false),
+        ("released", true),
+        ("withheld", false),
+        ("draft", false),
+    ] {
+        let mut row: material::ActiveModel = doc.clone().into();
+        row.id = Set(uuid::Uuid::now_v7());
+        row.kind = Set("scene_diagram".into());
+        row.state = Set(state.into());
+        row.object_key = Set(format!("cases/{case_uuid}/{}", uuid::Uuid::now_v7()));
+        row.superseded_by = Set(superseded.then(uuid::Uuid::now_v7));
+        row.insert(&app.state.db).await.unwrap();
+    }
+    assert_eq!(count(&agent.get("/cases").await.text().await.unwrap()), "1");
+}
