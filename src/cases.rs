@@ -460,6 +460,50 @@ pub async fn parties(
         .await
 }
 
+/// The account of a person staff register (a party or an agent): an existing account with the
+/// same identifier and role is reused — with a fresh code if it is not activated yet — otherwise
+/// one is created with a code. Another role's account with the identifier is refused.
+async fn account_for(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    staff: &account::Model,
+    role: &'static str,
+    identifier: &Identifier,
+    name: &str,
+) -> Result<(account::Model, Option<IssuedCode>), CaseError> {
+    let existing = account::Entity::find()
+        .filter(account::Column::LoginKey.eq(identifier.login_key(key)))
+        .one(db)
+        .await?;
+    match existing {
+        Some(a) if a.role != role => Err(CaseError::Invalid(
+            "该号码已用于其他类型的账户 (the identifier belongs to another kind of account)".into(),
+        )),
+        Some(a) if a.password_hash.is_some() => Ok((a, None)),
+        Some(a) => {
+            let txn = db.begin().await?;
+            let code = access_code::issue(&txn, key, a.id, Some(staff.id)).await?;
+            txn.commit().await?;
+            Ok((a, Some(code)))
+        }
+        None => {
+            let new = NewAccount {
+                role,
+                identifier: identifier.clone(),
+                display_name: name.to_owned(),
+                department_id: None,
+            };
+            match accounts::create(db, key, audit, actor(staff), new).await {
+                Ok((a, code)) => Ok((a, Some(code))),
+                Err(AccountError::Db(e)) => Err(e.into()),
+                Err(AccountError::Audit(e)) => Err(e.into()),
+                Err(other) => Err(CaseError::Invalid(other.to_string())),
+            }
+        }
+    }
+}
+
 /// A party to register.
 pub struct NewParty {
     pub name: String,
@@ -500,46 +544,18 @@ pub async fn register_party(
         return Err(CaseError::Invalid(format!("本案已有当事人{label}")));
     }
     let login_key = new.identifier.login_key(key);
-    let existing = account::Entity::find()
-        .filter(account::Column::LoginKey.eq(login_key))
-        .one(db)
-        .await?;
-    let (party_account, code) = match existing {
-        Some(a) if a.role != "party" => {
-            return Err(CaseError::Invalid("该证件号码已用于非当事人账户".into()));
-        }
-        Some(a) if existing_labels.iter().any(|p| p.account_id == a.id) => {
-            return Err(CaseError::Invalid("该当事人已登记在本案".into()));
-        }
-        Some(a) if a.password_hash.is_some() => (a, None),
-        Some(a) => {
-            let txn = db.begin().await?;
-            let code = access_code::issue(&txn, key, a.id, Some(staff.id)).await?;
-            txn.commit().await?;
-            (a, Some(code))
-        }
-        None => {
-            let created = accounts::create(
-                db,
-                key,
-                audit,
-                actor(staff),
-                NewAccount {
-                    role: "party",
-                    identifier: new.identifier.clone(),
-                    display_name: name.clone(),
-                    department_id: None,
-                },
-            )
-            .await;
-            match created {
-                Ok((a, code)) => (a, Some(code)),
-                Err(AccountError::Db(e)) => return Err(e.into()),
-                Err(AccountError::Audit(e)) => return Err(e.into()),
-                Err(other) => return Err(CaseError::Invalid(other.to_string())),
-            }
-        }
-    };
+    let already = case_party::Entity::find()
+        .filter(case_party::Column::CaseId.eq(case.id))
+        .find_also_related(account::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .any(|(_, a)| a.is_some_and(|a| a.login_key == login_key));
+    if already {
+        return Err(CaseError::Invalid("该当事人已登记在本案".into()));
+    }
+    let (party_account, code) =
+        account_for(db, key, audit, staff, "party", &new.identifier, &name).await?;
     let id = Uuid::now_v7();
     audit
         .record(
@@ -717,41 +733,7 @@ pub async fn grant_delegation(
     if valid_until <= OffsetDateTime::now_utc() {
         return Err(CaseError::Invalid("委托期限已经届满".into()));
     }
-    let existing = account::Entity::find()
-        .filter(account::Column::LoginKey.eq(new.agent.login_key(key)))
-        .one(db)
-        .await?;
-    let (agent, code) = match existing {
-        Some(a) if a.role != "agent" => {
-            return Err(CaseError::Invalid("该号码已用于非代理人账户".into()));
-        }
-        Some(a) if a.password_hash.is_some() => (a, None),
-        Some(a) => {
-            let txn = db.begin().await?;
-            let code = access_code::issue(&txn, key, a.id, Some(staff.id)).await?;
-            txn.commit().await?;
-            (a, Some(code))
-        }
-        None => match accounts::create(
-            db,
-            key,
-            audit,
-            actor(staff),
-            NewAccount {
-                role: "agent",
-                identifier: new.agent.clone(),
-                display_name: name.clone(),
-                department_id: None,
-            },
-        )
-        .await
-        {
-            Ok((a, code)) => (a, Some(code)),
-            Err(AccountError::Db(e)) => return Err(e.into()),
-            Err(AccountError::Audit(e)) => return Err(e.into()),
-            Err(other) => return Err(CaseError::Invalid(other.to_string())),
-        },
-    };
+    let (agent, code) = account_for(db, key, audit, staff, "agent", &new.agent, &name).await?;
     let id = Uuid::now_v7();
     audit
         .record(
