@@ -21,6 +21,8 @@ pub enum UploadError {
     Type(&'static str),
     #[error("文件为空")]
     Empty,
+    #[error("文件内容（{found}）与文件名不符")]
+    Mismatch { found: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -99,6 +101,13 @@ pub async fn receive(
         .map(|t| t.mime_type())
         .filter(|m| allowed.contains(m))
         .ok_or(UploadError::Type(allowed_text))?;
+    // A name that claims another type is refused: it is what people (and attackers) open by.
+    let claimed: Vec<mime_guess::Mime> = mime_guess::from_path(&original_name).iter().collect();
+    if !claimed.is_empty() && !claimed.iter().any(|m| m.essence_str() == content_type) {
+        return Err(UploadError::Mismatch {
+            found: content_type,
+        });
+    }
     let material_id = Uuid::now_v7();
     let key = ObjectKey::material(case_id, material_id);
     let rest = field.map_err(|e| std::io::Error::other(e.to_string()));
@@ -161,4 +170,279 @@ mod tests {
         assert_eq!(display_name(""), "未命名文件");
         assert_eq!(display_name(&"长".repeat(300)).chars().count(), 200);
     }
+}
+
+/// The kinds of evidence (DESIGN §3), with their Chinese names; `authorisation` is internal.
+pub const KINDS: [(&str, &str); 9] = [
+    ("scene_diagram", "现场图"),
+    ("scene_photo", "现场照片"),
+    ("survey_record", "勘查笔录"),
+    ("inspection_report", "检验报告"),
+    ("expert_opinion", "鉴定意见"),
+    ("simulation_record", "模拟实验笔录"),
+    ("video", "视频"),
+    ("document_copy", "证件及保险单复印件"),
+    ("other", "其他"),
+];
+
+/// The grounds on which material may be withheld (Art. 65).
+pub const GROUNDS: [(&str, &str); 4] = [
+    ("witness_confidentiality", "证人要求保密"),
+    ("state_secret", "国家秘密"),
+    ("commercial_secret", "商业秘密"),
+    ("personal_privacy", "个人隐私"),
+];
+
+pub fn kind_label(kind: &str) -> &'static str {
+    if kind == "authorisation" {
+        return "授权委托书";
+    }
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("其他", |(_, l)| l)
+}
+
+pub fn ground_label(ground: &str) -> &'static str {
+    GROUNDS
+        .iter()
+        .find(|(g, _)| *g == ground)
+        .map_or("其他", |(_, l)| l)
+}
+
+/// What evidence files may be: images, PDF, video, Word documents. Executables, HTML, SVG and
+/// anything unrecognised are refused.
+pub const EVIDENCE_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/tiff",
+    "application/pdf",
+    "video/mp4",
+    "video/quicktime",
+    "video/webm",
+    "video/x-msvideo",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+];
+pub const EVIDENCE_TYPES_TEXT: &str =
+    "图片（JPEG、PNG、WebP、GIF、TIFF）、PDF、视频（MP4、MOV、WebM、AVI）、Word 文档";
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_chinese_name() {
+        assert_eq!(kind_label("expert_opinion"), "鉴定意见");
+        assert_eq!(kind_label("authorisation"), "授权委托书");
+        assert_eq!(ground_label("state_secret"), "国家秘密");
+        assert!(!EVIDENCE_TYPES.contains(&"text/html"));
+        assert!(!EVIDENCE_TYPES.contains(&"image/svg+xml"));
+        assert!(!EVIDENCE_TYPES.contains(&"application/x-executable"));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaterialError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("材料不存在 (no such material)")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+impl From<MaterialError> for crate::error::AppError {
+    fn from(e: MaterialError) -> Self {
+        use crate::error::AppError;
+        match e {
+            MaterialError::Invalid(m) => AppError::bad_request("invalid_material", m),
+            MaterialError::NotFound => AppError::NotFound,
+            MaterialError::Db(e) => e.into(),
+            MaterialError::Audit(e) => AppError::Unavailable {
+                part: "audit",
+                cause: Some(Box::new(e)),
+            },
+        }
+    }
+}
+
+fn staff_actor(staff: &crate::db::entities::account::Model) -> crate::audit::Actor {
+    crate::audit::Actor {
+        id: Some(staff.id),
+        role: crate::auth::extract::role_name(&staff.role),
+    }
+}
+
+/// Records an uploaded file as a draft of `kind`, audited; says which earlier material of the
+/// case has the same bytes, if any (staff are warned, not stopped).
+pub async fn upload(
+    db: &sea_orm::DatabaseConnection,
+    audit: &crate::audit::Audit,
+    staff: &crate::db::entities::account::Model,
+    permit: &crate::policy::CasePermit,
+    received: &Received,
+    kind: &str,
+    title: &str,
+) -> Result<(material::Model, Option<material::Model>), MaterialError> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    debug_assert_eq!(permit.action, crate::policy::CaseAction::Manage);
+    if !KINDS.iter().any(|(k, _)| *k == kind) {
+        return Err(MaterialError::Invalid("请选择材料类别".into()));
+    }
+    let title = title.trim();
+    let title = if title.is_empty() {
+        received.original_name.as_str()
+    } else {
+        title
+    };
+    if title.chars().count() > 300 {
+        return Err(MaterialError::Invalid("材料名称不能超过300字".into()));
+    }
+    let duplicate = material::Entity::find()
+        .filter(material::Column::CaseId.eq(permit.case_id))
+        .filter(material::Column::Sha256.eq(received.stored.sha256.clone()))
+        .one(db)
+        .await?;
+    audit
+        .record(
+            crate::audit::Event::new(
+                staff_actor(staff),
+                crate::audit::Action::MaterialUpload,
+                crate::audit::Outcome::Allowed,
+            )
+            .case(permit.case_id)
+            .material(received.material_id)
+            .details(serde_json::json!({
+                "kind": kind, "title": title, "size": received.stored.size,
+                "sha256": received.stored.sha256, "content_type": received.content_type,
+                "duplicate_of": duplicate.as_ref().map(|d| d.id),
+            })),
+        )
+        .await?;
+    let row = record(db, permit.case_id, received, kind, title, "draft", staff.id).await?;
+    Ok((row, duplicate))
+}
+
+/// What staff decide about a material.
+pub enum Decision {
+    Release,
+    Withhold { ground: String, note: String },
+}
+
+/// Releases or withholds a current material of the case, audited. Released material can still
+/// be withheld later (and the reverse); superseded and internal material cannot change.
+pub async fn decide(
+    db: &sea_orm::DatabaseConnection,
+    audit: &crate::audit::Audit,
+    staff: &crate::db::entities::account::Model,
+    permit: &crate::policy::CasePermit,
+    material_id: Uuid,
+    decision: Decision,
+) -> Result<material::Model, MaterialError> {
+    use sea_orm::EntityTrait;
+    debug_assert_eq!(permit.action, crate::policy::CaseAction::Manage);
+    let current = material::Entity::find_by_id(material_id)
+        .one(db)
+        .await?
+        .filter(|m| m.case_id == permit.case_id)
+        .ok_or(MaterialError::NotFound)?;
+    if current.kind == "authorisation" || current.superseded_by.is_some() {
+        return Err(MaterialError::Invalid("此材料不能公开或不予公开".into()));
+    }
+    let (action, state, ground, note) = match decision {
+        Decision::Release => (
+            crate::audit::Action::MaterialRelease,
+            "released",
+            None,
+            None,
+        ),
+        Decision::Withhold { ground, note } => {
+            if !GROUNDS.iter().any(|(g, _)| *g == ground) {
+                return Err(MaterialError::Invalid(
+                    "不予公开须选择法定理由（第六十五条）".into(),
+                ));
+            }
+            let note = note.trim().to_owned();
+            if note.is_empty() || note.chars().count() > 2000 {
+                return Err(MaterialError::Invalid(
+                    "请填写不予公开的说明（存档，不向当事人显示）".into(),
+                ));
+            }
+            (
+                crate::audit::Action::MaterialWithhold,
+                "withheld",
+                Some(ground),
+                Some(note),
+            )
+        }
+    };
+    audit
+        .record(
+            crate::audit::Event::new(staff_actor(staff), action, crate::audit::Outcome::Allowed)
+                .case(permit.case_id)
+                .material(material_id)
+                .details(
+                    serde_json::json!({ "from": current.state, "to": state, "ground": ground }),
+                ),
+        )
+        .await?;
+    let mut row: material::ActiveModel = current.into();
+    row.state = Set(state.to_owned());
+    row.withhold_ground = Set(ground);
+    row.withhold_note = Set(note);
+    row.decided_by = Set(Some(staff.id));
+    row.decided_at = Set(Some(OffsetDateTime::now_utc()));
+    Ok(row.update(db).await?)
+}
+
+/// Every material of a case, oldest first (staff see them all).
+pub async fn all_of_case(
+    db: &sea_orm::DatabaseConnection,
+    case_id: Uuid,
+) -> Result<Vec<material::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    material::Entity::find()
+        .filter(material::Column::CaseId.eq(case_id))
+        .order_by_asc(material::Column::UploadedAt)
+        .all(db)
+        .await
+}
+
+/// What a party may learn of a case's materials: the visible ones, and how many were withheld
+/// on each ground (never their titles).
+pub struct PartyView {
+    pub visible: Vec<material::Model>,
+    pub withheld: Vec<(&'static str, usize)>,
+}
+
+pub async fn party_view(
+    db: &sea_orm::DatabaseConnection,
+    permit: &crate::policy::CasePermit,
+    actor: &crate::db::entities::account::Model,
+) -> Result<PartyView, DbErr> {
+    let all = all_of_case(db, permit.case_id).await?;
+    let withheld = GROUNDS
+        .iter()
+        .map(|(g, label)| {
+            let n = all
+                .iter()
+                .filter(|m| {
+                    m.state == "withheld"
+                        && m.superseded_by.is_none()
+                        && m.withhold_ground.as_deref() == Some(g)
+                })
+                .count();
+            (*label, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let visible = all
+        .into_iter()
+        .filter(|m| crate::policy::material_visible(permit, actor, m).is_ok())
+        .collect();
+    Ok(PartyView { visible, withheld })
 }

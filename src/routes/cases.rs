@@ -76,6 +76,21 @@ struct CasePage {
     view_only: bool,
     served: Option<String>,
     review_deadline: Option<String>,
+    groups: Vec<KindGroup>,
+    withheld: Vec<(&'static str, usize)>,
+}
+
+pub struct KindGroup {
+    pub kind: &'static str,
+    pub items: Vec<MaterialItem>,
+}
+
+pub struct MaterialItem {
+    pub id: Uuid,
+    pub title: String,
+    pub size: String,
+    pub uploaded: String,
+    pub released: String,
 }
 
 /// `GET /cases/{id}`: the case as its parties and agents see it (materials come with the
@@ -108,8 +123,30 @@ pub async fn view_case_get(
             part: "audit",
             cause: Some(Box::new(e)),
         })?;
+    let view = crate::materials::party_view(&state.db, &permit, &user.account).await?;
+    let groups = crate::materials::KINDS
+        .iter()
+        .map(|(kind, label)| KindGroup {
+            kind: label,
+            items: view
+                .visible
+                .iter()
+                .filter(|m| m.kind == *kind)
+                .map(|m| MaterialItem {
+                    id: m.id,
+                    title: m.title.clone(),
+                    size: super::staff::human_size(m.size),
+                    uploaded: cst(m.uploaded_at),
+                    released: m.decided_at.map(cst).unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .filter(|g| !g.items.is_empty())
+        .collect();
     let case = facts.case;
     render(&CasePage {
+        groups,
+        withheld: view.withheld,
         layout: Layout::for_user(&user),
         occurred: cst(case.occurred_at),
         status: cases::status_label(&case.status),

@@ -216,6 +216,16 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(staff::delegation_revoke_post)),
     },
     RouteSpec {
+        path: "/staff/cases/{id}/materials",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::material_upload_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/materials/{material_id}/{decision}",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::material_decide_post)),
+    },
+    RouteSpec {
         path: "/admin",
         methods: &["GET"],
         build: |r| r.route(get().to(admin::view_admin_get)),

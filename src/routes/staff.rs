@@ -229,6 +229,33 @@ pub async fn case_create_post(
     }
 }
 
+pub struct MaterialRow {
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub title: String,
+    pub original_name: String,
+    pub size: String,
+    pub uploaded: String,
+    pub state: &'static str,
+    pub ground: Option<&'static str>,
+    pub decidable: bool,
+    pub released: bool,
+}
+
+/// Bytes for people: 1.5 MB, 230 KB.
+pub fn human_size(bytes: i64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.0} KB", b / 1024.0)
+    } else {
+        format!("{bytes} 字节")
+    }
+}
+
 pub struct DelegationRow {
     pub id: Uuid,
     pub agent: String,
@@ -261,6 +288,9 @@ struct CasePage {
     review_deadline: Option<String>,
     parties: Vec<PartyRow>,
     delegations: Vec<DelegationRow>,
+    materials: Vec<MaterialRow>,
+    kinds: &'static [(&'static str, &'static str)],
+    grounds: &'static [(&'static str, &'static str)],
     can_disclose: bool,
     error: Option<String>,
     roles: Vec<(&'static str, &'static str)>,
@@ -274,6 +304,31 @@ async fn case_page(
     error: Option<String>,
 ) -> AppResult<CasePage> {
     let party_rows = cases::parties(&state.db, case.id).await?;
+    let materials = crate::materials::all_of_case(&state.db, case.id)
+        .await?
+        .into_iter()
+        .map(|m| MaterialRow {
+            id: m.id,
+            kind: crate::materials::kind_label(&m.kind),
+            size: human_size(m.size),
+            uploaded: cst(m.uploaded_at),
+            state: match (m.state.as_str(), m.superseded_by.is_some()) {
+                (_, true) => "已被更正版本取代",
+                ("released", _) => "已公开",
+                ("withheld", _) => "不予公开",
+                _ if m.kind == "authorisation" => "内部存档",
+                _ => "草稿（未公开）",
+            },
+            ground: m
+                .withhold_ground
+                .as_deref()
+                .map(crate::materials::ground_label),
+            decidable: m.kind != "authorisation" && m.superseded_by.is_none(),
+            released: m.state == "released",
+            title: m.title,
+            original_name: m.original_name,
+        })
+        .collect();
     let now = OffsetDateTime::now_utc();
     let delegations = cases::delegations(&state.db, case.id)
         .await?
@@ -338,6 +393,9 @@ async fn case_page(
         can_disclose: case.status == "investigating" && (case.fatal || case.complex),
         parties,
         delegations,
+        materials,
+        kinds: &crate::materials::KINDS,
+        grounds: &crate::materials::GROUNDS,
         error,
         roles: cases::PARTY_ROLES
             .iter()
@@ -642,51 +700,16 @@ pub async fn delegation_grant_post(
     path: web::Path<Uuid>,
     mut payload: actix_multipart::Multipart,
 ) -> AppResult<HttpResponse> {
-    use futures_util::StreamExt;
     let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
-    let mut fields = std::collections::HashMap::new();
-    let mut document = None;
-    let mut problem = None;
-    while let Some(field) = payload.next().await {
-        let mut field =
-            field.map_err(|e| AppError::bad_request("invalid_upload", e.to_string()))?;
-        let name = field.name().unwrap_or("").to_owned();
-        if name == "document" {
-            if document.is_some() {
-                continue;
-            }
-            match crate::materials::receive(
-                &state.store,
-                case.id,
-                field,
-                state.settings.max_upload_bytes,
-                DOCUMENT_TYPES,
-                "PDF、JPEG、PNG",
-            )
-            .await
-            {
-                Ok(r) => document = Some(r),
-                Err(crate::materials::UploadError::Store(crate::store::StoreError::TooLarge {
-                    limit,
-                })) => {
-                    return Err(AppError::PayloadTooLarge { limit });
-                }
-                Err(crate::materials::UploadError::Store(e)) => return Err(e.into()),
-                Err(e) => problem = Some(e.to_string()),
-            }
-        } else {
-            let mut value = Vec::new();
-            while let Some(chunk) = field.next().await {
-                let chunk =
-                    chunk.map_err(|e| AppError::bad_request("invalid_upload", e.to_string()))?;
-                if value.len() + chunk.len() > 4096 {
-                    return Err(AppError::bad_request("invalid_upload", "表单字段过长"));
-                }
-                value.extend_from_slice(&chunk);
-            }
-            fields.insert(name, String::from_utf8_lossy(&value).into_owned());
-        }
-    }
+    let (fields, document, problem) = read_upload(
+        &state,
+        case.id,
+        &mut payload,
+        "document",
+        DOCUMENT_TYPES,
+        "PDF、JPEG、PNG",
+    )
+    .await?;
     let get = |k: &str| {
         fields
             .get(k)
@@ -758,11 +781,7 @@ pub async fn delegation_grant_post(
         }
         Err(e) => {
             // Nothing half-done stays behind: the document goes if the delegation did not land.
-            if let Some(doc) = &document
-                && let Err(del) = state.store.delete(&doc.key).await
-            {
-                tracing::warn!(error = %del, "could not remove a refused upload; gc will");
-            }
+            discard(&state, document.as_ref()).await;
             refused(&state, &staff, case, e).await
         }
     }
@@ -787,4 +806,195 @@ pub async fn delegation_revoke_post(
     )
     .await?;
     Ok(see_other(&format!("/staff/cases/{case_id}")))
+}
+
+/// A multipart upload read: its text fields, the file of `file_field` (already in the store),
+/// and why the file was refused, if it was. The caller removes the file if it refuses the rest.
+type UploadParts = (
+    std::collections::HashMap<String, String>,
+    Option<crate::materials::Received>,
+    Option<String>,
+);
+
+async fn read_upload(
+    state: &AppState,
+    case_id: Uuid,
+    payload: &mut actix_multipart::Multipart,
+    file_field: &str,
+    allowed: &'static [&'static str],
+    allowed_text: &'static str,
+) -> AppResult<UploadParts> {
+    use futures_util::StreamExt;
+    let mut fields = std::collections::HashMap::new();
+    let mut file = None;
+    let mut problem = None;
+    while let Some(field) = payload.next().await {
+        let mut field =
+            field.map_err(|e| AppError::bad_request("invalid_upload", e.to_string()))?;
+        let name = field.name().unwrap_or("").to_owned();
+        if name == file_field {
+            if file.is_some() || problem.is_some() {
+                continue;
+            }
+            let limit = state.settings.max_upload_bytes;
+            let received = crate::materials::receive(
+                &state.store,
+                case_id,
+                field,
+                limit,
+                allowed,
+                allowed_text,
+            )
+            .await;
+            match received {
+                Ok(r) => file = Some(r),
+                Err(crate::materials::UploadError::Store(crate::store::StoreError::TooLarge {
+                    limit,
+                })) => return Err(AppError::PayloadTooLarge { limit }),
+                Err(crate::materials::UploadError::Store(e)) => return Err(e.into()),
+                Err(e) => problem = Some(e.to_string()),
+            }
+        } else {
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::bad_request("invalid_upload", e.to_string()))?;
+                if value.len() + chunk.len() > 4096 {
+                    return Err(AppError::bad_request("invalid_upload", "表单字段过长"));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            fields.insert(name, String::from_utf8_lossy(&value).into_owned());
+        }
+    }
+    Ok((fields, file, problem))
+}
+
+/// Removes a stored file whose record was refused: nothing half-done stays behind.
+async fn discard(state: &AppState, file: Option<&crate::materials::Received>) {
+    if let Some(f) = file
+        && let Err(e) = state.store.delete(&f.key).await
+    {
+        tracing::warn!(error = %e, "could not remove a refused upload; gc will");
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Uploaded {
+    id: Uuid,
+    title: String,
+    sha256: String,
+    size: i64,
+    content_type: String,
+    duplicate_of: Option<Uuid>,
+}
+
+/// `POST /staff/cases/{id}/materials`: one file (`file`) with its `kind` and `title`, as a
+/// multipart form; the upload page sends one request per file. Answers JSON to scripts
+/// (`Accept: application/json`) and a redirect to the case page otherwise. New material is a
+/// draft.
+pub async fn material_upload_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<HttpResponse> {
+    use crate::materials::MaterialError;
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let (fields, file, problem) = read_upload(
+        &state,
+        case.id,
+        &mut payload,
+        "file",
+        crate::materials::EVIDENCE_TYPES,
+        crate::materials::EVIDENCE_TYPES_TEXT,
+    )
+    .await?;
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("").to_owned();
+    let outcome = match (&file, problem) {
+        (_, Some(p)) => Err(MaterialError::Invalid(p)),
+        (None, None) => Err(MaterialError::Invalid("请选择要上传的文件".into())),
+        (Some(f), None) => {
+            let account = &staff.0.account;
+            crate::materials::upload(
+                &state.db,
+                &state.audit,
+                account,
+                &permit,
+                f,
+                &field("kind"),
+                &field("title"),
+            )
+            .await
+        }
+    };
+    let wants_json = crate::telemetry::RequestContext::current().is_some_and(|c| c.wants_json);
+    match outcome {
+        Ok((m, duplicate)) if wants_json => Ok(HttpResponse::Created().json(Uploaded {
+            id: m.id,
+            title: m.title,
+            sha256: m.sha256,
+            size: m.size,
+            content_type: m.content_type,
+            duplicate_of: duplicate.map(|d| d.id),
+        })),
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{}", case.id))),
+        Err(e) => {
+            discard(&state, file.as_ref()).await;
+            match e {
+                MaterialError::Invalid(m) if !wants_json => {
+                    refused(&state, &staff, case, CaseError::Invalid(m)).await
+                }
+                other => Err(other.into()),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    ground: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /staff/cases/{id}/materials/{material_id}/{release|withhold}`
+pub async fn material_decide_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid, String)>,
+    form: web::Form<DecisionForm>,
+) -> AppResult<HttpResponse> {
+    use crate::materials::{Decision, MaterialError};
+    let (case_id, material_id, action) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let form = form.into_inner();
+    let decision = match action.as_str() {
+        "release" => Decision::Release,
+        "withhold" => Decision::Withhold {
+            ground: form.ground,
+            note: form.note,
+        },
+        _ => return Err(AppError::NotFound),
+    };
+    let account = &staff.0.account;
+    let decided = crate::materials::decide(
+        &state.db,
+        &state.audit,
+        account,
+        &permit,
+        material_id,
+        decision,
+    )
+    .await;
+    match decided {
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{case_id}"))),
+        Err(MaterialError::Invalid(m)) => {
+            refused(&state, &staff, case, CaseError::Invalid(m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -14,6 +14,7 @@ mod cases;
 mod cli;
 mod health;
 mod helpers;
+mod materials;
 mod matrix;
 mod pages;
 mod store;

@@ -344,7 +344,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                     (true, "/staff/cases/{id}", "GET")
                     | (true, "/staff/cases/{id}/edit", "GET") => 200,
                     (true, "/staff/cases/{id}/parties/{party_id}/code", _)
-                    | (true, "/staff/cases/{id}/delegations/{delegation_id}/revoke", _) => 404,
+                    | (true, "/staff/cases/{id}/delegations/{delegation_id}/revoke", _)
+                    | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _) => 404,
                     (true, _, _) => 400,
                 }
             }
@@ -423,6 +424,8 @@ fn concrete(world: &World, path: &str, case: Case) -> String {
     .replace("{party_id}", &Uuid::now_v7().to_string())
     .replace("{delegation_id}", &Uuid::now_v7().to_string())
     .replace("{action}", "disable")
+    .replace("{material_id}", &Uuid::now_v7().to_string())
+    .replace("{decision}", "release")
 }
 
 /// A body that gets past CSRF and parsing but fails validation, so nothing changes.
@@ -484,7 +487,12 @@ async fn every_route_role_and_relationship_answers_as_the_rules_say() {
                     let before = denied_events(&world).await;
                     let res = match *method {
                         "GET" => browser.client.get(&url).send().await.unwrap(),
-                        "POST" if spec.path == "/staff/cases/{id}/delegations" => {
+                        "POST"
+                            if matches!(
+                                spec.path,
+                                "/staff/cases/{id}/delegations" | "/staff/cases/{id}/materials"
+                            ) =>
+                        {
                             let form = reqwest::multipart::Form::new().text("principal", "bogus");
                             browser
                                 .client
@@ -552,6 +560,8 @@ async fn every_listed_route_answers_its_methods_and_only_those() {
             .replace("{hash}", "x")
             .replace("{name}", "portal.css")
             .replace("{action}", "disable")
+            .replace("{decision}", "release")
+            .replace("{material_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{party_id}", &Uuid::now_v7().to_string())
             .replace("{delegation_id}", &Uuid::now_v7().to_string());
