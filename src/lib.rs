@@ -11,6 +11,7 @@ pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod keys;
 pub mod materials;

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::{Layout, cst, render};
@@ -91,6 +92,7 @@ pub struct MaterialItem {
     pub size: String,
     pub uploaded: String,
     pub released: String,
+    pub case_id: Uuid,
 }
 
 /// `GET /cases/{id}`: the case as its parties and agents see it (materials come with the
@@ -138,6 +140,7 @@ pub async fn view_case_get(
                     size: super::staff::human_size(m.size),
                     uploaded: cst(m.uploaded_at),
                     released: m.decided_at.map(cst).unwrap_or_default(),
+                    case_id: m.case_id,
                 })
                 .collect(),
         })
@@ -163,4 +166,257 @@ pub async fn view_case_get(
         number: case.case_number,
         place: case.place,
     })
+}
+
+/// `GET /cases/{id}/materials/{material_id}/{view|download}`: the bytes of a material, inline
+/// or as an attachment, with `Range`/`If-Range`, a strong `ETag` (its SHA-256) and
+/// `If-None-Match`. Parties and agents see only released current evidence (and download only once
+/// the case is served); staff see everything of their brigade. The access is audited before the
+/// first byte; when the body ends, a `transfer.end` event records the bytes that really went.
+/// Agents may use their personal token (`Authorization: Bearer`).
+pub async fn material_content_get(
+    user: crate::auth::DownloadUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid, String)>,
+) -> AppResult<HttpResponse> {
+    use crate::delivery::{MeteredBody, Ranges, parse_range};
+    use actix_web::http::header::{self, HeaderValue};
+    use futures_util::{StreamExt, TryStreamExt};
+
+    let (case_id, material_id, mode) = path.into_inner();
+    let (action, audit_action, inline) = match mode.as_str() {
+        "view" => (CaseAction::ViewMaterial, Action::MaterialView, true),
+        "download" => (CaseAction::Download, Action::MaterialDownload, false),
+        _ => return Err(AppError::NotFound),
+    };
+    let account = user.account().clone();
+    let client = client_of(&req);
+    let (permit, _) = cases::authorize(
+        &state.db,
+        &state.audit,
+        &account,
+        client.clone(),
+        action,
+        case_id,
+    )
+    .await?;
+    let actor = crate::audit::Actor {
+        id: Some(account.id),
+        role: crate::auth::extract::role_name(&account.role),
+    };
+    let unavailable = |e: crate::audit::AuditError| AppError::Unavailable {
+        part: "audit",
+        cause: Some(Box::new(e)),
+    };
+    let material = {
+        use sea_orm::EntityTrait;
+        crate::db::entities::material::Entity::find_by_id(material_id)
+            .one(&state.db)
+            .await?
+    };
+    let visible = material
+        .as_ref()
+        .map(|m| crate::policy::material_visible(&permit, &account, m));
+    let material = match (material, visible) {
+        (Some(m), Some(Ok(()))) => m,
+        (_, visible) => {
+            let reason = match visible {
+                Some(Err(d)) => d.reason,
+                _ => "no_such_material",
+            };
+            state
+                .audit
+                .record(
+                    Event::new(actor, audit_action, Outcome::Denied)
+                        .case(case_id)
+                        .material(material_id)
+                        .client(client.0, client.1)
+                        .details(serde_json::json!({ "reason": reason })),
+                )
+                .await
+                .map_err(unavailable)?;
+            return Err(AppError::NotFound);
+        }
+    };
+
+    let size = material.size as u64;
+    let etag = format!("\"{}\"", material.sha256);
+    let header_str = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let not_modified = header_str(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    // If-Range: the ranges only apply to the version the client already has part of.
+    let range_header = header_str(header::RANGE)
+        .filter(|_| header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag));
+    let ranges = if not_modified {
+        Ranges::Whole
+    } else {
+        parse_range(range_header.as_deref(), size)
+    };
+    let planned = match &ranges {
+        Ranges::Whole if not_modified => 0,
+        Ranges::Whole => size,
+        Ranges::Parts(p) => p.iter().map(|r| r.end - r.start).sum(),
+        Ranges::Unsatisfiable => 0,
+    };
+
+    // Committed before any byte of evidence leaves; if it cannot be, nothing is sent (503).
+    let recorded = state
+        .audit
+        .record(
+            Event::new(actor.clone(), audit_action, Outcome::Allowed)
+                .case(case_id)
+                .material(material_id)
+                .client(client.0.clone(), client.1.clone())
+                .details(serde_json::json!({
+                    "title": material.title,
+                    "range": range_header,
+                    "bytes": planned,
+                    "not_modified": not_modified,
+                    "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
+                })),
+        )
+        .await
+        .map_err(unavailable)?;
+
+    let mut res = match (&ranges, not_modified) {
+        (_, true) => HttpResponse::NotModified(),
+        (Ranges::Unsatisfiable, _) => HttpResponse::RangeNotSatisfiable(),
+        (Ranges::Parts(_), _) => HttpResponse::PartialContent(),
+        (Ranges::Whole, _) => HttpResponse::Ok(),
+    };
+    res.insert_header((header::ETAG, etag.clone()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if not_modified {
+        return Ok(res.finish());
+    }
+    if let Ranges::Unsatisfiable = ranges {
+        res.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+        return Ok(res.finish());
+    }
+    res.insert_header((
+        header::CONTENT_DISPOSITION,
+        content_disposition(&material.original_name, &material.title, inline),
+    ));
+
+    let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
+    let store = state.store.clone();
+    let audit = state.audit.clone();
+    let first_seq = recorded.seq;
+    let report = move |end: crate::delivery::TransferEnd| {
+        let outcome = if end.completed {
+            Outcome::Allowed
+        } else {
+            Outcome::Failed
+        };
+        let event = Event::new(actor, Action::TransferEnd, outcome)
+            .case(case_id)
+            .material(material_id)
+            .client(client.0, client.1)
+            .details(serde_json::json!({
+                "of": first_seq, "bytes_sent": end.bytes_sent, "expected": end.expected,
+                "completed": end.completed, "source_failed": end.failed,
+            }));
+        actix_web::rt::spawn(async move {
+            let _ = audit.record(event).await;
+        });
+    };
+    match ranges {
+        Ranges::Whole => {
+            let fetched = store.get(&key, None).await?;
+            res.insert_header((header::CONTENT_TYPE, material.content_type.clone()));
+            Ok(res.body(MeteredBody::new(fetched.body, size, report)))
+        }
+        Ranges::Parts(parts) if parts.len() == 1 => {
+            let r = parts[0].clone();
+            let fetched = store.get(&key, Some(r.clone())).await?;
+            res.insert_header((header::CONTENT_TYPE, material.content_type.clone()))
+                .insert_header((
+                    header::CONTENT_RANGE,
+                    format!("bytes {}-{}/{size}", r.start, r.end - 1),
+                ));
+            Ok(res.body(MeteredBody::new(fetched.body, r.end - r.start, report)))
+        }
+        Ranges::Parts(parts) => {
+            // multipart/byteranges: each part fetched from the store only when its turn comes.
+            let boundary = format!("evidence-{}", Uuid::now_v7().simple());
+            let mut segments: Vec<Result<Bytes, std::ops::Range<u64>>> = Vec::new();
+            let mut total = 0u64;
+            for r in &parts {
+                let head = format!(
+                    "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{size}\r\n\r\n",
+                    material.content_type,
+                    r.start,
+                    r.end - 1
+                );
+                total += head.len() as u64 + (r.end - r.start);
+                segments.push(Ok(Bytes::from(head)));
+                segments.push(Err(r.clone()));
+            }
+            let tail = format!("\r\n--{boundary}--\r\n");
+            total += tail.len() as u64;
+            segments.push(Ok(Bytes::from(tail)));
+            let body = futures_util::stream::iter(segments)
+                .then(move |segment| {
+                    let store = store.clone();
+                    let key = key.clone();
+                    async move {
+                        match segment {
+                            Ok(bytes) => {
+                                Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
+                            }
+                            Err(range) => store.get(&key, Some(range)).await.map(|f| f.body),
+                        }
+                    }
+                })
+                .try_flatten();
+            res.insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+                    .map_err(AppError::internal)?,
+            ));
+            Ok(res.body(MeteredBody::new(body, total, report)))
+        }
+        Ranges::Unsatisfiable => Err(AppError::internal("handled above")),
+    }
+}
+
+/// `inline`/`attachment` with an ASCII fallback name and the real name as RFC 5987
+/// `filename*`, control characters already stripped at upload.
+fn content_disposition(
+    original: &str,
+    title: &str,
+    inline: bool,
+) -> actix_web::http::header::ContentDisposition {
+    use actix_web::http::header::{
+        Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+    };
+    let name = if original.is_empty() { title } else { original };
+    let ext = std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    ContentDisposition {
+        disposition: if inline {
+            DispositionType::Inline
+        } else {
+            DispositionType::Attachment
+        },
+        parameters: vec![
+            DispositionParam::Filename(format!("evidence{ext}")),
+            DispositionParam::FilenameExt(ExtendedValue {
+                charset: Charset::Ext("UTF-8".into()),
+                language_tag: None,
+                value: name.as_bytes().to_vec(),
+            }),
+        ],
+    }
 }

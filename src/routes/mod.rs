@@ -165,6 +165,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(cases::view_case_get)),
     },
     RouteSpec {
+        path: "/cases/{id}/materials/{material_id}/{mode}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(cases::material_content_get)),
+    },
+    RouteSpec {
         path: "/staff/cases",
         methods: &["GET", "POST"],
         build: |r| {

@@ -531,12 +531,12 @@ async fn the_case_list_searches_and_pages() {
     assert!(by_status.contains("SPECIAL-1") && !by_status.contains("2026-001"));
 }
 
-const AGENT_MOBILE: &str = "13912345678";
+pub const AGENT_MOBILE: &str = "13912345678";
 /// A minimal PDF: what the sniffer recognises.
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-async fn grant(
+pub async fn grant(
     staff: &TestApp,
     case_id: &str,
     principal: &str,
@@ -571,7 +571,7 @@ async fn grant(
 }
 
 /// A served case with party 甲 registered; returns (case id, party row id).
-async fn served_case_with_party(staff: &TestApp) -> (String, String) {
+pub async fn served_case_with_party(staff: &TestApp) -> (String, String) {
     let case_id = open_case(staff, "2026-100", true).await;
     register(staff, &case_id, "甲", PARTY_A, "张伟").await;
     set_status(
@@ -605,7 +605,7 @@ async fn served_case_with_party(staff: &TestApp) -> (String, String) {
     (case_id, party_id)
 }
 
-fn in_a_month() -> String {
+pub fn in_a_month() -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::days(30))
         .date()
         .to_string()

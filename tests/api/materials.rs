@@ -300,3 +300,364 @@ async fn uploads_over_the_limit_are_refused_while_streaming() {
             .is_empty()
     );
 }
+
+/// A served case with party 甲 signed in on the returned browser, and `bytes` uploaded and
+/// released as a survey record named `name`. Returns (staff, party, case id, material id).
+async fn released(
+    app: &TestApp,
+    name: &str,
+    bytes: &[u8],
+    served: bool,
+) -> (TestApp, TestApp, String, String) {
+    let staff = staff_of(app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-300", true).await;
+    let code = code_on(
+        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let res = upload(&staff, &case_id, "survey_record", "勘查笔录", name, bytes).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(&staff, &case_id, &id, "release", &[]).await;
+    if served {
+        set_status(
+            &staff,
+            &case_id,
+            &[
+                ("to", "served"),
+                ("service_kind", "determination"),
+                ("served_on", &today()),
+            ],
+        )
+        .await;
+    } else {
+        set_status(&staff, &case_id, &[("to", "disclosing")]).await;
+    }
+    let party = app.with_client(client());
+    activate(&party, "110101199003070011", &code, PASSWORD).await;
+    (staff, party, case_id, id)
+}
+
+fn big_pdf() -> Vec<u8> {
+    let mut v = PDF.to_vec();
+    v.extend((0..200_000u32).map(|i| (i % 251) as u8));
+    v
+}
+
+#[tokio::test]
+async fn a_party_downloads_byte_for_byte_with_ranges_and_etags() {
+    let app = spawn_app().await;
+    let data = big_pdf();
+    let (_, party, case_id, id) = released(&app, "勘查笔录 2026.pdf", &data, true).await;
+    let url = format!("/cases/{case_id}/materials/{id}/download");
+
+    let res = party.get(&url).await;
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(
+        crate::helpers::header(&res, "content-type"),
+        "application/pdf"
+    );
+    assert_eq!(crate::helpers::header(&res, "cache-control"), "no-store");
+    assert_eq!(crate::helpers::header(&res, "accept-ranges"), "bytes");
+    let etag = crate::helpers::header(&res, "etag").to_owned();
+    assert_eq!(
+        etag,
+        format!("\"{}\"", hex::encode(sha2::Sha256::digest(&data)))
+    );
+    let cd = crate::helpers::header(&res, "content-disposition").to_owned();
+    assert!(cd.starts_with("attachment"), "{cd}");
+    assert!(
+        cd.contains("filename*=UTF-8''%E5%8B%98%E6%9F%A5%E7%AC%94%E5%BD%95%202026.pdf"),
+        "{cd}"
+    );
+    assert_eq!(res.content_length(), Some(data.len() as u64));
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &data[..]);
+
+    let inline = party
+        .get(&format!("/cases/{case_id}/materials/{id}/view"))
+        .await;
+    assert!(crate::helpers::header(&inline, "content-disposition").starts_with("inline"));
+
+    let ranged = |range: &'static str, if_range: Option<String>| {
+        let party = &party;
+        let url = url.clone();
+        async move {
+            let mut req = party
+                .client
+                .get(format!("{}{url}", party.address))
+                .header("Range", range);
+            if let Some(v) = if_range {
+                req = req.header("If-Range", v);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let res = ranged("bytes=100-199", None).await;
+    assert_status(&res, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        crate::helpers::header(&res, "content-range"),
+        format!("bytes 100-199/{}", data.len())
+    );
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &data[100..200]);
+
+    // A resumed download: the rest, from where it stopped, concatenates to the whole.
+    let res = ranged("bytes=150000-", Some(etag.clone())).await;
+    assert_status(&res, StatusCode::PARTIAL_CONTENT);
+    let mut joined = data[..150_000].to_vec();
+    joined.extend_from_slice(&res.bytes().await.unwrap());
+    assert_eq!(joined, data);
+
+    // If-Range with another version: the whole file instead.
+    let res = ranged("bytes=0-9", Some("\"stale\"".into())).await;
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap().len(), data.len());
+
+    let res = ranged("bytes=0-1, -2", None).await;
+    assert_status(&res, StatusCode::PARTIAL_CONTENT);
+    let ctype = crate::helpers::header(&res, "content-type").to_owned();
+    assert!(
+        ctype.starts_with("multipart/byteranges; boundary="),
+        "{ctype}"
+    );
+    let length = res.content_length();
+    let body = res.bytes().await.unwrap();
+    assert_eq!(
+        length,
+        Some(body.len() as u64),
+        "exact Content-Length for multipart"
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains(&format!("Content-Range: bytes 0-1/{}", data.len())),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "Content-Range: bytes {}-{}/{}",
+        data.len() - 2,
+        data.len() - 1,
+        data.len()
+    )));
+
+    let res = ranged("bytes=999999999-", None).await;
+    assert_status(&res, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        crate::helpers::header(&res, "content-range"),
+        format!("bytes */{}", data.len())
+    );
+
+    let res = party
+        .client
+        .get(format!("{}{url}", party.address))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::NOT_MODIFIED);
+
+    // Audited before the bytes, and each transfer's end recorded with what was really sent.
+    let downloads = events(&app, "material.download").await;
+    assert!(downloads.iter().all(|e| e.outcome == "allowed"));
+    assert!(downloads.len() >= 7);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let ends = events(&app, "transfer.end").await;
+    let full = ends
+        .iter()
+        .find(|e| {
+            e.details
+                .contains(&format!("\"bytes_sent\":{}", data.len()))
+        })
+        .expect("the full download's end");
+    assert!(
+        full.details.contains("\"completed\":true"),
+        "{}",
+        full.details
+    );
+    assert!(
+        ends.iter()
+            .all(|e| e.material_id.map(|m| m.to_string()) == Some(id.clone()))
+    );
+}
+
+#[tokio::test]
+async fn during_disclosure_parties_view_but_cannot_download() {
+    let app = spawn_app().await;
+    let (_, party, case_id, id) = released(&app, "x.pdf", PDF, false).await;
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("/view") && !page.contains("/download"),
+        "no download links"
+    );
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{id}/view"))
+            .await,
+        StatusCode::OK,
+    );
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{id}/download"))
+            .await,
+        StatusCode::FORBIDDEN,
+    );
+    let denied = events(&app, "material.download").await;
+    assert!(
+        denied
+            .iter()
+            .any(|e| e.outcome == "denied" && e.details.contains("view_only"))
+    );
+}
+
+#[tokio::test]
+async fn drafts_and_withheld_material_do_not_exist_for_parties() {
+    let app = spawn_app().await;
+    let (staff, party, case_id, id) = released(&app, "x.pdf", PDF, true).await;
+    let draft = upload(&staff, &case_id, "scene_photo", "照片", "p.png", PNG)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(
+        &staff,
+        &case_id,
+        &id,
+        "withhold",
+        &[("ground", "personal_privacy"), ("note", "含第三人隐私")],
+    )
+    .await;
+    for material in [&draft, &id] {
+        let res = party
+            .get(&format!("/cases/{case_id}/materials/{material}/download"))
+            .await;
+        assert_status(&res, StatusCode::NOT_FOUND);
+    }
+    // Staff of the brigade still see everything.
+    assert_status(
+        &staff
+            .get(&format!("/cases/{case_id}/materials/{draft}/view"))
+            .await,
+        StatusCode::OK,
+    );
+    let denied: Vec<_> = events(&app, "material.download")
+        .await
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .collect();
+    assert!(denied.iter().any(|e| e.details.contains("not_released")));
+    assert!(denied.iter().any(|e| e.details.contains("withheld")));
+}
+
+#[tokio::test]
+async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoked() {
+    use crate::cases::{AGENT_MOBILE, grant, in_a_month, served_case_with_party};
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let (case_id, party_id) = served_case_with_party(&staff).await;
+    let res = upload(
+        &staff,
+        &case_id,
+        "expert_opinion",
+        "鉴定意见",
+        "鉴定意见.pdf",
+        PDF,
+    )
+    .await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(&staff, &case_id, &id, "release", &[]).await;
+    let code = code_on(
+        &grant(
+            &staff,
+            &case_id,
+            &party_id,
+            &in_a_month(),
+            Some(("a.pdf", PDF)),
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let agent = app.with_client(client());
+    activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
+    let csrf = agent.csrf_from("/account").await;
+    let html = agent
+        .post_form(
+            "/account/tokens",
+            &[("csrf_token", &csrf), ("name", "curl")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = html.find(r#"id="new-token">"#).unwrap() + 15;
+    let token = html[start..].split('<').next().unwrap().to_owned();
+
+    let curl = reqwest::Client::new();
+    let url = format!("{}/cases/{case_id}/materials/{id}/download", app.address);
+    let res = curl
+        .get(&url)
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
+    let last = events(&app, "material.download").await.pop().unwrap();
+    assert!(
+        last.details.contains("\"via\":\"token\""),
+        "{}",
+        last.details
+    );
+
+    // The authorisation document is never reachable by the agent or the party.
+    let doc = material::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind == "authorisation")
+        .unwrap();
+    let res = curl
+        .get(format!(
+            "{}/cases/{case_id}/materials/{}/download",
+            app.address, doc.id
+        ))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    evidence_portal::db::entities::delegation::Entity::update_many()
+        .col_expr(
+            evidence_portal::db::entities::delegation::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(Some(time::OffsetDateTime::now_utc())),
+        )
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    let res = curl
+        .get(&url)
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}

@@ -317,6 +317,12 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             }
         }
         ("/cases/{id}", "GET") => case_view(who, case),
+        // A material that does not exist, on a case the actor may or may not open.
+        ("/cases/{id}/materials/{material_id}/{mode}", "GET") => match case_view(who, case) {
+            200 if who == Who::Admin => 403,
+            200 => 404,
+            other => other,
+        },
         ("/staff/cases", "GET") | ("/staff/cases/new", "GET") => {
             if staff {
                 200
@@ -426,6 +432,7 @@ fn concrete(world: &World, path: &str, case: Case) -> String {
     .replace("{action}", "disable")
     .replace("{material_id}", &Uuid::now_v7().to_string())
     .replace("{decision}", "release")
+    .replace("{mode}", "view")
 }
 
 /// A body that gets past CSRF and parsing but fails validation, so nothing changes.
@@ -561,6 +568,7 @@ async fn every_listed_route_answers_its_methods_and_only_those() {
             .replace("{name}", "portal.css")
             .replace("{action}", "disable")
             .replace("{decision}", "release")
+            .replace("{mode}", "view")
             .replace("{material_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{party_id}", &Uuid::now_v7().to_string())
