@@ -50,6 +50,16 @@ enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
+    /// List (and with --delete remove) stored objects no material references, older than an
+    /// hour (uploads interrupted before their row was written).
+    Gc {
+        /// Remove them (the default only lists).
+        #[arg(long)]
+        delete: bool,
+        /// Leave objects younger than this alone: an upload may still be in flight.
+        #[arg(long, default_value_t = 60)]
+        min_age_minutes: i64,
+    },
     CreateAdmin {
         /// Sign-in name: 3–32 of a-z 0-9 . _ -
         #[arg(long)]
@@ -144,6 +154,10 @@ pub fn main() -> ExitCode {
             }
             Command::Audit { action } => audit(settings, action).await,
             Command::Account { action } => account(settings, action).await,
+            Command::Gc {
+                delete,
+                min_age_minutes,
+            } => gc(settings, delete, min_age_minutes).await,
             Command::CreateAdmin {
                 username,
                 display_name,
@@ -342,6 +356,38 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
             println!("created brigade {} {} ({})", dep.code, dep.name, dep.id);
         }
     }
+    Ok(())
+}
+
+async fn gc(settings: Settings, delete: bool, min_age_minutes: i64) -> Result<(), Failure> {
+    let state = crate::startup::open_state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let orphans = crate::materials::collect_garbage(
+        &state.db,
+        &state.store,
+        time::Duration::minutes(min_age_minutes.max(0)),
+        delete,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for o in &orphans {
+        println!(
+            "{}  {}  {}",
+            if delete { "deleted" } else { "orphan" },
+            o.modified,
+            o.key
+        );
+    }
+    println!(
+        "{} orphan object(s){}",
+        orphans.len(),
+        if delete || orphans.is_empty() {
+            ""
+        } else {
+            "; run with --delete to remove them"
+        }
+    );
     Ok(())
 }
 

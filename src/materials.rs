@@ -446,3 +446,49 @@ pub async fn party_view(
         .collect();
     Ok(PartyView { visible, withheld })
 }
+
+/// An object in the store that no material row references.
+pub struct Orphan {
+    pub key: String,
+    pub modified: OffsetDateTime,
+}
+
+/// Objects under `cases/` that no row references and that are older than `min_age` (an
+/// upload may still be in flight, its row not yet written). Deletes them when `delete`.
+pub async fn collect_garbage(
+    db: &sea_orm::DatabaseConnection,
+    store: &Store,
+    min_age: time::Duration,
+    delete: bool,
+) -> Result<Vec<Orphan>, MaterialError> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    let referenced: std::collections::HashSet<String> = material::Entity::find()
+        .select_only()
+        .column(material::Column::ObjectKey)
+        .into_tuple()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let objects = store
+        .objects_under("cases")
+        .await
+        .map_err(|e| MaterialError::Invalid(format!("cannot list the store: {e}")))?;
+    let cutoff = OffsetDateTime::now_utc() - min_age;
+    let mut orphans = Vec::new();
+    for (key, modified) in objects {
+        if referenced.contains(&key) || modified > cutoff {
+            continue;
+        }
+        if delete {
+            let k =
+                ObjectKey::from_stored(&key).map_err(|e| MaterialError::Invalid(e.to_string()))?;
+            store
+                .delete(&k)
+                .await
+                .map_err(|e| MaterialError::Invalid(format!("cannot delete {key}: {e}")))?;
+        }
+        orphans.push(Orphan { key, modified });
+    }
+    Ok(orphans)
+}

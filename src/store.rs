@@ -298,11 +298,31 @@ impl Store {
 
     /// The keys of every object under `prefix` (e.g. `cases/{case_id}`), for gc and checks.
     pub async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .objects_under(prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// Every object under `prefix` with its last-modified time.
+    pub async fn objects_under(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, time::OffsetDateTime)>, StoreError> {
         use futures_util::TryStreamExt;
         let prefix = Path::from(prefix);
         let metas: Vec<object_store::ObjectMeta> =
             self.inner.list(Some(&prefix)).try_collect().await?;
-        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let at = time::OffsetDateTime::from_unix_timestamp(m.last_modified.timestamp())
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                (m.location.to_string(), at)
+            })
+            .collect())
     }
 
     /// Proves the store is reachable and writable, within `within`.

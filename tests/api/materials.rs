@@ -661,3 +661,158 @@ async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoke
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_leaves_no_row_and_gc_collects_orphans() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-400", false).await;
+    // One released material that gc must leave alone.
+    let kept = upload(&staff, &case_id, "other", "保留", "k.pdf", PDF)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+
+    // A raw request that promises 10 MB and goes away after 6 MB. First, the same request sent
+    // whole, as a control: it must be accepted, so the cut one fails only for being cut.
+    let (cookie, csrf) = session_of(&app, "wang.li").await;
+    let port = staff.address.rsplit(':').next().unwrap().to_owned();
+    let send = |promised_extra: usize, sent_extra: usize| {
+        let (cookie, csrf, case_id, port) =
+            (cookie.clone(), csrf.clone(), case_id.clone(), port.clone());
+        async move {
+            use tokio::io::AsyncReadExt;
+            let boundary = "XyZ";
+            let head = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nother\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+            );
+            let tail = format!("\r\n--{boundary}--\r\n");
+            let total = head.len() + PDF.len() + promised_extra + tail.len();
+            let mut tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                .await
+                .unwrap();
+            let request = format!(
+                "POST /staff/cases/{case_id}/materials HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\nAccept: application/json\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n{head}"
+            );
+            tcp.write_all(request.as_bytes()).await.unwrap();
+            tcp.write_all(PDF).await.unwrap();
+            tcp.write_all(&vec![b'%'; sent_extra]).await.unwrap();
+            if sent_extra == promised_extra {
+                tcp.write_all(tail.as_bytes()).await.unwrap();
+                let mut answer = vec![0u8; 64];
+                let n = tcp.read(&mut answer).await.unwrap();
+                String::from_utf8_lossy(&answer[..n]).into_owned()
+            } else {
+                drop(tcp);
+                String::new()
+            }
+        }
+    };
+    let control = send(1000, 1000).await;
+    assert!(
+        control.starts_with("HTTP/1.1 201"),
+        "control upload: {control}"
+    );
+    send(10 * 1024 * 1024, 6 * 1024 * 1024).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let rows = material::Entity::find().all(&app.state.db).await.unwrap();
+    assert_eq!(
+        rows.len(),
+        2,
+        "the kept one and the control; none for the cut upload"
+    );
+    let keys = app
+        .state
+        .store
+        .keys_under(&format!("cases/{case_id}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.len(),
+        2,
+        "no object for the cut upload either: {keys:?}"
+    );
+
+    // An object left by a crash between the object and its row: gc finds and removes it.
+    let orphan = evidence_portal::store::ObjectKey::material(
+        uuid::Uuid::parse_str(&case_id).unwrap(),
+        uuid::Uuid::now_v7(),
+    );
+    let bytes = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"%PDF-orphan",
+    ))]);
+    app.state
+        .store
+        .put_stream(&orphan, bytes, u64::MAX)
+        .await
+        .unwrap();
+
+    let out = crate::cli::run(&["gc", "--min-age-minutes", "0"], &app.env, "");
+    assert_eq!(out.status.code(), Some(0), "{}", crate::cli::stderr(&out));
+    let listed = crate::cli::stdout(&out);
+    assert!(listed.contains(orphan.as_str()), "{listed}");
+    assert!(
+        listed.contains("1 orphan object(s); run with --delete"),
+        "{listed}"
+    );
+    assert!(
+        app.state.store.size(&orphan).await.is_ok(),
+        "a dry run removes nothing"
+    );
+    let out = crate::cli::run(&["gc", "--delete", "--min-age-minutes", "0"], &app.env, "");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(app.state.store.size(&orphan).await.is_err(), "removed");
+    for row in &rows {
+        let key = evidence_portal::store::ObjectKey::from_stored(&row.object_key).unwrap();
+        assert!(
+            app.state.store.size(&key).await.is_ok(),
+            "referenced objects stay"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r.id.to_string() == kept["id"].as_str().unwrap())
+    );
+    // Young objects are left alone by default (an upload may be in flight).
+    let young = evidence_portal::store::ObjectKey::material(
+        uuid::Uuid::parse_str(&case_id).unwrap(),
+        uuid::Uuid::now_v7(),
+    );
+    let bytes = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"%PDF-young",
+    ))]);
+    app.state
+        .store
+        .put_stream(&young, bytes, u64::MAX)
+        .await
+        .unwrap();
+    let out = crate::cli::run(&["gc", "--delete"], &app.env, "");
+    assert!(crate::cli::stdout(&out).contains("0 orphan object(s)"));
+}
+
+/// A fresh session of `username`: its cookie (as a header value) and its CSRF token.
+async fn session_of(app: &TestApp, username: &str) -> (String, String) {
+    let fresh = app.with_client(client());
+    let csrf = fresh.csrf_from("/login").await;
+    let res = fresh
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("identifier", username),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("portal-session="))
+        .unwrap();
+    let csrf = fresh.csrf_from("/account").await;
+    (cookie, csrf)
+}
