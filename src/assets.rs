@@ -20,6 +20,7 @@ pub struct Asset {
 const FILES: &[(&str, &[u8])] = &[
     ("portal.css", include_bytes!("../static/portal.css")),
     ("emblem.svg", include_bytes!("../static/emblem.svg")),
+    ("upload.js", include_bytes!("../static/upload.js")),
 ];
 
 static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {

@@ -20,6 +20,8 @@ use crate::error::{AppError, AppResult};
 pub struct Layout {
     pub css_url: &'static str,
     pub emblem_url: &'static str,
+    /// Page scripts to load (versioned URLs); most pages have none.
+    pub scripts: Vec<&'static str>,
     /// The signed-in person's bar (name, role, sign-out form), if any.
     pub user: Option<UserBar>,
 }
@@ -36,6 +38,7 @@ impl Layout {
         Layout {
             css_url: crate::assets::url("portal.css"),
             emblem_url: crate::assets::url("emblem.svg"),
+            scripts: Vec::new(),
             user: None,
         }
     }
@@ -194,6 +197,11 @@ pub const ROUTES: &[RouteSpec] = &[
             r.route(get().to(staff::view_case_edit_get))
                 .route(web::post().to(staff::case_edit_post))
         },
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/upload",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::view_upload_get)),
     },
     RouteSpec {
         path: "/staff/cases/{id}/status",

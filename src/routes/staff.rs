@@ -998,3 +998,33 @@ pub async fn material_decide_post(
         Err(e) => Err(e.into()),
     }
 }
+
+#[derive(Template)]
+#[template(path = "staff/upload.html")]
+struct UploadPage {
+    layout: Layout,
+    case: case::Model,
+    csrf_token: String,
+    kinds: &'static [(&'static str, &'static str)],
+    limit: String,
+}
+
+/// `GET /staff/cases/{id}/upload`: several files at once, each with its kind, title and
+/// progress bar (one request per file; needs JavaScript — the case page has a plain form).
+pub async fn view_upload_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let mut layout = Layout::for_user(&staff.0);
+    layout.scripts.push(crate::assets::url("upload.js"));
+    render(&UploadPage {
+        layout,
+        csrf_token: staff.0.csrf_token.clone(),
+        kinds: &crate::materials::KINDS,
+        limit: human_size(state.settings.max_upload_bytes as i64),
+        case,
+    })
+}
