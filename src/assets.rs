@@ -21,6 +21,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("portal.css", include_bytes!("../static/portal.css")),
     ("emblem.svg", include_bytes!("../static/emblem.svg")),
     ("upload.js", include_bytes!("../static/upload.js")),
+    ("viewer.js", include_bytes!("../static/viewer.js")),
 ];
 
 static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {

@@ -232,8 +232,8 @@ fn security_headers() -> DefaultHeaders {
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
-             media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; \
-             frame-ancestors 'none'",
+             media-src 'self' blob:; object-src 'none'; frame-src 'self'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
         ))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))

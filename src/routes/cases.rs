@@ -304,6 +304,14 @@ pub async fn material_content_get(
         header::CONTENT_DISPOSITION,
         content_disposition(&material.original_name, &material.title, inline),
     ));
+    if inline {
+        // The viewer page embeds PDFs from here: same-origin framing only, nothing else.
+        res.insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'",
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "SAMEORIGIN"));
+    }
 
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
     let store = state.store.clone();
@@ -419,4 +427,109 @@ fn content_disposition(
             }),
         ],
     }
+}
+
+#[derive(Template)]
+#[template(path = "cases/viewer.html")]
+struct ViewerPage {
+    layout: Layout,
+    case_id: Uuid,
+    case_number: String,
+    title: String,
+    kind: &'static str,
+    size: String,
+    /// `image`, `pdf`, `video` or `other`.
+    shape: &'static str,
+    content_url: String,
+    download_url: Option<String>,
+    watermark: String,
+}
+
+/// `GET /cases/{id}/materials/{material_id}`: the viewer — images with zoom and pan, PDFs in
+/// the browser's own viewer, video with seeking, anything else as a download — under a
+/// watermark with the viewer's masked identity and the time. The bytes come from the content
+/// route, which audits them.
+pub async fn view_material_get(
+    user: CurrentUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    use sea_orm::EntityTrait;
+    let (case_id, material_id) = path.into_inner();
+    let client = client_of(&req);
+    let (permit, facts) = cases::authorize(
+        &state.db,
+        &state.audit,
+        &user.account,
+        client.clone(),
+        CaseAction::ViewMaterial,
+        case_id,
+    )
+    .await?;
+    let material = crate::db::entities::material::Entity::find_by_id(material_id)
+        .one(&state.db)
+        .await?
+        .filter(|m| crate::policy::material_visible(&permit, &user.account, m).is_ok());
+    let Some(material) = material else {
+        state
+            .audit
+            .record(
+                Event::new(user.actor(), Action::MaterialView, Outcome::Denied)
+                    .case(case_id)
+                    .material(material_id)
+                    .client(client.0, client.1)
+                    .details(serde_json::json!({ "reason": "not_visible" })),
+            )
+            .await
+            .map_err(|e| AppError::Unavailable {
+                part: "audit",
+                cause: Some(Box::new(e)),
+            })?;
+        return Err(AppError::NotFound);
+    };
+    let may_download = crate::policy::decide(
+        &user.account,
+        CaseAction::Download,
+        &facts,
+        time::OffsetDateTime::now_utc(),
+    )
+    .is_ok();
+    let ct = material.content_type.as_str();
+    let shape = if ct.starts_with("image/") && ct != "image/tiff" {
+        "image"
+    } else if ct == "application/pdf" {
+        "pdf"
+    } else if ct.starts_with("video/") {
+        "video"
+    } else {
+        "other"
+    };
+    let base = format!("/cases/{case_id}/materials/{material_id}");
+    let mut layout = Layout::for_user(&user);
+    if shape == "image" {
+        layout.scripts.push(crate::assets::url("viewer.js"));
+    }
+    render(&ViewerPage {
+        layout,
+        case_id,
+        case_number: facts.case.case_number,
+        kind: crate::materials::kind_label(&material.kind),
+        size: super::staff::human_size(material.size),
+        shape,
+        content_url: format!("{base}/view"),
+        download_url: may_download.then(|| format!("{base}/download")),
+        watermark: format!(
+            "{} {} {}",
+            user.account
+                .display_name
+                .chars()
+                .next()
+                .map(|c| format!("{c}**"))
+                .unwrap_or_default(),
+            user.account.login_masked,
+            cst(time::OffsetDateTime::now_utc())
+        ),
+        title: material.title,
+    })
 }

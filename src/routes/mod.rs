@@ -168,6 +168,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(cases::view_case_get)),
     },
     RouteSpec {
+        path: "/cases/{id}/materials/{material_id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(cases::view_material_get)),
+    },
+    RouteSpec {
         path: "/cases/{id}/materials/{material_id}/{mode}",
         methods: &["GET"],
         build: |r| r.route(get().to(cases::material_content_get)),

@@ -816,3 +816,73 @@ async fn session_of(app: &TestApp, username: &str) -> (String, String) {
     let csrf = fresh.csrf_from("/account").await;
     (cookie, csrf)
 }
+
+#[tokio::test]
+async fn the_viewer_shows_each_kind_under_a_watermark() {
+    let app = spawn_app().await;
+    let (staff, party, case_id, pdf_id) = released(&app, "勘查笔录.pdf", PDF, true).await;
+    let png = upload(
+        &staff,
+        &case_id,
+        "scene_diagram",
+        "现场图",
+        "现场图.png",
+        PNG,
+    )
+    .await
+    .json::<serde_json::Value>()
+    .await
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(&staff, &case_id, &png, "release", &[]).await;
+
+    let res = party
+        .get(&format!("/cases/{case_id}/materials/{pdf_id}"))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    assert!(
+        crate::helpers::header(&res, "content-security-policy").contains("frame-ancestors 'none'")
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!(
+        r#"<iframe class="pdf-frame" src="/cases/{case_id}/materials/{pdf_id}/view""#
+    )));
+    assert!(
+        html.contains("1101**********0011"),
+        "the watermark names the viewer, masked"
+    );
+    assert!(!html.contains("110101199003070011"));
+    assert!(html.contains("/download\""), "served: a download button");
+
+    // The PDF itself may be framed by our own pages, and only by them.
+    let inline = party
+        .get(&format!("/cases/{case_id}/materials/{pdf_id}/view"))
+        .await;
+    let csp = crate::helpers::header(&inline, "content-security-policy").to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+
+    let html = party
+        .get(&format!("/cases/{case_id}/materials/{png}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"id="image-stage""#) && html.contains("/viewer.js"),
+        "image viewer with zoom"
+    );
+
+    // Not visible, not there.
+    let missing = uuid::Uuid::now_v7();
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{missing}"))
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+}

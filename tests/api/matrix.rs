@@ -318,7 +318,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
         }
         ("/cases/{id}", "GET") => case_view(who, case),
         // A material that does not exist, on a case the actor may or may not open.
-        ("/cases/{id}/materials/{material_id}/{mode}", "GET") => match case_view(who, case) {
+        ("/cases/{id}/materials/{material_id}/{mode}", "GET")
+        | ("/cases/{id}/materials/{material_id}", "GET") => match case_view(who, case) {
             200 if who == Who::Admin => 403,
             200 => 404,
             other => other,
