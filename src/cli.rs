@@ -50,6 +50,9 @@ enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
+    /// Seed a demo data set (brigade, staff, two parties, an agent, one served case with
+    /// generated materials) and print its sign-ins. For trying the portal, never production.
+    Demo,
     /// List (and with --delete remove) stored objects no material references, older than an
     /// hour (uploads interrupted before their row was written).
     Gc {
@@ -154,6 +157,7 @@ pub fn main() -> ExitCode {
             }
             Command::Audit { action } => audit(settings, action).await,
             Command::Account { action } => account(settings, action).await,
+            Command::Demo => demo(settings).await,
             Command::Gc {
                 delete,
                 min_age_minutes,
@@ -355,6 +359,22 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
             .map_err(|e| e.to_string())?;
             println!("created brigade {} {} ({})", dep.code, dep.name, dep.id);
         }
+    }
+    Ok(())
+}
+
+async fn demo(settings: Settings) -> Result<(), Failure> {
+    let public = settings.public_url.clone();
+    let state = crate::startup::open_state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let case = crate::demo::seed(&state).await.map_err(|e| e.to_string())?;
+    println!("demo case {case} is ready; sign in at {public}login with:");
+    for login in crate::demo::LOGINS {
+        println!(
+            "  {:<28} {:<22} {}",
+            login.who, login.identifier, login.password
+        );
     }
     Ok(())
 }

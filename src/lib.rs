@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod delivery;
+pub mod demo;
 pub mod error;
 pub mod keys;
 pub mod materials;

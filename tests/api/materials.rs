@@ -886,3 +886,88 @@ async fn the_viewer_shows_each_kind_under_a_watermark() {
         StatusCode::NOT_FOUND,
     );
 }
+
+#[tokio::test]
+async fn the_demo_seeds_a_served_case_people_can_sign_in_to() {
+    let app = spawn_app().await;
+    let out = crate::cli::run(&["demo"], &app.env, "");
+    assert_eq!(out.status.code(), Some(0), "{}", crate::cli::stderr(&out));
+    let printed = crate::cli::stdout(&out);
+    assert!(
+        printed.contains("110101199003070011") && printed.contains("Demo-Party-甲-2026"),
+        "{printed}"
+    );
+    // Twice is refused, not duplicated.
+    assert_eq!(
+        crate::cli::run(&["demo"], &app.env, "").status.code(),
+        Some(1)
+    );
+
+    let party = app.with_client(client());
+    assert_eq!(
+        crate::auth::location(
+            &crate::auth::sign_in(&party, "110101199003070011", "Demo-Party-甲-2026").await
+        ),
+        "/cases"
+    );
+    let mine = party.get("/cases").await.text().await.unwrap();
+    let case_id = mine
+        .split("/cases/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for title in ["现场图", "现场勘查笔录", "车速鉴定意见"] {
+        assert!(page.contains(title), "{title} released");
+    }
+    assert!(page.contains("证人要求保密 1 份"));
+    assert!(!page.contains("证人证言"));
+    // Every generated file downloads intact (its hash is its ETag).
+    for id in page
+        .split("/materials/")
+        .skip(1)
+        .map(|s| {
+            s.split('/')
+                .next()
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let res = party
+            .get(&format!("/cases/{case_id}/materials/{id}/download"))
+            .await;
+        assert_status(&res, StatusCode::OK);
+        let etag = crate::helpers::header(&res, "etag")
+            .trim_matches('"')
+            .to_owned();
+        let bytes = res.bytes().await.unwrap();
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), etag);
+    }
+    let agent = app.with_client(client());
+    crate::auth::sign_in(&agent, "13912345678", "Demo-Agent-律-2026").await;
+    assert!(
+        agent
+            .get("/cases")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("代理当事人甲")
+    );
+    assert!(
+        evidence_portal::audit::verify(&app.state.db).await.is_ok(),
+        "the demo is audited like real work"
+    );
+}
