@@ -181,6 +181,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
             &received,
             kind,
             title,
+            None,
         )
         .await?;
         ids.push(m.id);

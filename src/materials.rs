@@ -279,6 +279,7 @@ fn staff_actor(staff: &crate::db::entities::account::Model) -> crate::audit::Act
 
 /// Records an uploaded file as a draft of `kind`, audited; says which earlier material of the
 /// case has the same bytes, if any (staff are warned, not stopped).
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     db: &sea_orm::DatabaseConnection,
     audit: &crate::audit::Audit,
@@ -287,9 +288,24 @@ pub async fn upload(
     received: &Received,
     kind: &str,
     title: &str,
+    supersedes: Option<Uuid>,
 ) -> Result<(material::Model, Option<material::Model>), MaterialError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     debug_assert_eq!(permit.action, crate::policy::CaseAction::Manage);
+    let replaced = match supersedes {
+        None => None,
+        Some(id) => {
+            let old = material::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .filter(|m| m.case_id == permit.case_id)
+                .ok_or_else(|| MaterialError::Invalid("要更正的材料不存在".into()))?;
+            if old.kind == "authorisation" || old.superseded_by.is_some() {
+                return Err(MaterialError::Invalid("该材料已被更正，或不能更正".into()));
+            }
+            Some(old)
+        }
+    };
     if !KINDS.iter().any(|(k, _)| *k == kind) {
         return Err(MaterialError::Invalid("请选择材料类别".into()));
     }
@@ -324,6 +340,24 @@ pub async fn upload(
         )
         .await?;
     let row = record(db, permit.case_id, received, kind, title, "draft", staff.id).await?;
+    if let Some(old) = replaced {
+        // Nothing is deleted or overwritten: the old material stays, marked superseded.
+        audit
+            .record(
+                crate::audit::Event::new(
+                    staff_actor(staff),
+                    crate::audit::Action::MaterialSupersede,
+                    crate::audit::Outcome::Allowed,
+                )
+                .case(permit.case_id)
+                .material(old.id)
+                .details(serde_json::json!({ "superseded_by": row.id, "title": old.title })),
+            )
+            .await?;
+        let mut old_row: material::ActiveModel = old.into();
+        old_row.superseded_by = Set(Some(row.id));
+        old_row.update(db).await?;
+    }
     Ok((row, duplicate))
 }
 

@@ -48,6 +48,9 @@ pub enum StoreError {
     Config(String),
     #[error("object store did not answer within {0:?}")]
     Timeout(Duration),
+    /// The object ended before the bytes it promised (changed or damaged under a read).
+    #[error("object ended after {got} of {expected} bytes")]
+    Truncated { got: u64, expected: u64 },
 }
 
 impl From<object_store::Error> for StoreError {
@@ -273,10 +276,7 @@ impl Store {
             })?;
         let total_size = result.meta.size;
         let range = result.range.clone();
-        let body = result
-            .into_stream()
-            .map(|chunk| chunk.map_err(StoreError::Backend))
-            .boxed();
+        let body = exact(result.into_stream(), range.end - range.start);
         Ok(Fetched {
             total_size,
             range,
@@ -338,6 +338,40 @@ impl Store {
             .await
             .map_err(|_| StoreError::Timeout(within))?
     }
+}
+
+/// Passes a read through, but ends it with an error if it stops short of `expected` bytes or
+/// stalls on empty chunks: object_store's local reader yields empty chunks forever when a file
+/// shrinks under it, which would spin a worker and leave the client waiting.
+fn exact(
+    inner: BoxStream<'static, Result<Bytes, object_store::Error>>,
+    expected: u64,
+) -> BoxStream<'static, Result<Bytes, StoreError>> {
+    futures_util::stream::unfold(
+        (inner, 0u64, false),
+        move |(mut inner, got, done)| async move {
+            if done {
+                return None;
+            }
+            match inner.next().await {
+                Some(Ok(chunk)) if chunk.is_empty() && got < expected => Some((
+                    Err(StoreError::Truncated { got, expected }),
+                    (inner, got, true),
+                )),
+                Some(Ok(chunk)) => {
+                    let got = got + chunk.len() as u64;
+                    Some((Ok(chunk), (inner, got, false)))
+                }
+                Some(Err(e)) => Some((Err(StoreError::Backend(e)), (inner, got, true))),
+                None if got < expected => Some((
+                    Err(StoreError::Truncated { got, expected }),
+                    (inner, got, true),
+                )),
+                None => None,
+            }
+        },
+    )
+    .boxed()
 }
 
 /// Counts, hashes and limits the bytes of an upload.
@@ -488,6 +522,36 @@ mod tests {
             store.get(&key, Some(5..5)).await,
             Err(StoreError::RangeNotSatisfiable)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_read_that_stops_short_ends_with_an_error_not_a_spin() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("objects");
+        let store = Store::open(&StoreUrl::Directory(root.clone()), &[]).unwrap();
+        let key = ObjectKey::material(Uuid::now_v7(), Uuid::now_v7());
+        let data = sample(3 * 1024 * 1024);
+        store
+            .put_stream(&key, chunks(&data, 65536), u64::MAX)
+            .await
+            .unwrap();
+        let mut fetched = store.get(&key, None).await.unwrap();
+        let first = fetched.body.next().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(root.join(key.as_str()))
+            .unwrap()
+            .set_len(first.len() as u64)
+            .unwrap();
+        let rest: Vec<Result<Bytes, StoreError>> =
+            tokio::time::timeout(Duration::from_secs(5), fetched.body.collect::<Vec<_>>())
+                .await
+                .expect("the read ends instead of spinning");
+        assert!(
+            matches!(rest.last(), Some(Err(StoreError::Truncated { .. }))),
+            "{rest:?}"
+        );
     }
 
     #[test]

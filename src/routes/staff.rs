@@ -925,6 +925,7 @@ pub async fn material_upload_post(
                 f,
                 &field("kind"),
                 &field("title"),
+                Uuid::parse_str(field("supersedes").trim()).ok(),
             )
             .await
         }

@@ -971,3 +971,142 @@ async fn the_demo_seeds_a_served_case_people_can_sign_in_to() {
         "the demo is audited like real work"
     );
 }
+
+#[tokio::test]
+async fn a_corrected_file_supersedes_the_old_one_which_stays_for_staff() {
+    let app = spawn_app().await;
+    let (staff, party, case_id, old_id) = released(&app, "勘查笔录.pdf", PDF, true).await;
+    let corrected = [PDF, b"%corrected\n"].concat();
+    let page = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "survey_record")
+        .text("title", "勘查笔录（更正）")
+        .text("supersedes", old_id.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(corrected.clone()).file_name("勘查笔录v2.pdf"),
+        );
+    let res = staff
+        .client
+        .post(format!("{}/staff/cases/{case_id}/materials", staff.address))
+        .header("X-CSRF-Token", csrf)
+        .header("Accept", "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::CREATED);
+    let new_id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The old one is gone for the party at once; the new one appears when released.
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{old_id}/download"))
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    decide(&staff, &case_id, &new_id, "release", &[]).await;
+    let res = party
+        .get(&format!("/cases/{case_id}/materials/{new_id}/download"))
+        .await;
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &corrected[..]);
+    // Nothing deleted: staff still open the old version, marked as superseded.
+    assert_status(
+        &staff
+            .get(&format!("/cases/{case_id}/materials/{old_id}/view"))
+            .await,
+        StatusCode::OK,
+    );
+    assert!(
+        staff
+            .get(&format!("/staff/cases/{case_id}"))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("已被更正版本取代")
+    );
+    assert_eq!(
+        material::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(events(&app, "material.supersede").await.len(), 1);
+    // A superseded material cannot be released again or superseded twice.
+    assert_status(
+        &decide(&staff, &case_id, &old_id, "release", &[]).await,
+        StatusCode::BAD_REQUEST,
+    );
+}
+
+#[tokio::test]
+async fn a_store_failure_mid_download_ends_the_response_as_an_error() {
+    // A directory store whatever the run's backend: it is the one a test can break mid-stream.
+    let objects = tempfile::tempdir().unwrap();
+    let root = objects.path().join("objects");
+    let root_env = root.display().to_string();
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_STORE_URL".into(), root_env);
+    })
+    .await;
+    let data: Vec<u8> = [
+        PDF.to_vec(),
+        (0..24 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect(),
+    ]
+    .concat();
+    let (_, party, case_id, id) = released(&app, "big.pdf", &data, true).await;
+    let row = material::Entity::find_by_id(uuid::Uuid::parse_str(&id).unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let file = root.join(&row.object_key);
+    assert!(file.exists());
+
+    let mut res = party
+        .get(&format!("/cases/{case_id}/materials/{id}/download"))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(res.content_length(), Some(data.len() as u64));
+    let first = res.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    // The object shrinks under the transfer (a failing disk, a broken bucket).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(1024 * 1024)
+        .unwrap();
+    let mut received = first.len();
+    let outcome = loop {
+        match res.chunk().await {
+            Ok(Some(c)) => received += c.len(),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        outcome.is_err() || received < data.len(),
+        "the client must see a failed download"
+    );
+    assert!(received < data.len());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let end = events(&app, "transfer.end")
+        .await
+        .pop()
+        .expect("the end of the transfer is recorded");
+    assert_eq!(end.outcome, "failed", "{}", end.details);
+    assert!(end.details.contains("\"completed\":false"));
+}
