@@ -1110,3 +1110,32 @@ async fn a_store_failure_mid_download_ends_the_response_as_an_error() {
     assert_eq!(end.outcome, "failed", "{}", end.details);
     assert!(end.details.contains("\"completed\":false"));
 }
+
+#[tokio::test]
+async fn when_the_audit_log_cannot_commit_no_byte_is_served() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let (_, party, case_id, id) = released(&app, "x.pdf", PDF, true).await;
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{id}/download"))
+            .await,
+        StatusCode::OK,
+    );
+    // The audit log alone breaks (its chain head disappears); the rest of the database works.
+    app.state
+        .db
+        .execute_unprepared("DROP TABLE audit_chain_head")
+        .await
+        .unwrap();
+    let res = party
+        .get(&format!("/cases/{case_id}/materials/{id}/download"))
+        .await;
+    assert_status(&res, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().get("content-disposition").is_none());
+    let body = res.bytes().await.unwrap();
+    assert!(
+        !body.windows(5).any(|w| w == b"%PDF-"),
+        "no evidence byte in the answer"
+    );
+}
