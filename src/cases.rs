@@ -143,6 +143,51 @@ pub async fn authorize(
     }
 }
 
+/// `authorize` for one material: the case permit for `action`, then whether the material
+/// itself may be shown (`policy::material_visible`). A material that does not exist or may not
+/// be shown is denied as not found, audited.
+pub async fn authorize_material(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    actor: &account::Model,
+    client: (Option<String>, Option<String>),
+    action: CaseAction,
+    case_id: Uuid,
+    material_id: Uuid,
+) -> Result<(CasePermit, CaseFacts, crate::db::entities::material::Model), AppError> {
+    let (permit, facts) = authorize(db, audit, actor, client.clone(), action, case_id).await?;
+    let material = crate::db::entities::material::Entity::find_by_id(material_id)
+        .one(db)
+        .await?;
+    let reason = match &material {
+        None => "no_such_material",
+        Some(m) => match policy::material_visible(&permit, actor, m) {
+            Ok(()) => "",
+            Err(d) => d.reason,
+        },
+    };
+    match material {
+        Some(m) if reason.is_empty() => Ok((permit, facts, m)),
+        _ => {
+            let who = Actor {
+                id: Some(actor.id),
+                role: crate::auth::extract::role_name(&actor.role),
+            };
+            audit
+                .record(
+                    Event::new(who, audit_action(action), Outcome::Denied)
+                        .case(case_id)
+                        .material(material_id)
+                        .client(client.0, client.1)
+                        .details(serde_json::json!({ "reason": reason })),
+                )
+                .await
+                .map_err(unavailable)?;
+            Err(AppError::NotFound)
+        }
+    }
+}
+
 fn unavailable(e: AuditError) -> AppError {
     AppError::Unavailable {
         part: "audit",
@@ -536,22 +581,19 @@ pub async fn register_party(
     if !PARTY_ROLES.contains(&new.role.as_str()) {
         return Err(CaseError::Invalid("请选择当事人在事故中的身份".into()));
     }
-    let existing_labels = case_party::Entity::find()
-        .filter(case_party::Column::CaseId.eq(case.id))
-        .all(db)
-        .await?;
-    if existing_labels.iter().any(|p| p.label == label) {
-        return Err(CaseError::Invalid(format!("本案已有当事人{label}")));
-    }
-    let login_key = new.identifier.login_key(key);
-    let already = case_party::Entity::find()
+    let existing = case_party::Entity::find()
         .filter(case_party::Column::CaseId.eq(case.id))
         .find_also_related(account::Entity)
         .all(db)
-        .await?
-        .into_iter()
-        .any(|(_, a)| a.is_some_and(|a| a.login_key == login_key));
-    if already {
+        .await?;
+    if existing.iter().any(|(p, _)| p.label == label) {
+        return Err(CaseError::Invalid(format!("本案已有当事人{label}")));
+    }
+    let login_key = new.identifier.login_key(key);
+    if existing
+        .iter()
+        .any(|(_, a)| a.as_ref().is_some_and(|a| a.login_key == login_key))
+    {
         return Err(CaseError::Invalid("该当事人已登记在本案".into()));
     }
     let (party_account, code) =

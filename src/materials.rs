@@ -38,8 +38,8 @@ pub struct Received {
     pub original_name: String,
 }
 
-/// A file name as display text: NFC-ish trimmed, control and bidi characters removed, ≤ 200
-/// characters. Never used in a path or key.
+/// A file name as display text: the last path segment, trimmed, control and bidi-override
+/// characters removed, ≤ 200 characters. Never used in a path or key.
 pub fn display_name(raw: &str) -> String {
     let cleaned: String = raw
         .chars()

@@ -1,4 +1,4 @@
-//! Agents' personal API tokens: `ep_` + 43 base32 characters (256 bits), shown once, stored as a
+//! Agents' personal API tokens: `ep_` + 64 hex digits (256 bits), shown once, stored as a
 //! SHA-256, revocable. Accepted as `Authorization: Bearer` on download routes only.
 
 use sea_orm::{
@@ -12,7 +12,6 @@ use uuid::Uuid;
 use crate::db::entities::{account, api_token};
 
 const PREFIX: &str = "ep_";
-const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -24,23 +23,7 @@ pub async fn create(
     account_id: Uuid,
     name: &str,
 ) -> Result<(api_token::Model, String), DbErr> {
-    let bytes: [u8; 32] = rand::random();
-    // 256 bits in base32: 52 symbols of 5 bits (the last padded).
-    let mut bits = 0u32;
-    let mut nbits = 0;
-    let mut body = String::new();
-    for b in bytes {
-        bits = (bits << 8) | u32::from(b);
-        nbits += 8;
-        while nbits >= 5 {
-            nbits -= 5;
-            body.push(ALPHABET[((bits >> nbits) & 31) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        body.push(ALPHABET[((bits << (5 - nbits)) & 31) as usize] as char);
-    }
-    let token = format!("{PREFIX}{body}");
+    let token = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
     let row = api_token::ActiveModel {
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),

@@ -192,13 +192,14 @@ pub async fn material_content_get(
     };
     let account = user.account().clone();
     let client = client_of(&req);
-    let (permit, _) = cases::authorize(
+    let (_, _, material) = cases::authorize_material(
         &state.db,
         &state.audit,
         &account,
         client.clone(),
         action,
         case_id,
+        material_id,
     )
     .await?;
     let actor = crate::audit::Actor {
@@ -208,36 +209,6 @@ pub async fn material_content_get(
     let unavailable = |e: crate::audit::AuditError| AppError::Unavailable {
         part: "audit",
         cause: Some(Box::new(e)),
-    };
-    let material = {
-        use sea_orm::EntityTrait;
-        crate::db::entities::material::Entity::find_by_id(material_id)
-            .one(&state.db)
-            .await?
-    };
-    let visible = material
-        .as_ref()
-        .map(|m| crate::policy::material_visible(&permit, &account, m));
-    let material = match (material, visible) {
-        (Some(m), Some(Ok(()))) => m,
-        (_, visible) => {
-            let reason = match visible {
-                Some(Err(d)) => d.reason,
-                _ => "no_such_material",
-            };
-            state
-                .audit
-                .record(
-                    Event::new(actor, audit_action, Outcome::Denied)
-                        .case(case_id)
-                        .material(material_id)
-                        .client(client.0, client.1)
-                        .details(serde_json::json!({ "reason": reason })),
-                )
-                .await
-                .map_err(unavailable)?;
-            return Err(AppError::NotFound);
-        }
     };
 
     let size = material.size as u64;
@@ -455,39 +426,17 @@ pub async fn view_material_get(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<HttpResponse> {
-    use sea_orm::EntityTrait;
     let (case_id, material_id) = path.into_inner();
-    let client = client_of(&req);
-    let (permit, facts) = cases::authorize(
+    let (_, facts, material) = cases::authorize_material(
         &state.db,
         &state.audit,
         &user.account,
-        client.clone(),
+        client_of(&req),
         CaseAction::ViewMaterial,
         case_id,
+        material_id,
     )
     .await?;
-    let material = crate::db::entities::material::Entity::find_by_id(material_id)
-        .one(&state.db)
-        .await?
-        .filter(|m| crate::policy::material_visible(&permit, &user.account, m).is_ok());
-    let Some(material) = material else {
-        state
-            .audit
-            .record(
-                Event::new(user.actor(), Action::MaterialView, Outcome::Denied)
-                    .case(case_id)
-                    .material(material_id)
-                    .client(client.0, client.1)
-                    .details(serde_json::json!({ "reason": "not_visible" })),
-            )
-            .await
-            .map_err(|e| AppError::Unavailable {
-                part: "audit",
-                cause: Some(Box::new(e)),
-            })?;
-        return Err(AppError::NotFound);
-    };
     let may_download = crate::policy::decide(
         &user.account,
         CaseAction::Download,

@@ -183,16 +183,30 @@ impl CaseForm {
     }
 }
 
+impl CaseFormPage {
+    /// The new-case form (`case` None) or the edit form of `case`.
+    fn of(staff: &StaffUser, case: Option<Uuid>, form: CaseForm, error: Option<String>) -> Self {
+        CaseFormPage {
+            layout: Layout::for_user(&staff.0),
+            csrf_token: staff.0.csrf_token.clone(),
+            action: case.map_or_else(
+                || "/staff/cases".to_owned(),
+                |id| format!("/staff/cases/{id}/edit"),
+            ),
+            title: if case.is_some() {
+                "编辑案件"
+            } else {
+                "新建案件"
+            },
+            form,
+            error,
+        }
+    }
+}
+
 /// `GET /staff/cases/new`
 pub async fn view_case_new_get(staff: StaffUser) -> AppResult<HttpResponse> {
-    render(&CaseFormPage {
-        layout: Layout::for_user(&staff.0),
-        csrf_token: staff.0.csrf_token.clone(),
-        action: "/staff/cases".into(),
-        title: "新建案件",
-        form: CaseForm::default(),
-        error: None,
-    })
+    render(&CaseFormPage::of(&staff, None, CaseForm::default(), None))
 }
 
 fn form_error(e: CaseError) -> Result<String, AppError> {
@@ -217,14 +231,7 @@ pub async fn case_create_post(
         Ok(c) => Ok(see_other(&format!("/staff/cases/{}", c.id))),
         Err(e) => render_status(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &CaseFormPage {
-                layout: Layout::for_user(&staff.0),
-                csrf_token: staff.0.csrf_token.clone(),
-                action: "/staff/cases".into(),
-                title: "新建案件",
-                form,
-                error: Some(form_error(e)?),
-            },
+            &CaseFormPage::of(&staff, None, form, Some(form_error(e)?)),
         ),
     }
 }
@@ -456,14 +463,12 @@ pub async fn view_case_edit_get(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
-    render(&CaseFormPage {
-        layout: Layout::for_user(&staff.0),
-        csrf_token: staff.0.csrf_token.clone(),
-        action: format!("/staff/cases/{}/edit", case.id),
-        title: "编辑案件",
-        form: CaseForm::of(&case),
-        error: None,
-    })
+    render(&CaseFormPage::of(
+        &staff,
+        Some(case.id),
+        CaseForm::of(&case),
+        None,
+    ))
 }
 
 /// `POST /staff/cases/{id}/edit`
@@ -485,14 +490,7 @@ pub async fn case_edit_post(
         Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
         Err(e) => render_status(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &CaseFormPage {
-                layout: Layout::for_user(&staff.0),
-                csrf_token: staff.0.csrf_token.clone(),
-                action: format!("/staff/cases/{id}/edit"),
-                title: "编辑案件",
-                form,
-                error: Some(form_error(e)?),
-            },
+            &CaseFormPage::of(&staff, Some(id), form, Some(form_error(e)?)),
         ),
     }
 }

@@ -759,7 +759,7 @@ async fn agents_use_personal_tokens_for_downloads_only() {
     let html = res.text().await.unwrap();
     let start = html.find(r#"id="new-token">"#).unwrap() + 15;
     let token = html[start..].split('<').next().unwrap().to_owned();
-    assert!(token.starts_with("ep_") && token.len() > 40, "{token}");
+    assert!(token.starts_with("ep_") && token.len() == 67, "{token}");
     // Shown once: the list shows only its beginning afterwards.
     let later = app.get("/account").await.text().await.unwrap();
     assert!(!later.contains(&token));

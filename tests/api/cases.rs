@@ -780,8 +780,7 @@ async fn a_delegation_without_a_proper_document_leaves_nothing_behind() {
         ("missing", None),
     ] {
         let res = grant(&staff, &case_id, &party_id, &in_a_month(), doc).await;
-        assert_status(&res, StatusCode::BAD_REQUEST);
-        let _ = what;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
     }
     // A good document with a bad field: the document is removed again.
     let res = grant(
@@ -872,4 +871,35 @@ async fn my_cases_counts_only_released_current_evidence() {
         row.insert(&app.state.db).await.unwrap();
     }
     assert_eq!(count(&agent.get("/cases").await.text().await.unwrap()), "1");
+}
+
+#[tokio::test]
+async fn the_audit_export_finds_a_case_by_its_number() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-777", false).await;
+    open_case(&staff, "2026-778", false).await;
+    let out = crate::cli::run(
+        &["audit", "export", "--format", "jsonl", "--case", "2026-777"],
+        &app.env,
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", crate::cli::stderr(&out));
+    let lines: Vec<serde_json::Value> = crate::cli::stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "only the opening of 2026-777");
+    assert_eq!(lines[0]["action"], "case.create");
+    assert_eq!(lines[0]["case_id"], case_id);
+    let out = crate::cli::run(
+        &["audit", "export", "--case", "no-such-number"],
+        &app.env,
+        "",
+    );
+    assert_eq!(
+        crate::cli::stdout(&out).lines().count(),
+        1,
+        "only the header"
+    );
 }
