@@ -77,6 +77,52 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Ranges {
     }
 }
 
+/// What a request's validators and `Range` ask of a representation with a strong `etag` and
+/// `size` bytes: `If-None-Match` → 304; `If-Range` → the ranges apply only to the version the
+/// client already has part of (else the whole).
+pub struct Conditional {
+    pub not_modified: bool,
+    /// The `Range` header as it will be honoured (for the audit record).
+    pub range_header: Option<String>,
+    pub ranges: Ranges,
+}
+
+impl Conditional {
+    pub fn evaluate(headers: &actix_web::http::header::HeaderMap, etag: &str, size: u64) -> Self {
+        use actix_web::http::header;
+        let get = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let not_modified = get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        let range_header =
+            get(header::RANGE).filter(|_| get(header::IF_RANGE).is_none_or(|v| v.trim() == etag));
+        let ranges = if not_modified {
+            Ranges::Whole
+        } else {
+            parse_range(range_header.as_deref(), size)
+        };
+        Conditional {
+            not_modified,
+            range_header,
+            ranges,
+        }
+    }
+
+    /// The body bytes this answer will carry (multipart framing aside).
+    pub fn planned_bytes(&self, size: u64) -> u64 {
+        match &self.ranges {
+            _ if self.not_modified => 0,
+            Ranges::Whole => size,
+            Ranges::Parts(p) => p.iter().map(|r| r.end - r.start).sum(),
+            Ranges::Unsatisfiable => 0,
+        }
+    }
+}
+
 /// How a transfer ended, reported once when the response body is finished or dropped.
 pub struct TransferEnd {
     pub bytes_sent: u64,

@@ -33,6 +33,8 @@ pub enum KeyError {
     },
     #[error("the secret key file {path} does not hold 64 hexadecimal characters")]
     Malformed { path: String },
+    #[error("the manifest signing key file {path} does not hold a PEM Ed25519 PKCS #8 key")]
+    BadSigningKey { path: String },
 }
 
 impl ServerKey {

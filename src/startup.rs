@@ -21,6 +21,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub store: Store,
     pub key: ServerKey,
+    /// Signs bundle manifests (the digital stamp).
+    pub manifest_key: std::sync::Arc<crate::signing::ManifestKey>,
     pub audit: Audit,
 }
 
@@ -51,6 +53,9 @@ pub enum StartupError {
 /// process's audit writer (on the current Tokio runtime).
 pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     let key = ServerKey::load_or_create(&settings.secret_key_file)?;
+    let manifest_key = std::sync::Arc::new(crate::signing::ManifestKey::load_or_create(
+        &crate::signing::ManifestKey::path_beside(&settings.secret_key_file),
+    )?);
     if settings.database_url.is_sqlite()
         && let Some(dir) = sqlite_dir(settings.database_url.expose())
     {
@@ -80,6 +85,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         db,
         store,
         key,
+        manifest_key,
         audit,
     })
 }

@@ -11,6 +11,7 @@ mod m20261124_000003_create_materials_and_delegations;
 mod m20261124_000004_create_audit_events;
 mod m20261124_000005_create_api_tokens_and_login_throttles;
 mod m20261124_000006_add_case_status_and_party_contact;
+mod m20261125_000007_create_bundles;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_create_audit_events::Migration),
             Box::new(m20261124_000005_create_api_tokens_and_login_throttles::Migration),
             Box::new(m20261124_000006_add_case_status_and_party_contact::Migration),
+            Box::new(m20261125_000007_create_bundles::Migration),
         ]
     }
 }

@@ -70,6 +70,7 @@ pub async fn view_my_cases_get(
 #[template(path = "cases/case.html")]
 struct CasePage {
     layout: Layout,
+    case_id: Uuid,
     number: String,
     occurred: String,
     place: String,
@@ -148,6 +149,7 @@ pub async fn view_case_get(
         .collect();
     let case = facts.case;
     render(&CasePage {
+        case_id: case.id,
         groups,
         withheld: view.withheld,
         layout: Layout::for_user(&user),
@@ -180,7 +182,7 @@ pub async fn material_content_get(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> AppResult<HttpResponse> {
-    use crate::delivery::{MeteredBody, Ranges, parse_range};
+    use crate::delivery::{Conditional, MeteredBody, Ranges};
     use actix_web::http::header::{self, HeaderValue};
     use futures_util::{StreamExt, TryStreamExt};
 
@@ -213,28 +215,13 @@ pub async fn material_content_get(
 
     let size = material.size as u64;
     let etag = format!("\"{}\"", material.sha256);
-    let header_str = |name: header::HeaderName| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let not_modified = header_str(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    // If-Range: the ranges only apply to the version the client already has part of.
-    let range_header = header_str(header::RANGE)
-        .filter(|_| header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag));
-    let ranges = if not_modified {
-        Ranges::Whole
-    } else {
-        parse_range(range_header.as_deref(), size)
-    };
-    let planned = match &ranges {
-        Ranges::Whole if not_modified => 0,
-        Ranges::Whole => size,
-        Ranges::Parts(p) => p.iter().map(|r| r.end - r.start).sum(),
-        Ranges::Unsatisfiable => 0,
-    };
+    let conditional = Conditional::evaluate(req.headers(), &etag, size);
+    let planned = conditional.planned_bytes(size);
+    let Conditional {
+        not_modified,
+        range_header,
+        ranges,
+    } = conditional;
 
     // Committed before any byte of evidence leaves; if it cannot be, nothing is sent (503).
     let recorded = state
@@ -288,24 +275,7 @@ pub async fn material_content_get(
     let store = state.store.clone();
     let audit = state.audit.clone();
     let first_seq = recorded.seq;
-    let report = move |end: crate::delivery::TransferEnd| {
-        let outcome = if end.completed {
-            Outcome::Allowed
-        } else {
-            Outcome::Failed
-        };
-        let event = Event::new(actor, Action::TransferEnd, outcome)
-            .case(case_id)
-            .material(material_id)
-            .client(client.0, client.1)
-            .details(serde_json::json!({
-                "of": first_seq, "bytes_sent": end.bytes_sent, "expected": end.expected,
-                "completed": end.completed, "source_failed": end.failed,
-            }));
-        actix_web::rt::spawn(async move {
-            let _ = audit.record(event).await;
-        });
-    };
+    let report = transfer_reporter(audit, actor, case_id, Some(material_id), client, first_seq);
     match ranges {
         Ranges::Whole => {
             let fetched = store.get(&key, None).await?;
@@ -366,9 +336,42 @@ pub async fn material_content_get(
     }
 }
 
+/// What reports the end of a transfer: a `transfer.end` event naming the access event `of`,
+/// the bytes that really went, and whether it completed (recorded in the background: the
+/// response is already over).
+pub(super) fn transfer_reporter(
+    audit: crate::audit::Audit,
+    actor: crate::audit::Actor,
+    case_id: Uuid,
+    material_id: Option<Uuid>,
+    client: (Option<String>, Option<String>),
+    of: i64,
+) -> impl FnOnce(crate::delivery::TransferEnd) + 'static {
+    move |end| {
+        let outcome = if end.completed {
+            Outcome::Allowed
+        } else {
+            Outcome::Failed
+        };
+        let mut event = Event::new(actor, Action::TransferEnd, outcome)
+            .case(case_id)
+            .client(client.0, client.1)
+            .details(serde_json::json!({
+                "of": of, "bytes_sent": end.bytes_sent, "expected": end.expected,
+                "completed": end.completed, "source_failed": end.failed,
+            }));
+        if let Some(m) = material_id {
+            event = event.material(m);
+        }
+        actix_web::rt::spawn(async move {
+            let _ = audit.record(event).await;
+        });
+    }
+}
+
 /// `inline`/`attachment` with an ASCII fallback name and the real name as RFC 5987
 /// `filename*`, control characters already stripped at upload.
-fn content_disposition(
+pub(super) fn content_disposition(
     original: &str,
     title: &str,
     inline: bool,

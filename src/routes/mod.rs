@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod bundles;
 pub mod cases;
 pub mod health;
 pub mod public;
@@ -112,6 +113,24 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(static_files::asset)),
     },
     RouteSpec {
+        path: "/verify",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(bundles::view_verify_get))
+                .route(web::post().to(bundles::view_verify_post))
+        },
+    },
+    RouteSpec {
+        path: "/.well-known/evidence-portal/manifest-key.pem",
+        methods: &["GET"],
+        build: |r| r.route(get().to(bundles::manifest_key_pem)),
+    },
+    RouteSpec {
+        path: "/.well-known/jwks.json",
+        methods: &["GET"],
+        build: |r| r.route(get().to(bundles::jwks)),
+    },
+    RouteSpec {
         path: "/login",
         methods: &["GET", "POST"],
         build: |r| {
@@ -166,6 +185,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}",
         methods: &["GET"],
         build: |r| r.route(get().to(cases::view_case_get)),
+    },
+    RouteSpec {
+        path: "/cases/{id}/bundle.zip",
+        methods: &["GET"],
+        build: |r| r.route(get().to(bundles::bundle_get)),
     },
     RouteSpec {
         path: "/cases/{id}/materials/{material_id}",

@@ -91,6 +91,13 @@ pub fn csrf_in(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
+/// The CSRF token a multipart form carries in its action URL (`?csrf_token=…`).
+pub fn csrf_in_action(html: &str) -> String {
+    let marker = "?csrf_token=";
+    let start = html.find(marker).expect("a form action with a CSRF token") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)

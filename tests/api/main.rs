@@ -10,6 +10,7 @@
 
 mod audit;
 mod auth;
+mod bundles;
 mod cases;
 mod cli;
 mod health;

@@ -289,10 +289,20 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
     let anonymous_answer = if path.starts_with("/api/") { 401 } else { 303 };
     let public = matches!(
         path,
-        "/" | "/healthz" | "/readyz" | "/static/{hash}/{name}" | "/login" | "/activate"
+        "/" | "/healthz"
+            | "/readyz"
+            | "/static/{hash}/{name}"
+            | "/login"
+            | "/activate"
+            | "/.well-known/evidence-portal/manifest-key.pem"
+            | "/.well-known/jwks.json"
     );
-    if public {
+    if public || (path, method) == ("/verify", "GET") {
         return (200, false);
+    }
+    if (path, method) == ("/verify", "POST") {
+        // Anyone may check a manifest; this form names none.
+        return (400, false);
     }
     if !signed_in(who) {
         return (anonymous_answer, false);
@@ -317,6 +327,14 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             }
         }
         ("/cases/{id}", "GET") => case_view(who, case),
+        // The matrix's cases hold no material: where a bundle is allowed, there is nothing to
+        // put in it.
+        ("/cases/{id}/bundle.zip", "GET") => match case_view(who, case) {
+            200 if who == Who::Admin => 403,
+            200 if who == Who::Party && case == Case::OwnDisclosing => 403,
+            200 => 400,
+            other => other,
+        },
         // A material that does not exist, on a case the actor may or may not open.
         ("/cases/{id}/materials/{material_id}/{mode}", "GET")
         | ("/cases/{id}/materials/{material_id}", "GET") => match case_view(who, case) {
@@ -499,7 +517,9 @@ async fn every_route_role_and_relationship_answers_as_the_rules_say() {
                         "POST"
                             if matches!(
                                 spec.path,
-                                "/staff/cases/{id}/delegations" | "/staff/cases/{id}/materials"
+                                "/staff/cases/{id}/delegations"
+                                    | "/staff/cases/{id}/materials"
+                                    | "/verify"
                             ) =>
                         {
                             let form = reqwest::multipart::Form::new().text("principal", "bogus");

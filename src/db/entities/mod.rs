@@ -5,6 +5,7 @@ pub mod account;
 pub mod activation;
 pub mod api_token;
 pub mod audit_event;
+pub mod bundle;
 pub mod case;
 pub mod case_party;
 pub mod delegation;

@@ -1,0 +1,364 @@
+//! Bundles (a case's evidence as one zip), the public key of the digital stamp, and the public
+//! page where anyone checks a bundle's signed manifest without an account.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use uuid::Uuid;
+
+use super::{Layout, render};
+use crate::audit::{Action, Event, Outcome};
+use crate::auth::{DownloadUser, client_of};
+use crate::cases;
+use crate::delivery::{Conditional, MeteredBody, Ranges};
+use crate::error::{AppError, AppResult};
+use crate::policy::CaseAction;
+use crate::startup::AppState;
+
+/// The materials named by `?material=<id>` (repeated), if any are named.
+fn selection(query: &str) -> AppResult<Option<Vec<Uuid>>> {
+    let mut ids = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k != "material" {
+            continue;
+        }
+        let id = Uuid::parse_str(v.trim()).map_err(|_| {
+            AppError::bad_request("bad_selection", format!("“{v}”不是有效的材料编号。"))
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if ids.len() > 10_000 {
+            return Err(AppError::bad_request("bad_selection", "所选材料过多。"));
+        }
+    }
+    Ok((!ids.is_empty()).then_some(ids))
+}
+
+/// `GET /cases/{id}/bundle.zip[?material=…]`: every material the actor may download in the case
+/// (or the selection), as one zip with `SHA256SUMS`, `manifest.json` and its signature
+/// `manifest.jws`. Exact `Content-Length`; `Range`/`If-Range` resume a cut download. Audited
+/// with the list of materials before the first byte, and again when the transfer ends.
+pub async fn bundle_get(
+    user: DownloadUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let case_id = path.into_inner();
+    let selection = selection(req.query_string())?;
+    let account = user.account().clone();
+    let client = client_of(&req);
+    let (permit, facts) = cases::authorize(
+        &state.db,
+        &state.audit,
+        &account,
+        client.clone(),
+        CaseAction::Download,
+        case_id,
+    )
+    .await?;
+    let view = crate::materials::party_view(&state.db, &permit, &account).await?;
+    let chosen = crate::bundle::choose(view.visible, selection.as_deref())?;
+    let planned = crate::bundle::plan(
+        &state.db,
+        &state.manifest_key,
+        &permit,
+        &facts,
+        &account,
+        chosen,
+        &view.withheld,
+    )
+    .await?;
+    let total = planned.layout.total;
+    let mut conditional = Conditional::evaluate(req.headers(), &planned.etag, total);
+    if matches!(&conditional.ranges, Ranges::Parts(p) if p.len() > 1) {
+        // Several ranges of a zip are of no use to anyone: the whole (RFC 9110 allows it).
+        conditional.ranges = Ranges::Whole;
+        conditional.range_header = None;
+    }
+    let actor = crate::audit::Actor {
+        id: Some(account.id),
+        role: crate::auth::extract::role_name(&account.role),
+    };
+    let recorded = state
+        .audit
+        .record(
+            Event::new(actor.clone(), Action::BundleDownload, Outcome::Allowed)
+                .case(case_id)
+                .client(client.0.clone(), client.1.clone())
+                .details(serde_json::json!({
+                    "bundle": planned.bundle_id,
+                    "materials": planned.materials,
+                    "count": planned.materials.len(),
+                    "size": total,
+                    "range": conditional.range_header,
+                    "bytes": conditional.planned_bytes(total),
+                    "not_modified": conditional.not_modified,
+                    "via": match &user { DownloadUser::Token { .. } => "token", _ => "session" },
+                })),
+        )
+        .await
+        .map_err(|e| AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        })?;
+
+    let mut res = match (&conditional.ranges, conditional.not_modified) {
+        (_, true) => HttpResponse::NotModified(),
+        (Ranges::Unsatisfiable, _) => HttpResponse::RangeNotSatisfiable(),
+        (Ranges::Parts(_), _) => HttpResponse::PartialContent(),
+        (Ranges::Whole, _) => HttpResponse::Ok(),
+    };
+    res.insert_header((header::ETAG, planned.etag.clone()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if conditional.not_modified {
+        return Ok(res.finish());
+    }
+    let range = match &conditional.ranges {
+        Ranges::Unsatisfiable => {
+            res.insert_header((header::CONTENT_RANGE, format!("bytes */{total}")));
+            return Ok(res.finish());
+        }
+        Ranges::Parts(parts) => {
+            let r = parts[0].clone();
+            res.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{total}", r.start, r.end - 1),
+            ));
+            r
+        }
+        Ranges::Whole => 0..total,
+    };
+    res.insert_header((header::CONTENT_TYPE, "application/zip"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            super::cases::content_disposition(&planned.download_name, "", false),
+        ));
+    let report = super::cases::transfer_reporter(
+        state.audit.clone(),
+        actor,
+        case_id,
+        None,
+        client,
+        recorded.seq,
+    );
+    let body = planned.layout.stream(state.store.clone(), range.clone());
+    Ok(res.body(MeteredBody::new(body, range.end - range.start, report)))
+}
+
+/// `GET /.well-known/evidence-portal/manifest-key.pem`: the public key that checks bundle
+/// manifests (`openssl pkeyutl -verify -pubin -inkey …`).
+pub async fn manifest_key_pem(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(state.manifest_key.public_pem())
+}
+
+/// `GET /.well-known/jwks.json`: the same key as a JWK set.
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(state.manifest_key.jwks().to_string())
+}
+
+#[derive(Template)]
+#[template(path = "public/verify.html")]
+struct VerifyPage {
+    layout: Layout,
+    csrf_token: String,
+    kid: String,
+    result: Option<Verdict>,
+}
+
+/// What the verification found, as shown.
+struct Verdict {
+    valid: bool,
+    reason: String,
+    /// Whether an uploaded `manifest.json` is byte for byte the signed one.
+    json_matches: Option<bool>,
+    manifest: Option<ManifestView>,
+}
+
+struct ManifestView {
+    case_number: String,
+    brigade: String,
+    generated_at: String,
+    generated_for: String,
+    bundle_id: String,
+    files: Vec<FileView>,
+    withheld: Vec<(String, u64)>,
+}
+
+struct FileView {
+    path: String,
+    title: String,
+    kind: String,
+    size: String,
+    sha256: String,
+    uploaded_at: String,
+    released_at: String,
+}
+
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn manifest_view(payload: &[u8]) -> Option<ManifestView> {
+    let m: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    Some(ManifestView {
+        case_number: text(&m["case_number"]),
+        brigade: text(&m["brigade"]),
+        generated_at: text(&m["generated_at"]),
+        generated_for: text(&m["generated_for"]["label"]),
+        bundle_id: text(&m["bundle_id"]),
+        files: m["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| FileView {
+                        path: text(&f["path"]),
+                        title: text(&f["title"]),
+                        kind: text(&f["kind_label"]),
+                        size: super::staff::human_size(f["size"].as_i64().unwrap_or(0)),
+                        sha256: text(&f["sha256"]),
+                        uploaded_at: text(&f["uploaded_at"]),
+                        released_at: text(&f["released_at"]),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        withheld: m["withheld"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .map(|g| (text(&g["ground"]), g["count"].as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn verify_form(
+    req: &HttpRequest,
+    state: &AppState,
+) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    match crate::auth::csrf::expected_token(req, state) {
+        Some(token) => (token, None),
+        None => {
+            let (value, cookie) =
+                crate::auth::csrf::new_anonymous_cookie(state.settings.served_over_tls());
+            (
+                crate::auth::csrf::token_for_anonymous(&state.key, &value),
+                Some(cookie),
+            )
+        }
+    }
+}
+
+fn verify_page(
+    req: &HttpRequest,
+    state: &AppState,
+    result: Option<Verdict>,
+) -> AppResult<HttpResponse> {
+    let (csrf_token, cookie) = verify_form(req, state);
+    let mut res = render(&VerifyPage {
+        layout: Layout::new(),
+        csrf_token,
+        kid: state.manifest_key.kid().to_owned(),
+        result,
+    })?;
+    if let Some(c) = cookie {
+        res.add_cookie(&c).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+/// `GET /verify`: the public page that checks a bundle's `manifest.jws`.
+pub async fn view_verify_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    verify_page(&req, &state, None)
+}
+
+/// `POST /verify` (multipart: `jws` file or `jws_text`, optional `manifest` file): checks the
+/// signature with the portal's key and shows what it certifies. JSON on `Accept: application/json`.
+pub async fn view_verify_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<HttpResponse> {
+    use futures_util::StreamExt;
+    const LIMIT: usize = 4 * 1024 * 1024;
+    let mut jws = String::new();
+    let mut manifest: Option<Vec<u8>> = None;
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+        let name = field.name().unwrap_or("").to_owned();
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+            if value.len() + chunk.len() > LIMIT {
+                return Err(AppError::bad_request(
+                    "manifest_too_large",
+                    "文件过大：manifest.jws 不会超过 4 MiB。",
+                ));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "jws" | "jws_text" if jws.trim().is_empty() => {
+                jws = String::from_utf8_lossy(&value).into_owned();
+            }
+            "manifest" if !value.is_empty() => manifest = Some(value),
+            _ => {}
+        }
+    }
+    if jws.trim().is_empty() {
+        return Err(AppError::bad_request(
+            "jws_missing",
+            "请选择证据包中的 manifest.jws 文件，或粘贴其内容。",
+        ));
+    }
+    let verdict = match state.manifest_key.verify(&jws) {
+        Ok(signed) => Verdict {
+            valid: true,
+            reason: String::new(),
+            json_matches: manifest.as_ref().map(|m| *m == signed),
+            manifest: manifest_view(&signed),
+        },
+        Err(e) => Verdict {
+            valid: false,
+            reason: e.to_string(),
+            json_matches: None,
+            manifest: None,
+        },
+    };
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let signed = state.manifest_key.verify(&jws).ok();
+        let body = serde_json::json!({
+            "valid": verdict.valid,
+            "reason": (!verdict.valid).then_some(verdict.reason),
+            "manifest_json_matches": verdict.json_matches,
+            "manifest": signed.and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok()),
+        });
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body.to_string()));
+    }
+    verify_page(&req, &state, Some(verdict))
+}
