@@ -43,6 +43,9 @@ pub struct Planned {
     pub etag: String,
     /// `<case number>-证据材料-<YYYYMMDD>.zip`
     pub download_name: String,
+    /// The same in ASCII for clients that ignore RFC 5987 names (`curl -J`):
+    /// `<ASCII of the case number>-evidence-<YYYYMMDD>.zip`.
+    pub ascii_name: String,
     pub materials: Vec<Uuid>,
     pub layout: Layout,
 }
@@ -221,6 +224,22 @@ pub async fn plan(
         bundle_id: row.id,
         etag: format!("\"b{etag}\""),
         download_name: format!("{}-证据材料-{date}.zip", sanitize(&case.case_number, 80)),
+        ascii_name: {
+            let mut ascii = String::new();
+            for c in case.case_number.chars() {
+                if c.is_ascii_alphanumeric() {
+                    ascii.push(c);
+                } else if !ascii.is_empty() && !ascii.ends_with('-') {
+                    ascii.push('-');
+                }
+            }
+            let ascii = ascii.trim_end_matches('-');
+            if ascii.is_empty() {
+                format!("evidence-{date}.zip")
+            } else {
+                format!("{ascii}-evidence-{date}.zip")
+            }
+        },
         materials: chosen.iter().map(|m| m.id).collect(),
         layout,
     })
@@ -243,9 +262,12 @@ fn masked_label(actor: &account::Model, facts: &CaseFacts) -> String {
     format!("{role} {party}{name}（{}）", actor.login_masked).replace("  ", " ")
 }
 
+/// RFC 3339 in China Standard Time, to the second: `2026-11-25T10:33:55+08:00`.
 fn rfc3339_cst(t: OffsetDateTime) -> String {
     t.to_offset(time::macros::offset!(+8))
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]+08:00"
+        ))
         .unwrap_or_default()
 }
 

@@ -134,7 +134,17 @@ pub async fn bundle_get(
     res.insert_header((header::CONTENT_TYPE, "application/zip"))
         .insert_header((
             header::CONTENT_DISPOSITION,
-            super::cases::content_disposition(&planned.download_name, "", false),
+            header::ContentDisposition {
+                disposition: header::DispositionType::Attachment,
+                parameters: vec![
+                    header::DispositionParam::Filename(planned.ascii_name.clone()),
+                    header::DispositionParam::FilenameExt(header::ExtendedValue {
+                        charset: header::Charset::Ext("UTF-8".into()),
+                        language_tag: None,
+                        value: planned.download_name.clone().into_bytes(),
+                    }),
+                ],
+            },
         ));
     let report = super::cases::transfer_reporter(
         state.audit.clone(),

@@ -89,6 +89,7 @@ pub struct KindGroup {
 
 pub struct MaterialItem {
     pub id: Uuid,
+    pub thumbnail: bool,
     pub title: String,
     pub size: String,
     pub uploaded: String,
@@ -137,6 +138,7 @@ pub async fn view_case_get(
                 .filter(|m| m.kind == *kind)
                 .map(|m| MaterialItem {
                     id: m.id,
+                    thumbnail: crate::thumbnails::applies(m),
                     title: m.title.clone(),
                     size: super::staff::human_size(m.size),
                     uploaded: cst(m.uploaded_at),
@@ -188,7 +190,7 @@ pub async fn material_content_get(
 
     let (case_id, material_id, mode) = path.into_inner();
     let (action, audit_action, inline) = match mode.as_str() {
-        "view" => (CaseAction::ViewMaterial, Action::MaterialView, true),
+        "view" | "thumbnail" => (CaseAction::ViewMaterial, Action::MaterialView, true),
         "download" => (CaseAction::Download, Action::MaterialDownload, false),
         _ => return Err(AppError::NotFound),
     };
@@ -212,6 +214,9 @@ pub async fn material_content_get(
         part: "audit",
         cause: Some(Box::new(e)),
     };
+    if mode == "thumbnail" {
+        return thumbnail(&state, &material, actor, client, &user).await;
+    }
 
     let size = material.size as u64;
     let etag = format!("\"{}\"", material.sha256);
@@ -336,6 +341,53 @@ pub async fn material_content_get(
     }
 }
 
+/// The thumbnail of an image material: made on first request, audited as a view of the
+/// material (`"thumbnail": true`) before its bytes go out.
+async fn thumbnail(
+    state: &AppState,
+    material: &crate::db::entities::material::Model,
+    actor: crate::audit::Actor,
+    client: (Option<String>, Option<String>),
+    user: &crate::auth::DownloadUser,
+) -> AppResult<HttpResponse> {
+    use actix_web::http::header;
+    let bytes = match crate::thumbnails::get_or_make(&state.store, material).await {
+        Ok(b) => b,
+        Err(crate::thumbnails::ThumbnailError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::info!(material = %material.id, error = %e, "no thumbnail");
+            return Err(AppError::NotFound);
+        }
+    };
+    state
+        .audit
+        .record(
+            Event::new(actor, Action::MaterialView, Outcome::Allowed)
+                .case(material.case_id)
+                .material(material.id)
+                .client(client.0, client.1)
+                .details(serde_json::json!({
+                    "title": material.title,
+                    "thumbnail": true,
+                    "bytes": bytes.len(),
+                    "via": match user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
+                })),
+        )
+        .await
+        .map_err(|e| AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'self'",
+        ))
+        .body(bytes))
+}
+
 /// What reports the end of a transfer: a `transfer.end` event naming the access event `of`,
 /// the bytes that really went, and whether it completed (recorded in the background: the
 /// response is already over).
@@ -371,7 +423,7 @@ pub(super) fn transfer_reporter(
 
 /// `inline`/`attachment` with an ASCII fallback name and the real name as RFC 5987
 /// `filename*`, control characters already stripped at upload.
-pub(super) fn content_disposition(
+fn content_disposition(
     original: &str,
     title: &str,
     inline: bool,

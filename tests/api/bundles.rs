@@ -218,6 +218,13 @@ async fn a_party_downloads_the_case_as_one_signed_zip_that_checks_out() {
         .1
         .into_owned();
     assert_eq!(decoded, expected_name, "{disposition}");
+    assert!(
+        disposition.contains(&format!(
+            "filename=\"2026-400-evidence-{}.zip\"",
+            today().replace('-', "")
+        )),
+        "an ASCII name for curl -J: {disposition}"
+    );
     let etag = header(&res, "etag").to_owned();
     let length = res.content_length().expect("an exact Content-Length");
     let zip_bytes = res.bytes().await.unwrap().to_vec();

@@ -10,6 +10,7 @@
 
 mod audit;
 mod auth;
+mod big;
 mod bundles;
 mod cases;
 mod cli;

@@ -1139,3 +1139,69 @@ async fn when_the_audit_log_cannot_commit_no_byte_is_served() {
         "no evidence byte in the answer"
     );
 }
+
+#[tokio::test]
+async fn the_case_page_shows_server_made_thumbnails_of_images_and_audits_them() {
+    let app = spawn_app().await;
+    let big = image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([x as u8, y as u8, 120]));
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(big)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let (staff, party, case_id, pdf_id) = released(&app, "勘查笔录.pdf", PDF, true).await;
+    let res = upload(
+        &staff,
+        &case_id,
+        "scene_photo",
+        "现场照片",
+        "photo.png",
+        &png,
+    )
+    .await;
+    let photo_id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(&staff, &case_id, &photo_id, "release", &[]).await;
+
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let thumb_url = format!("/cases/{case_id}/materials/{photo_id}/thumbnail");
+    assert!(page.contains(&thumb_url), "{page}");
+    assert!(
+        !page.contains(&format!("/materials/{pdf_id}/thumbnail")),
+        "no thumbnail for a PDF"
+    );
+    for _ in 0..2 {
+        // Made on the first request, read back from the store on the second.
+        let res = party.get(&thumb_url).await;
+        assert_status(&res, StatusCode::OK);
+        assert_eq!(crate::helpers::header(&res, "content-type"), "image/jpeg");
+        let bytes = res.bytes().await.unwrap();
+        assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+        let back = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((back.width(), back.height()), (320, 240));
+    }
+    let views = events(&app, "material.view").await;
+    assert_eq!(
+        views
+            .iter()
+            .filter(|e| e.details.contains("\"thumbnail\":true"))
+            .count(),
+        2,
+        "each thumbnail served is audited"
+    );
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{pdf_id}/thumbnail"))
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    // Nobody else's: another brigade's staff see nothing.
+    let other = staff_of(&app, "110106", "li.na").await;
+    assert_status(&other.get(&thumb_url).await, StatusCode::NOT_FOUND);
+}
