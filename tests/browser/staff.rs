@@ -1,0 +1,250 @@
+//! A staff member's journey: a new case, a party, three files uploaded with progress, two
+//! released and one withheld, the determination served.
+
+use std::collections::HashMap;
+
+use evidence_portal::db::entities::{case, material};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::driver::{Browser, browser_available};
+use crate::ensure;
+use crate::helpers::{TestApp, spawn_app};
+use crate::setup::{PARTY_A, PASSWORD, mp4, pdf, scene_diagram_png, staff, today};
+
+const CASE_NUMBER: &str = "京公交认字[2026]第00555号";
+
+async fn materials(app: &TestApp, case_id: &str) -> HashMap<String, material::Model> {
+    let id: uuid::Uuid = case_id.parse().unwrap();
+    material::Entity::find()
+        .filter(material::Column::CaseId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.title.clone(), m))
+        .collect()
+}
+
+#[tokio::test]
+async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
+    if !browser_available("staff") {
+        return;
+    }
+    let app = spawn_app().await;
+    staff(&app, "wang.li").await;
+    let files = tempfile::tempdir().unwrap();
+    let diagram_path = files.path().join("现场图.png");
+    let survey_path = files.path().join("勘查笔录.pdf");
+    let video_path = files.path().join("行车记录仪.mp4");
+    std::fs::write(&diagram_path, scene_diagram_png()).unwrap();
+    std::fs::write(&survey_path, pdf("Survey record")).unwrap();
+    std::fs::write(&video_path, mp4(6)).unwrap();
+
+    let b = Browser::open("staff", &app.address).await.unwrap();
+
+    b.step("01-sign-in", async {
+        b.goto("/login").await?;
+        b.fill("#identifier", "wang.li").await?;
+        b.fill("#password", PASSWORD).await?;
+        b.click(r#"form[action="/login"] button[type="submit"]"#)
+            .await?;
+        b.wait_for_path("/staff/cases").await
+    })
+    .await;
+
+    let case_id = b
+        .step("02-new-case", async {
+            b.click(r#"a[href="/staff/cases/new"]"#).await?;
+            b.wait_for_path("/staff/cases/new").await?;
+            b.fill("#case_number", CASE_NUMBER).await?;
+            // Typing into a datetime-local field depends on the locale's field order; set it.
+            b.js(
+                "document.getElementById('occurred_at').value = arguments[0];",
+                vec![json!("2026-11-20T08:30")],
+            )
+            .await?;
+            b.fill("#place", "朝阳路与建国路交叉口").await?;
+            b.fill("#summary", "小型轿车与电动自行车相撞。").await?;
+            b.click(r#"input[name="fatal"]"#).await?;
+            b.click(r#"form[action="/staff/cases"] button[type="submit"]"#)
+                .await?;
+            b.find("#case-status").await?;
+            let path = b.path().await?;
+            let id = path
+                .strip_prefix("/staff/cases/")
+                .filter(|id| id.parse::<uuid::Uuid>().is_ok())
+                .ok_or(format!("on the new case's page, not {path}"))?;
+            Ok(id.to_owned())
+        })
+        .await;
+    let case_page = format!("/staff/cases/{case_id}");
+
+    b.step("03-register-party", async {
+        b.fill("#p-label", "甲").await?;
+        b.fill("#p-name", "张伟").await?;
+        b.fill("#p-id", PARTY_A).await?;
+        b.click(r#"form[action$="/parties"] button[type="submit"]"#)
+            .await?;
+        let code = b.text("#access-code").await?;
+        ensure!(code.len() >= 10, "an access code on the notice: {code}");
+        Ok(())
+    })
+    .await;
+
+    b.step("04-upload-choose-files", async {
+        b.goto(&format!("{case_page}/upload")).await?;
+        let paths = [&diagram_path, &survey_path, &video_path]
+            .map(|p| p.display().to_string())
+            .join("\n");
+        b.find("#upload-picker").await?.send_keys(&paths).await?;
+        b.wait_js(
+            "three rows",
+            "return document.querySelectorAll('#upload-list li').length === 3;",
+            vec![],
+        )
+        .await?;
+        for (row, kind, title) in [
+            (1, "scene_diagram", "现场图"),
+            (2, "survey_record", "现场勘查笔录"),
+            (3, "video", "行车记录仪视频"),
+        ] {
+            b.find(&format!("#f{row}-kind"))
+                .await?
+                .select_by_value(kind)
+                .await?;
+            b.fill(&format!("#f{row}-title"), title).await?;
+        }
+        ensure!(
+            b.find("#upload-start").await?.is_enabled().await?,
+            "the start button is enabled"
+        );
+        Ok(())
+    })
+    .await;
+
+    b.step("05-uploading", async {
+        // A slow office line, so that the video's bar is seen part-way.
+        b.throttle_upload(Some(3 * 1024 * 1024)).await?;
+        b.click("#upload-start").await?;
+        b.wait_js(
+            "a progress bar part-way",
+            "return [...document.querySelectorAll('#upload-list progress')]
+                 .some(p => p.value > 0 && p.value < p.max);",
+            vec![],
+        )
+        .await
+    })
+    .await;
+
+    b.step("06-uploaded", async {
+        b.wait_js(
+            "all three uploads to finish",
+            "return !document.getElementById('upload-done').hidden;",
+            vec![],
+        )
+        .await?;
+        b.throttle_upload(None).await?;
+        let rows = b
+            .js(
+                "return [...document.querySelectorAll('#upload-list li')].map(li => [
+                     li.classList.contains('done'),
+                     li.querySelector('progress').value === li.querySelector('progress').max,
+                     li.querySelector('.status').textContent]);",
+                vec![],
+            )
+            .await?;
+        for row in rows.as_array().ok_or("rows")? {
+            ensure!(
+                row[0] == json!(true) && row[1] == json!(true),
+                "every upload done with a full bar: {rows}"
+            );
+        }
+        Ok(())
+    })
+    .await;
+
+    let uploaded = materials(&app, &case_id).await;
+    b.step("07-release-and-withhold", async {
+        ensure!(
+            uploaded.len() == 3,
+            "three materials stored: {:?}",
+            uploaded.keys()
+        );
+        let video = &uploaded["行车记录仪视频"];
+        ensure!(
+            video.content_type == "video/mp4" && video.size == mp4(6).len() as i64,
+            "the video stored whole: {} {}",
+            video.content_type,
+            video.size
+        );
+        b.goto(&case_page).await?;
+        for title in ["现场图", "现场勘查笔录"] {
+            let id = uploaded[title].id;
+            b.click_and_load(&format!(
+                r#"form[action="{case_page}/materials/{id}/release"] button[type="submit"]"#
+            ))
+            .await?;
+        }
+        let id = video.id;
+        let withhold = format!(r#"form[action="{case_page}/materials/{id}/withhold"]"#);
+        b.js(
+            "document.querySelector(arguments[0]).closest('details').open = true;",
+            vec![json!(withhold)],
+        )
+        .await?;
+        b.find(&format!("#g-{id}"))
+            .await?
+            .select_by_value("personal_privacy")
+            .await?;
+        b.fill(&format!("#n-{id}"), "视频中可见无关人员面部")
+            .await?;
+        b.click_and_load(&format!(r#"{withhold} button[type="submit"]"#))
+            .await
+    })
+    .await;
+    let decided = materials(&app, &case_id).await;
+    let states: Vec<(&str, &str, Option<&str>)> = ["现场图", "现场勘查笔录", "行车记录仪视频"]
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                decided[t].state.as_str(),
+                decided[t].withhold_ground.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("现场图", "released", None),
+            ("现场勘查笔录", "released", None),
+            ("行车记录仪视频", "withheld", Some("personal_privacy")),
+        ]
+    );
+
+    b.step("08-record-service", async {
+        b.find("#service_kind")
+            .await?
+            .select_by_value("determination")
+            .await?;
+        let date = b.find("#served_on").await?.prop("value").await?;
+        ensure!(
+            date.as_deref() == Some(today().as_str()),
+            "service date defaults to today: {date:?}"
+        );
+        b.click_and_load(r#"form:has(input[name="to"][value="served"]) button[type="submit"]"#)
+            .await
+    })
+    .await;
+    let row = case::Entity::find_by_id(case_id.parse::<uuid::Uuid>().unwrap())
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "served");
+    assert_eq!(row.service_kind.as_deref(), Some("determination"));
+    assert_eq!(row.served_on.map(|d| d.to_string()), Some(today()));
+
+    b.close().await;
+}
