@@ -17,5 +17,6 @@ mod driver;
 mod helpers;
 mod setup;
 
+mod agent;
 mod party;
 mod staff;

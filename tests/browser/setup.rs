@@ -12,10 +12,17 @@ use crate::helpers::{TestApp, assert_status, client, csrf_in};
 pub const PASSWORD: &str = "Lotus-桥-Harbor-2026";
 pub const PARTY_A: &str = "110101199003070011";
 pub const PARTY_A_MASKED: &str = "1101**********0011";
+pub const AGENT_MOBILE: &str = "13912345678";
 
 pub fn today() -> String {
     time::OffsetDateTime::now_utc()
         .to_offset(time::macros::offset!(+8))
+        .date()
+        .to_string()
+}
+
+pub fn in_a_month() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(30))
         .date()
         .to_string()
 }
@@ -86,6 +93,33 @@ pub async fn open_case(staff: &TestApp, number: &str) -> String {
         .to_owned()
 }
 
+/// Registers party 甲 and returns the access code printed on the notice.
+pub async fn register_party(staff: &TestApp, case_id: &str) -> String {
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    let res = staff
+        .post_form(
+            &format!("{page}/parties"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("label", "甲"),
+                ("name", "张伟"),
+                ("id_kind", "citizen_id"),
+                ("identifier", PARTY_A),
+                ("mobile", "13800138000"),
+                ("role", "driver"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::OK);
+    code_on(&res.text().await.unwrap()).expect("an access code on the notice")
+}
+
+pub fn code_on(html: &str) -> Option<String> {
+    let start = html.find(r#"id="access-code">"#)? + 17;
+    Some(html[start..].split('<').next()?.to_owned())
+}
+
 /// Uploads one file as the upload page's script does; returns the material id.
 pub async fn upload(
     staff: &TestApp,
@@ -148,6 +182,62 @@ pub async fn serve(staff: &TestApp, case_id: &str) {
                 ("service_kind", "determination"),
                 ("served_on", &today()),
             ],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+}
+
+/// Staff register an agent for party 甲 with a signed authorisation; returns the agent's code.
+pub async fn grant(staff: &TestApp, case_id: &str) -> String {
+    let page = format!("/staff/cases/{case_id}");
+    let html = staff.get(&page).await.text().await.unwrap();
+    let principal = html
+        .split(r#"name="principal">"#)
+        .nth(1)
+        .and_then(|s| s.split(r#"<option value=""#).nth(1))
+        .and_then(|s| s.split('"').next())
+        .expect("the delegation form names party 甲")
+        .to_owned();
+    let form = reqwest::multipart::Form::new()
+        .text("principal", principal)
+        .text("agent_name", "赵律师")
+        .text("agent_identifier", AGENT_MOBILE)
+        .text("law_firm", "北京某某律师事务所")
+        .text("valid_from", today())
+        .text("valid_until", in_a_month())
+        .part(
+            "document",
+            reqwest::multipart::Part::bytes(pdf("Power of attorney")).file_name("授权委托书.pdf"),
+        );
+    let res = staff
+        .client
+        .post(format!(
+            "{}{page}/delegations?csrf_token={}",
+            staff.address,
+            csrf_in(&html)
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::OK);
+    code_on(&res.text().await.unwrap()).expect("an access code for the agent")
+}
+
+/// Revokes the case's only delegation.
+pub async fn revoke_delegation(staff: &TestApp, case_id: &str) {
+    let page = format!("/staff/cases/{case_id}");
+    let html = staff.get(&page).await.text().await.unwrap();
+    let delegation = html
+        .split("/delegations/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("a delegation to revoke")
+        .to_owned();
+    let res = staff
+        .post_form(
+            &format!("{page}/delegations/{delegation}/revoke"),
+            &[("csrf_token", &csrf_in(&html))],
         )
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);

@@ -1,0 +1,136 @@
+//! An agent's journey: the bundle while the delegation stands, a refusal once it is revoked.
+
+use evidence_portal::db::entities::audit_event;
+use sea_orm::{EntityTrait, QueryOrder};
+
+use crate::driver::{Browser, browser_available};
+use crate::ensure;
+use crate::helpers::{TestApp, spawn_app};
+use crate::setup::{
+    AGENT_MOBILE, PASSWORD, grant, open_case, register_party, release, revoke_delegation,
+    scene_diagram_png, serve, staff, upload,
+};
+
+const CASE_NUMBER: &str = "京公交认字[2026]第00777号";
+
+/// The audit log's bundle downloads (outcome allowed) and refusals for the revoked delegation
+/// (which `cases::authorize` records under the download's case action), oldest first.
+async fn downloads_and_refusals(app: &TestApp) -> Vec<String> {
+    audit_event::Entity::find()
+        .order_by_asc(audit_event::Column::Seq)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| {
+            if e.action == "bundle.download" {
+                Some(format!("{} {}", e.action, e.outcome))
+            } else if e.outcome == "denied" && e.details.contains("delegation_revoked") {
+                Some(format!("{} denied", e.action))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_agent_downloads_the_bundle_until_staff_revoke_the_delegation() {
+    if !browser_available("agent") {
+        return;
+    }
+    let app = spawn_app().await;
+    let office = staff(&app, "wang.li").await;
+    let case_id = open_case(&office, CASE_NUMBER).await;
+    register_party(&office, &case_id).await;
+    let diagram = upload(
+        &office,
+        &case_id,
+        "scene_diagram",
+        "现场图",
+        "现场图.png",
+        &scene_diagram_png(),
+    )
+    .await;
+    release(&office, &case_id, &diagram).await;
+    serve(&office, &case_id).await;
+    let code = grant(&office, &case_id).await;
+
+    let b = Browser::open("agent", &app.address).await.unwrap();
+    let case_page = format!("/cases/{case_id}");
+    let bundle_link = format!(r#"a[href="{case_page}/bundle.zip"]"#);
+
+    b.step("01-activate", async {
+        b.goto("/activate").await?;
+        b.fill("#identifier", AGENT_MOBILE).await?;
+        b.fill("#code", &code).await?;
+        b.fill("#password", PASSWORD).await?;
+        b.fill("#password_repeat", PASSWORD).await?;
+        b.click_and_load(r#"form[action="/activate"] button[type="submit"]"#)
+            .await?;
+        b.wait_for_path("/cases").await?;
+        b.find(&format!(r#"a[href="{case_page}"]"#)).await?;
+        Ok(())
+    })
+    .await;
+
+    b.step("02-case", async {
+        b.click_and_load(&format!(r#"a[href="{case_page}"]"#))
+            .await?;
+        b.wait_for_path(&case_page).await?;
+        b.find(&format!("#material-{diagram}")).await?;
+        Ok(())
+    })
+    .await;
+
+    b.step("03-download-bundle", async {
+        let before = b.downloaded()?;
+        b.click(&bundle_link).await?;
+        let path = b.wait_for_download("zip", &before).await?;
+        let entries = Browser::unzip(&path)?;
+        let names: Vec<&String> = entries.keys().collect();
+        ensure!(
+            entries.contains_key("manifest.jws") && names.iter().any(|n| n.starts_with("现场图/")),
+            "a signed bundle with the scene diagram: {names:?}"
+        );
+        Ok(())
+    })
+    .await;
+    assert_eq!(
+        downloads_and_refusals(&app).await,
+        ["bundle.download allowed"]
+    );
+
+    revoke_delegation(&office, &case_id).await;
+
+    b.step("04-download-refused", async {
+        // The case page still shows the link; the next click on it is refused.
+        let before = b.downloaded()?;
+        b.click(&bundle_link).await?;
+        let deadline = std::time::Instant::now() + crate::driver::PATIENCE;
+        while downloads_and_refusals(&app).await.len() < 2 {
+            ensure!(
+                std::time::Instant::now() < deadline,
+                "the second click reached the server"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let audited = downloads_and_refusals(&app).await;
+        ensure!(
+            audited == ["bundle.download allowed", "material.download denied"],
+            "the refusal is audited: {audited:?}"
+        );
+        let status = b.text(".status-code").await?;
+        ensure!(status == "403", "a 403 page, not {status}");
+        let after: Vec<_> = b
+            .downloaded()?
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        ensure!(after.is_empty(), "nothing more was saved: {after:?}");
+        Ok(())
+    })
+    .await;
+
+    b.close().await;
+}
