@@ -87,6 +87,16 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
                 .map_err(|e| format!("{e:?}"))?;
             let sheet = b.client.print(print).await?;
             ensure!(sheet.starts_with(b"%PDF"), "printing gives a PDF");
+            // Chromium writes one `/Type /Page` object per sheet (and `/Type /Pages` once).
+            let sheets = sheet
+                .windows(11)
+                .enumerate()
+                .filter(|(i, w)| *w == b"/Type /Page" && sheet.get(i + 11) != Some(&b's'))
+                .count();
+            ensure!(
+                sheets == 1,
+                "the notice prints on one A4 sheet, not {sheets}"
+            );
             std::fs::write(
                 crate::driver::screenshot_dir("party").join("02-notice-print.pdf"),
                 &sheet,
@@ -197,6 +207,9 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
             answer[2].as_str().is_some_and(|d| d.starts_with("inline")),
             "shown inline: {answer}"
         );
+        // And the browser's PDF viewer shows the page.
+        b.wait_for_pdf("iframe.pdf-frame").await?;
+        b.screenshots_wait_for_pdf("iframe.pdf-frame");
         Ok(())
     })
     .await;
