@@ -247,7 +247,7 @@ pub async fn plan(
 
 /// "代理人 张**（138****0001）", never the full name or number.
 fn masked_label(actor: &account::Model, facts: &CaseFacts) -> String {
-    let role = crate::routes::role_label(&actor.role);
+    let role = crate::routes::role_label_in(crate::i18n::Locale::Zh, &actor.role);
     let name = actor
         .display_name
         .chars()

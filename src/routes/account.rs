@@ -28,7 +28,7 @@ struct AccountPage {
     csrf_token: String,
     name: String,
     login: String,
-    role: &'static str,
+    role: String,
     is_agent: bool,
     tokens: Vec<TokenRow>,
     /// A token just created: shown this once.

@@ -55,7 +55,7 @@ pub struct ActivateForm {
 }
 
 /// Only local paths: never an absolute URL or `//host` (open redirect).
-fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
 }
 
