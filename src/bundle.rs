@@ -121,7 +121,13 @@ pub async fn plan(
         .collect();
     let withheld: Vec<serde_json::Value> = withheld
         .iter()
-        .map(|(ground, n)| serde_json::json!({ "ground": ground, "count": n }))
+        .map(|(ground, n)| {
+            serde_json::json!({
+                "ground": crate::materials::ground_label(ground),
+                "ground_code": ground,
+                "count": n,
+            })
+        })
         .collect();
     let generated_for = serde_json::json!({
         "role": actor.role,

@@ -467,6 +467,7 @@ pub async fn all_of_case(
 /// on each ground (never their titles).
 pub struct PartyView {
     pub visible: Vec<material::Model>,
+    /// (ground code, count), grounds with none left out.
     pub withheld: Vec<(&'static str, usize)>,
 }
 
@@ -478,7 +479,7 @@ pub async fn party_view(
     let all = all_of_case(db, permit.case_id).await?;
     let withheld = GROUNDS
         .iter()
-        .map(|(g, label)| {
+        .map(|(g, _)| {
             let n = all
                 .iter()
                 .filter(|m| {
@@ -487,7 +488,7 @@ pub async fn party_view(
                         && m.withhold_ground.as_deref() == Some(g)
                 })
                 .count();
-            (*label, n)
+            (*g, n)
         })
         .filter(|(_, n)| *n > 0)
         .collect();

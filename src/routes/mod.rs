@@ -71,7 +71,7 @@ impl Layout {
     }
 
     /// The text of catalog `key` with `%{name}` replaced by `value`.
-    pub fn tf(&self, key: &str, name: &str, value: &dyn std::fmt::Display) -> String {
+    pub fn tf(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         self.locale.tf(key, &[(name, &value.to_string())])
     }
 

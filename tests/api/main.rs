@@ -16,6 +16,7 @@ mod cases;
 mod cli;
 mod health;
 mod helpers;
+mod i18n;
 mod materials;
 mod matrix;
 mod pages;
