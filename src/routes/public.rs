@@ -21,7 +21,7 @@ pub async fn view_landing_get() -> AppResult<HttpResponse> {
 
 #[derive(serde::Deserialize)]
 pub struct LanguageQuery {
-    to: String,
+    to: Option<String>,
     next: Option<String>,
 }
 
@@ -32,9 +32,10 @@ pub async fn language_get(
     state: actix_web::web::Data<crate::startup::AppState>,
 ) -> AppResult<HttpResponse> {
     use actix_web::cookie::{Cookie, SameSite, time::Duration};
-    let locale = crate::i18n::Locale::from_code(&query.to).ok_or_else(|| {
-        crate::error::AppError::bad_request("unknown_language", "不支持该语言（zh-CN 或 en）。")
-    })?;
+    let locale =
+        crate::i18n::Locale::from_code(query.to.as_deref().unwrap_or("")).ok_or_else(|| {
+            crate::error::AppError::bad_request("unknown_language", "不支持该语言（zh-CN 或 en）。")
+        })?;
     let next = query
         .next
         .as_deref()
