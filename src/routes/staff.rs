@@ -377,7 +377,12 @@ async fn case_page(
             principal: party_rows
                 .iter()
                 .find(|(p, _)| p.id == d.principal_party_id)
-                .map(|(p, _)| format!("{} {}", p.label, p.name))
+                .map(|(p, _)| {
+                    locale.tf(
+                        "staff.principal_value",
+                        &[("label", &p.label), ("name", &p.name)],
+                    )
+                })
                 .unwrap_or_default(),
             period: period(d.valid_from, d.valid_until),
             state: t(if d.revoked_at.is_some() {
