@@ -84,6 +84,8 @@ struct CasePage {
     groups: Vec<KindGroup>,
     /// "证人要求保密 1 份", in the page's language.
     withheld: Vec<String>,
+    /// Who accessed this case's evidence (查阅记录), newest first.
+    history: Vec<crate::audit::read::Access>,
 }
 
 pub struct KindGroup {
@@ -154,7 +156,9 @@ pub async fn view_case_get(
         .filter(|g| !g.items.is_empty())
         .collect();
     let case = facts.case;
+    let history = crate::audit::read::case_history(&state.db, case.id, 100).await?;
     render(&CasePage {
+        history,
         case_id: case.id,
         groups,
         withheld: view

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bundles;
 pub mod cases;
@@ -33,9 +34,13 @@ pub struct Layout {
 
 pub struct UserBar {
     pub name: String,
+    /// "王立（民警）" / "王立 (officer)".
+    pub label: String,
     pub role_label: String,
     pub csrf_token: String,
     pub home: &'static str,
+    /// Staff and administrators read the audit log.
+    pub audit: bool,
 }
 
 impl Layout {
@@ -79,9 +84,17 @@ impl Layout {
         Layout {
             user: Some(UserBar {
                 name: user.account.display_name.clone(),
+                label: crate::i18n::Locale::current().tf(
+                    "nav.user",
+                    &[
+                        ("name", &user.account.display_name),
+                        ("role", &role_label(user.role())),
+                    ],
+                ),
                 role_label: role_label(user.role()),
                 csrf_token: user.csrf_token.clone(),
                 home: home_for(user.role()),
+                audit: matches!(user.role(), "staff" | "admin"),
             }),
             ..Layout::new()
         }
@@ -239,6 +252,21 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}/materials/{material_id}/{mode}",
         methods: &["GET"],
         build: |r| r.route(get().to(cases::material_content_get)),
+    },
+    RouteSpec {
+        path: "/staff/audit",
+        methods: &["GET"],
+        build: |r| r.route(get().to(audit::view_audit_get)),
+    },
+    RouteSpec {
+        path: "/staff/audit.csv",
+        methods: &["GET"],
+        build: |r| r.route(get().to(audit::audit_csv_get)),
+    },
+    RouteSpec {
+        path: "/admin/audit/verify",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(audit::audit_verify_post)),
     },
     RouteSpec {
         path: "/staff/cases",

@@ -380,7 +380,14 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                 }
             }
         }
-        ("/admin", "GET") => {
+        ("/staff/audit", "GET") | ("/staff/audit.csv", "GET") => {
+            if staff || who == Who::Admin {
+                200
+            } else {
+                403
+            }
+        }
+        ("/admin/audit/verify", "POST") | ("/admin", "GET") => {
             if who == Who::Admin {
                 200
             } else {
