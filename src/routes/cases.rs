@@ -48,7 +48,8 @@ pub async fn view_my_cases_get(
         .map(|m| MyCaseRow {
             id: m.case.id,
             open: m.case.status != "investigating",
-            review_deadline: cases::review_deadline(&m.case).map(|d| d.to_string()),
+            review_deadline: cases::review_deadline(&m.case)
+                .map(|d| crate::i18n::Locale::current().date(d)),
             status: cases::status_text(&m.case.status),
             occurred: cst(m.case.occurred_at),
             number: m.case.case_number,
@@ -187,7 +188,8 @@ pub async fn view_case_get(
             };
             locale.tf(kind, &[("date", &locale.date(d))])
         }),
-        review_deadline: cases::review_deadline(&case).map(|d| d.to_string()),
+        review_deadline: cases::review_deadline(&case)
+            .map(|d| crate::i18n::Locale::current().date(d)),
         number: case.case_number,
         place: case.place,
     })
