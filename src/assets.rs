@@ -76,4 +76,54 @@ mod tests {
         assert!(url("portal.css").starts_with("/static/"));
         assert_eq!(get("portal.css").unwrap().content_type, "text/css");
     }
+
+    /// WCAG 2.x contrast ratio of two `#rrggbb` colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        fn luminance(hex: &str) -> f64 {
+            let channel = |i: usize| {
+                let c =
+                    f64::from(u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).unwrap()) / 255.0;
+                if c <= 0.03928 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(0) + 0.7152 * channel(1) + 0.0722 * channel(2)
+        }
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// Every text/background pair the stylesheet uses meets WCAG AA (4.5:1 for body text).
+    #[test]
+    fn text_colours_meet_wcag_aa() {
+        let css =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/static/portal.css"))
+                .unwrap();
+        let var = |name: &str| {
+            let at = css.find(&format!("--{name}: ")).unwrap() + name.len() + 4;
+            css[at..at + 7].to_owned()
+        };
+        let (ink, muted, blue, danger) = (var("ink"), var("muted"), var("blue"), var("danger"));
+        let (bg, panel) = (var("bg"), var("panel"));
+        let pairs = [
+            ("text on the page", ink.as_str(), bg.as_str()),
+            ("text on panels", &ink, &panel),
+            ("hints on panels", &muted, &panel),
+            ("hints on the page", &muted, &bg),
+            ("links on panels", &blue, &panel),
+            ("links on the page", &blue, &bg),
+            ("header and buttons", "#ffffff", &blue),
+            ("field errors", &danger, &panel),
+            ("alerts", &ink, "#fdf0f0"),
+            ("notices", &ink, "#eef8f1"),
+            ("upload done", "#1f7a3a", &panel),
+            ("secondary buttons hovered", &blue, "#eef3fa"),
+        ];
+        for (what, fg, back) in pairs {
+            let ratio = contrast(fg, back);
+            assert!(ratio >= 4.5, "{what}: {fg} on {back} is {ratio:.2}:1");
+        }
+    }
 }

@@ -121,7 +121,13 @@ pub async fn plan(
         .collect();
     let withheld: Vec<serde_json::Value> = withheld
         .iter()
-        .map(|(ground, n)| serde_json::json!({ "ground": ground, "count": n }))
+        .map(|(ground, n)| {
+            serde_json::json!({
+                "ground": crate::materials::ground_label(ground),
+                "ground_code": ground,
+                "count": n,
+            })
+        })
         .collect();
     let generated_for = serde_json::json!({
         "role": actor.role,
@@ -247,7 +253,7 @@ pub async fn plan(
 
 /// "代理人 张**（138****0001）", never the full name or number.
 fn masked_label(actor: &account::Model, facts: &CaseFacts) -> String {
-    let role = crate::routes::role_label(&actor.role);
+    let role = crate::routes::role_label_in(crate::i18n::Locale::Zh, &actor.role);
     let name = actor
         .display_name
         .chars()

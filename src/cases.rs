@@ -39,6 +39,26 @@ pub fn status_label(status: &str) -> &'static str {
     }
 }
 
+/// A case status in the current request's language (catalog `status.<status>`).
+pub fn status_text(status: &str) -> String {
+    let status = if STATUSES.contains(&status) {
+        status
+    } else {
+        "unknown"
+    };
+    crate::i18n::t(&format!("status.{status}"))
+}
+
+/// A party's role in the current request's language (catalog `party_role.<role>`).
+pub fn party_role_text(role: &str) -> String {
+    let role = if PARTY_ROLES.contains(&role) {
+        role
+    } else {
+        "other"
+    };
+    crate::i18n::t(&format!("party_role.{role}"))
+}
+
 pub fn party_role_label(role: &str) -> &'static str {
     match role {
         "driver" => "驾驶人",

@@ -82,42 +82,28 @@ impl AppError {
         }
     }
 
-    /// What the person is told, in Simplified Chinese; never a cause or a path.
-    fn explanation_zh(&self) -> (&'static str, String) {
-        match self {
-            AppError::BadRequest { message, .. } => ("请求有误", message.clone()),
-            AppError::NotSignedIn => ("请先登录", "此页面需要登录后查看。".into()),
-            AppError::Forbidden => ("无权访问", "您没有执行此操作的权限。".into()),
-            AppError::CsrfRejected => (
-                "页面已过期",
-                "页面已过期或请求来源无效。请返回上一页，刷新后重新提交。".into(),
+    /// What the person is told, in the page's language (from the message catalog); never a
+    /// cause or a path. Validation messages written by the code are Chinese; in English they
+    /// are shown after a catalogued explanation.
+    fn explanation(&self, locale: crate::i18n::Locale) -> (String, String) {
+        let code = self.code();
+        let title_key = match self {
+            AppError::BadRequest { .. } => "error.bad_request.title".to_owned(),
+            _ => format!("error.{code}.title"),
+        };
+        let title = locale.t(&title_key).into_owned();
+        let message = match self {
+            AppError::BadRequest { message, code } => locale.tf(
+                "error.bad_request.detail",
+                &[("message", message.as_str()), ("code", code)],
             ),
-            AppError::BadToken => (
-                "访问令牌无效",
-                "访问令牌无效、已撤销，或不能用于此操作。".into(),
+            AppError::PayloadTooLarge { limit } => locale.tf(
+                "error.payload_too_large.message",
+                &[("mib", &(limit / (1024 * 1024)).to_string())],
             ),
-            AppError::TooManyAttempts => (
-                "尝试次数过多",
-                "此网络地址的失败尝试过多，请15分钟后再试。".into(),
-            ),
-            AppError::NotFound => (
-                "页面不存在",
-                "您要找的页面不存在，或您无权查看。请检查地址是否正确。".into(),
-            ),
-            AppError::MethodNotAllowed => ("不支持的请求方式", "此地址不支持该请求方式。".into()),
-            AppError::PayloadTooLarge { limit } => (
-                "文件过大",
-                format!("上传内容超过了 {} MiB 的上限。", limit / (1024 * 1024)),
-            ),
-            AppError::Unavailable { .. } => (
-                "服务暂时不可用",
-                "系统暂时无法处理您的请求，请稍后再试。".into(),
-            ),
-            AppError::Internal(_) => (
-                "系统错误",
-                "处理您的请求时发生了错误。如需帮助，请向工作人员提供下方的请求编号。".into(),
-            ),
-        }
+            _ => locale.t(&format!("error.{code}.message")).into_owned(),
+        };
+        (title, message)
     }
 }
 
@@ -224,11 +210,12 @@ impl ResponseError for AppError {
                 },
             });
         }
-        let (title, message) = self.explanation_zh();
+        let layout = crate::routes::Layout::new();
+        let (title, message) = self.explanation(layout.locale);
         let page = ErrorPage {
-            layout: crate::routes::Layout::new(),
+            layout,
             status: status.as_u16(),
-            title,
+            title: &title,
             message: &message,
             code: self.code(),
             request_id,

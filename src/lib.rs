@@ -3,6 +3,9 @@
 //!
 //! `main.rs` is a thin CLI; everything else lives here so integration tests run the real app.
 
+// The message catalog (src/locales), compiled in; Chinese when a text is missing.
+rust_i18n::i18n!("src/locales", fallback = "zh-CN");
+
 pub mod accounts;
 pub mod assets;
 pub mod audit;
@@ -15,6 +18,7 @@ pub mod db;
 pub mod delivery;
 pub mod demo;
 pub mod error;
+pub mod i18n;
 pub mod keys;
 pub mod materials;
 pub mod metrics;

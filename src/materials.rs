@@ -193,6 +193,7 @@ pub const GROUNDS: [(&str, &str); 4] = [
     ("personal_privacy", "个人隐私"),
 ];
 
+/// The Chinese name of a kind, as used in documents (zip folders, manifests, audit details).
 pub fn kind_label(kind: &str) -> &'static str {
     if kind == "authorisation" {
         return "授权委托书";
@@ -203,11 +204,27 @@ pub fn kind_label(kind: &str) -> &'static str {
         .map_or("其他", |(_, l)| l)
 }
 
+/// The Chinese name of a withholding ground, as used in documents.
 pub fn ground_label(ground: &str) -> &'static str {
     GROUNDS
         .iter()
         .find(|(g, _)| *g == ground)
         .map_or("其他", |(_, l)| l)
+}
+
+/// A kind's name in the current request's language (catalog `kind.<kind>`).
+pub fn kind_text(kind: &str) -> String {
+    let kind = if kind == "authorisation" || KINDS.iter().any(|(k, _)| *k == kind) {
+        kind
+    } else {
+        "other"
+    };
+    crate::i18n::t(&format!("kind.{kind}"))
+}
+
+/// A ground's name in the current request's language (catalog `ground.<ground>`).
+pub fn ground_text(ground: &str) -> String {
+    crate::i18n::t(&format!("ground.{ground}"))
 }
 
 /// What evidence files may be: images, PDF, video, Word documents. Executables, HTML, SVG and
@@ -450,6 +467,7 @@ pub async fn all_of_case(
 /// on each ground (never their titles).
 pub struct PartyView {
     pub visible: Vec<material::Model>,
+    /// (ground code, count), grounds with none left out.
     pub withheld: Vec<(&'static str, usize)>,
 }
 
@@ -461,7 +479,7 @@ pub async fn party_view(
     let all = all_of_case(db, permit.case_id).await?;
     let withheld = GROUNDS
         .iter()
-        .map(|(g, label)| {
+        .map(|(g, _)| {
             let n = all
                 .iter()
                 .filter(|m| {
@@ -470,7 +488,7 @@ pub async fn party_view(
                         && m.withhold_ground.as_deref() == Some(g)
                 })
                 .count();
-            (*label, n)
+            (*g, n)
         })
         .filter(|(_, n)| *n > 0)
         .collect();

@@ -78,6 +78,20 @@ fn deny(reason: &'static str, hide: bool) -> Result<CasePermit, Denied> {
 }
 
 /// Decides whether `actor` may do `action` to the case described by `facts`, at `now`.
+/// Who may read the access-audit log, and how much of it: administrators all of it, staff the
+/// events of their own brigade's cases; parties and agents only their case's history (on the
+/// case page, through `decide`).
+pub fn audit_scope(actor: &account::Model) -> Result<crate::audit::read::Scope, Denied> {
+    match (actor.role.as_str(), actor.department_id) {
+        ("admin", _) => Ok(crate::audit::read::Scope::All),
+        ("staff", Some(department)) => Ok(crate::audit::read::Scope::Brigade(department)),
+        _ => Err(Denied {
+            reason: "role",
+            hide: false,
+        }),
+    }
+}
+
 pub fn decide(
     actor: &account::Model,
     action: CaseAction,

@@ -33,6 +33,8 @@ pub struct RequestContext {
     pub wants_json: bool,
     /// Path and query, for returning here after sign-in.
     pub path: String,
+    /// The language the answer is in.
+    pub locale: crate::i18n::Locale,
 }
 
 tokio::task_local! {
@@ -53,8 +55,15 @@ impl RequestContext {
             .unwrap_or("");
         let wants_json = req.path().starts_with("/api/")
             || (accept.contains("application/json") && !accept.contains("text/html"));
+        let locale = crate::i18n::Locale::negotiate(
+            req.cookie(crate::i18n::COOKIE).as_ref().map(|c| c.value()),
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
         RequestContext {
             id: uuid::Uuid::now_v7().simple().to_string(),
+            locale,
             wants_json,
             path: req
                 .uri()

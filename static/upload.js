@@ -13,6 +13,8 @@
   var start = document.getElementById("upload-start");
   var template = document.getElementById("upload-row");
   var pending = [];
+  // Status texts in the page's language (from the message catalog, via data- attributes).
+  function text(name) { return root.getAttribute("data-text-" + name) || ""; }
 
   function guessKind(name) {
     var n = name.toLowerCase();
@@ -32,7 +34,7 @@
       var file = files[i];
       var row = template.content.firstElementChild.cloneNode(true);
       var id = "f" + (pending.length + 1);
-      row.querySelector(".file-name").textContent = file.name + "（" + sizeText(file.size) + "）";
+      row.querySelector(".file-name").textContent = file.name + " (" + sizeText(file.size) + ")";
       var kind = row.querySelector("select");
       kind.id = id + "-kind";
       row.querySelector(".kind-label").setAttribute("for", kind.id);
@@ -68,20 +70,20 @@
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
         if (xhr.status === 201) {
           bar.value = bar.max;
-          status.textContent = body.duplicate_of ? "已上传（与本案已有文件内容相同）" : "已上传（草稿）";
+          status.textContent = body.duplicate_of ? text("duplicate") : text("uploaded");
           row.classList.add("done");
         } else {
-          status.textContent = "失败：" + ((body.error && body.error.message) || ("HTTP " + xhr.status));
+          status.textContent = text("failed") + ((body.error && body.error.message) || ("HTTP " + xhr.status));
           row.classList.add("failed");
         }
         resolve();
       };
       xhr.onerror = function () {
-        status.textContent = "失败：网络中断";
+        status.textContent = text("failed") + text("network");
         row.classList.add("failed");
         resolve();
       };
-      status.textContent = "上传中…";
+      status.textContent = text("uploading");
       xhr.send(form);
     });
   }

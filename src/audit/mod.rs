@@ -8,6 +8,7 @@
 
 pub mod chain;
 pub mod export;
+pub mod read;
 pub mod verify;
 mod writer;
 
@@ -63,6 +64,42 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, for filters.
+    pub const ALL: [Action; 32] = [
+        Action::AuthLogin,
+        Action::AuthLogout,
+        Action::AuthActivate,
+        Action::AuthPasswordChange,
+        Action::CsrfReject,
+        Action::AccessDenied,
+        Action::AccountCreate,
+        Action::AccountDisable,
+        Action::AccountEnable,
+        Action::AccountReset,
+        Action::AccessCodeIssue,
+        Action::TokenCreate,
+        Action::TokenRevoke,
+        Action::DepartmentCreate,
+        Action::CaseCreate,
+        Action::CaseUpdate,
+        Action::CaseStatus,
+        Action::CaseView,
+        Action::PartyRegister,
+        Action::DelegationGrant,
+        Action::DelegationRevoke,
+        Action::MaterialUpload,
+        Action::MaterialRelease,
+        Action::MaterialWithhold,
+        Action::MaterialSupersede,
+        Action::MaterialView,
+        Action::MaterialDownload,
+        Action::BundleDownload,
+        Action::TransferEnd,
+        Action::AuditView,
+        Action::AuditExport,
+        Action::AuditVerify,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::AuthLogin => "auth.login",

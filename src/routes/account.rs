@@ -28,7 +28,7 @@ struct AccountPage {
     csrf_token: String,
     name: String,
     login: String,
-    role: &'static str,
+    role: String,
     is_agent: bool,
     tokens: Vec<TokenRow>,
     /// A token just created: shown this once.
@@ -111,9 +111,9 @@ pub async fn password_post(
         password::MIN_LENGTH
     };
     let problem = if !ok {
-        Some("当前密码不正确 (the current password is wrong)".to_owned())
+        Some(crate::i18n::t("account.password.wrong_current"))
     } else if form.new != form.repeat {
-        Some("两次输入的新密码不一致 (the new passwords differ)".to_owned())
+        Some(crate::i18n::t("account.password.differ"))
     } else {
         password::check_strength(
             &form.new,
@@ -121,7 +121,7 @@ pub async fn password_post(
             min,
         )
         .err()
-        .map(|e| e.to_string())
+        .map(|e| crate::i18n::pick(&e.to_string()))
     };
     let (ip, ua) = client_of(&req);
     if let Some(problem) = problem {

@@ -11,6 +11,7 @@ use crate::accounts::{self, AccountError, NewAccount};
 use crate::auth::AdminUser;
 use crate::auth::identifier::{self, Identifier};
 use crate::error::{AppError, AppResult};
+use crate::i18n::t;
 use crate::startup::AppState;
 
 pub struct DepartmentRow {
@@ -23,9 +24,9 @@ pub struct AccountRow {
     pub id: Uuid,
     pub name: String,
     pub login: String,
-    pub role: &'static str,
+    pub role: String,
     pub department: String,
-    pub status: &'static str,
+    pub status: String,
     pub disabled: bool,
 }
 
@@ -45,7 +46,7 @@ struct CodeIssuedPage {
     layout: Layout,
     name: String,
     login: String,
-    role: &'static str,
+    role: String,
     code: String,
     expires: String,
     public_url: String,
@@ -66,13 +67,13 @@ async fn admin_page(
                 .and_then(|d| departments.iter().find(|x| x.id == d))
                 .map(|d| d.name.clone())
                 .unwrap_or_default(),
-            status: if a.disabled {
-                "已停用"
+            status: t(if a.disabled {
+                "admin.accounts.disabled"
             } else if a.password_hash.is_none() {
-                "待激活"
+                "admin.accounts.not_activated"
             } else {
-                "正常"
-            },
+                "admin.accounts.active"
+            }),
             disabled: a.disabled,
             id: a.id,
             name: a.display_name,
@@ -112,7 +113,7 @@ fn account_error(e: AccountError) -> Result<String, AppError> {
             cause: Some(Box::new(e)),
         }),
         AccountError::NotFound => Err(AppError::NotFound),
-        other => Ok(other.to_string()),
+        other => Ok(crate::i18n::pick(&other.to_string())),
     }
 }
 
@@ -138,12 +139,7 @@ pub async fn department_create_post(
     let code = form.code.trim();
     let name = form.name.trim();
     if code.is_empty() || code.len() > 32 || name.is_empty() || name.chars().count() > 100 {
-        return refused(
-            &state,
-            &admin,
-            "请填写大队代码（≤32字符）和名称（≤100字）".into(),
-        )
-        .await;
+        return refused(&state, &admin, t("admin.brigades.invalid")).await;
     }
     match accounts::create_department(&state.db, &state.audit, admin.0.actor(), code, name).await {
         Ok(_) => Ok(see_other("/admin")),
@@ -165,7 +161,7 @@ pub struct AccountForm {
 }
 
 fn parse_identifier(form: &AccountForm) -> Result<(&'static str, Identifier), String> {
-    let text = |e: identifier::IdError| e.to_string();
+    let text = |e: identifier::IdError| crate::i18n::pick(&e.to_string());
     match form.role.as_str() {
         "staff" => Ok((
             "staff",
@@ -185,10 +181,10 @@ fn parse_identifier(form: &AccountForm) -> Result<(&'static str, Identifier), St
             } else {
                 identifier::parse_lawyer_licence(&form.identifier)
                     .map(|l| ("agent", Identifier::LawyerLicence(l)))
-                    .map_err(|_| "代理人须以律师执业证号（17位）或手机号码（11位）登录".to_owned())
+                    .map_err(|_| t("admin.new.agent_identifier_invalid"))
             }
         }
-        _ => Err("请选择账户类型".into()),
+        _ => Err(t("admin.new.type_missing")),
     }
 }
 
@@ -204,12 +200,12 @@ pub async fn account_create_post(
     };
     let name = form.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return refused(&state, &admin, "请填写姓名（≤100字）".into()).await;
+        return refused(&state, &admin, t("admin.new.name_invalid")).await;
     }
     let department_id = if role == "staff" {
         match Uuid::parse_str(form.department_id.trim()) {
             Ok(d) => Some(d),
-            Err(_) => return refused(&state, &admin, "民警账户须选择所属大队".into()).await,
+            Err(_) => return refused(&state, &admin, t("admin.new.brigade_missing")).await,
         }
     } else {
         None

@@ -55,7 +55,7 @@ pub struct ActivateForm {
 }
 
 /// Only local paths: never an absolute URL or `//host` (open redirect).
-fn safe_next(next: &str) -> Option<&str> {
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
     (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
 }
 
@@ -135,8 +135,11 @@ pub async fn view_login_post(
                 .map_err(AppError::internal)?;
             return Ok(res);
         }
-        Err(SignInError::Malformed(e)) => (None, Some(e.to_string())),
-        Err(SignInError::Refused) => (Some(SignInError::Refused.to_string()), None),
+        Err(SignInError::Malformed(e)) => (None, Some(crate::i18n::pick(&e.to_string()))),
+        Err(SignInError::Refused) => (
+            Some(crate::i18n::pick(&SignInError::Refused.to_string())),
+            None,
+        ),
         Err(SignInError::AddressBlocked) => return Err(AppError::TooManyAttempts),
         Err(SignInError::Db(e)) => return Err(e.into()),
         Err(SignInError::Audit(e)) => {
@@ -220,11 +223,15 @@ pub async fn view_activate_post(
                 .map_err(AppError::internal)?;
             return Ok(res);
         }
-        Err(ActivateError::Malformed(e)) => identifier_error = Some(e.to_string()),
-        Err(e @ (ActivateError::PasswordsDiffer | ActivateError::WeakPassword(_))) => {
-            password_error = Some(e.to_string())
+        Err(ActivateError::Malformed(e)) => {
+            identifier_error = Some(crate::i18n::pick(&e.to_string()))
         }
-        Err(ActivateError::Refused) => error = Some(ActivateError::Refused.to_string()),
+        Err(e @ (ActivateError::PasswordsDiffer | ActivateError::WeakPassword(_))) => {
+            password_error = Some(crate::i18n::pick(&e.to_string()))
+        }
+        Err(ActivateError::Refused) => {
+            error = Some(crate::i18n::pick(&ActivateError::Refused.to_string()))
+        }
         Err(ActivateError::AddressBlocked) => return Err(AppError::TooManyAttempts),
         Err(ActivateError::Db(e)) => return Err(e.into()),
         Err(ActivateError::Audit(e)) => {

@@ -348,7 +348,20 @@ pub async fn view_verify_post(
         },
         Err(e) => Verdict {
             valid: false,
-            reason: e.to_string(),
+            reason: {
+                use crate::signing::VerifyError;
+                let locale = crate::i18n::Locale::current();
+                match &e {
+                    VerifyError::Malformed => locale.t("verify.error.malformed").into_owned(),
+                    VerifyError::Algorithm => locale.t("verify.error.algorithm").into_owned(),
+                    VerifyError::OtherKey(kid) => {
+                        locale.tf("verify.error.other_key", &[("kid", kid)])
+                    }
+                    VerifyError::BadSignature => {
+                        locale.t("verify.error.bad_signature").into_owned()
+                    }
+                }
+            },
             json_matches: None,
             manifest: None,
         },

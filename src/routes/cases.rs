@@ -17,7 +17,7 @@ pub struct MyCaseRow {
     pub id: Uuid,
     pub number: String,
     pub occurred: String,
-    pub status: &'static str,
+    pub status: String,
     pub label: String,
     pub open: bool,
     pub review_deadline: Option<String>,
@@ -48,15 +48,19 @@ pub async fn view_my_cases_get(
         .map(|m| MyCaseRow {
             id: m.case.id,
             open: m.case.status != "investigating",
-            review_deadline: cases::review_deadline(&m.case).map(|d| d.to_string()),
-            status: cases::status_label(&m.case.status),
+            review_deadline: cases::review_deadline(&m.case)
+                .map(|d| crate::i18n::Locale::current().date(d)),
+            status: cases::status_text(&m.case.status),
             occurred: cst(m.case.occurred_at),
             number: m.case.case_number,
             label: m.label,
             released: m.released,
-            acting_for: m
-                .acting_for
-                .map(|(name, until)| format!("{name}（委托至 {}）", cst(until))),
+            acting_for: m.acting_for.map(|(name, until)| {
+                crate::i18n::Locale::current().tf(
+                    "cases.acting_until",
+                    &[("name", &name), ("until", &cst(until))],
+                )
+            }),
         })
         .collect();
     render(&MyCasesPage {
@@ -74,16 +78,19 @@ struct CasePage {
     number: String,
     occurred: String,
     place: String,
-    status: &'static str,
+    status: String,
     view_only: bool,
     served: Option<String>,
     review_deadline: Option<String>,
     groups: Vec<KindGroup>,
-    withheld: Vec<(&'static str, usize)>,
+    /// "证人要求保密 1 份", in the page's language.
+    withheld: Vec<String>,
+    /// Who accessed this case's evidence (查阅记录), newest first.
+    history: Vec<crate::audit::read::Access>,
 }
 
 pub struct KindGroup {
-    pub kind: &'static str,
+    pub kind: String,
     pub items: Vec<MaterialItem>,
 }
 
@@ -130,8 +137,8 @@ pub async fn view_case_get(
     let view = crate::materials::party_view(&state.db, &permit, &user.account).await?;
     let groups = crate::materials::KINDS
         .iter()
-        .map(|(kind, label)| KindGroup {
-            kind: label,
+        .map(|(kind, _)| KindGroup {
+            kind: crate::materials::kind_text(kind),
             items: view
                 .visible
                 .iter()
@@ -150,23 +157,39 @@ pub async fn view_case_get(
         .filter(|g| !g.items.is_empty())
         .collect();
     let case = facts.case;
+    let history = crate::audit::read::case_history(&state.db, case.id, 100).await?;
     render(&CasePage {
+        history,
         case_id: case.id,
         groups,
-        withheld: view.withheld,
+        withheld: view
+            .withheld
+            .iter()
+            .map(|(ground, n)| {
+                crate::i18n::Locale::current().tf(
+                    "case.withheld_count",
+                    &[
+                        ("ground", &crate::materials::ground_text(ground)),
+                        ("n", &n.to_string()),
+                    ],
+                )
+            })
+            .collect(),
         layout: Layout::for_user(&user),
         occurred: cst(case.occurred_at),
-        status: cases::status_label(&case.status),
+        status: cases::status_text(&case.status),
         view_only: case.status == "disclosing",
         served: case.served_on.map(|d| {
+            let locale = crate::i18n::Locale::current();
             let kind = if case.service_kind.as_deref() == Some("certificate") {
-                "事故证明"
+                "case.served_certificate"
             } else {
-                "事故认定书"
+                "case.served_determination"
             };
-            format!("{kind}已于 {d} 送达")
+            locale.tf(kind, &[("date", &locale.date(d))])
         }),
-        review_deadline: cases::review_deadline(&case).map(|d| d.to_string()),
+        review_deadline: cases::review_deadline(&case)
+            .map(|d| crate::i18n::Locale::current().date(d)),
         number: case.case_number,
         place: case.place,
     })
@@ -462,7 +485,7 @@ struct ViewerPage {
     case_id: Uuid,
     case_number: String,
     title: String,
-    kind: &'static str,
+    kind: String,
     size: String,
     /// `image`, `pdf`, `video` or `other`.
     shape: &'static str,
@@ -518,7 +541,7 @@ pub async fn view_material_get(
         layout,
         case_id,
         case_number: facts.case.case_number,
-        kind: crate::materials::kind_label(&material.kind),
+        kind: crate::materials::kind_text(&material.kind),
         size: super::staff::human_size(material.size),
         shape,
         content_url: format!("{base}/view"),

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bundles;
 pub mod cases;
@@ -25,32 +26,75 @@ pub struct Layout {
     pub scripts: Vec<&'static str>,
     /// The signed-in person's bar (name, role, sign-out form), if any.
     pub user: Option<UserBar>,
+    /// The language of the page.
+    pub locale: crate::i18n::Locale,
+    /// Where the language switch leads: `/language?to=…&next=<this page>`.
+    pub switch_url: String,
 }
 
 pub struct UserBar {
     pub name: String,
-    pub role_label: &'static str,
+    /// "王立（民警）" / "王立 (officer)".
+    pub label: String,
+    pub role_label: String,
     pub csrf_token: String,
     pub home: &'static str,
+    /// Staff and administrators read the audit log.
+    pub audit: bool,
 }
 
 impl Layout {
     pub fn new() -> Self {
+        let locale = crate::i18n::Locale::current();
+        let other = match locale {
+            crate::i18n::Locale::Zh => crate::i18n::Locale::En,
+            crate::i18n::Locale::En => crate::i18n::Locale::Zh,
+        };
+        let here = crate::telemetry::RequestContext::current()
+            .map(|c| c.path)
+            .filter(|p| p.starts_with('/') && !p.starts_with("/language"))
+            .unwrap_or_else(|| "/".to_owned());
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
         Layout {
             css_url: crate::assets::url("portal.css"),
             emblem_url: crate::assets::url("emblem.svg"),
             scripts: Vec::new(),
             user: None,
+            locale,
+            switch_url: format!("/language?to={}&next={next}", other.code()),
         }
+    }
+
+    /// The text of catalog `key` in the page's language.
+    pub fn t(&self, key: &str) -> std::borrow::Cow<'static, str> {
+        self.locale.t(key)
+    }
+
+    /// The text of `<prefix>.<code>`, e.g. `tk("kind", "scene_diagram")` → 现场图.
+    pub fn tk(&self, prefix: &str, code: &str) -> std::borrow::Cow<'static, str> {
+        self.locale.t(&format!("{prefix}.{code}"))
+    }
+
+    /// The text of catalog `key` with `%{name}` replaced by `value`.
+    pub fn tf(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
+        self.locale.tf(key, &[(name, &value.to_string())])
     }
 
     pub fn for_user(user: &crate::auth::CurrentUser) -> Self {
         Layout {
             user: Some(UserBar {
                 name: user.account.display_name.clone(),
+                label: crate::i18n::Locale::current().tf(
+                    "nav.user",
+                    &[
+                        ("name", &user.account.display_name),
+                        ("role", &role_label(user.role())),
+                    ],
+                ),
                 role_label: role_label(user.role()),
                 csrf_token: user.csrf_token.clone(),
                 home: home_for(user.role()),
+                audit: matches!(user.role(), "staff" | "admin"),
             }),
             ..Layout::new()
         }
@@ -66,14 +110,17 @@ pub fn home_for(role: &str) -> &'static str {
     }
 }
 
-pub fn role_label(role: &str) -> &'static str {
-    match role {
-        "admin" => "管理员",
-        "staff" => "民警",
-        "party" => "当事人",
-        "agent" => "代理人",
-        _ => "用户",
-    }
+/// A role's name in the current request's language.
+pub fn role_label(role: &str) -> String {
+    role_label_in(crate::i18n::Locale::current(), role)
+}
+
+pub fn role_label_in(locale: crate::i18n::Locale, role: &str) -> String {
+    let role = match role {
+        "admin" | "staff" | "party" | "agent" => role,
+        _ => "user",
+    };
+    locale.t(&format!("role.{role}")).into_owned()
 }
 
 impl Default for Layout {
@@ -129,6 +176,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/.well-known/jwks.json",
         methods: &["GET"],
         build: |r| r.route(get().to(bundles::jwks)),
+    },
+    RouteSpec {
+        path: "/language",
+        methods: &["GET"],
+        build: |r| r.route(get().to(public::language_get)),
     },
     RouteSpec {
         path: "/login",
@@ -200,6 +252,21 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}/materials/{material_id}/{mode}",
         methods: &["GET"],
         build: |r| r.route(get().to(cases::material_content_get)),
+    },
+    RouteSpec {
+        path: "/staff/audit",
+        methods: &["GET"],
+        build: |r| r.route(get().to(audit::view_audit_get)),
+    },
+    RouteSpec {
+        path: "/staff/audit.csv",
+        methods: &["GET"],
+        build: |r| r.route(get().to(audit::audit_csv_get)),
+    },
+    RouteSpec {
+        path: "/admin/audit/verify",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(audit::audit_verify_post)),
     },
     RouteSpec {
         path: "/staff/cases",
@@ -338,13 +405,5 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// Times shown to people: China Standard Time.
 pub fn cst(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::macros::offset!(+8));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
+    crate::i18n::Locale::current().time(t)
 }

@@ -18,3 +18,38 @@ pub async fn view_landing_get() -> AppResult<HttpResponse> {
         layout: Layout::new(),
     })
 }
+
+#[derive(serde::Deserialize)]
+pub struct LanguageQuery {
+    to: Option<String>,
+    next: Option<String>,
+}
+
+/// `GET /language?to=en&next=/cases`: the language switch on every page. Remembers the choice
+/// in a cookie for a year and goes back to the page (local paths only).
+pub async fn language_get(
+    query: actix_web::web::Query<LanguageQuery>,
+    state: actix_web::web::Data<crate::startup::AppState>,
+) -> AppResult<HttpResponse> {
+    use actix_web::cookie::{Cookie, SameSite, time::Duration};
+    let locale =
+        crate::i18n::Locale::from_code(query.to.as_deref().unwrap_or("")).ok_or_else(|| {
+            crate::error::AppError::bad_request("unknown_language", "不支持该语言（zh-CN 或 en）。")
+        })?;
+    let next = query
+        .next
+        .as_deref()
+        .and_then(super::auth::safe_next)
+        .unwrap_or("/");
+    let cookie = Cookie::build(crate::i18n::COOKIE, locale.code())
+        .path("/")
+        .max_age(Duration::days(365))
+        .same_site(SameSite::Lax)
+        .http_only(true)
+        .secure(state.settings.served_over_tls())
+        .finish();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
+        .cookie(cookie)
+        .finish())
+}

@@ -14,6 +14,7 @@ use crate::auth::{StaffUser, client_of};
 use crate::cases::{self, CaseDetails, CaseError, NewParty, Search, StatusChange};
 use crate::db::entities::{case, department};
 use crate::error::{AppError, AppResult};
+use crate::i18n::{Locale, t};
 use crate::policy::CaseAction;
 use crate::startup::AppState;
 use sea_orm::EntityTrait;
@@ -33,7 +34,7 @@ pub struct CaseRow {
     pub number: String,
     pub occurred: String,
     pub place: String,
-    pub status: &'static str,
+    pub status: String,
 }
 
 #[derive(Template)]
@@ -42,11 +43,11 @@ struct CaseListPage {
     layout: Layout,
     rows: Vec<CaseRow>,
     q: SearchQuery,
-    page: u64,
-    pages: u64,
+    /// "Page 2 of 5".
+    page_of: String,
     prev_link: Option<String>,
     next_link: Option<String>,
-    statuses: Vec<(&'static str, &'static str)>,
+    statuses: &'static [&'static str],
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -100,7 +101,7 @@ pub async fn view_cases_get(
         .map(|c| CaseRow {
             id: c.id,
             occurred: cst(c.occurred_at),
-            status: cases::status_label(&c.status),
+            status: cases::status_text(&c.status),
             number: c.case_number,
             place: c.place,
         })
@@ -110,12 +111,14 @@ pub async fn view_cases_get(
         rows,
         prev_link: (q.page > 0).then(|| q.link(q.page - 1)),
         next_link: (q.page + 1 < pages).then(|| q.link(q.page + 1)),
-        page: q.page + 1,
-        pages: pages.max(1),
-        statuses: cases::STATUSES
-            .iter()
-            .map(|s| (*s, cases::status_label(s)))
-            .collect(),
+        page_of: Locale::current().tf(
+            "staff.cases.page_of",
+            &[
+                ("page", &(q.page + 1).to_string()),
+                ("pages", &pages.max(1).to_string()),
+            ],
+        ),
+        statuses: &cases::STATUSES,
         q,
     })
 }
@@ -126,7 +129,7 @@ struct CaseFormPage {
     layout: Layout,
     csrf_token: String,
     action: String,
-    title: &'static str,
+    title: String,
     form: CaseForm,
     error: Option<String>,
 }
@@ -151,7 +154,7 @@ pub struct CaseForm {
 impl CaseForm {
     fn details(&self) -> Result<CaseDetails, CaseError> {
         let at = PrimitiveDateTime::parse(self.occurred_at.trim(), DATETIME)
-            .map_err(|_| CaseError::Invalid("请填写事故发生时间".into()))?
+            .map_err(|_| CaseError::Invalid(t("staff.form.occurred_missing")))?
             .assume_offset(CST);
         Ok(CaseDetails {
             case_number: self.case_number.clone(),
@@ -193,11 +196,11 @@ impl CaseFormPage {
                 || "/staff/cases".to_owned(),
                 |id| format!("/staff/cases/{id}/edit"),
             ),
-            title: if case.is_some() {
-                "编辑案件"
+            title: t(if case.is_some() {
+                "staff.form.edit_title"
             } else {
-                "新建案件"
-            },
+                "staff.form.new_title"
+            }),
             form,
             error,
         }
@@ -209,9 +212,11 @@ pub async fn view_case_new_get(staff: StaffUser) -> AppResult<HttpResponse> {
     render(&CaseFormPage::of(&staff, None, CaseForm::default(), None))
 }
 
+/// The message of a refused form in the page's language (domain messages written
+/// `中文 (English)` are picked; Chinese-only ones stay Chinese).
 fn form_error(e: CaseError) -> Result<String, AppError> {
     match e {
-        CaseError::Invalid(m) => Ok(m),
+        CaseError::Invalid(m) => Ok(crate::i18n::pick(&m)),
         other => Err(other.into()),
     }
 }
@@ -238,13 +243,15 @@ pub async fn case_create_post(
 
 pub struct MaterialRow {
     pub id: Uuid,
-    pub kind: &'static str,
+    pub kind: String,
     pub title: String,
     pub original_name: String,
     pub size: String,
     pub uploaded: String,
-    pub state: &'static str,
-    pub ground: Option<&'static str>,
+    /// Its state, with the ground if withheld.
+    pub state: String,
+    /// Its entry in the "correct (replace)" list: kind and title.
+    pub choice: String,
     pub decidable: bool,
     pub released: bool,
 }
@@ -259,7 +266,7 @@ pub fn human_size(bytes: i64) -> String {
     } else if b >= 1024.0 {
         format!("{:.0} KB", b / 1024.0)
     } else {
-        format!("{bytes} 字节")
+        Locale::current().tf("staff.size_bytes", &[("n", &bytes.to_string())])
     }
 }
 
@@ -270,7 +277,7 @@ pub struct DelegationRow {
     pub law_firm: String,
     pub principal: String,
     pub period: String,
-    pub state: &'static str,
+    pub state: String,
     pub revocable: bool,
 }
 
@@ -278,9 +285,11 @@ pub struct PartyRow {
     pub id: Uuid,
     pub label: String,
     pub name: String,
-    pub role: &'static str,
+    pub role: String,
     pub login: String,
     pub activated: bool,
+    /// Its entry in the principal list: "Party 甲, 张伟".
+    pub choice: String,
 }
 
 #[derive(Template)]
@@ -290,7 +299,9 @@ struct CasePage {
     csrf_token: String,
     case: case::Model,
     occurred: String,
-    status: &'static str,
+    status: String,
+    /// Fatal, complex, or ordinary.
+    case_type: String,
     served: Option<String>,
     review_deadline: Option<String>,
     parties: Vec<PartyRow>,
@@ -300,7 +311,7 @@ struct CasePage {
     grounds: &'static [(&'static str, &'static str)],
     can_disclose: bool,
     error: Option<String>,
-    roles: Vec<(&'static str, &'static str)>,
+    roles: &'static [&'static str],
     today: String,
 }
 
@@ -310,26 +321,38 @@ async fn case_page(
     case: case::Model,
     error: Option<String>,
 ) -> AppResult<CasePage> {
+    let locale = Locale::current();
     let party_rows = cases::parties(&state.db, case.id).await?;
     let materials = crate::materials::all_of_case(&state.db, case.id)
         .await?
         .into_iter()
         .map(|m| MaterialRow {
             id: m.id,
-            kind: crate::materials::kind_label(&m.kind),
+            kind: crate::materials::kind_text(&m.kind),
             size: human_size(m.size),
             uploaded: cst(m.uploaded_at),
-            state: match (m.state.as_str(), m.superseded_by.is_some()) {
-                (_, true) => "已被更正版本取代",
-                ("released", _) => "已公开",
-                ("withheld", _) => "不予公开",
-                _ if m.kind == "authorisation" => "内部存档",
-                _ => "草稿（未公开）",
+            state: match (
+                m.state.as_str(),
+                m.superseded_by.is_some(),
+                m.withhold_ground.as_deref(),
+            ) {
+                (_, true, _) => t("staff.materials.superseded"),
+                ("released", ..) => t("staff.materials.released"),
+                ("withheld", _, Some(g)) => locale.tf(
+                    "staff.materials.withheld_on",
+                    &[("ground", &crate::materials::ground_text(g))],
+                ),
+                ("withheld", ..) => t("staff.materials.withheld"),
+                _ if m.kind == "authorisation" => t("staff.materials.internal"),
+                _ => t("staff.materials.draft"),
             },
-            ground: m
-                .withhold_ground
-                .as_deref()
-                .map(crate::materials::ground_label),
+            choice: locale.tf(
+                "staff.materials.option",
+                &[
+                    ("kind", &crate::materials::kind_text(&m.kind)),
+                    ("title", &m.title),
+                ],
+            ),
             decidable: m.kind != "authorisation" && m.superseded_by.is_none(),
             released: m.state == "released",
             title: m.title,
@@ -354,18 +377,23 @@ async fn case_page(
             principal: party_rows
                 .iter()
                 .find(|(p, _)| p.id == d.principal_party_id)
-                .map(|(p, _)| format!("{} {}", p.label, p.name))
+                .map(|(p, _)| {
+                    locale.tf(
+                        "staff.principal_value",
+                        &[("label", &p.label), ("name", &p.name)],
+                    )
+                })
                 .unwrap_or_default(),
-            period: format!("{} 至 {}", cst(d.valid_from), cst(d.valid_until)),
-            state: if d.revoked_at.is_some() {
-                "已撤销"
+            period: period(d.valid_from, d.valid_until),
+            state: t(if d.revoked_at.is_some() {
+                "staff.agents.revoked"
             } else if d.current(now) {
-                "有效"
+                "staff.agents.current"
             } else if d.valid_until <= now {
-                "已到期"
+                "staff.agents.expired"
             } else {
-                "未开始"
-            },
+                "staff.agents.not_started"
+            }),
             revocable: d.revoked_at.is_none() && d.valid_until > now,
         })
         .collect();
@@ -373,9 +401,10 @@ async fn case_page(
         .into_iter()
         .map(|(p, a)| PartyRow {
             id: p.id,
+            choice: party_named(&p.label, &p.name),
             label: p.label,
             name: p.name,
-            role: cases::party_role_label(&p.role),
+            role: cases::party_role_text(&p.role),
             login: a
                 .as_ref()
                 .map(|a| a.login_masked.clone())
@@ -387,16 +416,20 @@ async fn case_page(
         layout: Layout::for_user(&staff.0),
         csrf_token: staff.0.csrf_token.clone(),
         occurred: cst(case.occurred_at),
-        status: cases::status_label(&case.status),
+        status: cases::status_text(&case.status),
+        case_type: case_type(&case),
         served: case.served_on.map(|d| {
-            let kind = if case.service_kind.as_deref() == Some("certificate") {
-                "事故证明"
+            let document = t(if case.service_kind.as_deref() == Some("certificate") {
+                "staff.case.certificate"
             } else {
-                "事故认定书"
-            };
-            format!("{kind}，{d} 送达")
+                "staff.case.determination"
+            });
+            locale.tf(
+                "staff.case.served_value",
+                &[("document", &document), ("date", &locale.date(d))],
+            )
         }),
-        review_deadline: cases::review_deadline(&case).map(|d| d.to_string()),
+        review_deadline: cases::review_deadline(&case).map(|d| locale.date(d)),
         can_disclose: case.status == "investigating" && (case.fatal || case.complex),
         parties,
         delegations,
@@ -404,13 +437,38 @@ async fn case_page(
         kinds: &crate::materials::KINDS,
         grounds: &crate::materials::GROUNDS,
         error,
-        roles: cases::PARTY_ROLES
-            .iter()
-            .map(|r| (*r, cases::party_role_label(r)))
-            .collect(),
+        roles: &cases::PARTY_ROLES,
         today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
         case,
     })
+}
+
+/// "Fatal", "Complex or difficult", both, or "Ordinary".
+fn case_type(case: &case::Model) -> String {
+    let mut types = Vec::new();
+    if case.fatal {
+        types.push(t("staff.case.type_fatal"));
+    }
+    if case.complex {
+        types.push(t("staff.case.type_complex"));
+    }
+    if types.is_empty() {
+        types.push(t("staff.case.type_ordinary"));
+    }
+    types.join(&t("staff.case.type_separator"))
+}
+
+/// "Party 甲, 张伟".
+fn party_named(label: &str, name: &str) -> String {
+    Locale::current().tf("staff.party_named", &[("label", label), ("name", name)])
+}
+
+/// A delegation's period: "from to until".
+fn period(from: OffsetDateTime, until: OffsetDateTime) -> String {
+    Locale::current().tf(
+        "staff.period",
+        &[("from", &cst(from)), ("until", &cst(until))],
+    )
 }
 
 async fn authorize(
@@ -553,8 +611,8 @@ struct NoticePage {
     case_id: Uuid,
     case_number: String,
     brigade: String,
-    name: String,
-    label: String,
+    /// "张伟（当事人甲）".
+    party: String,
     login: String,
     code: Option<String>,
     expires: String,
@@ -579,8 +637,10 @@ async fn notice(
         case_id: case.id,
         case_number: case.case_number.clone(),
         brigade,
-        name: party.name,
-        label: party.label,
+        party: Locale::current().tf(
+            "staff.notice.party_value",
+            &[("name", &party.name), ("label", &party.label)],
+        ),
         login,
         expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
         code: code.map(|c| c.code),
@@ -718,13 +778,12 @@ pub async fn delegation_grant_post(
     };
     let parsed = (|| -> Result<cases::NewDelegation, String> {
         let principal_party_id =
-            Uuid::parse_str(&get("principal")).map_err(|_| "请选择委托人".to_owned())?;
+            Uuid::parse_str(&get("principal")).map_err(|_| t("staff.agents.principal_missing"))?;
         let agent = match identifier::parse_mobile(&get("agent_identifier")) {
             Ok(m) => Identifier::Mobile(m),
             Err(_) => Identifier::LawyerLicence(
-                identifier::parse_lawyer_licence(&get("agent_identifier")).map_err(|_| {
-                    "代理人须以律师执业证号（17位）或手机号码（11位）登录".to_owned()
-                })?,
+                identifier::parse_lawyer_licence(&get("agent_identifier"))
+                    .map_err(|_| t("staff.agents.identifier_invalid"))?,
             ),
         };
         Ok(cases::NewDelegation {
@@ -732,15 +791,15 @@ pub async fn delegation_grant_post(
             agent,
             agent_name: get("agent_name"),
             law_firm: Some(get("law_firm")),
-            valid_from: parse_date(&get("valid_from")).ok_or("请填写委托开始日期")?,
-            valid_until: parse_date(&get("valid_until")).ok_or("请填写委托截止日期")?,
+            valid_from: parse_date(&get("valid_from"))
+                .ok_or_else(|| t("staff.agents.valid_from_missing"))?,
+            valid_until: parse_date(&get("valid_until"))
+                .ok_or_else(|| t("staff.agents.valid_until_missing"))?,
         })
     })();
     let outcome = match (parsed, &document, problem) {
         (_, _, Some(p)) => Err(CaseError::Invalid(p)),
-        (_, None, None) => Err(CaseError::Invalid(
-            "请上传当事人签署的授权委托书（PDF 或图片）".into(),
-        )),
+        (_, None, None) => Err(CaseError::Invalid(t("staff.agents.document_missing"))),
         (Err(p), _, None) => Err(CaseError::Invalid(p)),
         (Ok(new), Some(doc), None) => {
             cases::grant_delegation(
@@ -762,7 +821,7 @@ pub async fn delegation_grant_post(
                 .await?
                 .into_iter()
                 .find(|(p, _)| p.id == d.principal_party_id)
-                .map(|(p, _)| format!("当事人{} {}", p.label, p.name))
+                .map(|(p, _)| party_named(&p.label, &p.name))
                 .unwrap_or_default();
             render(&AgentNoticePage {
                 layout: Layout::for_user(&staff.0),
@@ -771,7 +830,7 @@ pub async fn delegation_grant_post(
                 name: agent.display_name,
                 login: agent.login_masked,
                 principal,
-                period: format!("{} 至 {}", cst(d.valid_from), cst(d.valid_until)),
+                period: period(d.valid_from, d.valid_until),
                 expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
                 code: code.map(|c| c.code),
                 portal: state.settings.public_url.to_string(),
@@ -912,7 +971,7 @@ pub async fn material_upload_post(
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("").to_owned();
     let outcome = match (&file, problem) {
         (_, Some(p)) => Err(MaterialError::Invalid(p)),
-        (None, None) => Err(MaterialError::Invalid("请选择要上传的文件".into())),
+        (None, None) => Err(MaterialError::Invalid(t("staff.materials.file_missing"))),
         (Some(f), None) => {
             let account = &staff.0.account;
             crate::materials::upload(

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod audit_pages;
 mod auth;
 mod big;
 mod bundles;
@@ -16,6 +17,7 @@ mod cases;
 mod cli;
 mod health;
 mod helpers;
+mod i18n;
 mod materials;
 mod matrix;
 mod pages;

@@ -300,6 +300,10 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
     if public || (path, method) == ("/verify", "GET") {
         return (200, false);
     }
+    if (path, method) == ("/language", "GET") {
+        // Anyone may switch; the matrix names no language.
+        return (400, false);
+    }
     if (path, method) == ("/verify", "POST") {
         // Anyone may check a manifest; this form names none.
         return (400, false);
@@ -376,7 +380,14 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                 }
             }
         }
-        ("/admin", "GET") => {
+        ("/staff/audit", "GET") | ("/staff/audit.csv", "GET") => {
+            if staff || who == Who::Admin {
+                200
+            } else {
+                403
+            }
+        }
+        ("/admin/audit/verify", "POST") | ("/admin", "GET") => {
             if who == Who::Admin {
                 200
             } else {

@@ -382,10 +382,6 @@ impl Browser {
             .map_err(|e| format!("no element {css}: {e}"))?)
     }
 
-    pub async fn exists(&self, css: &str) -> Outcome<bool> {
-        Ok(!self.client.find_all(Locator::Css(css)).await?.is_empty())
-    }
-
     /// Clicks `css` (a submit button or link) and waits until the next page has loaded.
     pub async fn click_and_load(&self, css: &str) -> Outcome {
         let element = self.find(css).await?;

@@ -241,19 +241,31 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     })
     .await;
 
-    // TODO(issue 9): the 查阅记录 (access history) section is being added to the case page on
-    // another branch; once it lands, make this step unconditional and check its rows.
-    b.goto(&case_page).await.unwrap();
-    if b.exists("#access-history").await.unwrap() {
-        b.step("09-access-history", async {
-            let history = b.text("#access-history").await?;
-            ensure!(!history.trim().is_empty(), "the access history has entries");
-            Ok(())
-        })
-        .await;
-    } else {
-        eprintln!("party journey: no #access-history on the case page yet; step skipped");
-    }
+    b.step("09-access-history", async {
+        b.goto(&case_page).await?;
+        // Rows, not their wording (which follows the page's language): the case views, both
+        // viewers and the bundle are there, named by the materials' titles.
+        let rows = b
+            .js(
+                "return [...document.querySelectorAll('#access-history tbody tr')]
+                     .map(tr => tr.textContent);",
+                vec![],
+            )
+            .await?;
+        let rows: Vec<String> = serde_json::from_value(rows)?;
+        ensure!(
+            rows.len() >= 4,
+            "the access history lists the visits: {rows:?}"
+        );
+        for title in ["现场图", "现场勘查笔录"] {
+            ensure!(
+                rows.iter().any(|r| r.contains(title)),
+                "the access history names {title}: {rows:?}"
+            );
+        }
+        Ok(())
+    })
+    .await;
 
     b.close().await;
 }
