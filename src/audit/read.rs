@@ -272,9 +272,12 @@ pub async fn case_history(
         "material.download",
         "bundle.download",
     ];
+    // Thumbnails load with every case page: the page view already records that visit, so the
+    // history leaves them out (the staff audit log keeps them).
     let events = audit_event::Entity::find()
         .filter(audit_event::Column::CaseId.eq(case_id))
         .filter(audit_event::Column::Action.is_in(ACCESSES))
+        .filter(audit_event::Column::Details.not_like("%\"thumbnail\":true%"))
         .order_by_desc(audit_event::Column::Seq)
         .limit(limit)
         .all(db)
