@@ -113,6 +113,16 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
+/// The audit log could not commit: nothing may be served (503, try again).
+impl From<crate::audit::AuditError> for AppError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(e: askama::Error) -> Self {
         AppError::internal(e)

@@ -10,7 +10,7 @@ use super::{Layout, render};
 use crate::audit::read::{self, Filter};
 use crate::audit::{Action, Event, Outcome};
 use crate::auth::{AdminUser, CurrentUser, client_of};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::startup::AppState;
 
 const PAGE: u64 = 50;
@@ -65,15 +65,8 @@ async fn scope_of(req: &HttpRequest, user: &CurrentUser) -> AppResult<read::Scop
 }
 
 async fn record(state: &AppState, event: Event) -> AppResult<()> {
-    state
-        .audit
-        .record(event)
-        .await
-        .map(|_| ())
-        .map_err(|e| AppError::Unavailable {
-            part: "audit",
-            cause: Some(Box::new(e)),
-        })
+    state.audit.record(event).await?;
+    Ok(())
 }
 
 pub struct Row {

@@ -98,11 +98,7 @@ pub async fn bundle_get(
                     "via": match &user { DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
-        .await
-        .map_err(|e| AppError::Unavailable {
-            part: "audit",
-            cause: Some(Box::new(e)),
-        })?;
+        .await?;
 
     let mut res = match (&conditional.ranges, conditional.not_modified) {
         (_, true) => HttpResponse::NotModified(),
@@ -339,19 +335,20 @@ pub async fn view_verify_post(
             "请选择证据包中的 manifest.jws 文件，或粘贴其内容。",
         ));
     }
-    let verdict = match state.manifest_key.verify(&jws) {
+    let checked = state.manifest_key.verify(&jws);
+    let verdict = match &checked {
         Ok(signed) => Verdict {
             valid: true,
             reason: String::new(),
-            json_matches: manifest.as_ref().map(|m| *m == signed),
-            manifest: manifest_view(&signed),
+            json_matches: manifest.as_ref().map(|m| m == signed),
+            manifest: manifest_view(signed),
         },
         Err(e) => Verdict {
             valid: false,
             reason: {
                 use crate::signing::VerifyError;
                 let locale = crate::i18n::Locale::current();
-                match &e {
+                match e {
                     VerifyError::Malformed => locale.t("verify.error.malformed").into_owned(),
                     VerifyError::Algorithm => locale.t("verify.error.algorithm").into_owned(),
                     VerifyError::OtherKey(kid) => {
@@ -372,12 +369,11 @@ pub async fn view_verify_post(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     if wants_json {
-        let signed = state.manifest_key.verify(&jws).ok();
         let body = serde_json::json!({
             "valid": verdict.valid,
             "reason": (!verdict.valid).then_some(verdict.reason),
             "manifest_json_matches": verdict.json_matches,
-            "manifest": signed.and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok()),
+            "manifest": checked.ok().and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok()),
         });
         return Ok(HttpResponse::Ok()
             .content_type(ContentType::json())

@@ -129,11 +129,7 @@ pub async fn view_case_get(
                 .case(permit.case_id)
                 .client(client.0, client.1),
         )
-        .await
-        .map_err(|e| AppError::Unavailable {
-            part: "audit",
-            cause: Some(Box::new(e)),
-        })?;
+        .await?;
     let view = crate::materials::party_view(&state.db, &permit, &user.account).await?;
     let groups = crate::materials::KINDS
         .iter()
@@ -233,10 +229,6 @@ pub async fn material_content_get(
         id: Some(account.id),
         role: crate::auth::extract::role_name(&account.role),
     };
-    let unavailable = |e: crate::audit::AuditError| AppError::Unavailable {
-        part: "audit",
-        cause: Some(Box::new(e)),
-    };
     if mode == "thumbnail" {
         return thumbnail(&state, &material, actor, client, &user).await;
     }
@@ -267,8 +259,7 @@ pub async fn material_content_get(
                     "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
 
     let mut res = match (&ranges, not_modified) {
         (_, true) => HttpResponse::NotModified(),
@@ -397,10 +388,7 @@ async fn thumbnail(
                 })),
         )
         .await
-        .map_err(|e| AppError::Unavailable {
-            part: "audit",
-            cause: Some(Box::new(e)),
-        })?;
+        ?;
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")
         .insert_header((header::CACHE_CONTROL, "no-store"))

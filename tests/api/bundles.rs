@@ -685,6 +685,38 @@ async fn anyone_can_check_a_manifest_on_the_public_page() {
         html.contains("核验未通过") && html.contains("签名无效"),
         "{html}"
     );
+    // Machines get JSON: the verdict and the signed manifest.
+    let res = insurer
+        .client
+        .post(format!("{}/verify?csrf_token={csrf}", insurer.address))
+        .header("Accept", "application/json")
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("jws_text", jws.clone())
+                .part(
+                    "manifest",
+                    reqwest::multipart::Part::bytes(json.clone()).file_name("manifest.json"),
+                ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["manifest_json_matches"], true);
+    assert_eq!(body["manifest"]["case_number"], "2026-400");
+    // Something far larger than any manifest: refused without reading it all.
+    let res = insurer
+        .client
+        .post(format!("{}/verify?csrf_token={csrf}", insurer.address))
+        .header("Accept", "application/json")
+        .multipart(reqwest::multipart::Form::new().text("jws_text", "x".repeat(5 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "manifest_too_large");
     // Nothing given: a clear error.
     let res = insurer
         .client
