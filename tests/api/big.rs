@@ -9,9 +9,8 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{PASSWORD, activate};
-use crate::cases::{code_on, open_case, register, set_status, staff_of};
-use crate::helpers::{TestApp, assert_status, client, csrf_in, spawn_app};
+use crate::cases::served_case;
+use crate::helpers::{TestApp, assert_status, csrf_in, spawn_app};
 use crate::materials::decide;
 
 const MIB: u64 = 1024 * 1024;
@@ -108,37 +107,6 @@ async fn upload_streamed(
     id
 }
 
-/// A served case with a signed-in party; returns (staff, party, case id).
-async fn served_case(app: &TestApp) -> (TestApp, TestApp, String) {
-    let staff = staff_of(app, "110105", "wang.li").await;
-    let case_id = open_case(&staff, "2026-900", true).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let today = time::OffsetDateTime::now_utc()
-        .to_offset(time::macros::offset!(+8))
-        .date()
-        .to_string();
-    set_status(
-        &staff,
-        &case_id,
-        &[
-            ("to", "served"),
-            ("service_kind", "determination"),
-            ("served_on", &today),
-        ],
-    )
-    .await;
-    let party = app.with_client(client());
-    activate(&party, "110101199003070011", &code, PASSWORD).await;
-    (staff, party, case_id)
-}
-
 /// Streams a response to `sink`, returning (bytes, SHA-256).
 async fn drain(res: reqwest::Response, mut sink: impl std::io::Write) -> (u64, String) {
     let mut h = Sha256::new();
@@ -157,7 +125,7 @@ async fn drain(res: reqwest::Response, mut sink: impl std::io::Write) -> (u64, S
 #[ignore = "1 GiB each way; run by .ci/run"]
 async fn big_a_1_gib_material_uploads_and_downloads_in_constant_memory() {
     let app = spawn_app().await;
-    let (staff, party, case_id) = served_case(&app).await;
+    let (staff, party, case_id) = served_case(&app, "2026-900").await;
     let len = 1024 * MIB;
     let idle = rss("VmRSS:");
 
@@ -204,7 +172,7 @@ async fn big_a_1_gib_material_uploads_and_downloads_in_constant_memory() {
 #[ignore = "a 1 GiB, 200-file bundle; run by .ci/run"]
 async fn big_a_1_gib_200_file_bundle_streams_in_bounded_memory() {
     let app = spawn_app().await;
-    let (staff, party, case_id) = served_case(&app).await;
+    let (staff, party, case_id) = served_case(&app, "2026-900").await;
     // 150 files of ~100 KiB, 40 of 2 MiB and 10 of ~92 MiB: just over 1000 MiB.
     let mut total = 0u64;
     for i in 0..200u64 {

@@ -16,7 +16,7 @@ use sha2::Digest;
 use crate::auth::{PASSWORD, activate, events};
 use crate::cases::{code_on, open_case, register, set_status, staff_of};
 use crate::helpers::{TestApp, assert_status, client, header, spawn_app};
-use crate::materials::{PDF, PNG, decide, upload};
+use crate::materials::{PDF, PNG, decide, uploaded};
 
 fn today() -> String {
     time::OffsetDateTime::now_utc()
@@ -33,22 +33,6 @@ struct World {
     /// Title → (material id, bytes), released ones only.
     released: HashMap<&'static str, (String, Vec<u8>)>,
     withheld_id: String,
-}
-
-async fn uploaded(
-    staff: &TestApp,
-    case_id: &str,
-    kind: &str,
-    title: &str,
-    name: &str,
-    bytes: &[u8],
-) -> String {
-    let res = upload(staff, case_id, kind, title, name, bytes).await;
-    assert_status(&res, StatusCode::CREATED);
-    res.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// A served case, party 甲 (张伟) signed in; four materials released (two photos share a
@@ -519,7 +503,7 @@ async fn during_disclosure_there_is_no_bundle() {
 
 #[tokio::test]
 async fn an_agent_fetches_the_bundle_with_curl_until_the_delegation_expires() {
-    use crate::cases::{AGENT_MOBILE, grant, in_a_month, served_case_with_party};
+    use crate::cases::{agent_with_token, served_case_with_party};
     let app = spawn_app().await;
     let staff = staff_of(&app, "110105", "wang.li").await;
     let (case_id, party_id) = served_case_with_party(&staff).await;
@@ -533,34 +517,7 @@ async fn an_agent_fetches_the_bundle_with_curl_until_the_delegation_expires() {
     )
     .await;
     decide(&staff, &case_id, &id, "release", &[]).await;
-    let code = code_on(
-        &grant(
-            &staff,
-            &case_id,
-            &party_id,
-            &in_a_month(),
-            Some(("a.pdf", PDF)),
-        )
-        .await
-        .text()
-        .await
-        .unwrap(),
-    )
-    .unwrap();
-    let agent = app.with_client(client());
-    activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
-    let csrf = agent.csrf_from("/account").await;
-    let html = agent
-        .post_form(
-            "/account/tokens",
-            &[("csrf_token", &csrf), ("name", "curl")],
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    let start = html.find(r#"id="new-token">"#).unwrap() + 15;
-    let token = html[start..].split('<').next().unwrap().to_owned();
+    let (_agent, token) = agent_with_token(&app, &staff, &case_id, &party_id).await;
 
     let curl = reqwest::Client::new();
     let url = format!("{}/cases/{case_id}/bundle.zip", app.address);
@@ -749,16 +706,7 @@ async fn a_store_failure_mid_bundle_fails_the_download_and_is_recorded() {
         env.insert("PORTAL_STORE_URL".into(), root_env);
     })
     .await;
-    let staff = staff_of(&app, "110105", "wang.li").await;
-    let case_id = open_case(&staff, "2026-401", true).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let (staff, party, case_id) = crate::cases::served_case(&app, "2026-401").await;
     let big: Vec<u8> = [
         PDF.to_vec(),
         (0..24 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect(),
@@ -774,18 +722,6 @@ async fn a_store_failure_mid_bundle_fails_the_download_and_is_recorded() {
     )
     .await;
     decide(&staff, &case_id, &id, "release", &[]).await;
-    set_status(
-        &staff,
-        &case_id,
-        &[
-            ("to", "served"),
-            ("service_kind", "determination"),
-            ("served_on", &today()),
-        ],
-    )
-    .await;
-    let party = app.with_client(client());
-    activate(&party, "110101199003070011", &code, PASSWORD).await;
     let row = material::Entity::find_by_id(uuid::Uuid::parse_str(&id).unwrap())
         .one(&app.state.db)
         .await

@@ -605,6 +605,76 @@ pub async fn served_case_with_party(staff: &TestApp) -> (String, String) {
     (case_id, party_id)
 }
 
+/// An agent for `party_id` on `case_id` (delegation until next month), activated, with a
+/// personal API token: (the agent's browser, the token).
+pub async fn agent_with_token(
+    app: &TestApp,
+    staff: &TestApp,
+    case_id: &str,
+    party_id: &str,
+) -> (TestApp, String) {
+    let code = code_on(
+        &grant(
+            staff,
+            case_id,
+            party_id,
+            &in_a_month(),
+            Some(("a.pdf", crate::materials::PDF)),
+        )
+        .await
+        .text()
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let agent = app.with_client(client());
+    activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
+    let csrf = agent.csrf_from("/account").await;
+    let html = agent
+        .post_form(
+            "/account/tokens",
+            &[("csrf_token", &csrf), ("name", "curl")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = html.find(r#"id="new-token">"#).unwrap() + 15;
+    let token = html[start..].split('<').next().unwrap().to_owned();
+    (agent, token)
+}
+
+/// A served case (staff of brigade 110105) with party 甲 (张伟) signed in: (staff, party, case id).
+pub async fn served_case(app: &TestApp, number: &str) -> (TestApp, TestApp, String) {
+    let staff = staff_of(app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, number, true).await;
+    let code = code_on(
+        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date()
+        .to_string();
+    set_status(
+        &staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "determination"),
+            ("served_on", &today),
+        ],
+    )
+    .await;
+    let party = app.with_client(client());
+    activate(&party, "110101199003070011", &code, PASSWORD).await;
+    (staff, party, case_id)
+}
+
 pub fn in_a_month() -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::days(30))
         .date()

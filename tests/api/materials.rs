@@ -53,6 +53,23 @@ pub async fn upload(
         .unwrap()
 }
 
+/// Uploads one file, checks it was accepted, and returns the new material's id.
+pub async fn uploaded(
+    staff: &TestApp,
+    case_id: &str,
+    kind: &str,
+    title: &str,
+    name: &str,
+    bytes: &[u8],
+) -> String {
+    let res = upload(staff, case_id, kind, title, name, bytes).await;
+    assert_status(&res, StatusCode::CREATED);
+    res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub async fn decide(
     staff: &TestApp,
     case_id: &str,
@@ -562,7 +579,7 @@ async fn drafts_and_withheld_material_do_not_exist_for_parties() {
 
 #[tokio::test]
 async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoked() {
-    use crate::cases::{AGENT_MOBILE, grant, in_a_month, served_case_with_party};
+    use crate::cases::{agent_with_token, served_case_with_party};
     let app = spawn_app().await;
     let staff = staff_of(&app, "110105", "wang.li").await;
     let (case_id, party_id) = served_case_with_party(&staff).await;
@@ -580,34 +597,7 @@ async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoke
         .unwrap()
         .to_owned();
     decide(&staff, &case_id, &id, "release", &[]).await;
-    let code = code_on(
-        &grant(
-            &staff,
-            &case_id,
-            &party_id,
-            &in_a_month(),
-            Some(("a.pdf", PDF)),
-        )
-        .await
-        .text()
-        .await
-        .unwrap(),
-    )
-    .unwrap();
-    let agent = app.with_client(client());
-    activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
-    let csrf = agent.csrf_from("/account").await;
-    let html = agent
-        .post_form(
-            "/account/tokens",
-            &[("csrf_token", &csrf), ("name", "curl")],
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    let start = html.find(r#"id="new-token">"#).unwrap() + 15;
-    let token = html[start..].split('<').next().unwrap().to_owned();
+    let (_agent, token) = agent_with_token(&app, &staff, &case_id, &party_id).await;
 
     let curl = reqwest::Client::new();
     let url = format!("{}/cases/{case_id}/materials/{id}/download", app.address);
