@@ -18,7 +18,7 @@ use crate::keys::ServerKey;
 pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::hours(12);
 /// `last_seen_at` is written at most this often (one write per minute, not per request).
-const TOUCH_EVERY: Duration = Duration::seconds(60);
+pub(super) const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -114,7 +114,12 @@ pub async fn resume(
     db: &impl ConnectionTrait,
     claims: &Claims,
 ) -> Result<Option<(session::Model, account::Model)>, DbErr> {
-    let Some(row) = session::Entity::find_by_id(claims.sid).one(db).await? else {
+    // One statement for both rows: every signed-in request pays for this lookup.
+    let Some((row, Some(account))) = session::Entity::find_by_id(claims.sid)
+        .find_also_related(account::Entity)
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();
@@ -125,9 +130,6 @@ pub async fn resume(
     {
         return Ok(None);
     }
-    let Some(account) = account::Entity::find_by_id(row.account_id).one(db).await? else {
-        return Ok(None);
-    };
     if account.disabled || account.password_hash.is_none() {
         return Ok(None);
     }
