@@ -1,9 +1,10 @@
 //! Cases: opening and editing them, moving their status, registering parties, listing them for
 //! staff and for parties and agents — and `authorize`, the gate every case route goes through.
 
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
 };
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -114,6 +115,40 @@ pub async fn authorize(
     action: CaseAction,
     case_id: Uuid,
 ) -> Result<(CasePermit, CaseFacts), AppError> {
+    let found = case_with_own_party(actor.id, case_id).one(db).await?;
+    decide(db, audit, actor, client, action, case_id, found).await
+}
+
+/// The case and `actor_id`'s own party row in it (if any), as one statement: this runs for
+/// every page and every byte range of evidence.
+fn case_with_own_party(
+    actor_id: Uuid,
+    case_id: Uuid,
+) -> sea_orm::SelectTwo<case::Entity, case_party::Entity> {
+    let own_party = case_party::Relation::Case
+        .def()
+        .rev()
+        .on_condition(move |_, party| {
+            Expr::col((party, case_party::Column::AccountId))
+                .eq(actor_id)
+                .into_condition()
+        });
+    case::Entity::find_by_id(case_id)
+        .join(JoinType::LeftJoin, own_party)
+        .select_also(case_party::Entity)
+}
+
+/// The rest of `authorize` once the case (`None`: it does not exist) and the actor's party row
+/// are loaded: an agent's delegations, then policy; a denial is audited.
+async fn decide(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    actor: &account::Model,
+    client: (Option<String>, Option<String>),
+    action: CaseAction,
+    case_id: Uuid,
+    found: Option<(case::Model, Option<case_party::Model>)>,
+) -> Result<(CasePermit, CaseFacts), AppError> {
     let who = Actor {
         id: Some(actor.id),
         role: crate::auth::extract::role_name(&actor.role),
@@ -124,18 +159,13 @@ pub async fn authorize(
             .client(client.0.clone(), client.1.clone())
             .details(serde_json::json!({ "reason": reason, "action": format!("{action:?}") }))
     };
-    let Some(case) = case::Entity::find_by_id(case_id).one(db).await? else {
+    let Some((case, party)) = found else {
         audit
             .record(denied("no_such_case"))
             .await
             .map_err(unavailable)?;
         return Err(AppError::NotFound);
     };
-    let party = case_party::Entity::find()
-        .filter(case_party::Column::CaseId.eq(case_id))
-        .filter(case_party::Column::AccountId.eq(actor.id))
-        .one(db)
-        .await?;
     let delegations = if actor.role == "agent" {
         delegation::Entity::find()
             .filter(delegation::Column::CaseId.eq(case_id))
@@ -175,10 +205,27 @@ pub async fn authorize_material(
     case_id: Uuid,
     material_id: Uuid,
 ) -> Result<(CasePermit, CaseFacts, crate::db::entities::material::Model), AppError> {
-    let (permit, facts) = authorize(db, audit, actor, client.clone(), action, case_id).await?;
-    let material = crate::db::entities::material::Entity::find_by_id(material_id)
+    use crate::db::entities::material;
+    // The case, the actor's party row and the material in one statement. No row: the case or
+    // the material is missing, and the two-step path below tells which.
+    let found = case_with_own_party(actor.id, case_id)
+        .find_also_related(material::Entity)
+        .filter(material::Column::Id.eq(material_id))
         .one(db)
         .await?;
+    let (permit, facts, material) = match found {
+        Some((case, party, material)) => {
+            let found = Some((case, party));
+            let (permit, facts) =
+                decide(db, audit, actor, client.clone(), action, case_id, found).await?;
+            (permit, facts, material)
+        }
+        None => {
+            let (permit, facts) =
+                authorize(db, audit, actor, client.clone(), action, case_id).await?;
+            (permit, facts, None)
+        }
+    };
     let reason = match &material {
         None => "no_such_material",
         Some(m) => match policy::material_visible(&permit, actor, m) {

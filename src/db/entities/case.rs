@@ -30,6 +30,23 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::case_party::Entity")]
+    Party,
+    #[sea_orm(has_many = "super::material::Entity")]
+    Material,
+}
+
+impl Related<super::case_party::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Party.def()
+    }
+}
+
+impl Related<super::material::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Material.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
