@@ -66,27 +66,33 @@ async fn append(db: &DatabaseConnection, batch: &[Pending]) -> Result<Vec<Record
         })
         .await?;
     // The head row exists from the first append on; creating it is idempotent across instances.
-    txn.execute_raw(Statement::from_string(
-        backend,
-        match backend {
-            DbBackend::Postgres => {
-                "INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000') ON CONFLICT (id) DO NOTHING"
-            }
-            _ => {
-                "INSERT OR IGNORE INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000')"
-            }
-        },
-    ))
-    .await?;
+    // Both statements carry a bound value so that sqlx keeps them prepared (it caches only
+    // statements with arguments).
     let lock = match backend {
         // Row lock: other instances' batches queue here until this one commits.
-        DbBackend::Postgres => "SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE",
-        _ => "SELECT seq, hash FROM audit_chain_head WHERE id = 1",
+        DbBackend::Postgres => "SELECT seq, hash FROM audit_chain_head WHERE id = $1 FOR UPDATE",
+        _ => "SELECT seq, hash FROM audit_chain_head WHERE id = ?",
     };
-    let head = txn
-        .query_one_raw(Statement::from_string(backend, lock))
-        .await?
-        .ok_or_else(|| DbErr::Custom("the audit chain head row is missing".into()))?;
+    let read_head = || Statement::from_sql_and_values(backend, lock, [Value::from(1i32)]);
+    let head = match txn.query_one_raw(read_head()).await? {
+        Some(head) => head,
+        None => {
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    DbBackend::Postgres => {
+                        "INSERT INTO audit_chain_head (id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (id) DO NOTHING"
+                    }
+                    _ => "INSERT OR IGNORE INTO audit_chain_head (id, seq, hash) VALUES (?, 0, ?)",
+                },
+                [Value::from(1i32), Value::from(GENESIS)],
+            ))
+            .await?;
+            txn.query_one_raw(read_head())
+                .await?
+                .ok_or_else(|| DbErr::Custom("the audit chain head row is missing".into()))?
+        }
+    };
     let mut seq: i64 = head.try_get("", "seq")?;
     let mut prev: String = head.try_get("", "hash")?;
     debug_assert!(seq > 0 || prev == GENESIS);
