@@ -2,7 +2,7 @@
 //! while events keep arriving), the same set streamed as CSV, and a case's access history as its
 //! parties see it (names masked).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -203,29 +203,42 @@ pub async fn names(
     db: &sea_orm::DatabaseConnection,
     events: &[audit_event::Model],
 ) -> Result<Names, DbErr> {
-    let actor_ids: Vec<Uuid> = events.iter().filter_map(|e| e.actor_id).collect();
-    let case_ids: Vec<Uuid> = events.iter().filter_map(|e| e.case_id).collect();
-    let actors = account::Entity::find()
-        .filter(account::Column::Id.is_in(actor_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.display_name))
-        .collect();
+    let actors = actor_names(db, events.iter().filter_map(|e| e.actor_id)).await?;
+    let case_ids: BTreeSet<Uuid> = events.iter().filter_map(|e| e.case_id).collect();
     let cases = case::Entity::find()
+        .select_only()
+        .columns([case::Column::Id, case::Column::CaseNumber])
         .filter(case::Column::Id.is_in(case_ids))
+        .into_tuple::<(Uuid, String)>()
         .all(db)
         .await?
         .into_iter()
-        .map(|c| (c.id, c.case_number))
         .collect();
     Ok(Names { actors, cases })
 }
 
+/// Display names of the distinct `ids` (each id once: a page of one person's events asks for
+/// one name, and the statement stays the same for sqlx's cache).
+async fn actor_names(
+    db: &sea_orm::DatabaseConnection,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, String>, DbErr> {
+    let ids: BTreeSet<Uuid> = ids.collect();
+    Ok(account::Entity::find()
+        .select_only()
+        .columns([account::Column::Id, account::Column::DisplayName])
+        .filter(account::Column::Id.is_in(ids))
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// What an event touched, in words: the material's title, or "bundle of N files".
-pub fn what(event: &audit_event::Model, locale: crate::i18n::Locale) -> String {
-    let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
-    if event.action == "bundle.download" {
+pub fn what(action: &str, details: &str, locale: crate::i18n::Locale) -> String {
+    let details: serde_json::Value = serde_json::from_str(details).unwrap_or_default();
+    if action == "bundle.download" {
         let n = details["count"]
             .as_u64()
             .or_else(|| details["materials"].as_array().map(|m| m.len() as u64))
@@ -274,42 +287,70 @@ pub async fn case_history(
     ];
     // Thumbnails load with every case page: the page view already records that visit, so the
     // history leaves them out (the staff audit log keeps them).
+    use audit_event::Column as C;
+    /// Only the columns the history shows: it loads with every case page.
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        seq: i64,
+        occurred_at: OffsetDateTime,
+        actor_id: Option<Uuid>,
+        actor_role: String,
+        action: String,
+        outcome: String,
+        details: String,
+    }
     let events = audit_event::Entity::find()
-        .filter(audit_event::Column::CaseId.eq(case_id))
-        .filter(audit_event::Column::Action.is_in(ACCESSES))
-        .filter(audit_event::Column::Details.not_like("%\"thumbnail\":true%"))
-        .order_by_desc(audit_event::Column::Seq)
+        .select_only()
+        .columns([
+            C::Seq,
+            C::OccurredAt,
+            C::ActorId,
+            C::ActorRole,
+            C::Action,
+            C::Outcome,
+            C::Details,
+        ])
+        .filter(C::CaseId.eq(case_id))
+        .filter(C::Action.is_in(ACCESSES))
+        .filter(C::Details.not_like("%\"thumbnail\":true%"))
+        .order_by_desc(C::Seq)
         .limit(limit)
+        .into_model::<Row>()
         .all(db)
         .await?;
     let lowest = events.last().map_or(i64::MAX, |e| e.seq);
     let ends: HashMap<i64, bool> = audit_event::Entity::find()
-        .filter(audit_event::Column::CaseId.eq(case_id))
-        .filter(audit_event::Column::Action.eq("transfer.end"))
-        .filter(audit_event::Column::Seq.gt(lowest))
+        .select_only()
+        .column(C::Details)
+        .filter(C::CaseId.eq(case_id))
+        .filter(C::Action.eq("transfer.end"))
+        .filter(C::Seq.gt(lowest))
+        .into_tuple::<String>()
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|e| {
-            let d: serde_json::Value = serde_json::from_str(&e.details).ok()?;
+        .filter_map(|details| {
+            let d: serde_json::Value = serde_json::from_str(&details).ok()?;
             Some((d["of"].as_i64()?, d["completed"].as_bool()?))
         })
         .collect();
     let labels: HashMap<Uuid, String> = case_party::Entity::find()
+        .select_only()
+        .columns([case_party::Column::AccountId, case_party::Column::Label])
         .filter(case_party::Column::CaseId.eq(case_id))
+        .into_tuple::<(Uuid, String)>()
         .all(db)
         .await?
         .into_iter()
-        .map(|p| (p.account_id, p.label))
         .collect();
-    let names = names(db, &events).await?;
+    let actors = actor_names(db, events.iter().filter_map(|e| e.actor_id)).await?;
     let locale = crate::i18n::Locale::current();
     Ok(events
         .iter()
         .map(|e| {
             let masked = e
                 .actor_id
-                .and_then(|id| names.actors.get(&id))
+                .and_then(|id| actors.get(&id))
                 .and_then(|n| n.chars().next())
                 .map(|c| format!("{c}**"))
                 .unwrap_or_default();
@@ -326,7 +367,7 @@ pub async fn case_history(
             Access {
                 at: locale.time(e.occurred_at),
                 who,
-                what: what(e, locale),
+                what: what(&e.action, &e.details, locale),
                 action: locale.t(&format!("audit.action.{}", e.action)).into_owned(),
                 outcome: locale
                     .t(&format!("audit.outcome.{}", e.outcome))

@@ -118,7 +118,7 @@ fn rows(events: &[crate::db::entities::audit_event::Model], names: &read::Names)
                 .case_id
                 .and_then(|id| names.cases.get(&id).cloned())
                 .unwrap_or_default(),
-            what: read::what(e, locale),
+            what: read::what(&e.action, &e.details, locale),
             outcome: locale
                 .t(&format!("audit.outcome.{}", e.outcome))
                 .into_owned(),
