@@ -373,17 +373,10 @@ fn local_chunks(
                 if !positioned {
                     file.seek(SeekFrom::Start(pos))?;
                 }
-                let want = (end - pos).min(LOCAL_CHUNK) as usize;
-                let mut buf = vec![0u8; want];
-                let mut filled = 0;
-                while filled < want {
-                    let n = file.read(&mut buf[filled..])?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
-                buf.truncate(filled);
+                let want = (end - pos).min(LOCAL_CHUNK);
+                // read_to_end fills the spare capacity directly: no zeroing of 512 KiB first.
+                let mut buf = Vec::with_capacity(want as usize);
+                (&mut file).take(want).read_to_end(&mut buf)?;
                 Ok((file, buf))
             })
             .await
