@@ -22,6 +22,9 @@ use crate::config::DatabaseUrl;
 /// connections are pinged only after 30 s idle, when a proxy or firewall may have cut them.
 #[tracing::instrument(skip_all, err, fields(url = %url.redacted()))]
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
+    if url.is_sqlite() {
+        no_memory_statistics();
+    }
     let mut options = ConnectOptions::new(url.expose().to_owned());
     options
         .sqlx_logging(false)
@@ -70,6 +73,25 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
 
 /// Applies every pending migration in one transaction that instances starting together queue
 /// on: `BEGIN IMMEDIATE` on SQLite, an advisory lock on PostgreSQL (DDL is transactional on both).
+/// Switches off SQLite's memory statistics, process-wide, before the first connection opens.
+///
+/// With them on (SQLite's default) every allocation inside SQLite takes one global mutex. sqlx
+/// copies each value of each row out with `sqlite3_value_dup`, so with a worker thread per
+/// connection that mutex was contended: a case page of 200 materials spent ~8 % of the CPU
+/// waking threads from inside sqlx's row copy. The portal never reads those statistics.
+/// SQLite accepts the setting only before it initialises; a later call (another pool in the
+/// same process, as in the tests) is refused with SQLITE_MISUSE and changes nothing.
+fn no_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use libsqlite3_sys::{SQLITE_CONFIG_MEMSTATUS, sqlite3_config};
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config must not run while
+        // another thread uses SQLite: `Once` makes it the first SQLite call of this module,
+        // and it precedes the first connection of the first pool.
+        let _ = unsafe { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+    });
+}
+
 /// Turns on SQLite's query-planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) for a
 /// new connection.
 ///
