@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -288,28 +290,46 @@ pub async fn case_history(
     // Thumbnails load with every case page: the page view already records that visit, so the
     // history leaves them out (the staff audit log keeps them).
     use audit_event::Column as C;
-    /// Only the columns the history shows: it loads with every case page.
+    /// Only the columns the history shows (it loads with every case page), with the actor's
+    /// name and, for a party of this case, their label joined in: one statement.
     #[derive(sea_orm::FromQueryResult)]
     struct Row {
         seq: i64,
         occurred_at: OffsetDateTime,
-        actor_id: Option<Uuid>,
         actor_role: String,
         action: String,
         outcome: String,
         details: String,
+        actor_name: Option<String>,
+        party_label: Option<String>,
     }
+    let actor = audit_event::Entity::belongs_to(account::Entity)
+        .from(C::ActorId)
+        .to(account::Column::Id)
+        .into();
+    let party_of_case: sea_orm::RelationDef = audit_event::Entity::belongs_to(case_party::Entity)
+        .from(C::ActorId)
+        .to(case_party::Column::AccountId)
+        .into();
+    let party_of_case = party_of_case.on_condition(move |_, party| {
+        Expr::col((party, case_party::Column::CaseId))
+            .eq(case_id)
+            .into_condition()
+    });
     let events = audit_event::Entity::find()
         .select_only()
         .columns([
             C::Seq,
             C::OccurredAt,
-            C::ActorId,
             C::ActorRole,
             C::Action,
             C::Outcome,
             C::Details,
         ])
+        .column_as(account::Column::DisplayName, "actor_name")
+        .column_as(case_party::Column::Label, "party_label")
+        .join(JoinType::LeftJoin, actor)
+        .join(JoinType::LeftJoin, party_of_case)
         .filter(C::CaseId.eq(case_id))
         .filter(C::Action.is_in(ACCESSES))
         .filter(C::Details.not_like("%\"thumbnail\":true%"))
@@ -334,31 +354,18 @@ pub async fn case_history(
             Some((d["of"].as_i64()?, d["completed"].as_bool()?))
         })
         .collect();
-    let labels: HashMap<Uuid, String> = case_party::Entity::find()
-        .select_only()
-        .columns([case_party::Column::AccountId, case_party::Column::Label])
-        .filter(case_party::Column::CaseId.eq(case_id))
-        .into_tuple::<(Uuid, String)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    let actors = actor_names(db, events.iter().filter_map(|e| e.actor_id)).await?;
     let locale = crate::i18n::Locale::current();
     Ok(events
         .iter()
         .map(|e| {
             let masked = e
-                .actor_id
-                .and_then(|id| actors.get(&id))
+                .actor_name
+                .as_deref()
                 .and_then(|n| n.chars().next())
                 .map(|c| format!("{c}**"))
                 .unwrap_or_default();
             let role = crate::routes::role_label(&e.actor_role);
-            let who = match (
-                e.actor_role.as_str(),
-                e.actor_id.and_then(|id| labels.get(&id)),
-            ) {
+            let who = match (e.actor_role.as_str(), e.party_label.as_ref()) {
                 ("party", Some(label)) => locale.tf("audit.party_label", &[("label", label)]),
                 ("admin", _) => role,
                 _ => format!("{role} {masked}"),
