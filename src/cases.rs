@@ -206,8 +206,9 @@ pub async fn authorize_material(
     material_id: Uuid,
 ) -> Result<(CasePermit, CaseFacts, crate::db::entities::material::Model), AppError> {
     use crate::db::entities::material;
-    // The case, the actor's party row and the material in one statement. No row: the case or
-    // the material is missing, and the two-step path below tells which.
+    // The case, the actor's party row and the material in one statement. No row: the case is
+    // missing, or the material is (or belongs to another case); the two-step path then gives
+    // the same answer and denial reason as it always did.
     let found = case_with_own_party(actor.id, case_id)
         .find_also_related(material::Entity)
         .filter(material::Column::Id.eq(material_id))
@@ -223,7 +224,8 @@ pub async fn authorize_material(
         None => {
             let (permit, facts) =
                 authorize(db, audit, actor, client.clone(), action, case_id).await?;
-            (permit, facts, None)
+            let material = material::Entity::find_by_id(material_id).one(db).await?;
+            (permit, facts, material)
         }
     };
     let reason = match &material {

@@ -578,6 +578,48 @@ async fn drafts_and_withheld_material_do_not_exist_for_parties() {
 }
 
 #[tokio::test]
+async fn the_material_gate_tells_a_missing_case_a_missing_material_and_another_cases_apart() {
+    let app = spawn_app().await;
+    let (staff, party, case_id, id) = released(&app, "x.pdf", PDF, true).await;
+    // Another case of the same brigade, with a material of its own.
+    let other_case = open_case(&staff, "2026-301", false).await;
+    let elsewhere = uploaded(&staff, &other_case, "scene_photo", "照片", "p.png", PNG).await;
+    decide(&staff, &other_case, &elsewhere, "release", &[]).await;
+    let made_up = uuid::Uuid::now_v7().to_string();
+    let cases = [
+        (&case_id, &made_up, "no_such_material"),
+        (&case_id, &elsewhere, "other_case"),
+        (&made_up, &id, "no_such_case"),
+    ];
+    for (who, user) in [("party", &party), ("staff", &staff)] {
+        for (case, material, reason) in cases {
+            let res = user
+                .get(&format!("/cases/{case}/materials/{material}/download"))
+                .await;
+            assert_status(&res, StatusCode::NOT_FOUND);
+            let denied = events(&app, "material.download").await;
+            let last = denied.last().expect("the denial is audited");
+            assert_eq!(
+                (last.outcome.as_str(), last.actor_role.as_str()),
+                ("denied", who)
+            );
+            assert!(
+                last.details.contains(reason),
+                "{who} {reason}: {}",
+                last.details
+            );
+        }
+    }
+    // The same URL with the right case still serves.
+    assert_status(
+        &party
+            .get(&format!("/cases/{case_id}/materials/{id}/download"))
+            .await,
+        StatusCode::OK,
+    );
+}
+
+#[tokio::test]
 async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoked() {
     use crate::cases::{agent_with_token, served_case_with_party};
     let app = spawn_app().await;
