@@ -64,9 +64,29 @@ async fn scope_of(req: &HttpRequest, user: &CurrentUser) -> AppResult<read::Scop
     }
 }
 
-async fn record(state: &AppState, event: Event) -> AppResult<()> {
-    state.audit.record(event).await?;
-    Ok(())
+/// What the page and the export both do first: the reader's scope (refusal audited), the
+/// filter (a bad one is refused before anything is recorded), then the reading's own event
+/// (`action`, with `details`) committed before any event is shown.
+async fn open_log(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    state: &AppState,
+    query: &AuditQuery,
+    action: Action,
+    details: serde_json::Value,
+) -> AppResult<(read::Scope, Filter)> {
+    let scope = scope_of(req, user).await?;
+    let filter = query.filter()?;
+    let client = client_of(req);
+    state
+        .audit
+        .record(
+            Event::new(user.actor(), action, Outcome::Allowed)
+                .client(client.0, client.1)
+                .details(details),
+        )
+        .await?;
+    Ok((scope, filter))
 }
 
 pub struct Row {
@@ -136,16 +156,8 @@ pub async fn view_audit_get(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> AppResult<HttpResponse> {
-    let scope = scope_of(&req, &user).await?;
-    let filter = query.filter()?;
-    let client = client_of(&req);
-    record(
-        &state,
-        Event::new(user.actor(), Action::AuditView, Outcome::Allowed)
-            .client(client.0, client.1)
-            .details(serde_json::json!({ "filter": query.query_string(), "before": query.before })),
-    )
-    .await?;
+    let details = serde_json::json!({ "filter": query.query_string(), "before": query.before });
+    let (scope, filter) = open_log(&req, &user, &state, &query, Action::AuditView, details).await?;
     let mut events = read::page(&state.db, scope, &filter, query.before, PAGE + 1).await?;
     let more = events.len() as u64 > PAGE;
     events.truncate(PAGE as usize);
@@ -198,16 +210,9 @@ pub async fn audit_csv_get(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> AppResult<HttpResponse> {
-    let scope = scope_of(&req, &user).await?;
-    let filter = query.filter()?;
-    let client = client_of(&req);
-    record(
-        &state,
-        Event::new(user.actor(), Action::AuditExport, Outcome::Allowed)
-            .client(client.0, client.1)
-            .details(serde_json::json!({ "filter": query.query_string(), "format": "csv" })),
-    )
-    .await?;
+    let details = serde_json::json!({ "filter": query.query_string(), "format": "csv" });
+    let (scope, filter) =
+        open_log(&req, &user, &state, &query, Action::AuditExport, details).await?;
     let locale = crate::i18n::Locale::current();
     let header_row: Vec<String> = [
         "seq",
@@ -337,12 +342,13 @@ pub async fn audit_verify_post(
         ),
         Err(crate::audit::verify::VerifyError::Db(e)) => return Err(e.into()),
     };
-    record(
-        &state,
-        Event::new(user.actor(), Action::AuditVerify, outcome)
-            .client(client.0, client.1)
-            .details(details),
-    )
-    .await?;
+    state
+        .audit
+        .record(
+            Event::new(user.actor(), Action::AuditVerify, outcome)
+                .client(client.0, client.1)
+                .details(details),
+        )
+        .await?;
     render(&page)
 }
