@@ -353,7 +353,8 @@ fn scene_diagram_png() -> Vec<u8> {
 
 /// A one-page A4 PDF of `lines` in Chinese, using the standard Adobe-GB1 font STSong-Light
 /// (UniGB-UCS2-H encoding): readers substitute their own CJK font, so nothing is embedded.
-fn pdf(lines: &[&str]) -> Vec<u8> {
+/// Public for the browser journeys, which upload such documents too.
+pub fn pdf(lines: &[&str]) -> Vec<u8> {
     let mut content = String::from("BT /F1 16 Tf 20 TL 72 770 Td\n");
     for line in lines {
         let hex: String = line.encode_utf16().map(|u| format!("{u:04X}")).collect();
