@@ -61,14 +61,7 @@ async fn an_agent_downloads_the_bundle_until_staff_revoke_the_delegation() {
     let bundle_link = format!(r#"a[href="{case_page}/bundle.zip"]"#);
 
     b.step("01-activate", async {
-        b.goto("/activate").await?;
-        b.fill("#identifier", AGENT_MOBILE).await?;
-        b.fill("#code", &code).await?;
-        b.fill("#password", PASSWORD).await?;
-        b.fill("#password_repeat", PASSWORD).await?;
-        b.click_and_load(r#"form[action="/activate"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/cases").await?;
+        b.activate(AGENT_MOBILE, &code, PASSWORD).await?;
         b.find(&format!(r#"a[href="{case_page}"]"#)).await?;
         Ok(())
     })

@@ -395,6 +395,29 @@ impl Browser {
         .await
     }
 
+    /// Signs in through the form at `/login` and waits to land on `landing`.
+    pub async fn sign_in(&self, identifier: &str, password: &str, landing: &str) -> Outcome {
+        self.goto("/login").await?;
+        self.fill("#identifier", identifier).await?;
+        self.fill("#password", password).await?;
+        self.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
+            .await?;
+        self.wait_for_path(landing).await
+    }
+
+    /// Activates an account at `/activate` with the code from its notice, choosing `password`,
+    /// and waits to land on the case list.
+    pub async fn activate(&self, identifier: &str, code: &str, password: &str) -> Outcome {
+        self.goto("/activate").await?;
+        self.fill("#identifier", identifier).await?;
+        self.fill("#code", code).await?;
+        self.fill("#password", password).await?;
+        self.fill("#password_repeat", password).await?;
+        self.click_and_load(r#"form[action="/activate"] button[type="submit"]"#)
+            .await?;
+        self.wait_for_path("/cases").await
+    }
+
     /// Limits upload speed to `bytes_per_second` (`None`: no limit), like a slow office line.
     pub async fn throttle_upload(&self, bytes_per_second: Option<u32>) -> Outcome {
         self.cdp("Network.enable", json!({})).await?;

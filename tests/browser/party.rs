@@ -50,12 +50,7 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     let case_page = format!("/cases/{case_id}");
 
     b.step("01-staff-sign-in", async {
-        b.goto("/login").await?;
-        b.fill("#identifier", "wang.li").await?;
-        b.fill("#password", PASSWORD).await?;
-        b.click(r#"form[action="/login"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/staff/cases").await
+        b.sign_in("wang.li", PASSWORD, "/staff/cases").await
     })
     .await;
 
@@ -108,26 +103,14 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     b.step("03-party-activate", async {
         b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
             .await?;
-        b.goto("/activate").await?;
-        b.fill("#identifier", PARTY_A).await?;
-        b.fill("#code", &code).await?;
-        b.fill("#password", PASSWORD).await?;
-        b.fill("#password_repeat", PASSWORD).await?;
-        b.click(r#"form[action="/activate"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/cases").await
+        b.activate(PARTY_A, &code, PASSWORD).await
     })
     .await;
 
     b.step("04-party-sign-in", async {
         b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
             .await?;
-        b.goto("/login").await?;
-        b.fill("#identifier", PARTY_A).await?;
-        b.fill("#password", PASSWORD).await?;
-        b.click(r#"form[action="/login"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/cases").await?;
+        b.sign_in(PARTY_A, PASSWORD, "/cases").await?;
         b.find(&format!(r#"a[href="{case_page}"]"#)).await?;
         Ok(())
     })
