@@ -7,7 +7,7 @@ use evidence_portal::audit::{Action, Actor, Event, Outcome};
 use reqwest::StatusCode;
 
 use crate::auth::{PASSWORD, activate, admin};
-use crate::cases::{code_on, open_case, register, set_status, staff_of};
+use crate::cases::{open_case, registered, set_status, staff_of};
 use crate::helpers::{TestApp, assert_status, client, spawn_app};
 use crate::materials::{PDF, decide, upload};
 
@@ -57,14 +57,7 @@ async fn world() -> World {
     let staff = staff_of(&app, "110105", "wang.li").await;
     let case_a = open_case(&staff, "2026-501", true).await;
     let case_b = open_case(&staff, "2026-502", true).await;
-    let code = code_on(
-        &register(&staff, &case_a, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &case_a, "甲", "110101199003070011", "张伟").await;
     let res = upload(
         &staff,
         &case_a,
@@ -348,14 +341,7 @@ async fn a_party_sees_who_accessed_their_case_with_names_masked() {
     assert!(!history.contains("wang.li"));
 
     // Another party's case page shows nothing of it (and the party may not open 502 at all).
-    let other_code = code_on(
-        &register(&w.staff, &w.case_b, "乙", "440304198511223338", "李娜")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let other_code = registered(&w.staff, &w.case_b, "乙", "440304198511223338", "李娜").await;
     set_status(
         &w.staff,
         &w.case_b,

@@ -602,14 +602,6 @@ pub async fn admin(app: &TestApp) -> TestApp {
     browser
 }
 
-fn code_on(html: &str) -> String {
-    let start = html
-        .find(r#"id="access-code">"#)
-        .expect("the page shows the code")
-        + 17;
-    html[start..].split('<').next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn an_admin_creates_a_brigade_and_a_staff_member_who_activates() {
     let app = spawn_app().await;
@@ -647,7 +639,7 @@ async fn an_admin_creates_a_brigade_and_a_staff_member_who_activates() {
         )
         .await;
     assert_status(&res, StatusCode::OK);
-    let code = code_on(&res.text().await.unwrap());
+    let code = crate::cases::code_on(&res.text().await.unwrap()).expect("the page shows the code");
 
     let staff = app.with_client(client());
     let res = activate(&staff, "wang.li", &code, "Spruce-河-Window-58").await;

@@ -14,7 +14,7 @@ use sea_orm::EntityTrait;
 use sha2::Digest;
 
 use crate::auth::{PASSWORD, activate, events};
-use crate::cases::{code_on, open_case, register, set_status, staff_of};
+use crate::cases::{open_case, registered, set_status, staff_of};
 use crate::helpers::{TestApp, assert_status, client, header, spawn_app};
 use crate::materials::{PDF, PNG, decide, uploaded};
 
@@ -41,14 +41,7 @@ async fn world(served: bool) -> World {
     let app = spawn_app().await;
     let staff = staff_of(&app, "110105", "wang.li").await;
     let case_id = open_case(&staff, "2026-400", true).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
     let video: Vec<u8> = [
         &[0, 0, 0, 0x18][..],
         b"ftypmp42",

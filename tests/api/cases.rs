@@ -99,6 +99,22 @@ pub async fn register(
         .await
 }
 
+/// Registers a party (`register`) and returns the access code printed on the notice.
+pub async fn registered(
+    staff: &TestApp,
+    case_id: &str,
+    label: &str,
+    id: &str,
+    name: &str,
+) -> String {
+    let notice = register(staff, case_id, label, id, name)
+        .await
+        .text()
+        .await
+        .unwrap();
+    code_on(&notice).expect("the notice shows an access code")
+}
+
 pub fn code_on(html: &str) -> Option<String> {
     let start = html.find(r#"id="access-code">"#)? + 17;
     Some(html[start..].split('<').next()?.to_owned())
@@ -322,14 +338,7 @@ async fn parties_see_only_their_own_cases() {
     let staff = staff_of(&app, "110105", "wang.li").await;
     let mine = open_case(&staff, "2026-001", false).await;
     let theirs = open_case(&staff, "2026-002", false).await;
-    let code = code_on(
-        &register(&staff, &mine, "甲", PARTY_A, "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &mine, "甲", PARTY_A, "张伟").await;
     register(&staff, &theirs, "甲", PARTY_B, "李娜").await;
     for id in [&mine, &theirs] {
         set_status(
@@ -373,24 +382,10 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
     let staff = staff_of(&app, "110105", "wang.li").await;
     let first = open_case(&staff, "2026-001", false).await;
     let second = open_case(&staff, "2026-002", false).await;
-    let code1 = code_on(
-        &register(&staff, &first, "甲", PARTY_A, "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code1 = registered(&staff, &first, "甲", PARTY_A, "张伟").await;
 
     // Not yet activated: registering on another case issues a new code (the old one stops).
-    let code2 = code_on(
-        &register(&staff, &second, "乙", PARTY_A, "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code2 = registered(&staff, &second, "乙", PARTY_A, "张伟").await;
     assert_ne!(code1, code2);
     let party = app.with_client(client());
     let (status, _) = (
@@ -648,14 +643,7 @@ pub async fn agent_with_token(
 pub async fn served_case(app: &TestApp, number: &str) -> (TestApp, TestApp, String) {
     let staff = staff_of(app, "110105", "wang.li").await;
     let case_id = open_case(&staff, number, true).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
     let today = time::OffsetDateTime::now_utc()
         .to_offset(time::macros::offset!(+8))
         .date()

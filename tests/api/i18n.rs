@@ -85,19 +85,12 @@ async fn chinese_by_default_english_on_request_and_the_switch_sticks() {
 #[tokio::test]
 async fn a_party_reads_the_case_in_english_with_dates_in_china_standard_time() {
     use crate::auth::{PASSWORD, activate};
-    use crate::cases::{code_on, open_case, register, set_status, staff_of};
+    use crate::cases::{open_case, registered, set_status, staff_of};
     use crate::materials::{PDF, decide, upload};
     let app = spawn_app().await;
     let staff = staff_of(&app, "110105", "wang.li").await;
     let case_id = open_case(&staff, "2026-700", true).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
     let res = upload(&staff, &case_id, "survey_record", "勘查笔录", "s.pdf", PDF).await;
     let id = res.json::<serde_json::Value>().await.unwrap()["id"]
         .as_str()

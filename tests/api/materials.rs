@@ -7,7 +7,7 @@ use sea_orm::EntityTrait;
 use sha2::Digest;
 
 use crate::auth::{PASSWORD, activate, events};
-use crate::cases::{code_on, open_case, register, set_status, staff_of};
+use crate::cases::{open_case, registered, set_status, staff_of};
 use crate::helpers::{TestApp, assert_status, client, csrf_in, spawn_app};
 
 pub const PNG: &[u8] = &[
@@ -100,14 +100,7 @@ async fn staff_upload_release_and_withhold_and_the_party_sees_exactly_the_releas
     let app = spawn_app().await;
     let staff = staff_of(&app, "110105", "wang.li").await;
     let case_id = open_case(&staff, "2026-200", false).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
 
     let res = upload(
         &staff,
@@ -328,14 +321,7 @@ async fn released(
 ) -> (TestApp, TestApp, String, String) {
     let staff = staff_of(app, "110105", "wang.li").await;
     let case_id = open_case(&staff, "2026-300", true).await;
-    let code = code_on(
-        &register(&staff, &case_id, "甲", "110101199003070011", "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
     let res = upload(&staff, &case_id, "survey_record", "勘查笔录", name, bytes).await;
     let id = res.json::<serde_json::Value>().await.unwrap()["id"]
         .as_str()

@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::auth::{PASSWORD, activate};
-use crate::cases::{code_on, open_case, register, set_status, staff_of};
+use crate::cases::{code_on, open_case, register, registered, set_status, staff_of};
 use crate::helpers::{TestApp, client, csrf_in, spawn_app};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,22 +128,8 @@ async fn world() -> World {
 
     let p1 = "110101199003070011";
     let p3 = "310101197001011235";
-    let code1 = code_on(
-        &register(&staff, &served, "甲", p1, "张伟")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let code3 = code_on(
-        &register(&staff, &served, "乙", p3, "赵敏")
-            .await
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let code1 = registered(&staff, &served, "甲", p1, "张伟").await;
+    let code3 = registered(&staff, &served, "乙", p3, "赵敏").await;
     // Activated before the other registrations, which would otherwise issue fresh codes.
     let party = app.with_client(client());
     activate(&party, p1, &code1, PASSWORD).await;
