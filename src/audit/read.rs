@@ -219,8 +219,8 @@ pub async fn names(
     Ok(Names { actors, cases })
 }
 
-/// Display names of the distinct `ids` (each id once: a page of one person's events asks for
-/// one name, and the statement stays the same for sqlx's cache).
+/// Display names of the distinct `ids` (each id once: a page of one person's fifty events asks
+/// for one name, not fifty).
 async fn actor_names(
     db: &sea_orm::DatabaseConnection,
     ids: impl Iterator<Item = Uuid>,
@@ -287,8 +287,6 @@ pub async fn case_history(
         "material.download",
         "bundle.download",
     ];
-    // Thumbnails load with every case page: the page view already records that visit, so the
-    // history leaves them out (the staff audit log keeps them).
     use audit_event::Column as C;
     /// Only the columns the history shows (it loads with every case page), with the actor's
     /// name and, for a party of this case, their label joined in: one statement.
@@ -332,6 +330,8 @@ pub async fn case_history(
         .join(JoinType::LeftJoin, party_of_case)
         .filter(C::CaseId.eq(case_id))
         .filter(C::Action.is_in(ACCESSES))
+        // Thumbnails load with every case page: the page view already records that visit, so
+        // the history leaves them out (the staff audit log keeps them).
         .filter(C::Details.not_like("%\"thumbnail\":true%"))
         .order_by_desc(C::Seq)
         .limit(limit)
