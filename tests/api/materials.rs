@@ -643,6 +643,24 @@ async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoke
         "{}",
         last.details
     );
+    // "Last used" is recorded, then kept to the minute: a second request does not rewrite it.
+    let last_used = || async {
+        evidence_portal::db::entities::api_token::Entity::find()
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+    };
+    let first_use = last_used().await.expect("the first use is recorded");
+    let res = curl
+        .get(&url)
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(last_used().await, Some(first_use));
 
     // The authorisation document is never reachable by the agent or the party.
     let doc = material::Entity::find()
