@@ -14,6 +14,7 @@ use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
 use crate::auth::access_code::{self, IssuedCode};
 use crate::auth::identifier::Identifier;
 use crate::db::entities::{account, case, case_party, delegation};
+use crate::db::times;
 use crate::error::AppError;
 use crate::keys::ServerKey;
 use crate::policy::{self, CaseAction, CaseFacts, CasePermit};
@@ -343,7 +344,7 @@ pub async fn create(
         id: Set(id),
         department_id: Set(department_id),
         case_number: Set(details.case_number),
-        occurred_at: Set(details.occurred_at),
+        occurred_at: Set(times::stored(details.occurred_at)),
         place: Set(details.place),
         summary: Set(details.summary),
         fatal: Set(details.fatal),
@@ -403,7 +404,7 @@ pub async fn update(
         .await?;
     let mut row: case::ActiveModel = current.into();
     row.case_number = Set(details.case_number);
-    row.occurred_at = Set(details.occurred_at);
+    row.occurred_at = Set(times::stored(details.occurred_at));
     row.place = Set(details.place);
     row.summary = Set(details.summary);
     row.fatal = Set(details.fatal);
@@ -519,7 +520,6 @@ pub async fn search(
     filter: &Search,
     page: u64,
 ) -> Result<(Vec<case::Model>, u64), DbErr> {
-    let cst = time::macros::offset!(+8);
     let mut cond = Condition::all().add(case::Column::DepartmentId.eq(department_id));
     if let Some(n) = filter
         .number
@@ -532,11 +532,20 @@ pub async fn search(
     if let Some(s) = filter.status.as_deref().filter(|s| STATUSES.contains(s)) {
         cond = cond.add(case::Column::Status.eq(s));
     }
+    let backend = db.get_database_backend();
     if let Some(from) = filter.from {
-        cond = cond.add(case::Column::OccurredAt.gte(from.midnight().assume_offset(cst)));
+        cond = cond.add(times::at_or_after(
+            backend,
+            case::Column::OccurredAt,
+            times::cst_day_start(from),
+        ));
     }
-    if let Some(to) = filter.to.and_then(|d| d.next_day()) {
-        cond = cond.add(case::Column::OccurredAt.lt(to.midnight().assume_offset(cst)));
+    if let Some(to) = filter.to {
+        cond = cond.add(times::before(
+            backend,
+            case::Column::OccurredAt,
+            times::cst_day_end(to),
+        ));
     }
     if let Some(name) = filter
         .party_name
@@ -830,14 +839,12 @@ pub async fn grant_delegation(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(CaseError::Invalid("请填写代理人姓名（不超过100字）".into()));
     }
-    let cst = time::macros::offset!(+8);
-    let valid_from = new.valid_from.midnight().assume_offset(cst);
+    let valid_from = times::cst_day_start(new.valid_from);
     let valid_until = new
         .valid_until
         .next_day()
-        .ok_or_else(|| CaseError::Invalid("委托截止日期无效".into()))?
-        .midnight()
-        .assume_offset(cst);
+        .map(times::cst_day_start)
+        .ok_or_else(|| CaseError::Invalid("委托截止日期无效".into()))?;
     if valid_until <= valid_from {
         return Err(CaseError::Invalid("委托截止日期不能早于开始日期".into()));
     }

@@ -412,7 +412,7 @@ async fn gc(settings: Settings, delete: bool, min_age_minutes: i64) -> Result<()
 }
 
 /// China Standard Time, in which bare dates on the command line are read.
-const CST: time::UtcOffset = time::macros::offset!(+8);
+const CST: time::UtcOffset = crate::db::times::CST;
 
 fn parse_time(value: &str, end_of_day: bool) -> Result<time::OffsetDateTime, String> {
     use time::format_description::well_known::Rfc3339;
@@ -424,12 +424,11 @@ fn parse_time(value: &str, end_of_day: bool) -> Result<time::OffsetDateTime, Str
         time::macros::format_description!("[year]-[month]-[day]"),
     )
     .map_err(|_| format!("{value:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
-    let date = if end_of_day {
-        date.next_day().ok_or("date out of range")?
+    Ok(if end_of_day {
+        crate::db::times::cst_day_end(date)
     } else {
-        date
-    };
-    Ok(date.midnight().assume_offset(CST))
+        crate::db::times::cst_day_start(date)
+    })
 }
 
 fn parse_from(value: &str) -> Result<time::OffsetDateTime, String> {

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cases;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod delivery;

@@ -24,6 +24,8 @@ pub struct AppState {
     /// Signs bundle manifests (the digital stamp).
     pub manifest_key: std::sync::Arc<crate::signing::ManifestKey>,
     pub audit: Audit,
+    /// The current time (tests move it; see `clock`).
+    pub clock: crate::clock::Clock,
 }
 
 /// Why the portal could not start. Each displays as the one line the program exits with.
@@ -79,7 +81,8 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         .check(std::time::Duration::from_secs(10))
         .await
         .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
-    let audit = Audit::start(db.clone());
+    let clock = crate::clock::Clock::default();
+    let audit = Audit::start(db.clone(), clock.clone());
     Ok(AppState {
         settings,
         db,
@@ -87,6 +90,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         key,
         manifest_key,
         audit,
+        clock,
     })
 }
 

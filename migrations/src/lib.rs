@@ -12,6 +12,7 @@ mod m20261124_000004_create_audit_events;
 mod m20261124_000005_create_api_tokens_and_login_throttles;
 mod m20261124_000006_add_case_status_and_party_contact;
 mod m20261125_000007_create_bundles;
+mod m20261128_000008_times_in_utc;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_api_tokens_and_login_throttles::Migration),
             Box::new(m20261124_000006_add_case_status_and_party_contact::Migration),
             Box::new(m20261125_000007_create_bundles::Migration),
+            Box::new(m20261128_000008_times_in_utc::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::chain::format_time;
 use crate::db::entities::audit_event;
+use crate::db::times;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -77,12 +78,17 @@ pub async fn export(
     format: Format,
     out: impl Write,
 ) -> Result<u64, ExportError> {
+    let backend = db.get_database_backend();
     let mut query = audit_event::Entity::find().order_by_asc(audit_event::Column::Seq);
     if let Some(from) = filter.from {
-        query = query.filter(audit_event::Column::OccurredAt.gte(from));
+        query = query.filter(times::at_or_after(
+            backend,
+            audit_event::Column::OccurredAt,
+            from,
+        ));
     }
     if let Some(to) = filter.to {
-        query = query.filter(audit_event::Column::OccurredAt.lt(to));
+        query = query.filter(times::before(backend, audit_event::Column::OccurredAt, to));
     }
     if let Some(cases) = &filter.cases {
         query = query.filter(audit_event::Column::CaseId.is_in(cases.iter().copied()));

@@ -264,9 +264,9 @@ pub struct Audit {
 
 impl Audit {
     /// Starts this process's writer task on the current Tokio runtime.
-    pub fn start(db: DatabaseConnection) -> Self {
+    pub fn start(db: DatabaseConnection, clock: crate::clock::Clock) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer::run(db, rx));
+        tokio::spawn(writer::run(db, clock, rx));
         Audit { queue }
     }
 

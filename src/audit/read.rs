@@ -6,12 +6,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::entities::{account, audit_event, case, case_party};
+use crate::db::times;
 use crate::error::AppError;
 
 /// Which events a reader may see at all.
@@ -109,12 +111,8 @@ impl Filter {
     }
 }
 
-fn cst_midnight(d: Date) -> OffsetDateTime {
-    d.midnight().assume_offset(time::macros::offset!(+8))
-}
-
 /// The condition selecting `filter`'s events within `scope`.
-fn condition(scope: Scope, filter: &Filter) -> Condition {
+fn condition(backend: DbBackend, scope: Scope, filter: &Filter) -> Condition {
     let mut cond = Condition::all();
     if let Scope::Brigade(department) = scope {
         cond = cond.add(
@@ -158,11 +156,18 @@ fn condition(scope: Scope, filter: &Filter) -> Condition {
         cond = cond.add(audit_event::Column::Outcome.eq(outcome.as_str()));
     }
     if let Some(from) = filter.from {
-        cond = cond.add(audit_event::Column::OccurredAt.gte(cst_midnight(from)));
+        cond = cond.add(times::at_or_after(
+            backend,
+            audit_event::Column::OccurredAt,
+            times::cst_day_start(from),
+        ));
     }
     if let Some(to) = filter.to {
-        let end = to.next_day().map_or(cst_midnight(to), cst_midnight);
-        cond = cond.add(audit_event::Column::OccurredAt.lt(end));
+        cond = cond.add(times::before(
+            backend,
+            audit_event::Column::OccurredAt,
+            times::cst_day_end(to),
+        ));
     }
     cond
 }
@@ -183,7 +188,7 @@ pub async fn page(
     before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<audit_event::Model>, DbErr> {
-    let mut cond = condition(scope, filter);
+    let mut cond = condition(db.get_database_backend(), scope, filter);
     if let Some(b) = before {
         cond = cond.add(audit_event::Column::Seq.lt(b));
     }

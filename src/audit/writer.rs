@@ -19,7 +19,11 @@ const INSERT_BYTES: usize = 12 * 1024;
 /// Scheduler turns the writer yields while gathering a batch.
 const GATHER_TURNS: usize = 4;
 
-pub(super) async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Pending>) {
+pub(super) async fn run(
+    db: DatabaseConnection,
+    clock: crate::clock::Clock,
+    mut queue: mpsc::Receiver<Pending>,
+) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -38,7 +42,7 @@ pub(super) async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Pendin
             tokio::task::yield_now().await;
         }
         tracing::trace!(events = batch.len(), "audit batch");
-        match append(&db, &batch).await {
+        match append(&db, clock.now(), &batch).await {
             Ok(recorded) => {
                 for (pending, recorded) in batch.drain(..).zip(recorded) {
                     let _ = pending.done.send(Ok(recorded));
@@ -56,7 +60,11 @@ pub(super) async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Pendin
 
 /// Appends the batch in one transaction and returns each event's sequence number and hash.
 #[tracing::instrument(skip_all, err, fields(events = batch.len()))]
-async fn append(db: &DatabaseConnection, batch: &[Pending]) -> Result<Vec<Recorded>, DbErr> {
+async fn append(
+    db: &DatabaseConnection,
+    now: OffsetDateTime,
+    batch: &[Pending],
+) -> Result<Vec<Recorded>, DbErr> {
     let backend = db.get_database_backend();
     let txn = db
         .begin_with_options(TransactionOptions {
@@ -97,7 +105,7 @@ async fn append(db: &DatabaseConnection, batch: &[Pending]) -> Result<Vec<Record
     let mut prev: String = head.try_get("", "hash")?;
     debug_assert!(seq > 0 || prev == GENESIS);
 
-    let occurred_at = chain::truncate_to_micros(OffsetDateTime::now_utc());
+    let occurred_at = chain::truncate_to_micros(now);
     let mut rows = Vec::with_capacity(batch.len());
     let mut recorded = Vec::with_capacity(batch.len());
     for pending in batch {

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod cases;
 pub mod entities;
+pub mod times;
 
 use std::time::Duration;
 

@@ -454,3 +454,119 @@ async fn administrators_verify_the_chain_from_the_admin_page() {
         StatusCode::FORBIDDEN,
     );
 }
+
+/// Events made at chosen instants around China Standard Time midnights belong to the CST day
+/// they happened on — on the audit page, its CSV export and the command-line export — whatever
+/// the hour the test runs at (the app's clock is moved, not the test's expectations).
+#[tokio::test]
+async fn night_events_belong_to_the_cst_day_they_happened_on() {
+    use time::macros::datetime;
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case: uuid::Uuid = open_case(&staff, "2020-601", false).await.parse().unwrap();
+    // 23:59:59 on the 28th, 00:00:00 and 07:59 (still the 28th in UTC) on the 29th, and
+    // 00:00:00 on 1 March — all CST. 2020 is a leap year; the case's own opening is today.
+    let at = [
+        datetime!(2020-02-28 15:59:59 UTC),
+        datetime!(2020-02-28 16:00:00 UTC),
+        datetime!(2020-02-28 23:59:00 UTC),
+        datetime!(2020-02-29 16:00:00 UTC),
+    ];
+    let mut seq = Vec::new();
+    for t in at {
+        app.state.clock.set(t);
+        let recorded = app
+            .state
+            .audit
+            .record(Event::new(Actor::SYSTEM, Action::CaseView, Outcome::Allowed).case(case))
+            .await
+            .unwrap();
+        seq.push(recorded.seq);
+    }
+    app.state.clock.set(time::OffsetDateTime::now_utc());
+
+    let day = |from: &str, to: &str| format!("case_number=2020-601&from={from}&to={to}");
+    let seqs_in = |rows: Vec<Vec<String>>| {
+        rows.into_iter()
+            .map(|r| r[0].parse::<i64>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Newest first on the page and in its export.
+    for (query, expected) in [
+        (day("2020-02-28", "2020-02-28"), vec![seq[0]]),
+        (day("2020-02-29", "2020-02-29"), vec![seq[2], seq[1]]),
+        (day("2020-03-01", "2020-03-01"), vec![seq[3]]),
+        (
+            day("2020-02-28", "2020-02-29"),
+            vec![seq[2], seq[1], seq[0]],
+        ),
+        (day("2020-02-27", "2020-02-27"), vec![]),
+    ] {
+        assert_eq!(seqs_in(csv_rows(&staff, &query).await), expected, "{query}");
+        let html = staff
+            .get(&format!("/staff/audit?{query}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(seqs(&html), expected, "page {query}");
+    }
+    // The rows show the CST time they happened at.
+    let rows = csv_rows(&staff, &day("2020-02-29", "2020-02-29")).await;
+    assert!(
+        rows[1].iter().any(|c| c == "2020-02-29 00:00"),
+        "{:?}",
+        rows[1]
+    );
+    assert!(
+        rows[0].iter().any(|c| c == "2020-02-29 07:59"),
+        "{:?}",
+        rows[0]
+    );
+
+    // The command-line export: CST dates, and RFC 3339 instants (taken to the second).
+    let export = |args: &[&str]| {
+        let mut all = vec!["audit", "export", "--format", "jsonl", "--case", "2020-601"];
+        all.extend_from_slice(args);
+        let out = crate::cli::run(&all, &app.env, "");
+        assert_eq!(out.status.code(), Some(0), "{}", crate::cli::stderr(&out));
+        crate::cli::stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        export(&["--from", "2020-02-28", "--to", "2020-02-28"]),
+        [seq[0]]
+    );
+    assert_eq!(
+        export(&["--from", "2020-02-29", "--to", "2020-02-29"]),
+        [seq[1], seq[2]]
+    );
+    assert_eq!(
+        export(&["--from", "2020-03-01", "--to", "2020-03-01"]),
+        [seq[3]]
+    );
+    assert_eq!(
+        export(&[
+            "--from",
+            "2020-02-28T15:59:59Z",
+            "--to",
+            "2020-02-29T00:00:00+08:00"
+        ]),
+        [seq[0]]
+    );
+    assert_eq!(
+        export(&[
+            "--from",
+            "2020-02-29T00:00:00+08:00",
+            "--to",
+            "2020-02-29T07:59:01+08:00"
+        ]),
+        [seq[1], seq[2]]
+    );
+}

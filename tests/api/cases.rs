@@ -961,3 +961,65 @@ async fn the_audit_export_finds_a_case_by_its_number() {
         "only the header"
     );
 }
+
+/// The case list's accident-date filter reads dates in China Standard Time: an accident at
+/// 07:30 CST (the previous day in UTC) is found on its CST day, one at 23:59 on the day before
+/// is not.
+#[tokio::test]
+async fn the_case_list_finds_night_accidents_on_their_cst_day() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    for (number, at) in [
+        ("NIGHT-1", "2026-11-19T23:59"),
+        ("NIGHT-2", "2026-11-20T00:00"),
+        ("NIGHT-3", "2026-11-20T07:30"),
+        ("NIGHT-4", "2026-11-21T00:00"),
+    ] {
+        let csrf = staff.csrf_from("/staff/cases/new").await;
+        let res = staff
+            .post_form(
+                "/staff/cases",
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("case_number", number),
+                    ("occurred_at", at),
+                    ("place", "朝阳路"),
+                    ("summary", "两车相撞"),
+                ],
+            )
+            .await;
+        assert_status(&res, StatusCode::SEE_OTHER);
+    }
+    let found = staff
+        .get("/staff/cases?from=2026-11-20&to=2026-11-20")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (number, there) in [
+        ("NIGHT-1", false),
+        ("NIGHT-2", true),
+        ("NIGHT-3", true),
+        ("NIGHT-4", false),
+    ] {
+        assert_eq!(found.contains(number), there, "{number}");
+    }
+    // Newest accident first, by instant.
+    let (two, three) = (
+        found.find("NIGHT-2").unwrap(),
+        found.find("NIGHT-3").unwrap(),
+    );
+    assert!(three < two);
+    // Stored in UTC on either backend.
+    let row = case::Entity::find()
+        .filter(case::Column::CaseNumber.eq("NIGHT-3"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.occurred_at,
+        time::macros::datetime!(2026-11-19 23:30 UTC)
+    );
+    assert_eq!(row.occurred_at.offset(), time::UtcOffset::UTC);
+}
