@@ -12,7 +12,7 @@ use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
 use crate::auth::access_code::{self, IssuedCode};
 use crate::auth::identifier::Identifier;
 use crate::auth::session;
-use crate::db::entities::{account, department};
+use crate::db::entities::{account, account_reset, department};
 use crate::keys::ServerKey;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,10 @@ pub enum AccountError {
     NotFound,
     #[error("不能对管理员账户执行此操作 (not for administrator accounts)")]
     AdminAccount,
+    #[error(
+        "请填写重置原因（不超过200字） (give the reason for the reset, at most 200 characters)"
+    )]
+    NoReason,
     #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]
@@ -144,32 +148,83 @@ pub async fn set_disabled(
     Ok(acc)
 }
 
-/// Clears the password, ends every session and issues a new access code (shown once).
+/// Who resets an account, and why: the person is told both at their next sign-in.
+pub struct ResetBy {
+    pub actor: Actor,
+    /// The brigade's name, or "administrator", as the person will read it.
+    pub label: String,
+    pub reason: String,
+}
+
+/// Clears the password, ends every session and API token, records who reset it and why (shown
+/// to the person at their next sign-in) and issues a new access code (shown once).
 pub async fn reset(
     db: &DatabaseConnection,
     key: &ServerKey,
     audit: &Audit,
-    by: Actor,
+    by: ResetBy,
     id: Uuid,
 ) -> Result<(account::Model, IssuedCode), AccountError> {
+    let reason = by.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(AccountError::NoReason);
+    }
     let acc = find_managed(db, id).await?;
     audit
         .record(
-            Event::new(by.clone(), Action::AccountReset, Outcome::Allowed)
-                .details(serde_json::json!({ "account_id": id, "login": acc.login_masked })),
+            Event::new(by.actor.clone(), Action::AccountReset, Outcome::Allowed).details(
+                serde_json::json!({ "account_id": id, "login": acc.login_masked, "by": by.label, "reason": reason }),
+            ),
         )
         .await?;
+    let now = OffsetDateTime::now_utc();
     let txn = db.begin().await?;
     let mut row: account::ActiveModel = acc.into();
     row.password_hash = Set(None);
     row.failed_logins = Set(0);
     row.locked_until = Set(None);
-    row.updated_at = Set(OffsetDateTime::now_utc());
+    row.updated_at = Set(now);
     let acc = row.update(&txn).await?;
     session::revoke_all(&txn, id, None).await?;
-    let code = access_code::issue(&txn, key, id, by.id).await?;
+    crate::auth::tokens::revoke_all(&txn, id).await?;
+    account_reset::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(id),
+        at: Set(now),
+        by_account_id: Set(by.actor.id),
+        by_label: Set(by.label.chars().take(200).collect()),
+        reason: Set(reason),
+        seen_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    let code = access_code::issue(&txn, key, id, by.actor.id).await?;
     txn.commit().await?;
     Ok((acc, code))
+}
+
+/// The resets of `account_id` its owner has not been told of yet, oldest first; marks them told.
+pub async fn take_unseen_resets(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+) -> Result<Vec<account_reset::Model>, DbErr> {
+    let unseen = account_reset::Entity::find()
+        .filter(account_reset::Column::AccountId.eq(account_id))
+        .filter(account_reset::Column::SeenAt.is_null())
+        .order_by_asc(account_reset::Column::At)
+        .all(db)
+        .await?;
+    if !unseen.is_empty() {
+        account_reset::Entity::update_many()
+            .col_expr(
+                account_reset::Column::SeenAt,
+                sea_orm::sea_query::Expr::value(OffsetDateTime::now_utc()),
+            )
+            .filter(account_reset::Column::Id.is_in(unseen.iter().map(|r| r.id)))
+            .exec(db)
+            .await?;
+    }
+    Ok(unseen)
 }
 
 pub async fn create_department(

@@ -9,6 +9,8 @@ use sea_orm::{
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use std::collections::BTreeSet;
+
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
 use crate::auth::access_code::{self, IssuedCode};
@@ -77,6 +79,9 @@ pub enum CaseError {
     /// Shown to the person, next to the form.
     #[error("{0}")]
     Invalid(String),
+    /// Not this staff member's to do (shown to them, with who can).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]
@@ -87,6 +92,7 @@ impl From<CaseError> for AppError {
     fn from(e: CaseError) -> Self {
         match e {
             CaseError::Invalid(m) => AppError::bad_request("invalid_case", m),
+            CaseError::Forbidden(_) => AppError::Forbidden,
             CaseError::Db(e) => e.into(),
             CaseError::Audit(e) => AppError::Unavailable {
                 part: "audit",
@@ -583,9 +589,46 @@ pub async fn parties(
         .await
 }
 
+/// The brigades of every case an account is a party to or holds a delegation on: the reach of
+/// whoever may credential it (see `policy::may_credential`).
+pub async fn account_scope(
+    db: &impl sea_orm::ConnectionTrait,
+    account_id: Uuid,
+) -> Result<BTreeSet<Uuid>, DbErr> {
+    let as_party = case::Entity::find()
+        .select_only()
+        .column(case::Column::DepartmentId)
+        .inner_join(case_party::Entity)
+        .filter(case_party::Column::AccountId.eq(account_id))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    let agent_cases = delegation::Entity::find()
+        .select_only()
+        .column(delegation::Column::CaseId)
+        .filter(delegation::Column::AgentAccountId.eq(account_id))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    let as_agent = if agent_cases.is_empty() {
+        Vec::new()
+    } else {
+        case::Entity::find()
+            .select_only()
+            .column(case::Column::DepartmentId)
+            .filter(case::Column::Id.is_in(agent_cases))
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?
+    };
+    Ok(as_party.into_iter().chain(as_agent).collect())
+}
+
 /// The account of a person staff register (a party or an agent): an existing account with the
-/// same identifier and role is reused — with a fresh code if it is not activated yet — otherwise
-/// one is created with a code. Another role's account with the identifier is refused.
+/// same identifier and role is reused; one not activated yet gets a fresh code only if the
+/// staff member may credential it (its cases are all in their brigade) — otherwise the person
+/// activates with the code they already hold, or an administrator issues one. A new account is
+/// created with a code. Another role's account with the identifier is refused.
 async fn account_for(
     db: &DatabaseConnection,
     key: &ServerKey,
@@ -605,10 +648,8 @@ async fn account_for(
         )),
         Some(a) if a.password_hash.is_some() => Ok((a, None)),
         Some(a) => {
-            let txn = db.begin().await?;
-            let code = access_code::issue(&txn, key, a.id, Some(staff.id)).await?;
-            txn.commit().await?;
-            Ok((a, Some(code)))
+            let code = issue_code_in_scope(db, key, audit, staff, &a).await?;
+            Ok((a, code))
         }
         None => {
             let new = NewAccount {
@@ -625,6 +666,34 @@ async fn account_for(
             }
         }
     }
+}
+
+/// A fresh access code for a not-yet-activated account (earlier codes stop working), if
+/// `staff` may credential it; `None` (and nothing changed) if the account reaches beyond their
+/// brigade.
+async fn issue_code_in_scope(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    staff: &account::Model,
+    account: &account::Model,
+) -> Result<Option<IssuedCode>, CaseError> {
+    debug_assert!(account.password_hash.is_none());
+    let scope = account_scope(db, account.id).await?;
+    if !policy::may_credential(staff, &scope) {
+        return Ok(None);
+    }
+    audit
+        .record(
+            Event::new(actor(staff), Action::AccessCodeIssue, Outcome::Allowed).details(
+                serde_json::json!({ "account_id": account.id, "login": account.login_masked }),
+            ),
+        )
+        .await?;
+    let txn = db.begin().await?;
+    let code = access_code::issue(&txn, key, account.id, Some(staff.id)).await?;
+    txn.commit().await?;
+    Ok(Some(code))
 }
 
 /// A party to register.
@@ -703,8 +772,24 @@ pub async fn register_party(
     Ok((row, party_account, code))
 }
 
-/// Issues a new access code for a party of the case (the previous one stops working).
-pub async fn reissue_party_code(
+/// A party of the case with their account.
+pub async fn party_of(
+    db: &DatabaseConnection,
+    case: &case::Model,
+    party_id: Uuid,
+) -> Result<Option<(case_party::Model, account::Model)>, DbErr> {
+    Ok(case_party::Entity::find_by_id(party_id)
+        .find_also_related(account::Entity)
+        .one(db)
+        .await?
+        .filter(|(p, _)| p.case_id == case.id)
+        .and_then(|(p, a)| a.map(|a| (p, a))))
+}
+
+/// What a reprinted notice carries: never a reset. An activated account keeps its password
+/// (the notice says so); one not activated yet gets a fresh code when the staff member may
+/// credential it, and otherwise none (the notice says whom to ask).
+pub async fn party_notice(
     db: &DatabaseConnection,
     key: &ServerKey,
     audit: &Audit,
@@ -712,23 +797,64 @@ pub async fn reissue_party_code(
     permit: &CasePermit,
     case: &case::Model,
     party_id: Uuid,
-) -> Result<(case_party::Model, account::Model, IssuedCode), AppError> {
+) -> Result<(case_party::Model, account::Model, Option<IssuedCode>), AppError> {
     debug_assert_eq!(permit.action, CaseAction::Manage);
-    let (party, account) = case_party::Entity::find_by_id(party_id)
-        .find_also_related(account::Entity)
-        .one(db)
+    let (party, account) = party_of(db, case, party_id)
         .await?
-        .filter(|(p, _)| p.case_id == case.id)
-        .and_then(|(p, a)| a.map(|a| (p, a)))
         .ok_or(AppError::NotFound)?;
-    let (account, code) = accounts::reset(db, key, audit, actor(staff), account.id)
+    if account.password_hash.is_some() {
+        return Ok((party, account, None));
+    }
+    let code = issue_code_in_scope(db, key, audit, staff, &account)
         .await
-        .map_err(|e| match e {
-            AccountError::Db(e) => AppError::from(e),
-            AccountError::NotFound => AppError::NotFound,
-            other => AppError::bad_request("invalid_party", other.to_string()),
-        })?;
+        .map_err(AppError::from)?;
     Ok((party, account, code))
+}
+
+/// Resets a party's account (password, sessions and tokens end; a new code is issued), with a
+/// reason the party is shown at their next sign-in — only if every case and delegation of the
+/// account lies in the staff member's brigade. A refusal is audited and says who can do it.
+#[allow(clippy::too_many_arguments)]
+pub async fn reset_party_account(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    staff: &account::Model,
+    brigade: String,
+    permit: &CasePermit,
+    case: &case::Model,
+    (party, account): (case_party::Model, account::Model),
+    reason: String,
+) -> Result<(case_party::Model, account::Model, IssuedCode), CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    debug_assert_eq!(party.case_id, case.id);
+    let scope = account_scope(db, account.id).await?;
+    if !policy::may_credential(staff, &scope) {
+        audit
+            .record(
+                Event::new(actor(staff), Action::AccountReset, Outcome::Denied)
+                    .case(case.id)
+                    .details(serde_json::json!({
+                        "account_id": account.id, "login": account.login_masked,
+                        "reason": "outside_brigade",
+                    })),
+            )
+            .await?;
+        return Err(CaseError::Forbidden(
+            "该当事人的账户也用于其他大队的案件，只有系统管理员可以重置 (the account is also used on another brigade's cases: only an administrator can reset it)".into(),
+        ));
+    }
+    let by = accounts::ResetBy {
+        actor: actor(staff),
+        label: brigade,
+        reason,
+    };
+    match accounts::reset(db, key, audit, by, account.id).await {
+        Ok((account, code)) => Ok((party, account, code)),
+        Err(AccountError::Db(e)) => Err(e.into()),
+        Err(AccountError::Audit(e)) => Err(e.into()),
+        Err(other) => Err(CaseError::Invalid(other.to_string())),
+    }
 }
 
 /// A case as its party or agent sees it in "my cases".

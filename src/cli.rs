@@ -101,6 +101,9 @@ enum AccountAction {
     IssueCode {
         #[arg(long)]
         identifier: String,
+        /// Why (recorded in the audit log, and shown to the person at their next sign-in).
+        #[arg(long, default_value = "系统管理员在服务器上重新发放访问码")]
+        reason: String,
     },
     /// Create a brigade (department).
     CreateDepartment {
@@ -335,16 +338,20 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
                     .map_err(|e| e.to_string())?;
             print_code(&acc.login_masked, code);
         }
-        AccountAction::IssueCode { identifier } => {
+        AccountAction::IssueCode { identifier, reason } => {
             let found = crate::auth::signin::find_account(&state.db, &state.key, &identifier)
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(text)?;
             let (_, acc) = found.ok_or_else(|| "no account has this identifier".to_owned())?;
-            let (acc, code) =
-                accounts::reset(&state.db, &state.key, &state.audit, Actor::SYSTEM, acc.id)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let by = accounts::ResetBy {
+                actor: Actor::SYSTEM,
+                label: "系统管理员 (administrator)".into(),
+                reason,
+            };
+            let (acc, code) = accounts::reset(&state.db, &state.key, &state.audit, by, acc.id)
+                .await
+                .map_err(|e| e.to_string())?;
             print_code(&acc.login_masked, code);
         }
         AccountAction::CreateDepartment { code, name } => {

@@ -9,6 +9,10 @@
 //!   `disclosing` (Art. 63); view and download once `served` or `closed` (Art. 65);
 //! - agents: as their principal, but only within a current, unrevoked delegation;
 //! - anyone else: the case does not exist (404).
+//!
+//! And over accounts (DESIGN §4): a person's account spans every case they are party or agent
+//! to, so staff may issue a code for, or reset, only an account whose cases and delegations all
+//! lie in their own brigade ([`may_credential`]); anything wider is an administrator's act.
 
 use time::OffsetDateTime;
 
@@ -81,6 +85,20 @@ fn deny(reason: &'static str, hide: bool) -> Result<CasePermit, Denied> {
 /// Who may read the access-audit log, and how much of it: administrators all of it, staff the
 /// events of their own brigade's cases; parties and agents only their case's history (on the
 /// case page, through `decide`).
+/// May `actor` issue an access code for, or reset, an account whose cases and delegations
+/// belong to `departments`? Administrators may; staff only when every one of them is their own
+/// brigade (an account on no case yet is theirs to credential).
+pub fn may_credential(
+    actor: &account::Model,
+    departments: &std::collections::BTreeSet<uuid::Uuid>,
+) -> bool {
+    match (actor.role.as_str(), actor.department_id) {
+        ("admin", _) => true,
+        ("staff", Some(own)) => departments.iter().all(|d| *d == own),
+        _ => false,
+    }
+}
+
 pub fn audit_scope(actor: &account::Model) -> Result<crate::audit::read::Scope, Denied> {
     match (actor.role.as_str(), actor.department_id) {
         ("admin", _) => Ok(crate::audit::read::Scope::All),

@@ -13,6 +13,7 @@ mod m20261124_000005_create_api_tokens_and_login_throttles;
 mod m20261124_000006_add_case_status_and_party_contact;
 mod m20261125_000007_create_bundles;
 mod m20261128_000008_times_in_utc;
+mod m20261128_000009_create_account_resets;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_add_case_status_and_party_contact::Migration),
             Box::new(m20261125_000007_create_bundles::Migration),
             Box::new(m20261128_000008_times_in_utc::Migration),
+            Box::new(m20261128_000009_create_account_resets::Migration),
         ]
     }
 }

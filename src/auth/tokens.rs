@@ -69,6 +69,21 @@ pub async fn revoke(
     Ok(done.rows_affected == 1)
 }
 
+/// Revokes every live token of an account (password change, reset): a token is as strong as the
+/// password it was made under.
+pub async fn revoke_all(db: &impl ConnectionTrait, account_id: Uuid) -> Result<u64, DbErr> {
+    Ok(api_token::Entity::update_many()
+        .col_expr(
+            api_token::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(OffsetDateTime::now_utc()),
+        )
+        .filter(api_token::Column::AccountId.eq(account_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// The enabled agent account a live token belongs to.
 pub async fn authenticate(
     db: &impl ConnectionTrait,

@@ -239,23 +239,46 @@ fn code_page(
     })
 }
 
+#[derive(Deserialize)]
+pub struct AccountActionForm {
+    /// Why (a reset only): recorded and shown to the person.
+    #[serde(default)]
+    reason: String,
+    /// The reset's confirmation box.
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
 /// `POST /admin/accounts/{id}/{disable|enable|reset}`
 pub async fn account_action_post(
     admin: AdminUser,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, String)>,
+    form: web::Form<AccountActionForm>,
 ) -> AppResult<HttpResponse> {
     let (id, action) = path.into_inner();
     let actor = admin.0.actor();
+    let form = form.into_inner();
+    if action == "reset" && form.confirm.is_none() {
+        let message = crate::i18n::t("admin.accounts.reset_unconfirmed");
+        return refused(&state, &admin, message).await;
+    }
     let result = match action.as_str() {
         "disable" | "enable" => {
             accounts::set_disabled(&state.db, &state.audit, actor, id, action == "disable")
                 .await
                 .map(|_| None)
         }
-        "reset" => accounts::reset(&state.db, &state.key, &state.audit, actor, id)
-            .await
-            .map(Some),
+        "reset" => {
+            let by = accounts::ResetBy {
+                actor,
+                label: crate::i18n::t("admin.accounts.reset_by_admin"),
+                reason: form.reason,
+            };
+            accounts::reset(&state.db, &state.key, &state.audit, by, id)
+                .await
+                .map(Some)
+        }
         _ => return Err(AppError::NotFound),
     };
     match result {

@@ -31,6 +31,8 @@ struct MyCasesPage {
     layout: Layout,
     rows: Vec<MyCaseRow>,
     is_agent: bool,
+    /// "Your account was reset on … by … (reason)": each reset the person has not been told of.
+    resets: Vec<String>,
 }
 
 /// `GET /cases`: the cases of a party, or those an agent currently acts in.
@@ -63,10 +65,25 @@ pub async fn view_my_cases_get(
             }),
         })
         .collect();
+    let resets = crate::accounts::take_unseen_resets(&state.db, user.account.id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            crate::i18n::Locale::current().tf(
+                "cases.account_was_reset",
+                &[
+                    ("time", &cst(r.at)),
+                    ("by", &r.by_label),
+                    ("reason", &r.reason),
+                ],
+            )
+        })
+        .collect();
     render(&MyCasesPage {
         layout: Layout::for_user(&user),
         rows,
         is_agent: user.role() == "agent",
+        resets,
     })
 }
 

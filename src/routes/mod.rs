@@ -315,6 +315,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(staff::party_code_post)),
     },
     RouteSpec {
+        path: "/staff/cases/{id}/parties/{party_id}/reset",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::party_reset_post)),
+    },
+    RouteSpec {
         path: "/staff/cases/{id}/delegations",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::delegation_grant_post)),

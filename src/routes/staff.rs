@@ -216,7 +216,7 @@ pub async fn view_case_new_get(staff: StaffUser) -> AppResult<HttpResponse> {
 /// `中文 (English)` are picked; Chinese-only ones stay Chinese).
 fn form_error(e: CaseError) -> Result<String, AppError> {
     match e {
-        CaseError::Invalid(m) => Ok(crate::i18n::pick(&m)),
+        CaseError::Invalid(m) | CaseError::Forbidden(m) => Ok(crate::i18n::pick(&m)),
         other => Err(other.into()),
     }
 }
@@ -615,8 +615,20 @@ struct NoticePage {
     party: String,
     login: String,
     code: Option<String>,
+    /// Without a code: whether the person signs in with their password (activated) or still
+    /// activates with a code another brigade or an administrator gave them.
+    activated: bool,
     expires: String,
     portal: String,
+}
+
+/// The name of a case's brigade.
+async fn brigade_name(state: &AppState, case: &case::Model) -> AppResult<String> {
+    Ok(department::Entity::find_by_id(case.department_id)
+        .one(&state.db)
+        .await?
+        .map(|d| d.name)
+        .unwrap_or_default())
 }
 
 async fn notice(
@@ -624,14 +636,10 @@ async fn notice(
     staff: &StaffUser,
     case: &case::Model,
     party: crate::db::entities::case_party::Model,
-    login: String,
+    account: &crate::db::entities::account::Model,
     code: Option<crate::auth::access_code::IssuedCode>,
 ) -> AppResult<HttpResponse> {
-    let brigade = department::Entity::find_by_id(case.department_id)
-        .one(&state.db)
-        .await?
-        .map(|d| d.name)
-        .unwrap_or_default();
+    let brigade = brigade_name(state, case).await?;
     render(&NoticePage {
         layout: Layout::for_user(&staff.0),
         case_id: case.id,
@@ -641,7 +649,8 @@ async fn notice(
             "staff.notice.party_value",
             &[("name", &party.name), ("label", &party.label)],
         ),
-        login,
+        login: account.login_masked.clone(),
+        activated: account.password_hash.is_some() && code.is_none(),
         expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
         code: code.map(|c| c.code),
         portal: state.settings.public_url.to_string(),
@@ -695,14 +704,14 @@ pub async fn party_register_post(
     )
     .await
     {
-        Ok((party, account, code)) => {
-            notice(&state, &staff, &case, party, account.login_masked, code).await
-        }
+        Ok((party, account, code)) => notice(&state, &staff, &case, party, &account, code).await,
         Err(e) => refused(&state, &staff, case, e).await,
     }
 }
 
-/// `POST /staff/cases/{id}/parties/{party_id}/code`: a new access code and notice.
+/// `POST /staff/cases/{id}/parties/{party_id}/code`: the party's notice again. Never a reset:
+/// an activated account keeps its password (the notice says so); one not activated yet gets a
+/// fresh code if its cases are all in this brigade.
 pub async fn party_code_post(
     staff: StaffUser,
     req: HttpRequest,
@@ -711,7 +720,7 @@ pub async fn party_code_post(
 ) -> AppResult<HttpResponse> {
     let (case_id, party_id) = path.into_inner();
     let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
-    let (party, account, code) = cases::reissue_party_code(
+    let (party, account, code) = cases::party_notice(
         &state.db,
         &state.key,
         &state.audit,
@@ -721,15 +730,59 @@ pub async fn party_code_post(
         party_id,
     )
     .await?;
-    notice(
-        &state,
-        &staff,
+    notice(&state, &staff, &case, party, &account, code).await
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /staff/cases/{id}/parties/{party_id}/reset`: the explicit, confirmed reset of a party's
+/// account, with a reason the party is told — only for an account wholly within this brigade.
+pub async fn party_reset_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    form: web::Form<ResetForm>,
+) -> AppResult<HttpResponse> {
+    let (case_id, party_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let found = cases::party_of(&state.db, &case, party_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let form = form.into_inner();
+    if form.confirm.is_none() {
+        let e = CaseError::Invalid(t("staff.parties.reset_unconfirmed"));
+        return refused(&state, &staff, case, e).await;
+    }
+    let brigade = brigade_name(&state, &case).await?;
+    match cases::reset_party_account(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &staff.0.account,
+        brigade,
+        &permit,
         &case,
-        party,
-        account.login_masked,
-        Some(code),
+        found,
+        form.reason,
     )
     .await
+    {
+        Ok((party, account, code)) => {
+            notice(&state, &staff, &case, party, &account, Some(code)).await
+        }
+        Err(CaseError::Forbidden(m)) => super::render_status(
+            actix_web::http::StatusCode::FORBIDDEN,
+            &case_page(&state, &staff, case, Some(crate::i18n::pick(&m))).await?,
+        ),
+        Err(e) => refused(&state, &staff, case, e).await,
+    }
 }
 
 #[derive(Template)]
@@ -743,6 +796,7 @@ struct AgentNoticePage {
     principal: String,
     period: String,
     code: Option<String>,
+    activated: bool,
     expires: String,
     portal: String,
 }
@@ -828,6 +882,7 @@ pub async fn delegation_grant_post(
                 case_id: case.id,
                 case_number: case.case_number.clone(),
                 name: agent.display_name,
+                activated: agent.password_hash.is_some(),
                 login: agent.login_masked,
                 principal,
                 period: period(d.valid_from, d.valid_until),

@@ -309,11 +309,16 @@ async fn reissuing_a_code_invalidates_the_previous_one() {
         .await
         .unwrap()
         .unwrap();
+    let by = accounts::ResetBy {
+        actor: Actor::SYSTEM,
+        label: "系统管理员".into(),
+        reason: "测试".into(),
+    };
     let (_, second) = accounts::reset(
         &app.state.db,
         &app.state.key,
         &app.state.audit,
-        Actor::SYSTEM,
+        by,
         account.id,
     )
     .await

@@ -423,28 +423,38 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
     assert_status(&res, StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("校验位"));
 
-    // Re-issuing from the case page: a fresh code, the account reset.
-    let page = staff
-        .get(&format!("/staff/cases/{third}"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let party_id = page
-        .split(&format!("/staff/cases/{third}/parties/"))
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = crate::helpers::csrf_in(&page);
+    // Reprinting the notice of an activated party never resets the account: no code, and the
+    // notice says to sign in with the existing password.
+    let party_id = party_id_on(&staff, &third).await;
+    let csrf = staff.csrf_from(&format!("/staff/cases/{third}")).await;
     let res = staff
         .post_form(
             &format!("/staff/cases/{third}/parties/{party_id}/code"),
             &[("csrf_token", &csrf)],
         )
         .await;
+    assert_status(&res, StatusCode::OK);
+    let reprint = res.text().await.unwrap();
+    assert!(code_on(&reprint).is_none());
+    assert!(reprint.contains("您已开通账户"));
+    assert_status(&party.get("/cases").await, StatusCode::OK);
+
+    // Resetting is its own, confirmed action with a reason: unconfirmed, nothing happens.
+    let reset = |confirm: bool| {
+        let mut fields = vec![
+            ("csrf_token", csrf.as_str()),
+            ("reason", "当事人遗失密码，本人到队申请"),
+        ];
+        if confirm {
+            fields.push(("confirm", "yes"));
+        }
+        let staff = &staff;
+        let path = format!("/staff/cases/{third}/parties/{party_id}/reset");
+        async move { staff.post_form(&path, &fields).await }
+    };
+    assert_status(&reset(false).await, StatusCode::BAD_REQUEST);
+    assert_status(&party.get("/cases").await, StatusCode::OK);
+    let res = reset(true).await;
     assert_status(&res, StatusCode::OK);
     let code3 = code_on(&res.text().await.unwrap()).unwrap();
     assert_status(&party.get("/cases").await, StatusCode::SEE_OTHER);
@@ -453,6 +463,31 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
         &activate(&again, PARTY_A, &code3, "Another-Lotus-Pass-9").await,
         StatusCode::SEE_OTHER,
     );
+    // Told once, at the next sign-in: when, by which brigade, why.
+    let mine = again.get("/cases").await.text().await.unwrap();
+    assert!(
+        mine.contains("110105大队") && mine.contains("当事人遗失密码"),
+        "{mine}"
+    );
+    let mine = again.get("/cases").await.text().await.unwrap();
+    assert!(!mine.contains("当事人遗失密码"));
+}
+
+/// The id of the first party row on a staff case page.
+pub async fn party_id_on(staff: &TestApp, case: &str) -> String {
+    let page = staff
+        .get(&format!("/staff/cases/{case}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    page.split(&format!("/staff/cases/{case}/parties/"))
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]

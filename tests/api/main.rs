@@ -21,4 +21,5 @@ mod i18n;
 mod materials;
 mod matrix;
 mod pages;
+mod security;
 mod store;

@@ -2,6 +2,7 @@
 //! created them and again here.
 
 pub mod account;
+pub mod account_reset;
 pub mod activation;
 pub mod api_token;
 pub mod audit_event;
