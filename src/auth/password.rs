@@ -46,6 +46,48 @@ pub fn check_strength(
     Ok(())
 }
 
+/// Password hashes computed at once, process-wide: each argon2id run holds 19 MiB, so a burst of
+/// sign-ins queues here instead of each taking its own memory (one per core).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    tokio::sync::Semaphore::new(cores.clamp(1, 16))
+});
+
+/// How long an attempt waits for a hashing slot before it is answered "busy, try again".
+pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Every hashing slot stayed taken for [`QUEUE_WAIT`]: answer 503 with `Retry-After`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("服务器繁忙，请稍后再试 (too many sign-ins at once; try again in a few seconds)")]
+pub struct Busy;
+
+/// Runs `work` on the blocking pool once a hashing slot is free. The slot is held until the work
+/// ends, even if the request that asked for it has gone.
+async fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+    let permit = tokio::time::timeout(QUEUE_WAIT, HASHING.acquire())
+        .await
+        .map_err(|_| Busy)?
+        .map_err(|_| Busy)?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        work()
+    })
+    .await
+    .map_err(|_| Busy)
+}
+
+/// [`verify`] within the bound on hashes in flight.
+pub async fn verify_bounded(password: String, stored: String) -> Result<bool, Busy> {
+    bounded(move || verify(&password, &stored)).await
+}
+
+/// [`hash`] within the bound on hashes in flight.
+pub async fn hash_bounded(
+    password: String,
+) -> Result<Result<String, argon2::password_hash::Error>, Busy> {
+    bounded(move || hash(&password)).await
+}
+
 /// An argon2id PHC string with a fresh salt. Slow on purpose: call it off the async workers.
 pub fn hash(password: &str) -> Result<String, argon2::password_hash::Error> {
     Ok(Argon2::default()

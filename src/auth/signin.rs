@@ -35,6 +35,8 @@ pub enum SignInError {
     #[error("too many attempts from this address")]
     AddressBlocked,
     #[error(transparent)]
+    Busy(password::Busy),
+    #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -75,17 +77,6 @@ fn masked_input(input: &str) -> String {
         .map_or_else(|| "(malformed)".to_owned(), |id| id.masked())
 }
 
-async fn verify_off_thread(secret: String, stored: Option<String>) -> bool {
-    let has_hash = stored.is_some();
-    let ok = tokio::task::spawn_blocking(move || {
-        let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-        password::verify(&secret, &hash)
-    })
-    .await
-    .unwrap_or(false);
-    ok && has_hash
-}
-
 pub async fn sign_in(
     db: &DatabaseConnection,
     key: &ServerKey,
@@ -100,7 +91,8 @@ pub async fn sign_in(
             .client(client.ip.clone(), client.user_agent.clone())
             .details(details)
     };
-    if throttle::address_blocked(db, &address).await? {
+    // Counted before anything costly, atomically: a blocked address gets nothing more.
+    if throttle::address_attempt(db, &address).await? {
         audit
             .record(event(
                 Actor::ANONYMOUS,
@@ -113,7 +105,6 @@ pub async fn sign_in(
     let found = match find_account(db, key, input).await? {
         Ok(found) => found,
         Err(malformed) => {
-            throttle::address_failed(db, &address).await?;
             audit
                 .record(event(
                     Actor::ANONYMOUS,
@@ -124,14 +115,38 @@ pub async fn sign_in(
             return Err(SignInError::Malformed(malformed));
         }
     };
-    let stored = found.as_ref().and_then(|(_, a)| a.password_hash.clone());
-    let verified = verify_off_thread(secret, stored).await;
+    // The same statements whether or not the account exists.
+    let account_id = found.as_ref().map_or(uuid::Uuid::nil(), |(_, a)| a.id);
+    let attempt = throttle::account_attempt(db, account_id).await?;
+    let locked = attempt.is_some_and(|a| a.locked);
+    // A locked account's hash is not tried (the dummy is, so the answer takes as long).
+    let stored = found
+        .as_ref()
+        .and_then(|(_, a)| a.password_hash.clone())
+        .filter(|_| !locked);
+    let has_hash = stored.is_some();
+    let verified = match password::verify_bounded(
+        secret,
+        stored.unwrap_or_else(|| DUMMY_HASH.clone()),
+    )
+    .await
+    {
+        Ok(ok) => ok && has_hash,
+        Err(busy) => {
+            // Not judged: neither count stands.
+            throttle::address_refund(db, &address).await?;
+            if let Some(a) = attempt {
+                throttle::account_refund(db, a.account_id).await?;
+            }
+            return Err(SignInError::Busy(busy));
+        }
+    };
 
     let refusal = match &found {
         None => Some("unknown_identifier"),
         Some((_, a)) if a.disabled => Some("disabled"),
         Some((_, a)) if a.password_hash.is_none() => Some("not_activated"),
-        Some((_, a)) if throttle::account_locked(a) => Some("locked"),
+        Some(_) if locked => Some("locked"),
         Some(_) if !verified => Some("wrong_password"),
         Some(_) => None,
     };
@@ -139,11 +154,14 @@ pub async fn sign_in(
         .as_ref()
         .map_or_else(|| masked_input(input), |(id, _)| id.masked());
     if let Some(reason) = refusal {
-        throttle::address_failed(db, &address).await?;
         let actor = match &found {
             Some((_, a)) => {
-                if reason == "wrong_password" {
-                    throttle::account_failed(db, a).await?;
+                if let Some(attempt) = attempt {
+                    if matches!(reason, "wrong_password" | "locked") {
+                        throttle::account_refused(db, attempt).await?;
+                    } else {
+                        throttle::account_refund(db, attempt.account_id).await?;
+                    }
                 }
                 Actor {
                     id: Some(a.id),
@@ -164,7 +182,8 @@ pub async fn sign_in(
     let Some((_, account)) = found else {
         return Err(SignInError::Refused);
     };
-    throttle::account_succeeded(db, &account).await?;
+    throttle::account_succeeded(db, account.id).await?;
+    throttle::address_refund(db, &address).await?;
     let actor = Actor {
         id: Some(account.id),
         role: super::extract::role_name(&account.role),
@@ -206,6 +225,8 @@ pub enum ActivateError {
     #[error("too many attempts from this address")]
     AddressBlocked,
     #[error(transparent)]
+    Busy(password::Busy),
+    #[error(transparent)]
     Db(#[from] DbErr),
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -214,6 +235,11 @@ pub enum ActivateError {
 }
 
 /// Identifier + access code + new password (twice) → the account is active and signed in.
+///
+/// The code is checked first, with the same statements whether or not the identifier exists,
+/// and every failure before it gives the one answer: what is wrong with the new password is said
+/// only to someone holding a valid code. Attempts count against the address and the account
+/// like sign-ins, and every refusal is audited.
 #[allow(clippy::too_many_arguments)]
 pub async fn activate(
     db: &DatabaseConnection,
@@ -231,28 +257,69 @@ pub async fn activate(
             .client(client.ip.clone(), client.user_agent.clone())
             .details(details)
     };
-    if throttle::address_blocked(db, &address).await? {
+    if throttle::address_attempt(db, &address).await? {
+        audit
+            .record(event(
+                Actor::ANONYMOUS,
+                Outcome::Denied,
+                serde_json::json!({ "identifier": masked_input(input), "reason": "address_blocked" }),
+            ))
+            .await?;
         return Err(ActivateError::AddressBlocked);
     }
-    let (id, account) = match find_account(db, key, input).await? {
-        Err(malformed) => return Err(ActivateError::Malformed(malformed)),
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            throttle::address_failed(db, &address).await?;
+    let found = match find_account(db, key, input).await? {
+        Err(malformed) => {
             audit
                 .record(event(
                     Actor::ANONYMOUS,
                     Outcome::Denied,
-                    serde_json::json!({ "identifier": masked_input(input), "reason": "unknown_identifier" }),
+                    serde_json::json!({ "identifier": "(malformed)", "reason": "malformed_identifier" }),
                 ))
                 .await?;
-            return Err(ActivateError::Refused);
+            return Err(ActivateError::Malformed(malformed));
         }
+        Ok(found) => found,
     };
-    let actor = Actor {
-        id: Some(account.id),
-        role: super::extract::role_name(&account.role),
+    let account_id = found.as_ref().map_or(uuid::Uuid::nil(), |(_, a)| a.id);
+    let attempt = throttle::account_attempt(db, account_id).await?;
+    let checked = access_code::check(db, key, account_id, code).await?;
+    let refusal = match (&found, &checked) {
+        (None, _) => Some("unknown_identifier"),
+        (Some(_), _) if attempt.is_some_and(|a| a.locked) => Some("locked"),
+        (Some(_), Err(why)) => Some(why.as_str()),
+        (Some((_, a)), Ok(_)) if a.disabled => Some("disabled"),
+        (Some(_), Ok(_)) => None,
     };
+    let masked = found
+        .as_ref()
+        .map_or_else(|| masked_input(input), |(id, _)| id.masked());
+    let actor = found.as_ref().map_or(Actor::ANONYMOUS, |(_, a)| Actor {
+        id: Some(a.id),
+        role: super::extract::role_name(&a.role),
+    });
+    if let Some(reason) = refusal {
+        if let Some(attempt) = attempt {
+            if reason == "disabled" {
+                throttle::account_refund(db, attempt.account_id).await?;
+            } else {
+                throttle::account_refused(db, attempt).await?;
+            }
+        }
+        audit
+            .record(event(
+                actor,
+                Outcome::Denied,
+                serde_json::json!({ "identifier": masked, "reason": reason }),
+            ))
+            .await?;
+        return Err(ActivateError::Refused);
+    }
+    let (Some((id, account)), Ok(code_id)) = (found, checked) else {
+        return Err(ActivateError::Refused);
+    };
+    // The code is right: from here a problem is the new password's, not a failed attempt.
+    throttle::address_refund(db, &address).await?;
+    throttle::account_refund(db, account.id).await?;
     if new_password != repeated {
         return Err(ActivateError::PasswordsDiffer);
     }
@@ -270,36 +337,11 @@ pub async fn activate(
     };
     password::check_strength(&new_password, &[&plain_id, &account.display_name], min)
         .map_err(ActivateError::WeakPassword)?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new_password))
+    let hash = password::hash_bounded(new_password)
         .await
-        .map_err(|_| ActivateError::Hash)?
+        .map_err(ActivateError::Busy)?
         .map_err(|_| ActivateError::Hash)?;
 
-    // Audit events are recorded outside the transaction: on SQLite the audit writer needs the
-    // write lock this transaction would hold.
-    let checked = access_code::check(db, key, account.id, code).await?;
-    let refusal = match &checked {
-        Err(why) => Some(why.as_str()),
-        Ok(_) if account.disabled => Some("disabled"),
-        Ok(_) => None,
-    };
-    if let Some(reason) = refusal {
-        throttle::address_failed(db, &address).await?;
-        if reason != "disabled" {
-            throttle::account_failed(db, &account).await?;
-        }
-        audit
-            .record(event(
-                actor,
-                Outcome::Denied,
-                serde_json::json!({ "identifier": id.masked(), "reason": reason }),
-            ))
-            .await?;
-        return Err(ActivateError::Refused);
-    }
-    let Ok(code_id) = checked else {
-        return Err(ActivateError::Refused);
-    };
     audit
         .record(event(
             actor.clone(),

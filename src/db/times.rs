@@ -53,8 +53,9 @@ pub fn before(backend: DbBackend, column: impl ColumnTrait, t: OffsetDateTime) -
     column.lt(bound(backend, t))
 }
 
-/// The value a bound is bound as (see the module's documentation).
-fn bound(backend: DbBackend, t: OffsetDateTime) -> Value {
+/// The value a bound is bound as, for hand-written SQL (`column < ?` or `column >= ?` only; see
+/// the module's documentation).
+pub fn bound(backend: DbBackend, t: OffsetDateTime) -> Value {
     let t = stored(t);
     let t = t.replace_nanosecond(0).unwrap_or(t);
     match backend {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Layout, cst, render, role_label, see_other};
 use crate::audit::{Action, Event, Outcome};
-use crate::auth::{CurrentUser, client_of, password, session, tokens};
+use crate::auth::{CurrentUser, client_of, password, session, throttle, tokens};
 use crate::db::entities::account;
 use crate::error::{AppError, AppResult};
 use crate::startup::AppState;
@@ -100,17 +100,37 @@ pub async fn password_post(
     form: web::Form<PasswordForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
+    // Wrong current passwords count against the account like failed sign-ins (5 lock it for
+    // 15 minutes), so a borrowed session cannot guess the password without limit.
+    let attempt = throttle::account_attempt(&state.db, user.account.id).await?;
+    let locked = attempt.is_some_and(|a| a.locked);
     let stored = user.account.password_hash.clone().unwrap_or_default();
-    let current = form.current;
-    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &stored))
-        .await
-        .unwrap_or(false);
+    let ok = if locked {
+        false
+    } else {
+        match password::verify_bounded(form.current, stored).await {
+            Ok(ok) => ok,
+            Err(busy) => {
+                throttle::account_refund(&state.db, user.account.id).await?;
+                return Err(super::auth::busy_error(busy));
+            }
+        }
+    };
+    if let Some(attempt) = attempt {
+        if ok {
+            throttle::account_succeeded(&state.db, attempt.account_id).await?;
+        } else {
+            throttle::account_refused(&state.db, attempt).await?;
+        }
+    }
     let min = if user.role() == "admin" {
         password::MIN_LENGTH_ADMIN
     } else {
         password::MIN_LENGTH
     };
-    let problem = if !ok {
+    let problem = if locked {
+        Some(crate::i18n::t("account.password.locked"))
+    } else if !ok {
         Some(crate::i18n::t("account.password.wrong_current"))
     } else if form.new != form.repeat {
         Some(crate::i18n::t("account.password.differ"))
@@ -131,7 +151,7 @@ pub async fn password_post(
                 Event::new(user.actor(), Action::AuthPasswordChange, Outcome::Denied)
                     .client(ip, ua)
                     .details(
-                        serde_json::json!({ "reason": if ok { "rules" } else { "wrong_current" } }),
+                        serde_json::json!({ "reason": if locked { "locked" } else if ok { "rules" } else { "wrong_current" } }),
                     ),
             )
             .await
@@ -141,9 +161,9 @@ pub async fn password_post(
         return super::render_status(actix_web::http::StatusCode::BAD_REQUEST, &p);
     }
     let new = form.new;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
+    let hash = password::hash_bounded(new)
         .await
-        .map_err(AppError::internal)?
+        .map_err(super::auth::busy_error)?
         .map_err(|e| AppError::internal(e.to_string()))?;
     state
         .audit
@@ -158,6 +178,8 @@ pub async fn password_post(
     row.updated_at = Set(time::OffsetDateTime::now_utc());
     row.update(&state.db).await?;
     session::revoke_all(&state.db, user.account.id, Some(user.session_id)).await?;
+    // A token is as strong as the password it was made under.
+    crate::auth::tokens::revoke_all(&state.db, user.account.id).await?;
     Ok(see_other("/account?changed=1"))
 }
 

@@ -83,6 +83,14 @@ fn with_cookie(
     Ok(res)
 }
 
+/// Every password-hashing slot stayed busy: 503 with `Retry-After`, nothing counted.
+pub(crate) fn busy_error(busy: crate::auth::password::Busy) -> AppError {
+    AppError::Unavailable {
+        part: "password hashing",
+        cause: Some(Box::new(busy)),
+    }
+}
+
 fn client(req: &HttpRequest) -> Client {
     let (ip, user_agent) = client_of(req);
     Client { ip, user_agent }
@@ -141,6 +149,7 @@ pub async fn view_login_post(
             None,
         ),
         Err(SignInError::AddressBlocked) => return Err(AppError::TooManyAttempts),
+        Err(SignInError::Busy(busy)) => return Err(busy_error(busy)),
         Err(SignInError::Db(e)) => return Err(e.into()),
         Err(SignInError::Audit(e)) => {
             return Err(AppError::Unavailable {
@@ -233,6 +242,7 @@ pub async fn view_activate_post(
             error = Some(crate::i18n::pick(&ActivateError::Refused.to_string()))
         }
         Err(ActivateError::AddressBlocked) => return Err(AppError::TooManyAttempts),
+        Err(ActivateError::Busy(busy)) => return Err(busy_error(busy)),
         Err(ActivateError::Db(e)) => return Err(e.into()),
         Err(ActivateError::Audit(e)) => {
             return Err(AppError::Unavailable {

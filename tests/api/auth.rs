@@ -93,7 +93,7 @@ pub async fn events(app: &TestApp, action: &str) -> Vec<audit_event::Model> {
 }
 
 /// The text of the page's alert, the part that differs between refusals if anything does.
-async fn alert(res: reqwest::Response) -> (StatusCode, String) {
+pub async fn alert(res: reqwest::Response) -> (StatusCode, String) {
     let status = res.status();
     let html = res.text().await.unwrap();
     let alert = html

@@ -169,3 +169,220 @@ async fn another_brigade_cannot_issue_a_code_for_a_pending_account() {
         StatusCode::SEE_OTHER,
     );
 }
+
+/// A sign-in attempt from `ip` (through the trusted proxy); the status and the page.
+async fn sign_in_from(
+    app: &TestApp,
+    ip: &str,
+    identifier: &str,
+    password: &str,
+) -> (StatusCode, String) {
+    let csrf = app.csrf_from("/login").await;
+    let res = app
+        .client
+        .post(format!("{}/login", app.address))
+        .header("X-Forwarded-For", ip)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("identifier", identifier),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.text().await.unwrap())
+}
+
+async fn behind_proxy() -> TestApp {
+    crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    })
+    .await
+}
+
+/// 30 wrong passwords at once, each from its own address: every one is counted, the account
+/// locks, and the right password is then refused too.
+#[tokio::test]
+async fn parallel_wrong_passwords_all_count_and_lock_the_account() {
+    let app = behind_proxy().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case = open_case(&staff, "2026-921", false).await;
+    let code = registered(&staff, &case, "甲", PARTY, "张伟").await;
+    let party = app.with_client(client());
+    activate(&party, PARTY, &code, PASSWORD).await;
+    let attempts =
+        (0..30).map(|i| {
+            let app = app.with_client(client());
+            async move {
+                sign_in_from(&app, &format!("198.51.100.{i}"), PARTY, "Wrong-Password-1").await
+            }
+        });
+    let answers = futures_util::future::join_all(attempts).await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    let (status, page) = sign_in_from(
+        &app.with_client(client()),
+        "198.51.100.200",
+        PARTY,
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "refused, not signed in");
+    assert!(page.contains("账号或密码不正确"));
+    let refusals = events(&app, "auth.login").await;
+    assert_eq!(
+        refusals.iter().filter(|e| e.outcome == "denied").count(),
+        31,
+        "every attempt audited"
+    );
+    assert!(
+        refusals
+            .iter()
+            .filter(|e| e.details.contains("\"locked\""))
+            .count()
+            >= 25
+    );
+}
+
+/// 60 failures at once from one address: the first 20 are judged, the rest answered 429 without
+/// any password work, and the address stays blocked.
+#[tokio::test]
+async fn parallel_failures_from_one_address_block_it() {
+    let app = behind_proxy().await;
+    let attempts = (0..60).map(|_| {
+        let app = app.with_client(client());
+        async move {
+            sign_in_from(&app, "203.0.113.5", "nobody.here", "x")
+                .await
+                .0
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let judged = answers.iter().filter(|s| **s == StatusCode::OK).count();
+    let blocked = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((judged, blocked), (20, 40), "{answers:?}");
+    assert_eq!(
+        sign_in_from(&app, "203.0.113.5", "nobody.here", "x")
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another address is not affected.
+    assert_eq!(
+        sign_in_from(&app, "203.0.113.6", "nobody.here", "x")
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+/// The activation form tells nothing about who has an account: with a wrong code, a known
+/// identifier gets the same answer as an unknown one whatever is wrong with the new password;
+/// every try is audited and counted.
+#[tokio::test]
+async fn activation_answers_every_wrong_code_alike() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case = open_case(&staff, "2026-931", false).await;
+    let code = registered(&staff, &case, "甲", PARTY, "张伟").await;
+    let try_it = |id: &'static str, code: String, new: &'static str, repeat: &'static str| {
+        let app = app.with_client(client());
+        async move {
+            let csrf = app.csrf_from("/activate").await;
+            let res = app
+                .post_form(
+                    "/activate",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("identifier", id),
+                        ("code", &code),
+                        ("password", new),
+                        ("password_repeat", repeat),
+                    ],
+                )
+                .await;
+            crate::auth::alert(res).await
+        }
+    };
+    let wrong = "ABCD-EFGH-JKLM".to_owned();
+    let known_mismatch = try_it(PARTY, wrong.clone(), PASSWORD, "other").await;
+    let known_short = try_it(PARTY, wrong.clone(), "x", "x").await;
+    let unknown = try_it("440304198511223338", wrong.clone(), PASSWORD, "other").await;
+    assert_eq!(known_mismatch, unknown);
+    assert_eq!(known_short, unknown);
+    assert!(unknown.1.contains("访问码不正确"), "{unknown:?}");
+    let denied = events(&app, "auth.activate").await;
+    assert_eq!(denied.iter().filter(|e| e.outcome == "denied").count(), 3);
+    // With the right code, the password problem is said.
+    let with_code = app.with_client(client());
+    let csrf = with_code.csrf_from("/activate").await;
+    let said = with_code
+        .post_form(
+            "/activate",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("identifier", PARTY),
+                ("code", &code),
+                ("password", PASSWORD),
+                ("password_repeat", "other"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(said.contains("两次输入的密码不一致"), "{said}");
+    assert_status(
+        &activate(&app.with_client(client()), PARTY, &code, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+}
+
+/// Wrong current passwords on the password-change form count like failed sign-ins: the fifth
+/// locks the account, and then even the right one is refused.
+#[tokio::test]
+async fn wrong_current_passwords_lock_the_account() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case = open_case(&staff, "2026-941", false).await;
+    let code = registered(&staff, &case, "甲", PARTY, "张伟").await;
+    let party = app.with_client(client());
+    activate(&party, PARTY, &code, PASSWORD).await;
+    let change = |current: &'static str| {
+        let party = &party;
+        async move {
+            let csrf = party.csrf_from("/account").await;
+            party
+                .post_form(
+                    "/account/password",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("current", current),
+                        ("new", "Brand-New-Harbor-77"),
+                        ("repeat", "Brand-New-Harbor-77"),
+                    ],
+                )
+                .await
+        }
+    };
+    for _ in 0..5 {
+        assert_status(&change("Guess-Number-1").await, StatusCode::BAD_REQUEST);
+    }
+    let res = change(PASSWORD).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("已锁定"));
+    assert_eq!(
+        sign_in(&app.with_client(client()), PARTY, PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK,
+        "locked for sign-in too"
+    );
+}
