@@ -5,7 +5,7 @@
 //! Forms send the token as the `csrf_token` field; scripts as `X-CSRF-Token`; file-upload forms
 //! (multipart) as `?csrf_token=` in their action URL.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
@@ -63,15 +63,25 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// Middleware: refuses unsafe methods without the right token.
+///
+/// The refusal is a response, not an error, so the security headers and request tracing wrapped
+/// around this middleware apply to it like to any page; it is audited as the signed-in person
+/// when the request carries a live session.
 pub async fn protect(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     if is_safe(req.method()) {
-        return next.call(req).await;
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await;
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let expected = expected_token(req.request(), &state);
     let mut provided = req
@@ -113,10 +123,14 @@ pub async fn protect(
         _ => false,
     };
     if ok {
-        return next.call(req).await;
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let (ip, ua) = super::client_of(req.request());
-    let event = Event::new(Actor::ANONYMOUS, Action::CsrfReject, Outcome::Denied)
+    let actor = signed_in_actor(req.request(), &state).await;
+    let event = Event::new(actor, Action::CsrfReject, Outcome::Denied)
         .client(ip, ua)
         .details(serde_json::json!({
             "path": req.path(),
@@ -124,5 +138,24 @@ pub async fn protect(
         }));
     // Refused either way; an audit failure only adds a log line.
     let _ = state.audit.record(event).await;
-    Err(AppError::CsrfRejected.into())
+    let refusal = actix_web::ResponseError::error_response(&AppError::CsrfRejected);
+    Ok(req.into_response(refusal).map_into_right_body())
+}
+
+/// The person a request's live session belongs to, or anonymous.
+async fn signed_in_actor(req: &actix_web::HttpRequest, state: &AppState) -> Actor {
+    let name = super::session::cookie_name(&state.settings);
+    let Some(claims) = req
+        .cookie(name)
+        .and_then(|c| super::session::decode(&state.key, c.value()))
+    else {
+        return Actor::ANONYMOUS;
+    };
+    match super::session::resume(&state.db, &claims).await {
+        Ok(Some((_, account))) => Actor {
+            id: Some(account.id),
+            role: super::extract::role_name(&account.role),
+        },
+        _ => Actor::ANONYMOUS,
+    }
 }

@@ -54,9 +54,74 @@ pub struct ActivateForm {
     password_repeat: String,
 }
 
-/// Only local paths: never an absolute URL or `//host` (open redirect).
+/// Only a local, normalised path (and query): never an absolute URL, `//host`, a backslash, a
+/// control or non-ASCII character (browsers drop a TAB or newline and read `/\t/evil` as
+/// `//evil`), nor anything a URL parser would rewrite (`/./`, `/../`, …).
 pub(crate) fn safe_next(next: &str) -> Option<&str> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+    const BASE: &str = "http://portal.invalid/";
+    let plain = next.len() <= 2048
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !plain {
+        return None;
+    }
+    let parsed = url::Url::parse(BASE).ok()?.join(next).ok()?;
+    let same = parsed.host_str() == Some("portal.invalid")
+        && parsed.fragment().is_none()
+        && parsed[url::Position::BeforePath..url::Position::AfterQuery] == *next;
+    same.then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_normalised_paths_are_followed() {
+        for good in [
+            "/",
+            "/cases",
+            "/cases/0193?x=1&y=%E4%B8%AD",
+            "/staff/audit?from=2026-11-29",
+        ] {
+            assert_eq!(safe_next(good), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "cases",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/x",
+            "/\r\n/x",
+            "/ /evil",
+            "/\u{0}/x",
+            "/./cases",
+            "/a/../b",
+            "/%2e%2e/x",
+            "http://evil.example/",
+            "/cases#frag",
+            "/中文",
+            "\\\\evil",
+            "/\u{7f}x",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever is accepted stays on this host when a browser resolves it.
+        #[test]
+        fn whatever_is_accepted_stays_local(next in "\\PC{0,40}") {
+            if let Some(ok) = safe_next(&next) {
+                let base = url::Url::parse("https://portal.example/").unwrap();
+                let resolved = base.join(ok).unwrap();
+                proptest::prop_assert_eq!(resolved.host_str(), Some("portal.example"));
+                proptest::prop_assert!(ok.bytes().all(|b| b.is_ascii_graphic()));
+            }
+        }
+    }
 }
 
 /// The anonymous CSRF token for this browser, and the cookie to set if it has none yet.

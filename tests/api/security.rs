@@ -386,3 +386,71 @@ async fn wrong_current_passwords_lock_the_account() {
         "locked for sign-in too"
     );
 }
+
+/// Redirect targets are local, normalised paths only: a TAB or newline (which browsers drop,
+/// turning `/\t/evil` into `//evil`) or any other trick falls back to the default.
+#[tokio::test]
+async fn redirects_never_leave_the_portal() {
+    let app = spawn_app().await;
+    for next in [
+        "/%09/evil.example",
+        "/%0a/x",
+        "/%0d%0a/x",
+        "//evil.example",
+        "/%5Cevil",
+        "/./cases",
+        "https://evil.example/",
+    ] {
+        let res = app.get(&format!("/language?to=en&next={next}")).await;
+        assert_status(&res, StatusCode::SEE_OTHER);
+        assert_eq!(crate::auth::location(&res), "/", "{next}");
+    }
+    let res = app.get("/language?to=zh-CN&next=/cases").await;
+    assert_eq!(crate::auth::location(&res), "/cases");
+
+    // The sign-in form's `next`, after a correct password.
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    drop(staff);
+    let person = app.with_client(client());
+    let csrf = person.csrf_from("/login").await;
+    let res = person
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("identifier", "wang.li"),
+                ("password", PASSWORD),
+                ("next", "/\t/evil.example"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert_eq!(crate::auth::location(&res), "/staff/cases");
+}
+
+/// A CSRF refusal is a page like any other (security headers on it) and is audited as the
+/// signed-in person who made it.
+#[tokio::test]
+async fn csrf_refusals_carry_the_security_headers_and_name_the_person() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let res = staff
+        .post_form(
+            "/account/password",
+            &[("current", "x"), ("new", "y"), ("repeat", "y")],
+        )
+        .await;
+    assert_status(&res, StatusCode::FORBIDDEN);
+    for header in [
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
+        assert!(res.headers().contains_key(header), "{header}");
+    }
+    let rejects = events(&app, "auth.csrf_reject").await;
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].actor_role, "staff");
+    assert!(rejects[0].actor_id.is_some());
+}
