@@ -343,9 +343,17 @@ fn entry_paths(materials: &[material::Model]) -> Vec<String> {
                 .map(str::to_ascii_lowercase)
                 .unwrap_or_else(|| usual_extension(&m.content_type).to_owned());
             let mut stem = sanitize(&m.title, 100);
+            // A title already ending in the extension (ASCII, any case) is not given it twice.
+            // Compared on the stem's own bytes: a lower-cased copy can be shorter (the Kelvin
+            // sign `K` lower-cases to ASCII `k`), and cutting at its length panicked.
             let dotted = format!(".{ext}");
-            if stem.to_lowercase().ends_with(&dotted) {
-                stem.truncate(stem.len() - dotted.len());
+            let cut = stem.len().saturating_sub(dotted.len());
+            if stem.len() > dotted.len()
+                && stem
+                    .get(cut..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(&dotted))
+            {
+                stem.truncate(cut);
             }
             let mut n = 1;
             loop {
@@ -654,6 +662,39 @@ mod tests {
                 "现场图/图_一.pdf",
             ]
         );
+    }
+
+    #[test]
+    fn a_title_ending_in_a_kelvin_sign_keeps_its_name() {
+        // U+212A lower-cases to ASCII `k`: the title "scan.\u{212A}" with a file `scan.k`.
+        let paths = entry_paths(&[material("scan.\u{212A}", "scan.k", "other")]);
+        assert_eq!(paths, ["其他/scan.\u{212A}.k"]);
+        let paths = entry_paths(&[material("报告.PDF", "r.pdf", "other")]);
+        assert_eq!(paths, ["其他/报告.pdf"]);
+    }
+
+    proptest::proptest! {
+        /// Any titles and file names at all: one path each, never a panic, in its kind's folder,
+        /// with no separator, control character or reserved character in the file name, and
+        /// distinct ignoring case.
+        #[test]
+        fn entry_names_are_safe_for_any_unicode(
+            names in proptest::collection::vec(("\\PC{0,30}|[.kK\u{212A}\u{130}ß ]{0,6}", "\\PC{0,12}"), 1..8)
+        ) {
+            let materials: Vec<material::Model> = names
+                .iter()
+                .map(|(title, original)| material(title, original, "other"))
+                .collect();
+            let paths = entry_paths(&materials);
+            proptest::prop_assert_eq!(paths.len(), materials.len());
+            let mut seen = std::collections::HashSet::new();
+            for path in &paths {
+                let name = path.strip_prefix("其他/").unwrap();
+                proptest::prop_assert!(!name.is_empty());
+                proptest::prop_assert!(!name.chars().any(|c| c.is_control() || "/\\:*?\"<>|".contains(c)), "{}", name);
+                proptest::prop_assert!(seen.insert(path.to_lowercase()), "{}", path);
+            }
+        }
     }
 
     /// The layout's bytes are a valid zip that the `zip` crate reads back, entries and CRCs.

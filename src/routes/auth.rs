@@ -73,71 +73,6 @@ pub(crate) fn safe_next(next: &str) -> Option<&str> {
     same.then_some(next)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn only_local_normalised_paths_are_followed() {
-        for good in [
-            "/",
-            "/cases",
-            "/cases/0193?x=1&y=%E4%B8%AD",
-            "/staff/audit?from=2026-11-29",
-        ] {
-            assert_eq!(safe_next(good), Some(good), "{good}");
-        }
-        for bad in [
-            "",
-            "cases",
-            "//evil.example",
-            "/\\evil.example",
-            "/\t/evil.example",
-            "/\n/x",
-            "/\r\n/x",
-            "/ /evil",
-            "/\u{0}/x",
-            "/./cases",
-            "/a/../b",
-            "/%2e%2e/x",
-            "http://evil.example/",
-            "/cases#frag",
-            "/中文",
-            "\\\\evil",
-            "/\u{7f}x",
-        ] {
-            assert_eq!(safe_next(bad), None, "{bad:?}");
-        }
-    }
-
-    proptest::proptest! {
-        /// Whatever is accepted stays on this host when a browser resolves it.
-        #[test]
-        fn whatever_is_accepted_stays_local(next in "\\PC{0,40}") {
-            if let Some(ok) = safe_next(&next) {
-                let base = url::Url::parse("https://portal.example/").unwrap();
-                let resolved = base.join(ok).unwrap();
-                proptest::prop_assert_eq!(resolved.host_str(), Some("portal.example"));
-                proptest::prop_assert!(ok.bytes().all(|b| b.is_ascii_graphic()));
-            }
-        }
-    }
-}
-
-/// The anonymous CSRF token for this browser, and the cookie to set if it has none yet.
-fn anonymous_token(
-    req: &HttpRequest,
-    state: &AppState,
-) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
-    match req.cookie(csrf::ANONYMOUS_COOKIE) {
-        Some(c) => (csrf::token_for_anonymous(&state.key, c.value()), None),
-        None => {
-            let (value, cookie) = csrf::new_anonymous_cookie(state.settings.served_over_tls());
-            (csrf::token_for_anonymous(&state.key, &value), Some(cookie))
-        }
-    }
-}
-
 fn with_cookie(
     mut res: HttpResponse,
     cookie: Option<actix_web::cookie::Cookie<'static>>,
@@ -327,4 +262,69 @@ pub async fn view_activate_post(
         password_error,
     };
     with_cookie(render(&page)?, cookie)
+}
+
+/// The anonymous CSRF token for this browser, and the cookie to set if it has none yet.
+fn anonymous_token(
+    req: &HttpRequest,
+    state: &AppState,
+) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    match req.cookie(csrf::ANONYMOUS_COOKIE) {
+        Some(c) => (csrf::token_for_anonymous(&state.key, c.value()), None),
+        None => {
+            let (value, cookie) = csrf::new_anonymous_cookie(state.settings.served_over_tls());
+            (csrf::token_for_anonymous(&state.key, &value), Some(cookie))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_normalised_paths_are_followed() {
+        for good in [
+            "/",
+            "/cases",
+            "/cases/0193?x=1&y=%E4%B8%AD",
+            "/staff/audit?from=2026-11-29",
+        ] {
+            assert_eq!(safe_next(good), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "cases",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/x",
+            "/\r\n/x",
+            "/ /evil",
+            "/\u{0}/x",
+            "/./cases",
+            "/a/../b",
+            "/%2e%2e/x",
+            "http://evil.example/",
+            "/cases#frag",
+            "/中文",
+            "\\\\evil",
+            "/\u{7f}x",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever is accepted stays on this host when a browser resolves it.
+        #[test]
+        fn whatever_is_accepted_stays_local(next in "\\PC{0,40}") {
+            if let Some(ok) = safe_next(&next) {
+                let base = url::Url::parse("https://portal.example/").unwrap();
+                let resolved = base.join(ok).unwrap();
+                proptest::prop_assert_eq!(resolved.host_str(), Some("portal.example"));
+                proptest::prop_assert!(ok.bytes().all(|b| b.is_ascii_graphic()));
+            }
+        }
+    }
 }

@@ -59,7 +59,32 @@ pub async fn bundle_get(
     )
     .await?;
     let view = crate::materials::party_view(&state.db, &permit, &account).await?;
-    let chosen = crate::bundle::choose(view.visible, selection.as_deref())?;
+    let actor = crate::audit::Actor {
+        id: Some(account.id),
+        role: crate::auth::extract::role_name(&account.role),
+    };
+    let chosen = match crate::bundle::choose(view.visible, selection.as_deref()) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            // Every refusal of a signed-in actor is audited: here a selection naming a material
+            // that is not theirs to download (another case's, withheld, made up) or nothing.
+            let reason = if matches!(e, AppError::NotFound) {
+                "material_not_available"
+            } else {
+                "nothing_to_bundle"
+            };
+            state
+                .audit
+                .record(
+                    Event::new(actor.clone(), Action::BundleDownload, Outcome::Denied)
+                        .case(case_id)
+                        .client(client.0.clone(), client.1.clone())
+                        .details(serde_json::json!({ "reason": reason, "selection": selection })),
+                )
+                .await?;
+            return Err(e);
+        }
+    };
     let planned = crate::bundle::plan(
         &state.db,
         &state.manifest_key,
@@ -77,10 +102,8 @@ pub async fn bundle_get(
         conditional.ranges = Ranges::Whole;
         conditional.range_header = None;
     }
-    let actor = crate::audit::Actor {
-        id: Some(account.id),
-        role: crate::auth::extract::role_name(&account.role),
-    };
+    // HEAD sends the headers only: audited as an access of no bytes, with no transfer.
+    let head = req.method() == actix_web::http::Method::HEAD;
     let recorded = state
         .audit
         .record(
@@ -93,8 +116,9 @@ pub async fn bundle_get(
                     "count": planned.materials.len(),
                     "size": total,
                     "range": conditional.range_header,
-                    "bytes": conditional.planned_bytes(total),
+                    "bytes": if head { 0 } else { conditional.planned_bytes(total) },
                     "not_modified": conditional.not_modified,
+                    "head": head,
                     "via": match &user { DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
@@ -142,6 +166,9 @@ pub async fn bundle_get(
                 ],
             },
         ));
+    if head {
+        return Ok(res.body(crate::delivery::HeadBody(range.end - range.start)));
+    }
     let report = super::cases::transfer_reporter(
         state.audit.clone(),
         actor,

@@ -258,7 +258,13 @@ pub async fn material_content_get(
     let size = material.size as u64;
     let etag = format!("\"{}\"", material.sha256);
     let conditional = Conditional::evaluate(req.headers(), &etag, size);
-    let planned = conditional.planned_bytes(size);
+    // HEAD sends the headers only: audited as an access of no bytes, with no transfer.
+    let head = req.method() == actix_web::http::Method::HEAD;
+    let planned = if head {
+        0
+    } else {
+        conditional.planned_bytes(size)
+    };
     let Conditional {
         not_modified,
         range_header,
@@ -278,6 +284,7 @@ pub async fn material_content_get(
                     "range": range_header,
                     "bytes": planned,
                     "not_modified": not_modified,
+                    "head": head,
                     "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
@@ -310,6 +317,25 @@ pub async fn material_content_get(
             "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'",
         ))
         .insert_header((header::X_FRAME_OPTIONS, "SAMEORIGIN"));
+    }
+
+    if head {
+        let (len, range) = match &ranges {
+            Ranges::Parts(parts) if parts.len() == 1 => {
+                (parts[0].end - parts[0].start, Some(parts[0].clone()))
+            }
+            _ => (size, None),
+        };
+        if let Some(r) = range {
+            res.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            ));
+        } else {
+            res.status(actix_web::http::StatusCode::OK);
+        }
+        res.insert_header((header::CONTENT_TYPE, material.content_type.clone()));
+        return Ok(res.body(crate::delivery::HeadBody(len)));
     }
 
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;

@@ -454,3 +454,134 @@ async fn csrf_refusals_carry_the_security_headers_and_name_the_person() {
     assert_eq!(rejects[0].actor_role, "staff");
     assert!(rejects[0].actor_id.is_some());
 }
+
+/// A served case with one released PDF titled to end in a Kelvin sign (`scan.K`, file `scan.k`):
+/// (staff, party, case id, material id).
+async fn served_with_material(app: &TestApp, number: &str) -> (TestApp, TestApp, String, String) {
+    let (staff, party, case) = crate::cases::served_case(app, number).await;
+    let id = crate::materials::uploaded(
+        &staff,
+        &case,
+        "survey_record",
+        "scan.\u{212A}",
+        "scan.k",
+        crate::materials::PDF,
+    )
+    .await;
+    crate::materials::decide(&staff, &case, &id, "release", &[]).await;
+    (staff, party, case, id)
+}
+
+/// The review's delivery findings: a huge last range position, HEAD audited as a whole transfer,
+/// a bundle that dropped the connection on a Kelvin-sign title, and an unaudited bundle refusal.
+#[tokio::test]
+async fn delivery_answers_hostile_ranges_head_and_selections_honestly() {
+    let app = spawn_app().await;
+    let (staff, party, case, id) = served_with_material(&app, "2026-951").await;
+    let size = crate::materials::PDF.len();
+    let url = format!("{}/cases/{case}/materials/{id}/download", app.address);
+
+    // Range: bytes=0-(u64::MAX): the whole file, 206.
+    let res = party
+        .client
+        .get(&url)
+        .header("Range", "bytes=0-18446744073709551615")
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        crate::helpers::header(&res, "content-range"),
+        format!("bytes 0-{}/{size}", size - 1)
+    );
+    assert_eq!(res.bytes().await.unwrap().as_ref(), crate::materials::PDF);
+    // Sixteen overlapping ranges are served once.
+    let res = party
+        .client
+        .get(&url)
+        .header("Range", format!("bytes={}", vec!["0-"; 16].join(",")))
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.unwrap().len(), size);
+
+    // HEAD: headers only, audited as an access of no bytes, no transfer recorded.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the GETs' transfer.end
+    let before = events(&app, "transfer.end").await.len();
+    let res = party.client.head(&url).send().await.unwrap();
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(
+        crate::helpers::header(&res, "content-length"),
+        size.to_string()
+    );
+    let heads: Vec<_> = events(&app, "material.download")
+        .await
+        .into_iter()
+        .filter(|e| e.details.contains("\"head\":true"))
+        .collect();
+    assert_eq!(heads.len(), 1);
+    assert!(
+        heads[0].details.contains("\"bytes\":0"),
+        "{}",
+        heads[0].details
+    );
+
+    // The bundle with the Kelvin-sign title: a whole zip, its entry named after the title.
+    let res = party.get(&format!("/cases/{case}/bundle.zip")).await;
+    assert_status(&res, StatusCode::OK);
+    let zip = res.bytes().await.unwrap();
+    let names: Vec<String> = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec()))
+        .unwrap()
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("scan.\u{212A}.k")),
+        "{names:?}"
+    );
+    // HEAD on the bundle, with a huge range.
+    let res = party
+        .client
+        .head(format!("{}/cases/{case}/bundle.zip", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(
+        crate::helpers::header(&res, "content-length"),
+        zip.len().to_string()
+    );
+    let res = party
+        .client
+        .get(format!("{}/cases/{case}/bundle.zip", app.address))
+        .header("Range", "bytes=10-18446744073709551615")
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &zip[10..]);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        events(&app, "transfer.end").await.len(),
+        before + 2,
+        "the two GETs, not the HEADs"
+    );
+
+    // Another case's material in the selection: 404, and audited.
+    let other = crate::cases::open_case(&staff, "2026-952", false).await;
+    let other_id =
+        crate::materials::uploaded(&staff, &other, "other", "x", "x.pdf", crate::materials::PDF)
+            .await;
+    let res = party
+        .get(&format!("/cases/{case}/bundle.zip?material={other_id}"))
+        .await;
+    assert_status(&res, StatusCode::NOT_FOUND);
+    let refused = events(&app, "bundle.download").await;
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.outcome == "denied" && e.details.contains("material_not_available")),
+        "{refused:?}"
+    );
+}
