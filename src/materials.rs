@@ -38,11 +38,13 @@ pub struct Received {
     pub original_name: String,
 }
 
-/// A file name as display text: the last path segment, trimmed, control and bidi-override
-/// characters removed, ≤ 200 characters. Never used in a path or key.
+/// A file name as display text: Unicode NFC (a name typed on macOS, decomposed, reads the same
+/// as on Windows), the last path segment, trimmed, control and bidi-override characters
+/// removed, ≤ 200 characters. Never used in a path or key.
 pub fn display_name(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     let cleaned: String = raw
-        .chars()
+        .nfc()
         .filter(|c| !c.is_control() && !matches!(*c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'))
         .collect();
     let name = cleaned.rsplit(['/', '\\']).next().unwrap_or("").trim();
@@ -167,6 +169,9 @@ mod tests {
         assert_eq!(display_name("C:\\scans\\授权委托书.pdf"), "授权委托书.pdf");
         assert_eq!(display_name("evil\u{202E}fdp.exe"), "evilfdp.exe");
         assert_eq!(display_name("a\u{0007}b.pdf"), "ab.pdf");
+        assert_eq!(display_name("con\0trol\u{7}.pdf"), "control.pdf");
+        // NFC: "é" decomposed (e + U+0301) is stored composed.
+        assert_eq!(display_name("cafe\u{301}.pdf"), "caf\u{e9}.pdf");
         assert_eq!(display_name(""), "未命名文件");
         assert_eq!(display_name(&"长".repeat(300)).chars().count(), 200);
     }

@@ -3,6 +3,7 @@
 //! tells nothing, throttles that hold under parallel attempts, and the smaller holes.
 
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
 
 use crate::auth::{PASSWORD, activate, admin, events, sign_in};
 use crate::cases::{code_on, open_case, party_id_on, register, registered, staff_of};
@@ -584,4 +585,131 @@ async fn delivery_answers_hostile_ranges_head_and_selections_honestly() {
             .any(|e| e.outcome == "denied" && e.details.contains("material_not_available")),
         "{refused:?}"
     );
+}
+
+/// Sends a hand-made multipart body to the upload route (reqwest would escape the names).
+async fn raw_upload(staff: &TestApp, case: &str, body: Vec<u8>) -> reqwest::Response {
+    let csrf = staff.csrf_from(&format!("/staff/cases/{case}")).await;
+    staff
+        .client
+        .post(format!("{}/staff/cases/{case}/materials", staff.address))
+        .header("X-CSRF-Token", csrf)
+        .header("Accept", "application/json")
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn part(name: &str, filename: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
+    let mut out = b"--XyZ\r\nContent-Disposition: form-data; name=\"".to_vec();
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+    if let Some(f) = filename {
+        out.extend_from_slice(b"; filename=\"");
+        out.extend_from_slice(f);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+async fn stored_objects(app: &TestApp) -> usize {
+    app.state.store.keys_under("cases").await.unwrap().len()
+}
+
+/// A refused or cut upload leaves no object behind, even when the file part arrived whole
+/// before the problem; a file name the multipart parser cannot read gets a clear answer, and
+/// one it can read is cleaned (control and bidi characters out, NFC).
+#[tokio::test]
+async fn refused_or_cut_uploads_leave_nothing_and_names_are_cleaned() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case = open_case(&staff, "2026-961", false).await;
+    let pdf = crate::materials::PDF;
+
+    // A whole file part, then a 5,000-byte field.
+    let mut body = part("kind", None, b"other");
+    body.extend(part("file", Some(b"a.pdf"), pdf));
+    body.extend(part("title", None, &[b'x'; 5000]));
+    body.extend_from_slice(b"--XyZ--\r\n");
+    let res = raw_upload(&staff, &case, body).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("field_too_long"));
+    assert_eq!(stored_objects(&app).await, 0);
+
+    // The connection cut inside a later field, the file part already stored: the body stream
+    // fails, so the client drops the connection mid-body.
+    let mut body = part("kind", None, b"other");
+    body.extend(part("file", Some(b"b.pdf"), pdf));
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhal");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(body),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "cut",
+        )),
+    ];
+    let csrf = staff.csrf_from(&format!("/staff/cases/{case}")).await;
+    let sent = staff
+        .client
+        .post(format!("{}/staff/cases/{case}/materials", staff.address))
+        .header("X-CSRF-Token", csrf)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await;
+    assert!(sent.is_err() || sent.is_ok_and(|r| r.status() == StatusCode::BAD_REQUEST));
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = stored_objects(&app).await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the cut upload's file was removed");
+
+    // Control characters the parser cannot read: a clear answer, nothing stored.
+    let mut body = part("kind", None, b"other");
+    body.extend(part("title", None, "报告".as_bytes()));
+    body.extend(part("file", Some(b"con\0trol\x07.pdf"), pdf));
+    body.extend_from_slice(b"--XyZ--\r\n");
+    let res = raw_upload(&staff, &case, body).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("bad_upload_form") && text.contains("控制字符"),
+        "{text}"
+    );
+    assert_eq!(stored_objects(&app).await, 0);
+
+    // A name it can read: cleaned and composed.
+    let mut body = part("kind", None, b"other");
+    body.extend(part("title", None, "报告".as_bytes()));
+    body.extend(part(
+        "file",
+        Some("cafe\u{301}\u{202E}fdp.pdf".as_bytes()),
+        pdf,
+    ));
+    body.extend_from_slice(b"--XyZ--\r\n");
+    let res = raw_upload(&staff, &case, body).await;
+    assert_status(&res, StatusCode::CREATED);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let row = evidence_portal::db::entities::material::Entity::find_by_id(
+        id.parse::<uuid::Uuid>().unwrap(),
+    )
+    .one(&app.state.db)
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(row.original_name, "caf\u{e9}fdp.pdf");
 }
