@@ -29,7 +29,14 @@ pub struct Settings {
     pub metrics_bind: Option<SocketAddr>,
     /// Load balancers whose `X-Forwarded-For` is believed. Empty: the TCP peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A request body must bring at least [`SLOW_BODY_MIN_BYTES`] in every interval this long
+    /// (or end), else the request is cut: a client trickling bytes cannot hold a connection.
+    pub slow_body: std::time::Duration,
 }
+
+/// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
+/// default 30 s; a phone on a poor network sends far more).
+pub const SLOW_BODY_MIN_BYTES: u64 = 32 * 1024;
 
 /// A database URL whose password never reaches a log line or an error message.
 #[derive(Clone)]
@@ -103,6 +110,7 @@ struct FileSettings {
     secret_key_file: Option<String>,
     metrics_bind: Option<String>,
     trusted_proxies: Option<String>,
+    slow_body_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -185,6 +193,21 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let slow_body = match pick(
+            "PORTAL_SLOW_BODY_SECONDS",
+            file.slow_body_seconds.map(|s| s.to_string()),
+        ) {
+            Some((name, v)) => match v.trim().parse::<u64>() {
+                Ok(s) if (1..=3600).contains(&s) => std::time::Duration::from_secs(s),
+                _ => {
+                    return Err(ConfigError::new(
+                        &name,
+                        "must be a number of seconds, 1 to 3600",
+                    ));
+                }
+            },
+            None => std::time::Duration::from_secs(30),
+        };
         Ok(Settings {
             bind,
             public_url,
@@ -196,6 +219,7 @@ impl Settings {
             secret_key_file,
             metrics_bind,
             trusted_proxies,
+            slow_body,
         })
     }
 

@@ -134,6 +134,14 @@ impl From<crate::store::StoreError> for AppError {
         match e {
             crate::store::StoreError::NotFound(_) => AppError::NotFound,
             crate::store::StoreError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
+            // The client's body failed (cut, too slow), not the store: the sender's to retry.
+            crate::store::StoreError::Body(cause) => {
+                tracing::info!(error = %cause, "upload body failed");
+                AppError::bad_request(
+                    "upload_incomplete",
+                    "上传未完成：连接中断或速度过慢，请重新上传 (the upload was cut off or too slow; upload the file again)",
+                )
+            }
             other => AppError::Unavailable {
                 part: "store",
                 cause: Some(Box::new(other)),

@@ -21,6 +21,7 @@ pub mod demo;
 pub mod error;
 pub mod i18n;
 pub mod keys;
+pub mod limits;
 pub mod materials;
 pub mod metrics;
 pub mod policy;

@@ -184,6 +184,7 @@ impl Application {
                     AppError::bad_request("invalid_json", e.to_string()).into()
                 }))
                 .wrap(from_fn(crate::auth::csrf::protect))
+                .wrap(from_fn(crate::limits::pace_bodies))
                 .wrap(security_headers())
                 .wrap(from_fn(crate::metrics::track))
                 .wrap(from_fn(crate::telemetry::trace_requests))

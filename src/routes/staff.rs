@@ -999,7 +999,7 @@ fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
         actix_multipart::MultipartError::Incomplete
         | actix_multipart::MultipartError::Payload(_) => AppError::bad_request(
             "upload_incomplete",
-            "上传未完成：连接中断，请重新上传 (the upload was cut off; upload the file again)",
+            "上传未完成：连接中断或速度过慢，请重新上传 (the upload was cut off or too slow; upload the file again)",
         ),
         _ => AppError::bad_request(
             "bad_upload_form",

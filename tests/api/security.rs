@@ -713,3 +713,58 @@ async fn refused_or_cut_uploads_leave_nothing_and_names_are_cleaned() {
     .unwrap();
     assert_eq!(row.original_name, "caf\u{e9}fdp.pdf");
 }
+
+/// A body that trickles is cut after the configured interval (1 s here) instead of holding the
+/// connection: the sign-in form and an upload both answer quickly, and nothing is stored.
+#[tokio::test]
+async fn trickling_request_bodies_are_cut() {
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_SLOW_BODY_SECONDS".into(), "1".into());
+    })
+    .await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case = open_case(&staff, "2026-971", false).await;
+    let trickle = |first: Vec<u8>| {
+        let chunks = futures_util::stream::unfold(Some(first), |state| async move {
+            match state {
+                Some(first) => Some((Ok::<_, std::io::Error>(first), None)),
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+                    None
+                }
+            }
+        });
+        reqwest::Body::wrap_stream(chunks)
+    };
+    let started = std::time::Instant::now();
+    let csrf = staff.csrf_from(&format!("/staff/cases/{case}")).await;
+    let mut head = part("kind", None, b"other");
+    head.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n");
+    let res = staff
+        .client
+        .post(format!("{}/staff/cases/{case}/materials", staff.address))
+        .header("X-CSRF-Token", csrf)
+        .header("Accept", "application/json")
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(trickle(head))
+        .send()
+        .await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    if let Ok(res) = res {
+        assert_status(&res, StatusCode::BAD_REQUEST);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(stored_objects(&app).await, 0);
+
+    let started = std::time::Instant::now();
+    let _ = app
+        .with_client(client())
+        .client
+        .post(format!("{}/login", app.address))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(trickle(b"identifier=wang".to_vec()))
+        .send()
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
