@@ -447,6 +447,7 @@ fn parse_to(value: &str) -> Result<time::OffsetDateTime, String> {
 }
 
 async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Failure> {
+    crate::startup::prepare_sqlite_file(&settings).map_err(|e| e.to_string())?;
     let db = crate::db::connect(&settings.database_url)
         .await
         .map_err(|e| {

@@ -1,8 +1,7 @@
 //! The server's secret key: generated on first start (mode 0600), shared by every instance that
 //! points at the same file, never logged. Sub-keys for each purpose are derived from it.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -41,39 +40,18 @@ impl ServerKey {
     /// Reads the key at `path`, or creates it (and its directory) with fresh random bytes.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| KeyError::Create {
-                path: shown.clone(),
-                source,
-            })?;
-        }
+        let create = |source| KeyError::Create {
+            path: shown.clone(),
+            source,
+        };
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        match created {
-            Ok(mut file) => {
-                let write = file
-                    .write_all(format!("{}\n", hex::encode(bytes)).as_bytes())
-                    .and_then(|()| file.sync_all());
-                if let Err(source) = write {
-                    let _ = std::fs::remove_file(path);
-                    return Err(KeyError::Create {
-                        path: shown,
-                        source,
-                    });
-                }
-                tracing::info!(path = %shown, "generated a new secret key");
-                Ok(ServerKey(bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path),
-            Err(source) => Err(KeyError::Create {
-                path: shown,
-                source,
-            }),
+        let contents = format!("{}\n", hex::encode(bytes));
+        if create_private_file(path, contents.as_bytes()).map_err(create)? {
+            tracing::info!(path = %shown, "generated a new secret key");
+            Ok(ServerKey(bytes))
+        } else {
+            Self::load(path)
         }
     }
 
@@ -149,5 +127,89 @@ mod tests {
         let key = ServerKey::for_tests(7);
         assert_ne!(key.derive("jwt"), key.derive("login"));
         assert_ne!(key.mac(b"a", b"bc"), key.mac(b"ab", b"c"));
+    }
+}
+
+/// Creates `dir` and its missing parents readable by the owner only (0700).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates `path` (and its directory, private) holding `contents`, mode 0600, unless it exists:
+/// true if this call created it. The file appears whole or not at all — written and synced
+/// under a temporary name, then linked into place, which fails if another process got there
+/// first — so an instance starting at the same moment never reads a half-written key.
+pub fn create_private_file(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    if path.exists() {
+        return Ok(false);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::now_v7().simple()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod private_file_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Many threads creating one key file at once: exactly one creates it, every one then reads
+    /// the same whole contents, and no temporary file is left.
+    #[test]
+    fn racing_creators_see_one_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh").join("secret.key");
+        let created: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let path = path.clone();
+                    s.spawn(move || {
+                        let mine = format!("{i:064}\n");
+                        let created = create_private_file(&path, mine.as_bytes()).unwrap();
+                        let read = std::fs::read_to_string(&path).unwrap();
+                        assert_eq!(read.len(), 65, "whole: {read:?}");
+                        created
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(created.iter().filter(|c| **c).count(), 1);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
     }
 }

@@ -4,8 +4,6 @@
 //! `jsonwebtoken`; the public key is published as a PEM and a JWK set, so anyone can check a
 //! manifest offline or on the portal's public verification page.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -62,41 +60,22 @@ impl ManifestKey {
             path: shown.clone(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(create)?;
-        }
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
             .map_err(|_| create(std::io::Error::other("Ed25519 key generation failed")))?;
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        match created {
-            Ok(mut file) => {
-                let write = file
-                    .write_all(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes())
-                    .and_then(|()| file.sync_all());
-                if let Err(source) = write {
-                    let _ = std::fs::remove_file(path);
-                    return Err(create(source));
-                }
-                tracing::info!(path = %shown, "generated the manifest signing key");
-                Self::from_pkcs8(pkcs8.as_ref(), &shown)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-                    path: shown.clone(),
-                    source,
-                })?;
-                let der = unpem(&text, "PRIVATE KEY").ok_or(KeyError::BadSigningKey {
-                    path: shown.clone(),
-                })?;
-                Self::from_pkcs8(&der, &shown)
-            }
-            Err(source) => Err(create(source)),
+        let contents = pem("PRIVATE KEY", pkcs8.as_ref());
+        if crate::keys::create_private_file(path, contents.as_bytes()).map_err(create)? {
+            tracing::info!(path = %shown, "generated the manifest signing key");
+            return Self::from_pkcs8(pkcs8.as_ref(), &shown);
         }
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let der = unpem(&text, "PRIVATE KEY").ok_or(KeyError::BadSigningKey {
+            path: shown.clone(),
+        })?;
+        Self::from_pkcs8(&der, &shown)
     }
 
     fn from_pkcs8(der: &[u8], shown: &str) -> Result<Self, KeyError> {

@@ -58,14 +58,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     let manifest_key = std::sync::Arc::new(crate::signing::ManifestKey::load_or_create(
         &crate::signing::ManifestKey::path_beside(&settings.secret_key_file),
     )?);
-    if settings.database_url.is_sqlite()
-        && let Some(dir) = sqlite_dir(settings.database_url.expose())
-    {
-        std::fs::create_dir_all(&dir).map_err(|source| StartupError::DataDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
+    prepare_sqlite_file(&settings)?;
     let db = crate::db::connect(&settings.database_url)
         .await
         .map_err(|source| StartupError::Database {
@@ -94,8 +87,39 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     })
 }
 
-/// The directory of a `sqlite://path?…` URL's file, if it names one.
-fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+/// For SQLite: its directory (0700) and an empty database file (0600) before SQLite opens it —
+/// its journal and WAL files take the database file's mode.
+pub fn prepare_sqlite_file(settings: &Settings) -> Result<(), StartupError> {
+    if settings.database_url.is_sqlite()
+        && let Some(dir) = sqlite_dir(settings.database_url.expose())
+    {
+        crate::keys::create_private_dir(&dir).map_err(|source| StartupError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        // The database file is made private before SQLite opens it (its journal and WAL files
+        // take the database file's mode).
+        if let Some(file) = sqlite_file(settings.database_url.expose())
+            && !file.exists()
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&file)
+                .map_err(|source| StartupError::DataDir {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// The file a `sqlite://path?…` URL names, if any (not in-memory).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -103,7 +127,12 @@ fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
     if path.is_empty() || path.starts_with(':') {
         return None; // in-memory
     }
-    std::path::Path::new(path)
+    Some(std::path::PathBuf::from(path))
+}
+
+/// The directory of a `sqlite://path?…` URL's file, if it names one.
+fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+    sqlite_file(url)?
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(std::path::Path::to_path_buf)

@@ -287,3 +287,53 @@ async fn serve_starts_on_defaults_and_stops_gracefully_on_sigterm() {
         "{rest:?}"
     );
 }
+
+/// Instances started at the same moment on a fresh data directory (the review saw 18 crashes
+/// in 30 rounds: one read a key file the other had created but not written): every one starts,
+/// and they share one key. The directory, database and keys are private to the owner.
+#[tokio::test]
+async fn instances_starting_together_on_a_fresh_data_dir_agree() {
+    use std::os::unix::fs::PermissionsExt;
+    for round in 0..12 {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let mut env = test_env(&data).await;
+        // Each round its own database on PostgreSQL; the two instances share it.
+        env.insert("PORTAL_DATA_DIR".into(), data.display().to_string());
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                Command::new(BIN)
+                    .args(["gc"])
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .envs(store_credentials())
+                    .envs(&env)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {}",
+                stderr(&out)
+            );
+        }
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("secret.key")), 0o600);
+        if !env.contains_key("PORTAL_DATABASE_URL") {
+            assert_eq!(mode(&data.join("portal.db")), 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
