@@ -228,16 +228,38 @@ async fn audit(settings: Settings, action: AuditAction) -> Result<(), Failure> {
         .await
         .map_err(|e| format!("cannot apply database migrations: {e}"))?;
     match action {
-        AuditAction::Verify => match crate::audit::verify(&db).await {
-            Ok(v) => {
-                println!("verified {} events; head hash {}", v.events, v.head_hash);
-                Ok(())
+        AuditAction::Verify => {
+            // The checkpoints live in the object store, signed with the manifest key.
+            let state = crate::startup::open_state(settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            match crate::audit::verify::verify_anchored(&db, &state.store, &state.manifest_key)
+                .await
+            {
+                Ok(a) => {
+                    println!(
+                        "verified {} events; head hash {}",
+                        a.verified.events, a.verified.head_hash
+                    );
+                    if let Some(cp) = &a.checkpoint {
+                        println!(
+                            "signed checkpoint: event {} hash {} at {}",
+                            cp.seq,
+                            cp.hash,
+                            crate::i18n::Locale::Zh.time(cp.at)
+                        );
+                    }
+                    if let Some(problem) = &a.checkpoint_problem {
+                        eprintln!("warning: {problem}");
+                    }
+                    Ok(())
+                }
+                Err(crate::audit::verify::VerifyError::Broken(b)) => {
+                    Err(Failure::Broken(b.to_string()))
+                }
+                Err(e) => Err(Failure::Other(e.to_string())),
             }
-            Err(crate::audit::verify::VerifyError::Broken(b)) => {
-                Err(Failure::Broken(b.to_string()))
-            }
-            Err(e) => Err(Failure::Other(e.to_string())),
-        },
+        }
         AuditAction::Export {
             format,
             from,

@@ -154,6 +154,13 @@ impl Application {
     }
 
     pub fn build_with_state(state: web::Data<AppState>) -> Result<Application, StartupError> {
+        // Anchors the audit chain outside the database while the portal runs.
+        tokio::spawn(crate::audit::checkpoint::keep_anchoring(
+            state.db.clone(),
+            state.store.clone(),
+            state.manifest_key.clone(),
+            std::time::Duration::from_secs(300),
+        ));
         let bind = state.settings.bind;
         let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
             addr: bind.to_string(),

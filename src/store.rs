@@ -72,6 +72,11 @@ impl ObjectKey {
         ObjectKey(Path::from(format!("cases/{case_id}/{material_id}")))
     }
 
+    /// The key of an audit-chain checkpoint (zero-padded, so keys sort by sequence number).
+    pub fn audit_checkpoint(seq: i64) -> Self {
+        ObjectKey(Path::from(format!("audit/checkpoints/{seq:020}.jws")))
+    }
+
     /// A key read back from the database (`materials.object_key`).
     pub fn from_stored(stored: &str) -> Result<Self, StoreError> {
         Path::parse(stored)
@@ -300,6 +305,19 @@ impl Store {
             range,
             body,
         })
+    }
+
+    /// Stores a small object whole (generated text: checkpoints).
+    #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
+    pub async fn put_small(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StoreError> {
+        self.inner.put(&key.0, PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// A small object's bytes, whole.
+    #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
+    pub async fn get_small(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
+        Ok(self.inner.get(&key.0).await?.bytes().await?)
     }
 
     /// The size of the object at `key`.

@@ -7,6 +7,7 @@
 //! still write one chain. The chain format is specified in [`chain`].
 
 pub mod chain;
+pub mod checkpoint;
 pub mod export;
 pub mod read;
 pub mod verify;

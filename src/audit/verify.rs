@@ -142,3 +142,60 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Verified, VerifyError> {
         }),
     }
 }
+
+/// A verification checked against the newest signed checkpoint outside the database.
+#[derive(Debug)]
+pub struct Anchored {
+    pub verified: Verified,
+    /// The newest checkpoint after this run (this run writes one when the chain has grown).
+    pub checkpoint: Option<super::checkpoint::Checkpoint>,
+    /// The checkpoints could not be read or written (the chain itself verified).
+    pub checkpoint_problem: Option<String>,
+}
+
+/// [`verify`], then the chain must reach and match the newest signed checkpoint in the store
+/// (deleting the newest events and rewinding the head is found here); then a checkpoint of the
+/// verified head is written.
+pub async fn verify_anchored(
+    db: &DatabaseConnection,
+    store: &crate::store::Store,
+    key: &crate::signing::ManifestKey,
+) -> Result<Anchored, VerifyError> {
+    use super::checkpoint;
+    let verified = verify(db).await?;
+    let newest = match checkpoint::latest(store, key).await {
+        Ok(newest) => newest,
+        Err(e) => {
+            return Ok(Anchored {
+                verified,
+                checkpoint: None,
+                checkpoint_problem: Some(e.to_string()),
+            });
+        }
+    };
+    if let Some(cp) = &newest
+        && let Some((seq, reason)) = checkpoint::disagreement(db, verified.events, cp).await?
+    {
+        return Err(broken(seq, reason));
+    }
+    let events = verified.events as i64;
+    if newest.as_ref().is_some_and(|cp| cp.seq >= events) || events == 0 {
+        return Ok(Anchored {
+            verified,
+            checkpoint: newest,
+            checkpoint_problem: None,
+        });
+    }
+    match checkpoint::write(store, key, events, &verified.head_hash).await {
+        Ok(cp) => Ok(Anchored {
+            verified,
+            checkpoint: Some(cp),
+            checkpoint_problem: None,
+        }),
+        Err(e) => Ok(Anchored {
+            verified,
+            checkpoint: newest,
+            checkpoint_problem: Some(e.to_string()),
+        }),
+    }
+}

@@ -11,6 +11,7 @@ use crate::audit::read::{self, Filter};
 use crate::audit::{Action, Event, Outcome};
 use crate::auth::{AdminUser, CurrentUser, client_of};
 use crate::error::AppResult;
+use crate::i18n::Locale;
 use crate::startup::AppState;
 
 const PAGE: u64 = 50;
@@ -305,6 +306,9 @@ struct VerifyPage {
     head_hash: String,
     broken_at: Option<i64>,
     reason: String,
+    /// The newest signed checkpoint: "event N, hash H, at T".
+    checkpoint: Option<String>,
+    checkpoint_problem: Option<String>,
 }
 
 /// `POST /admin/audit/verify`: checks the whole hash chain now and shows the count and head
@@ -315,19 +319,34 @@ pub async fn audit_verify_post(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let user = admin.0;
-    let result = crate::audit::verify::verify(&state.db).await;
+    let result =
+        crate::audit::verify::verify_anchored(&state.db, &state.store, &state.manifest_key).await;
     let client = client_of(&req);
     let (page, outcome, details) = match result {
-        Ok(v) => (
+        Ok(a) => (
             VerifyPage {
                 layout: Layout::for_user(&user),
-                events: v.events,
+                events: a.verified.events,
                 broken_at: None,
                 reason: String::new(),
-                head_hash: v.head_hash.clone(),
+                head_hash: a.verified.head_hash.clone(),
+                checkpoint: a.checkpoint.as_ref().map(|cp| {
+                    Locale::current().tf(
+                        "audit.verify.checkpoint_value",
+                        &[
+                            ("seq", &cp.seq.to_string()),
+                            ("hash", &cp.hash),
+                            ("time", &Locale::current().time(cp.at)),
+                        ],
+                    )
+                }),
+                checkpoint_problem: a.checkpoint_problem.clone(),
             },
             Outcome::Allowed,
-            serde_json::json!({ "events": v.events, "head_hash": v.head_hash }),
+            serde_json::json!({
+                "events": a.verified.events, "head_hash": a.verified.head_hash,
+                "checkpoint": a.checkpoint.map(|cp| cp.seq), "checkpoint_problem": a.checkpoint_problem,
+            }),
         ),
         Err(crate::audit::verify::VerifyError::Broken(b)) => (
             VerifyPage {
@@ -336,6 +355,8 @@ pub async fn audit_verify_post(
                 broken_at: Some(b.seq),
                 reason: b.reason.clone(),
                 head_hash: String::new(),
+                checkpoint: None,
+                checkpoint_problem: None,
             },
             Outcome::Failed,
             serde_json::json!({ "broken_at": b.seq, "reason": b.reason }),

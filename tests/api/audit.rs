@@ -8,7 +8,7 @@ use evidence_portal::audit::chain::{self, Fields};
 use evidence_portal::audit::verify::VerifyError;
 use evidence_portal::audit::{Action, Actor, Audit, Event, Outcome, verify};
 use evidence_portal::db::entities::audit_event;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::cli::{run, stderr, stdout};
@@ -329,5 +329,55 @@ async fn create_admin_is_audited() {
     assert!(
         !events[0].details.contains("Quartz"),
         "no password in the log"
+    );
+}
+
+/// Deleting the newest events and rewinding the chain head leaves a chain that verifies on its
+/// own; the signed checkpoint in the object store, written by an earlier verification, finds it.
+#[tokio::test]
+async fn a_truncated_chain_is_found_by_its_signed_checkpoint() {
+    let app = spawn_app().await;
+    let case = Uuid::now_v7();
+    for n in 0..6 {
+        app.state.audit.record(event(n, case)).await.unwrap();
+    }
+    let out = run(&["audit", "verify"], &app.env, "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("signed checkpoint: event 6"),
+        "{}",
+        stdout(&out)
+    );
+
+    // An insider with the database only: the last two events go, the head is rewound.
+    let head: (i64, String) = {
+        let rows = audit_event::Entity::find()
+            .filter(audit_event::Column::Seq.eq(4))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        (rows.seq, rows.hash)
+    };
+    app.state
+        .db
+        .execute_unprepared("DELETE FROM audit_events WHERE seq > 4")
+        .await
+        .unwrap();
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE audit_chain_head SET seq = {}, hash = '{}' WHERE id = 1",
+            head.0, head.1
+        ))
+        .await
+        .unwrap();
+    assert!(verify(&app.state.db).await.is_ok(), "alone it verifies");
+    let out = run(&["audit", "verify"], &app.env, "");
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("events 5–6 are missing"),
+        "{}",
+        stderr(&out)
     );
 }
