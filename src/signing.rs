@@ -212,4 +212,15 @@ mod tests {
         );
         assert_eq!(key.jwks()["keys"][0]["kid"], key.kid());
     }
+
+    proptest::proptest! {
+        /// The public verification page passes anything pasted into it here: an answer, never
+        /// a panic, and never "valid" for something this key did not sign.
+        #[test]
+        fn any_pasted_text_is_answered(text in "\\PC{0,200}|[A-Za-z0-9_.-]{0,120}") {
+            let dir = tempfile::tempdir().unwrap();
+            let key = ManifestKey::load_or_create(&dir.path().join("k.pem")).unwrap();
+            proptest::prop_assert!(key.verify(&text).is_err());
+        }
+    }
 }

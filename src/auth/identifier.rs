@@ -95,7 +95,9 @@ pub fn parse_citizen_id(raw: &str) -> Result<String, IdError> {
             let check = check_digit(&first17);
             format!("{first17}{check}")
         }
-        18 => s,
+        // Bytes are counted: only ASCII may be split at 17 (a 16-digit number and a two-byte
+        // letter is 18 bytes, and splitting it panicked).
+        18 if s.is_ascii() => s,
         _ => return Err(IdError::CitizenIdLength),
     };
     let (first17, last) = s.split_at(17);
@@ -211,6 +213,7 @@ pub fn sign_in_candidates(raw: &str) -> Result<Vec<Identifier>, IdError> {
     }
     let digits = s.bytes().all(|b| b.is_ascii_digit());
     let id_shaped = (s.len() == 18
+        && s.is_ascii()
         && s[..17].bytes().all(|b| b.is_ascii_digit())
         && s[17..]
             .bytes()
@@ -365,5 +368,55 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn multibyte_characters_never_split() {
+        // 16 digits and a two-byte character: 18 bytes, but not 18 characters.
+        for raw in [
+            "1101051949123100é",
+            "110105194912310é0",
+            "11010519491231000\u{212A}",
+        ] {
+            assert!(parse_citizen_id(raw).is_err(), "{raw}");
+            let _ = sign_in_candidates(raw);
+        }
+    }
+
+    fn with_check_digit(first17: &str) -> String {
+        format!("{first17}{}", check_digit(first17))
+    }
+
+    proptest::proptest! {
+        /// Any input at all: an answer, never a panic (the sign-in and registration forms and
+        /// the CLI pass these through untouched).
+        #[test]
+        fn any_input_is_answered(raw in "\\PC{0,40}|[0-9Xx ]{14,20}") {
+            let _ = parse_citizen_id(&raw);
+            let _ = parse_passport(&raw);
+            let _ = parse_mobile(&raw);
+            let _ = parse_lawyer_licence(&raw);
+            let _ = normalise_username(&raw);
+            let _ = sign_in_candidates(&raw);
+        }
+
+        /// Every number with a valid date and its check digit is accepted, in its canonical
+        /// form; changing its last digit to any other value is refused.
+        #[test]
+        fn check_digits_decide(region in 110000u32..659999, y in 1900i32..2100, doy in 1u16..365, seq in 0u16..999) {
+            let date = time::Date::from_ordinal_date(y, doy).unwrap();
+            let first17 = format!(
+                "{region:06}{:04}{:02}{:02}{seq:03}",
+                date.year(),
+                u8::from(date.month()),
+                date.day()
+            );
+            let id = with_check_digit(&first17);
+            proptest::prop_assert_eq!(parse_citizen_id(&id.to_lowercase()), Ok(id.clone()));
+            for wrong in "0123456789X".chars().filter(|c| !id.ends_with(*c)) {
+                let bad = format!("{first17}{wrong}");
+                proptest::prop_assert!(parse_citizen_id(&bad).is_err(), "{}", bad);
+            }
+        }
     }
 }

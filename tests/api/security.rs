@@ -768,3 +768,14 @@ async fn trickling_request_bodies_are_cut() {
         .await;
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// A sign-in identifier of 18 bytes that is not 18 ASCII characters (16 digits and `é`) made
+/// the identifier parser cut a character in two: the sign-in page answered with a panic.
+#[tokio::test]
+async fn a_multibyte_identifier_is_refused_not_a_crash() {
+    let app = spawn_app().await;
+    for id in ["1101051949123100é", "11010519491231000\u{212A}"] {
+        let res = sign_in(&app.with_client(client()), id, PASSWORD).await;
+        assert_status(&res, StatusCode::OK);
+    }
+}
