@@ -412,6 +412,31 @@ impl Part {
 }
 
 impl Layout {
+    /// Checks, before anything is sent, that every object of the bundle is in the store with
+    /// the size the layout expects (a `HEAD` per object, 16 at a time): a bundle is answered
+    /// whole or refused cleanly, never cut after its status line.
+    pub async fn check_objects(&self, store: &crate::store::Store) -> Result<(), StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        futures_util::stream::iter(self.parts.iter().filter_map(|(_, p)| match p {
+            Part::Object { key, len } => Some((key, *len)),
+            Part::Literal(_) => None,
+        }))
+        .map(|(key, len)| async move {
+            let size = store.size(key).await?;
+            if size == len {
+                Ok(())
+            } else {
+                Err(StoreError::Truncated {
+                    got: size,
+                    expected: len,
+                })
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await
+    }
+
     /// Has the `zip` crate write the archive's structure, with a hole for each object's data.
     pub fn build(entries: Vec<Entry>) -> zip::result::ZipResult<Layout> {
         let mut zip = ZipWriter::new(LayoutSink::default());

@@ -216,7 +216,7 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
 }
 
 async fn audit(settings: Settings, action: AuditAction) -> Result<(), Failure> {
-    let db = crate::db::connect(&settings.database_url)
+    let db = crate::db::connect(&settings.database_url, settings.db_timeout)
         .await
         .map_err(|e| {
             format!(
@@ -470,7 +470,7 @@ fn parse_to(value: &str) -> Result<time::OffsetDateTime, String> {
 
 async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Failure> {
     crate::startup::prepare_sqlite_file(&settings).map_err(|e| e.to_string())?;
-    let db = crate::db::connect(&settings.database_url)
+    let db = crate::db::connect(&settings.database_url, settings.db_timeout)
         .await
         .map_err(|e| {
             format!(

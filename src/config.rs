@@ -32,6 +32,10 @@ pub struct Settings {
     /// A request body must bring at least [`SLOW_BODY_MIN_BYTES`] in every interval this long
     /// (or end), else the request is cut: a client trickling bytes cannot hold a connection.
     pub slow_body: std::time::Duration,
+    /// The longest a database statement (or the wait for a pooled connection) may take.
+    pub db_timeout: std::time::Duration,
+    /// The longest the object store may take to start answering a call.
+    pub store_timeout: std::time::Duration,
 }
 
 /// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
@@ -111,6 +115,8 @@ struct FileSettings {
     metrics_bind: Option<String>,
     trusted_proxies: Option<String>,
     slow_body_seconds: Option<u64>,
+    db_timeout_seconds: Option<u64>,
+    store_timeout_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -208,6 +214,25 @@ impl Settings {
             },
             None => std::time::Duration::from_secs(30),
         };
+        let seconds = |var: &str, from_file: Option<u64>, default: u64| match pick(
+            var,
+            from_file.map(|s| s.to_string()),
+        ) {
+            Some((name, v)) => match v.trim().parse::<u64>() {
+                Ok(s) if (1..=600).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+                _ => Err(ConfigError::new(
+                    &name,
+                    "must be a number of seconds, 1 to 600",
+                )),
+            },
+            None => Ok(std::time::Duration::from_secs(default)),
+        };
+        let db_timeout = seconds("PORTAL_DB_TIMEOUT_SECONDS", file.db_timeout_seconds, 5)?;
+        let store_timeout = seconds(
+            "PORTAL_STORE_TIMEOUT_SECONDS",
+            file.store_timeout_seconds,
+            10,
+        )?;
         Ok(Settings {
             bind,
             public_url,
@@ -220,6 +245,8 @@ impl Settings {
             metrics_bind,
             trusted_proxies,
             slow_body,
+            db_timeout,
+            store_timeout,
         })
     }
 

@@ -109,7 +109,15 @@ impl AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        AppError::internal(e)
+        crate::db::error_seen();
+        if crate::db::is_outage(&e) {
+            AppError::Unavailable {
+                part: "database",
+                cause: Some(Box::new(e)),
+            }
+        } else {
+            AppError::internal(e)
+        }
     }
 }
 
@@ -200,8 +208,12 @@ impl ResponseError for AppError {
                 tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
             }
             AppError::Unavailable { part, cause } => {
-                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
-                tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
+                // Once per outage, not once per request: the first refusal of a dependency is
+                // logged, the next ones only after it has answered again or 30 s later.
+                if outage_log::first(part) {
+                    let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
+                    tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
+                }
             }
             _ => {}
         }
@@ -266,4 +278,41 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Rate-limits the "dependency unavailable" log line to one per dependency per 30 s.
+mod outage_log {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    static LAST: Mutex<Vec<(&'static str, Instant, u64)>> = Mutex::new(Vec::new());
+
+    /// Whether this refusal of `part` is the one to log (and how many were not, since).
+    pub fn first(part: &'static str) -> bool {
+        let Ok(mut last) = LAST.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        match last.iter_mut().find(|(p, _, _)| *p == part) {
+            Some((_, at, skipped)) if now.duration_since(*at) < Duration::from_secs(30) => {
+                *skipped += 1;
+                false
+            }
+            Some(entry) => {
+                if entry.2 > 0 {
+                    tracing::warn!(
+                        part,
+                        refused = entry.2,
+                        "dependency refusals not logged singly"
+                    );
+                }
+                *entry = (part, now, 0);
+                true
+            }
+            None => {
+                last.push((part, now, 0));
+                true
+            }
+        }
+    }
 }

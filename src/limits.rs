@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::middleware::Next;
@@ -32,6 +32,42 @@ pub async fn pace_bodies(
         });
     }
     next.call(req).await
+}
+
+/// Middleware: a request must have its answer's head within three database deadlines and one
+/// store deadline (25 s by default), or it is answered 503 with `Retry-After` — a hung database
+/// or store never holds a person for longer. Uploads are exempt: their bodies take as long as
+/// they take (their pace is bounded by [`PacedBody`], and each store call by its own deadline).
+pub async fn answer_in_time(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+    let deadline = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.db_timeout * 3 + s.settings.store_timeout);
+    let upload = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let Some(deadline) = deadline.filter(|_| !upload) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let request = req.request().clone();
+    match tokio::time::timeout(deadline, next.call(req)).await {
+        Ok(res) => res.map(ServiceResponse::map_into_left_body),
+        Err(_) => {
+            let error = crate::error::AppError::Unavailable {
+                part: "deadline",
+                cause: Some(format!("no answer within {deadline:?}").into()),
+            };
+            let res = actix_web::ResponseError::error_response(&error);
+            Ok(ServiceResponse::new(request, res).map_into_right_body())
+        }
+    }
 }
 
 /// A body stream that fails with a timeout when an interval of `window` ends before `min_bytes`

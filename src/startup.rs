@@ -59,7 +59,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         &crate::signing::ManifestKey::path_beside(&settings.secret_key_file),
     )?);
     prepare_sqlite_file(&settings)?;
-    let db = crate::db::connect(&settings.database_url)
+    let db = crate::db::connect(&settings.database_url, settings.db_timeout)
         .await
         .map_err(|source| StartupError::Database {
             url: settings.database_url.redacted(),
@@ -68,8 +68,12 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     crate::db::migrate(&db)
         .await
         .map_err(StartupError::Migrate)?;
-    let store = Store::open(&settings.store_url, &settings.store_options)
-        .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
+    let store = Store::open_with(
+        &settings.store_url,
+        &settings.store_options,
+        settings.store_timeout,
+    )
+    .map_err(|e| StartupError::Store(crate::error::chain(&e)))?;
     store
         .check(std::time::Duration::from_secs(10))
         .await

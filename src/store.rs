@@ -112,7 +112,12 @@ pub struct Store {
     /// in one blocking task (object_store's `get` opens in one and we read in another).
     local: Option<Arc<LocalFileSystem>>,
     kind: &'static str,
+    /// How long a call may wait for the store to start answering (and, on S3, between reads).
+    deadline: Duration,
 }
+
+/// The default of `PORTAL_STORE_TIMEOUT_SECONDS`.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,11 +129,22 @@ impl Store {
     /// Builds the store named by the settings. A directory is created if missing; S3 takes its
     /// credentials, region and endpoint from the standard `AWS_*` variables, then `options`.
     pub fn open(url: &StoreUrl, options: &[(String, String)]) -> Result<Self, StoreError> {
+        Self::open_with(url, options, DEFAULT_DEADLINE)
+    }
+
+    /// [`Store::open`] with the deadline of every call: to the first byte of a read, for each
+    /// write, listing or removal, and between two reads of a body on S3.
+    pub fn open_with(
+        url: &StoreUrl,
+        options: &[(String, String)],
+        deadline: Duration,
+    ) -> Result<Self, StoreError> {
         match url {
             StoreUrl::Memory => Ok(Store {
                 inner: Arc::new(InMemory::new()),
                 local: None,
                 kind: "memory",
+                deadline,
             }),
             StoreUrl::Directory(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -142,6 +158,7 @@ impl Store {
                     inner: fs.clone(),
                     local: Some(fs),
                     kind: "directory",
+                    deadline,
                 })
             }
             StoreUrl::S3 { bucket, prefix } => {
@@ -150,14 +167,14 @@ impl Store {
                 // override these.
                 let mut client = ClientOptions::new()
                     .with_timeout_disabled()
-                    .with_connect_timeout(Duration::from_secs(5))
-                    .with_read_timeout(Duration::from_secs(60));
+                    .with_connect_timeout(Duration::from_secs(5).min(deadline))
+                    .with_read_timeout(deadline);
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     // A fast failure beats a request hanging for minutes of retries.
                     .with_retry(RetryConfig {
                         max_retries: 3,
-                        retry_timeout: Duration::from_secs(15),
+                        retry_timeout: deadline,
                         ..RetryConfig::default()
                     });
                 let from_env = std::env::vars()
@@ -190,6 +207,7 @@ impl Store {
                     inner,
                     local: None,
                     kind: "s3",
+                    deadline,
                 })
             }
         }
@@ -229,13 +247,19 @@ impl Store {
                 }
                 Some(Err(e)) => return Err(StoreError::Body(e.into())),
                 None => {
-                    self.inner.put(&key.0, PutPayload::from_iter(head)).await?;
+                    self.within(async {
+                        self.inner.put(&key.0, PutPayload::from_iter(head)).await?;
+                        Ok(())
+                    })
+                    .await?;
                     return Ok(meter.finish());
                 }
             }
         }
 
-        let upload = self.inner.put_multipart(&key.0).await?;
+        let upload = self
+            .within(async { Ok(self.inner.put_multipart(&key.0).await?) })
+            .await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         for chunk in head {
             writer.put(chunk);
@@ -244,7 +268,8 @@ impl Store {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| StoreError::Body(e.into()))?;
                 meter.add(&chunk)?;
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                self.within(async { Ok(writer.wait_for_capacity(PARTS_IN_FLIGHT).await?) })
+                    .await?;
                 writer.put(chunk);
             }
             Ok(())
@@ -252,7 +277,7 @@ impl Store {
         .await;
         match outcome {
             Ok(()) => {
-                writer.finish().await?;
+                self.within(async { Ok(writer.finish().await?) }).await?;
                 Ok(meter.finish())
             }
             Err(e) => {
@@ -267,6 +292,24 @@ impl Store {
     /// Streams the object at `key`, or the byte range `range` of it (end exclusive).
     #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
     pub async fn get(
+        &self,
+        key: &ObjectKey,
+        range: Option<Range<u64>>,
+    ) -> Result<Fetched, StoreError> {
+        self.within(self.get_now(key, range)).await
+    }
+
+    /// Runs a store call within the deadline.
+    async fn within<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.deadline, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.deadline)))
+    }
+
+    async fn get_now(
         &self,
         key: &ObjectKey,
         range: Option<Range<u64>>,
@@ -310,26 +353,32 @@ impl Store {
     /// Stores a small object whole (generated text: checkpoints).
     #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
     pub async fn put_small(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StoreError> {
-        self.inner.put(&key.0, PutPayload::from(bytes)).await?;
-        Ok(())
+        self.within(async {
+            self.inner.put(&key.0, PutPayload::from(bytes)).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// A small object's bytes, whole.
     #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
     pub async fn get_small(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
-        Ok(self.inner.get(&key.0).await?.bytes().await?)
+        self.within(async { Ok(self.inner.get(&key.0).await?.bytes().await?) })
+            .await
     }
 
     /// The size of the object at `key`.
     #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
     pub async fn size(&self, key: &ObjectKey) -> Result<u64, StoreError> {
-        Ok(self.inner.head(&key.0).await?.size)
+        self.within(async { Ok(self.inner.head(&key.0).await?.size) })
+            .await
     }
 
     /// Removes the object at `key` (used only for objects no row references).
     #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        Ok(self.inner.delete(&key.0).await?)
+        self.within(async { Ok(self.inner.delete(&key.0).await?) })
+            .await
     }
 
     /// The keys of every object under `prefix` (e.g. `cases/{case_id}`), for gc and checks.
@@ -349,8 +398,9 @@ impl Store {
     ) -> Result<Vec<(String, time::OffsetDateTime)>, StoreError> {
         use futures_util::TryStreamExt;
         let prefix = Path::from(prefix);
-        let metas: Vec<object_store::ObjectMeta> =
-            self.inner.list(Some(&prefix)).try_collect().await?;
+        let metas: Vec<object_store::ObjectMeta> = self
+            .within(async { Ok(self.inner.list(Some(&prefix)).try_collect().await?) })
+            .await?;
         Ok(metas
             .into_iter()
             .map(|m| {

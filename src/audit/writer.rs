@@ -58,9 +58,23 @@ pub(super) async fn run(
     }
 }
 
-/// Appends the batch in one transaction and returns each event's sequence number and hash.
+/// Appends the batch in one transaction and returns each event's sequence number and hash. A
+/// failure is reported to `db::error_seen` before the transaction's connection goes back to the
+/// pool, so that connection is checked to be outside the transaction before its next use.
 #[tracing::instrument(skip_all, err, fields(events = batch.len()))]
 async fn append(
+    db: &DatabaseConnection,
+    now: OffsetDateTime,
+    batch: &[Pending],
+) -> Result<Vec<Recorded>, DbErr> {
+    let result = append_in(db, now, batch).await;
+    if result.is_err() {
+        crate::db::error_seen();
+    }
+    result
+}
+
+async fn append_in(
     db: &DatabaseConnection,
     now: OffsetDateTime,
     batch: &[Pending],

@@ -22,30 +22,39 @@ use crate::config::DatabaseUrl;
 /// download under load went from 41 to 34 context switches per request). PostgreSQL
 /// connections are pinged only after 30 s idle, when a proxy or firewall may have cut them.
 #[tracing::instrument(skip_all, err, fields(url = %url.redacted()))]
-pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
+///
+/// `timeout` bounds the wait for a pooled connection, SQLite's wait for its write lock and, on
+/// PostgreSQL, every statement (`statement_timeout`): a database that cannot answer in time is
+/// an outage, answered 503.
+pub async fn connect(url: &DatabaseUrl, timeout: Duration) -> Result<DatabaseConnection, DbErr> {
     if url.is_sqlite() {
         no_memory_statistics();
     }
     let mut options = ConnectOptions::new(url.expose().to_owned());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10));
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .acquire_timeout(timeout);
     if url.is_sqlite() {
         options.test_before_acquire(false);
-        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
+        options.max_connections(8).map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(timeout)
                 .synchronous(SqliteSynchronous::Full)
         });
         options.map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| Box::pin(stable_plans(conn)))
+                .before_acquire(|conn, _| Box::pin(outside_transaction(conn)))
         });
     } else {
         options
             .max_connections(20)
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
+        let statement_timeout = format!("{}ms", timeout.as_millis());
+        options.map_sqlx_postgres_opts(move |o| {
+            o.options([("statement_timeout", statement_timeout.as_str())])
+        });
     }
     // Two processes creating the same SQLite file at once can see SQLITE_BUSY while one switches
     // it to WAL (the busy handler does not cover that step): retry briefly.
@@ -118,6 +127,88 @@ async fn stable_plans(conn: &mut sea_orm::sqlx::SqliteConnection) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// Whether a database error means the database cannot serve now (unreachable, timed out, out of
+/// space, locked): answered 503 with `Retry-After`, not 500.
+pub fn is_outage(e: &DbErr) -> bool {
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(s))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(s)) => outage_sqlx(s),
+        _ => {
+            let text = e.to_string();
+            OUTAGE_TEXTS.iter().any(|t| text.contains(t))
+        }
+    }
+}
+
+/// What SQLite and PostgreSQL say when they cannot serve for now.
+const OUTAGE_TEXTS: [&str; 8] = [
+    "database or disk is full",
+    "database is locked",
+    "disk I/O error",
+    "unable to open database file",
+    "No space left on device",
+    "could not extend file",
+    "canceling statement due to statement timeout",
+    "the database system is",
+];
+
+fn outage_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        other => {
+            let text = other.to_string();
+            OUTAGE_TEXTS.iter().any(|t| text.contains(t))
+        }
+    }
+}
+
+/// Until when (Unix milliseconds) pooled SQLite connections are checked before use: a minute
+/// after the last database error.
+static SUSPECT_UNTIL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn now_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Records that a database statement failed. For the next minute, every SQLite connection taken
+/// from the pool is first checked to be outside any transaction (see [`outside_transaction`]).
+/// Call it before a failed transaction is dropped, so its connection is checked at its next use.
+pub fn error_seen() {
+    SUSPECT_UNTIL.store(now_millis() + 60_000, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a pooled SQLite connection may be used: not if it is still inside a transaction.
+///
+/// When SQLite refuses a write (`database or disk is full`) inside a transaction, the
+/// transaction's rollback can fail too and leave the connection inside it. Handed out again,
+/// that connection runs every later statement inside the dead transaction: its writes — audit
+/// events among them — look committed to their caller and are never durable, and the write lock
+/// it holds makes every other connection wait until `database is locked`. Such a connection is
+/// closed instead (closing rolls the transaction back) and the pool opens a fresh one, so the
+/// instance recovers by itself once space returns. The check costs a hand-off to the
+/// connection's thread, so it runs only within a minute of an error ([`error_seen`]).
+async fn outside_transaction(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+) -> Result<bool, sqlx::Error> {
+    if now_millis() > SUSPECT_UNTIL.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(true);
+    }
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is the open connection's, held exclusively while `handle` lives;
+    // sqlite3_get_autocommit only reads the connection's state.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) } != 0;
+    if !autocommit {
+        tracing::error!("a pooled SQLite connection was still inside a transaction: closed");
+    }
+    Ok(autocommit)
 }
 
 #[tracing::instrument(skip_all, err)]

@@ -102,6 +102,32 @@ pub async fn bundle_get(
         conditional.ranges = Ranges::Whole;
         conditional.range_header = None;
     }
+    // Every object there before the status line: a failed bundle is refused cleanly, and
+    // recorded as failed.
+    if let Err(e) = planned.layout.check_objects(&state.store).await {
+        let reason = match &e {
+            crate::store::StoreError::NotFound(_) | crate::store::StoreError::Truncated { .. } => {
+                tracing::error!(case = %case_id, error = %e, "an object of a bundle is missing or damaged");
+                "object_missing"
+            }
+            _ => "store_unavailable",
+        };
+        state
+            .audit
+            .record(
+                Event::new(actor.clone(), Action::BundleDownload, Outcome::Failed)
+                    .case(case_id)
+                    .client(client.0.clone(), client.1.clone())
+                    .details(serde_json::json!({
+                        "bundle": planned.bundle_id, "reason": reason, "bytes": 0,
+                    })),
+            )
+            .await?;
+        return Err(AppError::Unavailable {
+            part: "store",
+            cause: Some(Box::new(e)),
+        });
+    }
     // HEAD sends the headers only: audited as an access of no bytes, with no transfer.
     let head = req.method() == actix_web::http::Method::HEAD;
     let recorded = state

@@ -342,16 +342,54 @@ pub async fn material_content_get(
     let store = state.store.clone();
     let audit = state.audit.clone();
     let first_seq = recorded.seq;
-    let report = transfer_reporter(audit, actor, case_id, Some(material_id), client, first_seq);
+    // A fetch that fails before any byte: the access is recorded as failed (durably, before
+    // the 503), so the history never shows a download that did not happen.
+    let failed_before_any_byte = |e: crate::store::StoreError| {
+        let audit = audit.clone();
+        let actor = actor.clone();
+        let client = client.clone();
+        async move {
+            let recorded = audit
+                .record(
+                    Event::new(actor, Action::TransferEnd, Outcome::Failed)
+                        .case(case_id)
+                        .material(material_id)
+                        .client(client.0, client.1)
+                        .details(serde_json::json!({
+                            "of": first_seq, "bytes_sent": 0, "completed": false,
+                            "source_failed": true, "reason": e.to_string(),
+                        })),
+                )
+                .await;
+            match recorded {
+                Ok(_) => AppError::from(e),
+                Err(audit_failed) => AppError::from(audit_failed),
+            }
+        }
+    };
+    let report = transfer_reporter(
+        audit.clone(),
+        actor.clone(),
+        case_id,
+        Some(material_id),
+        client.clone(),
+        first_seq,
+    );
     match ranges {
         Ranges::Whole => {
-            let fetched = store.get(&key, None).await?;
+            let fetched = match store.get(&key, None).await {
+                Ok(f) => f,
+                Err(e) => return Err(failed_before_any_byte(e).await),
+            };
             res.insert_header((header::CONTENT_TYPE, material.content_type.clone()));
             Ok(res.body(MeteredBody::new(fetched.body, size, report)))
         }
         Ranges::Parts(parts) if parts.len() == 1 => {
             let r = parts[0].clone();
-            let fetched = store.get(&key, Some(r.clone())).await?;
+            let fetched = match store.get(&key, Some(r.clone())).await {
+                Ok(f) => f,
+                Err(e) => return Err(failed_before_any_byte(e).await),
+            };
             res.insert_header((header::CONTENT_TYPE, material.content_type.clone()))
                 .insert_header((
                     header::CONTENT_RANGE,

@@ -15,6 +15,7 @@ mod big;
 mod bundles;
 mod cases;
 mod cli;
+mod faults;
 mod health;
 mod helpers;
 mod i18n;
