@@ -207,13 +207,11 @@ impl ResponseError for AppError {
             AppError::Internal(cause) => {
                 tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
             }
-            AppError::Unavailable { part, cause } => {
-                // Once per outage, not once per request: the first refusal of a dependency is
-                // logged, the next ones only after it has answered again or 30 s later.
-                if outage_log::first(part) {
-                    let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
-                    tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
-                }
+            // Once per outage, not once per request: the first refusal of a dependency is
+            // logged, the next ones 30 s later at the earliest.
+            AppError::Unavailable { part, cause } if outage_log::first(part) => {
+                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
+                tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
             }
             _ => {}
         }
@@ -287,7 +285,7 @@ mod outage_log {
 
     static LAST: Mutex<Vec<(&'static str, Instant, u64)>> = Mutex::new(Vec::new());
 
-    /// Whether this refusal of `part` is the one to log (and how many were not, since).
+    /// Whether this refusal of `part` is the one to log (the count of those not logged is).
     pub fn first(part: &'static str) -> bool {
         let Ok(mut last) = LAST.lock() else {
             return true;
