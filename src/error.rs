@@ -41,6 +41,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("upload exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// The store or the database has no space left: an upload cannot be kept (507). The
+    /// officer is told to call the administrator; `http_requests_total{status="507"}` alarms.
+    #[error("storage is full")]
+    InsufficientStorage(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A dependency (database, object store, audit log) cannot serve now; try again later.
     #[error("{part} unavailable")]
     Unavailable {
@@ -76,6 +80,7 @@ impl AppError {
             AppError::TooManyAttempts => "too_many_attempts",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::InsufficientStorage(_) => "storage_full",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal_error",
@@ -137,8 +142,32 @@ impl From<askama::Error> for AppError {
     }
 }
 
+/// Whether an error (anywhere in its chain) says the disk or the database is full.
+pub fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::StorageFull
+        {
+            return true;
+        }
+        let text = err.to_string();
+        if text.contains("No space left on device")
+            || text.contains("database or disk is full")
+            || text.contains("could not extend file")
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
+        if is_storage_full(&e) {
+            return AppError::InsufficientStorage(Box::new(e));
+        }
         match e {
             crate::store::StoreError::NotFound(_) => AppError::NotFound,
             crate::store::StoreError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
@@ -191,6 +220,7 @@ impl ResponseError for AppError {
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -206,6 +236,9 @@ impl ResponseError for AppError {
         match self {
             AppError::Internal(cause) => {
                 tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
+            }
+            AppError::InsufficientStorage(cause) => {
+                tracing::error!(request_id, error = %chain(cause.as_ref()), "STORAGE FULL: an upload was refused");
             }
             // Once per outage, not once per request: the first refusal of a dependency is
             // logged, the next ones 30 s later at the earliest.
