@@ -428,10 +428,23 @@ async fn gc(settings: Settings, delete: bool, min_age_minutes: i64) -> Result<()
             o.key
         );
     }
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(min_age_minutes.max(0));
+    let staging = state
+        .store
+        .staging_leftovers(cutoff, delete)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (path, modified, size) in &staging {
+        println!(
+            "{}  {modified}  {path}  ({size} bytes of an interrupted upload)",
+            if delete { "deleted" } else { "staging" },
+        );
+    }
     println!(
-        "{} orphan object(s){}",
+        "{} orphan object(s), {} interrupted upload(s){}",
         orphans.len(),
-        if delete || orphans.is_empty() {
+        staging.len(),
+        if delete || (orphans.is_empty() && staging.is_empty()) {
             ""
         } else {
             "; run with --delete to remove them"

@@ -114,6 +114,8 @@ pub struct Store {
     kind: &'static str,
     /// How long a call may wait for the store to start answering (and, on S3, between reads).
     deadline: Duration,
+    /// The directory of a directory store.
+    root: Option<std::path::PathBuf>,
 }
 
 /// The default of `PORTAL_STORE_TIMEOUT_SECONDS`.
@@ -145,6 +147,7 @@ impl Store {
                 local: None,
                 kind: "memory",
                 deadline,
+                root: None,
             }),
             StoreUrl::Directory(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -159,6 +162,7 @@ impl Store {
                     local: Some(fs),
                     kind: "directory",
                     deadline,
+                    root: Some(dir.clone()),
                 })
             }
             StoreUrl::S3 { bucket, prefix } => {
@@ -208,6 +212,7 @@ impl Store {
                     local: None,
                     kind: "s3",
                     deadline,
+                    root: None,
                 })
             }
         }
@@ -389,6 +394,63 @@ impl Store {
             .into_iter()
             .map(|(k, _)| k)
             .collect())
+    }
+
+    /// The staging files of uploads a dead process left in a directory store (`…#N` beside
+    /// the object they were becoming; object_store's listing never shows them), older than
+    /// `older_than`: their paths relative to the store, modification times and sizes. Removed
+    /// too when `delete`. Other stores have none (on S3, incomplete multipart uploads are
+    /// aborted by the bucket's lifecycle rule: see the README).
+    pub async fn staging_leftovers(
+        &self,
+        older_than: time::OffsetDateTime,
+        delete: bool,
+    ) -> Result<Vec<(String, time::OffsetDateTime, u64)>, StoreError> {
+        let Some(root) = self.root.clone() else {
+            return Ok(Vec::new());
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.is_dir() {
+                        dirs.push(path);
+                        continue;
+                    }
+                    if !entry.file_name().to_string_lossy().contains('#') {
+                        continue;
+                    }
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .map(time::OffsetDateTime::from)
+                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                    if modified > older_than {
+                        continue;
+                    }
+                    if delete {
+                        std::fs::remove_file(&path).map_err(|e| {
+                            StoreError::Config(format!("cannot remove {}: {e}", path.display()))
+                        })?;
+                    }
+                    let relative = path
+                        .strip_prefix(&root)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string();
+                    found.push((relative, modified, meta.len()));
+                }
+            }
+            Ok(found)
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("cannot walk the store: {e}")))?
     }
 
     /// Every object under `prefix` with its last-modified time.

@@ -790,7 +790,7 @@ async fn a_client_that_disconnects_mid_upload_leaves_no_row_and_gc_collects_orph
     let listed = crate::cli::stdout(&out);
     assert!(listed.contains(orphan.as_str()), "{listed}");
     assert!(
-        listed.contains("1 orphan object(s); run with --delete"),
+        listed.contains("1 orphan object(s), 0 interrupted upload(s); run with --delete"),
         "{listed}"
     );
     assert!(
