@@ -83,7 +83,14 @@ fn shared_driver() -> Outcome<Arc<Driver>> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    // The night leg of .ci/run fakes the clock of the tests and the portal with libfaketime;
+    // Chromium under it hangs, so the browser keeps the real clock. Nothing needs the two to
+    // agree: the session cookie has no expiry (the server checks its own `exp`), the language
+    // cookie a Max-Age.
     let child = Command::new(CHROMEDRIVER)
+        .env_remove("LD_PRELOAD")
+        .env_remove("FAKETIME")
+        .env_remove("FAKETIME_DONT_FAKE_MONOTONIC")
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
