@@ -36,6 +36,9 @@ pub struct Settings {
     pub db_timeout: std::time::Duration,
     /// The longest the object store may take to start answering a call.
     pub store_timeout: std::time::Duration,
+    /// How often this instance renews its heartbeat; one silent for three beats is taken for
+    /// stopped, and the transfers it left open are closed as interrupted.
+    pub heartbeat: std::time::Duration,
 }
 
 /// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
@@ -117,6 +120,7 @@ struct FileSettings {
     slow_body_seconds: Option<u64>,
     db_timeout_seconds: Option<u64>,
     store_timeout_seconds: Option<u64>,
+    heartbeat_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -233,6 +237,7 @@ impl Settings {
             file.store_timeout_seconds,
             10,
         )?;
+        let heartbeat = seconds("PORTAL_HEARTBEAT_SECONDS", file.heartbeat_seconds, 30)?;
         Ok(Settings {
             bind,
             public_url,
@@ -247,6 +252,7 @@ impl Settings {
             slow_body,
             db_timeout,
             store_timeout,
+            heartbeat,
         })
     }
 

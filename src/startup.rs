@@ -26,6 +26,8 @@ pub struct AppState {
     pub audit: Audit,
     /// The current time (tests move it; see `clock`).
     pub clock: crate::clock::Clock,
+    /// This process, as its access events and heartbeat name it.
+    pub instance: uuid::Uuid,
 }
 
 /// Why the portal could not start. Each displays as the one line the program exits with.
@@ -88,6 +90,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         manifest_key,
         audit,
         clock,
+        instance: uuid::Uuid::now_v7(),
     })
 }
 
@@ -158,6 +161,13 @@ impl Application {
     }
 
     pub fn build_with_state(state: web::Data<AppState>) -> Result<Application, StartupError> {
+        // The heartbeat; closes the transfers of instances that stopped beating.
+        tokio::spawn(crate::audit::transfers::keep_beating(
+            state.db.clone(),
+            state.audit.clone(),
+            state.instance,
+            state.settings.heartbeat,
+        ));
         // Anchors the audit chain outside the database while the portal runs.
         tokio::spawn(crate::audit::checkpoint::keep_anchoring(
             state.db.clone(),

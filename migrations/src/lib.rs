@@ -14,6 +14,7 @@ mod m20261124_000006_add_case_status_and_party_contact;
 mod m20261125_000007_create_bundles;
 mod m20261128_000008_times_in_utc;
 mod m20261128_000009_create_account_resets;
+mod m20261128_000010_create_instances;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_create_bundles::Migration),
             Box::new(m20261128_000008_times_in_utc::Migration),
             Box::new(m20261128_000009_create_account_resets::Migration),
+            Box::new(m20261128_000010_create_instances::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod export;
 pub mod read;
+pub mod transfers;
 pub mod verify;
 mod writer;
 

@@ -274,8 +274,40 @@ pub struct Access {
     pub what: String,
     pub action: String,
     pub outcome: String,
-    /// For downloads: whether every byte went out (`None` while unknown or not a download).
-    pub completed: Option<bool>,
+    /// For downloads: how the transfer ended (`None` while it runs, or not a download).
+    pub ended: Option<Ended>,
+}
+
+/// How a download ended, as the person is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every byte went out.
+    Downloaded,
+    /// The connection was cut, or the process serving it stopped.
+    Interrupted,
+    /// The portal could not read the evidence (the store failed): nothing or part went out.
+    Failed,
+}
+
+impl Ended {
+    fn of(details: &serde_json::Value) -> Option<Ended> {
+        Some(if details["completed"].as_bool()? {
+            Ended::Downloaded
+        } else if details["source_failed"].as_bool() == Some(true) {
+            Ended::Failed
+        } else {
+            Ended::Interrupted
+        })
+    }
+
+    /// The catalog key of its words.
+    pub fn key(self) -> &'static str {
+        match self {
+            Ended::Downloaded => "audit.history.completed",
+            Ended::Interrupted => "audit.history.cut",
+            Ended::Failed => "audit.history.failed",
+        }
+    }
 }
 
 /// The latest `limit` accesses to a case's evidence (views of the case and of materials,
@@ -344,7 +376,7 @@ pub async fn case_history(
         .all(db)
         .await?;
     let lowest = events.last().map_or(i64::MAX, |e| e.seq);
-    let ends: HashMap<i64, bool> = audit_event::Entity::find()
+    let ends: HashMap<i64, Ended> = audit_event::Entity::find()
         .select_only()
         .column(C::Details)
         .filter(C::CaseId.eq(case_id))
@@ -356,7 +388,7 @@ pub async fn case_history(
         .into_iter()
         .filter_map(|details| {
             let d: serde_json::Value = serde_json::from_str(&details).ok()?;
-            Some((d["of"].as_i64()?, d["completed"].as_bool()?))
+            Some((d["of"].as_i64()?, Ended::of(&d)?))
         })
         .collect();
     let locale = crate::i18n::Locale::current();
@@ -384,7 +416,7 @@ pub async fn case_history(
                 outcome: locale
                     .t(&format!("audit.outcome.{}", e.outcome))
                     .into_owned(),
-                completed: if is_download && e.outcome == "allowed" {
+                ended: if is_download && e.outcome == "allowed" {
                     ends.get(&e.seq).copied()
                 } else {
                     None

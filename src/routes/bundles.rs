@@ -145,6 +145,7 @@ pub async fn bundle_get(
                     "bytes": if head { 0 } else { conditional.planned_bytes(total) },
                     "not_modified": conditional.not_modified,
                     "head": head,
+                    "instance": state.instance,
                     "via": match &user { DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
@@ -201,7 +202,7 @@ pub async fn bundle_get(
         case_id,
         None,
         client,
-        recorded.seq,
+        (recorded.seq, state.instance),
     );
     let body = planned.layout.stream(state.store.clone(), range.clone());
     Ok(res.body(MeteredBody::new(body, range.end - range.start, report)))

@@ -285,6 +285,7 @@ pub async fn material_content_get(
                     "bytes": planned,
                     "not_modified": not_modified,
                     "head": head,
+                    "instance": state.instance,
                     "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
@@ -344,6 +345,7 @@ pub async fn material_content_get(
     let first_seq = recorded.seq;
     // A fetch that fails before any byte: the access is recorded as failed (durably, before
     // the 503), so the history never shows a download that did not happen.
+    let instance = state.instance;
     let failed_before_any_byte = |e: crate::store::StoreError| {
         let audit = audit.clone();
         let actor = actor.clone();
@@ -357,7 +359,7 @@ pub async fn material_content_get(
                         .client(client.0, client.1)
                         .details(serde_json::json!({
                             "of": first_seq, "bytes_sent": 0, "completed": false,
-                            "source_failed": true, "reason": e.to_string(),
+                            "source_failed": true, "reason": e.to_string(), "instance": instance,
                         })),
                 )
                 .await;
@@ -373,7 +375,7 @@ pub async fn material_content_get(
         case_id,
         Some(material_id),
         client.clone(),
-        first_seq,
+        (first_seq, instance),
     );
     match ranges {
         Ranges::Whole => {
@@ -485,16 +487,16 @@ async fn thumbnail(
         .body(bytes))
 }
 
-/// What reports the end of a transfer: a `transfer.end` event naming the access event `of`,
-/// the bytes that really went, and whether it completed (recorded in the background: the
-/// response is already over).
+/// What reports the end of a transfer: a `transfer.end` event naming the access event `of`
+/// (served by `instance`), the bytes that really went, and whether it completed — recorded in
+/// the background (the response is already over), retried until the log takes it.
 pub(super) fn transfer_reporter(
     audit: crate::audit::Audit,
     actor: crate::audit::Actor,
     case_id: Uuid,
     material_id: Option<Uuid>,
     client: (Option<String>, Option<String>),
-    of: i64,
+    (of, instance): (i64, Uuid),
 ) -> impl FnOnce(crate::delivery::TransferEnd) + 'static {
     move |end| {
         let outcome = if end.completed {
@@ -507,14 +509,12 @@ pub(super) fn transfer_reporter(
             .client(client.0, client.1)
             .details(serde_json::json!({
                 "of": of, "bytes_sent": end.bytes_sent, "expected": end.expected,
-                "completed": end.completed, "source_failed": end.failed,
+                "completed": end.completed, "source_failed": end.failed, "instance": instance,
             }));
         if let Some(m) = material_id {
             event = event.material(m);
         }
-        actix_web::rt::spawn(async move {
-            let _ = audit.record(event).await;
-        });
+        crate::audit::transfers::record_end(audit, event);
     }
 }
 

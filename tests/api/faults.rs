@@ -601,3 +601,240 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// A signed-in client of a portal process started by a test.
+async fn signed_in(base: &str, identifier: &str, password: &str) -> reqwest::Client {
+    let client = crate::helpers::client();
+    let html = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_in(&html);
+    let res = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("identifier", identifier),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+    client
+}
+
+async fn wait_up(base: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the portal did not come up");
+}
+
+/// The process serving a download is killed (SIGKILL) in the middle of it: the transfer's end
+/// can never be recorded by it. The next instance sees the heartbeat stop and closes the
+/// transfer as interrupted, and the party's history says "interrupted", not "downloaded".
+#[tokio::test]
+async fn a_download_cut_by_a_killed_process_is_closed_as_interrupted() {
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_evidence-portal");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut env = crate::helpers::test_env(tmp.path()).await;
+    let port = free_port();
+    env.insert("PORTAL_BIND".into(), format!("127.0.0.1:{port}"));
+    env.insert("PORTAL_HEARTBEAT_SECONDS".into(), "1".into());
+    env.insert("RUST_LOG".into(), "warn".into());
+    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .envs(&env)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["demo"]).status.success());
+    let serve = || {
+        Command::new(BIN)
+            .env_clear()
+            .envs(&env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let mut first = serve();
+    wait_up(&base).await;
+
+    // Staff upload and release a 24 MiB PDF on the demo case.
+    let logins = &evidence_portal::demo::LOGINS;
+    let staff = signed_in(&base, logins[0].identifier, logins[0].password).await;
+    let cases = staff
+        .get(format!("{base}/staff/cases"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let case = cases
+        .split("href=\"/staff/cases/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .find(|id| uuid::Uuid::parse_str(id).is_ok())
+        .unwrap()
+        .to_owned();
+    let page = staff
+        .get(format!("{base}/staff/cases/{case}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_in(&page);
+    let mut big = PDF.to_vec();
+    big.resize(24 * 1024 * 1024, b' ');
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "other")
+        .text("title", "大文件")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(big).file_name("big.pdf"),
+        );
+    let res = staff
+        .post(format!("{base}/staff/cases/{case}/materials"))
+        .header("X-CSRF-Token", &csrf)
+        .header("Accept", "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::CREATED);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = staff
+        .post(format!("{base}/staff/cases/{case}/materials/{id}/release"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+
+    // The party starts downloading it, reads a little, and the server dies.
+    let party = signed_in(&base, logins[1].identifier, logins[1].password).await;
+    let mut res = party
+        .get(format!("{base}/cases/{case}/materials/{id}/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::OK);
+    let mut got = 0;
+    while got < 256 * 1024 {
+        got += res.chunk().await.unwrap().unwrap().len();
+    }
+    let _ = Command::new("kill")
+        .args(["-9", &first.id().to_string()])
+        .status();
+    let _ = first.wait();
+    drop(res);
+
+    // The next start notices the silence and closes the transfer.
+    let mut second = serve();
+    wait_up(&base).await;
+    let mut closed = None;
+    for _ in 0..40 {
+        let out = run(&["audit", "export", "--format", "jsonl", "--case", &case]);
+        closed = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| {
+                e["action"] == "transfer.end"
+                    && e["details"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("\"interrupted\":true"))
+            });
+        if closed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let closed = closed.expect("the cut download is closed as interrupted");
+    assert_eq!(closed["outcome"], "failed");
+    let party = signed_in(&base, logins[1].identifier, logins[1].password).await;
+    let history = party
+        .get(format!("{base}/cases/{case}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("下载中断"), "the history says interrupted");
+    let _ = Command::new("kill").arg(second.id().to_string()).status();
+    let _ = second.wait();
+}
+
+/// A transfer's end that arrives while the database cannot write is retried until it can: it is
+/// not lost (it was fire-and-forget).
+#[tokio::test]
+async fn a_transfer_end_outlives_a_database_outage() {
+    use evidence_portal::audit::{Action, Actor, Event, Outcome};
+    let app = spawn_app_with(|env| {
+        env.insert("PORTAL_DB_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let db_url = app
+        .env
+        .get("PORTAL_DATABASE_URL")
+        .cloned()
+        .unwrap_or_else(|| format!("sqlite://{}/portal.db", app.env["PORTAL_DATA_DIR"]));
+    // A first event, so the chain head row exists to be locked.
+    app.state
+        .audit
+        .record(Event::new(
+            Actor::SYSTEM,
+            Action::CaseView,
+            Outcome::Allowed,
+        ))
+        .await
+        .unwrap();
+    let other = sea_orm::Database::connect(&db_url).await.unwrap();
+    let txn = other.begin().await.unwrap();
+    txn.execute_unprepared("UPDATE audit_chain_head SET seq = seq WHERE id = 1")
+        .await
+        .unwrap();
+    let event = Event::new(Actor::SYSTEM, Action::TransferEnd, Outcome::Allowed)
+        .details(serde_json::json!({ "of": 1, "completed": true, "marker": "outlives" }));
+    evidence_portal::audit::transfers::record_end(app.state.audit.clone(), event);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = crate::auth::events(&app, "transfer.end").await;
+    assert!(
+        !before.iter().any(|e| e.details.contains("outlives")),
+        "held back by the lock"
+    );
+    txn.rollback().await.unwrap();
+    let mut after = Vec::new();
+    for _ in 0..80 {
+        after = crate::auth::events(&app, "transfer.end").await;
+        if after.iter().any(|e| e.details.contains("outlives")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        after.iter().any(|e| e.details.contains("outlives")),
+        "recorded once the database could write"
+    );
+}

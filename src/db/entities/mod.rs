@@ -11,6 +11,7 @@ pub mod case;
 pub mod case_party;
 pub mod delegation;
 pub mod department;
+pub mod instance;
 pub mod login_throttle;
 pub mod material;
 pub mod session;
