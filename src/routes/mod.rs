@@ -362,14 +362,18 @@ pub const ROUTES: &[RouteSpec] = &[
 ];
 
 /// Registers every route of [`ROUTES`]. Each resource catches its handlers' panics (a logged
-/// 500 page instead of a dropped connection); this wraps after routing, where the request may
-/// be held on to.
+/// 500 page instead of a dropped connection) and must start its answer within the deadline
+/// (`limits::answer_in_time`); both wrap after routing, where the request may be held on to.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for spec in ROUTES {
         cfg.service(
-            (spec.build)(resource(spec.path)).wrap(actix_web::middleware::from_fn(
-                crate::telemetry::catch_panics,
-            )),
+            (spec.build)(resource(spec.path))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::telemetry::catch_panics,
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::limits::answer_in_time,
+                )),
         );
     }
 }

@@ -838,3 +838,150 @@ async fn a_transfer_end_outlives_a_database_outage() {
         "recorded once the database could write"
     );
 }
+
+/// A private PostgreSQL cluster on its own port, dropped when the test ends.
+struct PrivateCluster {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl PrivateCluster {
+    fn create() -> PrivateCluster {
+        use std::process::Command;
+        let version = std::fs::read_dir("/etc/postgresql")
+            .expect("PostgreSQL from Debian")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .max()
+            .unwrap();
+        let name = format!("fault{}", std::process::id());
+        let port = free_port();
+        let ok = Command::new("pg_createcluster")
+            .args([
+                &version,
+                &name,
+                "-p",
+                &port.to_string(),
+                "--start",
+                "--",
+                "--auth=trust",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        PrivateCluster {
+            version,
+            name,
+            port,
+        }
+    }
+
+    fn ctl(&self, action: &str) {
+        let ok = std::process::Command::new("pg_ctlcluster")
+            .args([&self.version, &self.name, action, "-m", "immediate"])
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{action}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+
+    /// SIGSTOP (or SIGCONT) to the postmaster and every backend: a hung database.
+    fn signal(&self, signal: &str) {
+        let pid_file = format!("/var/run/postgresql/{}-{}.pid", self.version, self.name);
+        let pid = std::fs::read_to_string(pid_file).unwrap().trim().to_owned();
+        let _ = std::process::Command::new("pkill")
+            .args([signal, "-P", &pid])
+            .status();
+        let _ = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status();
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = std::process::Command::new("pg_dropcluster")
+            .args([&self.version, &self.name, "--stop"])
+            .status();
+    }
+}
+
+/// The database stopped, then frozen (SIGSTOP), on a private PostgreSQL cluster: every answer is
+/// a 503 with `Retry-After` within its deadline (refused: about the 1 s database deadline; hung:
+/// the 13 s answer deadline at most), no evidence byte goes out, and the instance recovers by
+/// itself each time the database is back. Needs root (pg_createcluster).
+#[tokio::test]
+#[ignore = "needs root to create a PostgreSQL cluster; .ci/run runs it"]
+async fn fault_postgresql_stopped_and_frozen() {
+    let cluster = PrivateCluster::create();
+    let admin_url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+    admin
+        .execute_unprepared("CREATE DATABASE portal")
+        .await
+        .unwrap();
+    let _ = admin.close().await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/portal", cluster.port);
+    let app = spawn_app_with(|env| {
+        env.insert("PORTAL_DATABASE_URL".into(), url.clone());
+        env.insert("PORTAL_DB_TIMEOUT_SECONDS".into(), "1".into());
+    })
+    .await;
+    let (_, party, case, _, url) = released(&app, "2026-F04").await;
+    let page = format!("{}/cases/{case}", app.address);
+    let refused_quickly = |limit: Duration| {
+        let party = &party;
+        let (url, page) = (url.clone(), page.clone());
+        async move {
+            for target in [&url, &page] {
+                let started = Instant::now();
+                let res = party.client.get(target).send().await;
+                let took = started.elapsed();
+                let res = res.unwrap_or_else(|e| panic!("{target} after {took:?}: {e}"));
+                assert_status(&res, StatusCode::SERVICE_UNAVAILABLE);
+                assert!(!header(&res, "retry-after").is_empty());
+                assert!(took < limit, "{target}: {took:?}");
+                let body = res.bytes().await.unwrap();
+                assert!(!body.windows(PDF.len()).any(|w| w == PDF));
+            }
+        }
+    };
+    let recovers = || {
+        let party = &party;
+        let url = url.clone();
+        async move {
+            for _ in 0..60 {
+                let res = party.client.get(&url).send().await.unwrap();
+                if res.status() == StatusCode::OK {
+                    assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("no recovery");
+        }
+    };
+
+    cluster.ctl("stop");
+    eprintln!("stopped");
+    refused_quickly(Duration::from_secs(6)).await;
+    eprintln!("refused while stopped");
+    cluster.ctl("start");
+    recovers().await;
+
+    eprintln!("recovered");
+    cluster.signal("-STOP");
+    eprintln!("frozen");
+    refused_quickly(Duration::from_secs(16)).await;
+    cluster.signal("-CONT");
+    recovers().await;
+}
