@@ -425,93 +425,120 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The portal binary in a process of its own, on its own data directory (and, in the production
+/// leg, its own database and key prefix), seeded with the demo: for tests that kill it.
+struct Spawned {
+    base: String,
+    env: std::collections::HashMap<String, String>,
+    child: Option<std::process::Child>,
+    _data: tempfile::TempDir,
+}
+
+impl Spawned {
+    const BIN: &'static str = env!("CARGO_BIN_EXE_evidence-portal");
+
+    async fn demo(extra: &[(&str, &str)]) -> Spawned {
+        let data = tempfile::tempdir().unwrap();
+        let mut env = crate::helpers::test_env(data.path()).await;
+        let port = free_port();
+        env.insert("PORTAL_BIND".into(), format!("127.0.0.1:{port}"));
+        env.insert("RUST_LOG".into(), "warn".into());
+        env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+        env.extend(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let mut spawned = Spawned {
+            base: format!("http://127.0.0.1:{port}"),
+            env,
+            child: None,
+            _data: data,
+        };
+        let demo = spawned.run(&["demo"]);
+        assert!(
+            demo.status.success(),
+            "{}",
+            String::from_utf8_lossy(&demo.stderr)
+        );
+        spawned.start().await;
+        spawned
+    }
+
+    fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(Self::BIN)
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .output()
+            .unwrap()
+    }
+
+    async fn start(&mut self) {
+        let child = std::process::Command::new(Self::BIN)
+            .env_clear()
+            .envs(&self.env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_up(&self.base).await;
+    }
+
+    fn kill(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    async fn get_text(client: &reqwest::Client, url: String) -> String {
+        client.get(url).send().await.unwrap().text().await.unwrap()
+    }
+
+    /// The demo case's id, as its staff member sees it.
+    async fn demo_case(&self, staff: &reqwest::Client) -> String {
+        Self::get_text(staff, format!("{}/staff/cases", self.base))
+            .await
+            .split("href=\"/staff/cases/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap())
+            .find(|id| uuid::Uuid::parse_str(id).is_ok())
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill("-TERM");
+    }
+}
+
 /// A process killed in the middle of a large upload leaves the upload's staging file in the
 /// directory store (`…#N`, which object_store's listing never shows): `gc` lists it as an
 /// interrupted upload and removes it with `--delete`. (The S3 equivalent, an incomplete
 /// multipart upload, is the bucket lifecycle rule's to abort: see the README.)
 #[tokio::test]
 async fn gc_finds_what_an_upload_killed_midway_left() {
-    use std::process::{Command, Stdio};
     if std::env::var("PORTAL_TEST_STORE_URL").is_ok() {
         eprintln!("skipped: the S3 leg has no staging files");
         return;
     }
-    const BIN: &str = env!("CARGO_BIN_EXE_evidence-portal");
-    let tmp = tempfile::tempdir().unwrap();
-    let mut env = crate::helpers::test_env(tmp.path()).await;
-    let port = free_port();
-    env.insert("PORTAL_BIND".into(), format!("127.0.0.1:{port}"));
-    env.insert("RUST_LOG".into(), "warn".into());
-    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
-    let demo = Command::new(BIN)
-        .arg("demo")
-        .env_clear()
-        .envs(&env)
-        .output()
-        .unwrap();
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-    let mut server = Command::new(BIN)
-        .env_clear()
-        .envs(&env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = crate::helpers::client();
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let staff = &evidence_portal::demo::LOGINS[0];
-    let html = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_in(&html);
-    client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("identifier", staff.identifier),
-            ("password", staff.password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cases = client
-        .get(format!("{base}/staff/cases"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let case = cases
-        .split("href=\"/staff/cases/")
-        .skip(1)
-        .map(|s| s.split('"').next().unwrap())
-        .find(|id| uuid::Uuid::parse_str(id).is_ok())
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(format!("{base}/staff/cases/{case}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut portal = Spawned::demo(&[]).await;
+    let base = portal.base.clone();
+    let logins = &evidence_portal::demo::LOGINS;
+    let staff = signed_in(&base, logins[0].identifier, logins[0].password).await;
+    let case = portal.demo_case(&staff).await;
+    let page = Spawned::get_text(&staff, format!("{base}/staff/cases/{case}")).await;
     let csrf = crate::helpers::csrf_in(&page);
 
     // 12 MiB of a PDF, sent as it comes; the server is killed after 8 MiB.
@@ -519,10 +546,9 @@ async fn gc_finds_what_an_upload_killed_midway_left() {
     let head = b"--XyZ\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nother\r\n--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nbig\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.pdf\"\r\n\r\n".to_vec();
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
     let upload = tokio::spawn({
-        let client = client.clone();
         let url = format!("{base}/staff/cases/{case}/materials");
         async move {
-            let _ = client
+            let _ = staff
                 .post(url)
                 .header("X-CSRF-Token", csrf)
                 .header("Content-Type", "multipart/form-data; boundary=XyZ")
@@ -538,8 +564,8 @@ async fn gc_finds_what_an_upload_killed_midway_left() {
     for _ in 0..7 {
         tx.send(Ok(vec![b' '; 1024 * 1024])).await.unwrap();
     }
-    // Until the store has a staging file of some megabytes.
-    let objects = tmp.path().join("objects");
+    // Until the store has a staging file.
+    let objects = portal.data_dir().join("objects");
     let mut staged = Vec::new();
     for _ in 0..100 {
         staged = walk(&objects)
@@ -556,10 +582,7 @@ async fn gc_finds_what_an_upload_killed_midway_left() {
         "a staging file while the upload runs: {:?}",
         walk(&objects)
     );
-    let _ = Command::new("kill")
-        .args(["-9", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    portal.kill("-9");
     drop(tx);
     let _ = upload.await;
     assert!(
@@ -568,12 +591,7 @@ async fn gc_finds_what_an_upload_killed_midway_left() {
     );
 
     let gc = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .env_clear()
-            .envs(&env)
-            .output()
-            .unwrap();
+        let out = portal.run(args);
         assert!(
             out.status.success(),
             "{}",
@@ -643,64 +661,14 @@ async fn wait_up(base: &str) {
 /// transfer as interrupted, and the party's history says "interrupted", not "downloaded".
 #[tokio::test]
 async fn a_download_cut_by_a_killed_process_is_closed_as_interrupted() {
-    use std::process::{Command, Stdio};
-    const BIN: &str = env!("CARGO_BIN_EXE_evidence-portal");
-    let tmp = tempfile::tempdir().unwrap();
-    let mut env = crate::helpers::test_env(tmp.path()).await;
-    let port = free_port();
-    env.insert("PORTAL_BIND".into(), format!("127.0.0.1:{port}"));
-    env.insert("PORTAL_HEARTBEAT_SECONDS".into(), "1".into());
-    env.insert("RUST_LOG".into(), "warn".into());
-    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
-    env.extend(std::env::vars().filter(|(k, _)| k.starts_with("AWS_")));
-    let run = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env_clear()
-            .envs(&env)
-            .output()
-            .unwrap()
-    };
-    assert!(run(&["demo"]).status.success());
-    let serve = || {
-        Command::new(BIN)
-            .env_clear()
-            .envs(&env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let mut first = serve();
-    wait_up(&base).await;
+    let mut portal = Spawned::demo(&[("PORTAL_HEARTBEAT_SECONDS", "1")]).await;
+    let base = portal.base.clone();
 
     // Staff upload and release a 24 MiB PDF on the demo case.
     let logins = &evidence_portal::demo::LOGINS;
     let staff = signed_in(&base, logins[0].identifier, logins[0].password).await;
-    let cases = staff
-        .get(format!("{base}/staff/cases"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let case = cases
-        .split("href=\"/staff/cases/")
-        .skip(1)
-        .map(|s| s.split('"').next().unwrap())
-        .find(|id| uuid::Uuid::parse_str(id).is_ok())
-        .unwrap()
-        .to_owned();
-    let page = staff
-        .get(format!("{base}/staff/cases/{case}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let case = portal.demo_case(&staff).await;
+    let page = Spawned::get_text(&staff, format!("{base}/staff/cases/{case}")).await;
     let csrf = crate::helpers::csrf_in(&page);
     let mut big = PDF.to_vec();
     big.resize(24 * 1024 * 1024, b' ');
@@ -744,18 +712,14 @@ async fn a_download_cut_by_a_killed_process_is_closed_as_interrupted() {
     while got < 256 * 1024 {
         got += res.chunk().await.unwrap().unwrap().len();
     }
-    let _ = Command::new("kill")
-        .args(["-9", &first.id().to_string()])
-        .status();
-    let _ = first.wait();
+    portal.kill("-9");
     drop(res);
 
     // The next start notices the silence and closes the transfer.
-    let mut second = serve();
-    wait_up(&base).await;
+    portal.start().await;
     let mut closed = None;
     for _ in 0..40 {
-        let out = run(&["audit", "export", "--format", "jsonl", "--case", &case]);
+        let out = portal.run(&["audit", "export", "--format", "jsonl", "--case", &case]);
         closed = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -773,17 +737,8 @@ async fn a_download_cut_by_a_killed_process_is_closed_as_interrupted() {
     let closed = closed.expect("the cut download is closed as interrupted");
     assert_eq!(closed["outcome"], "failed");
     let party = signed_in(&base, logins[1].identifier, logins[1].password).await;
-    let history = party
-        .get(format!("{base}/cases/{case}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let history = Spawned::get_text(&party, format!("{base}/cases/{case}")).await;
     assert!(history.contains("下载中断"), "the history says interrupted");
-    let _ = Command::new("kill").arg(second.id().to_string()).status();
-    let _ = second.wait();
 }
 
 /// A transfer's end that arrives while the database cannot write is retried until it can: it is

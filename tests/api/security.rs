@@ -11,6 +11,18 @@ use crate::helpers::{TestApp, assert_status, client, spawn_app};
 
 const PARTY: &str = "110101199003070011";
 
+/// Asks for the notice of the first party on `case` again.
+async fn reprint_first_party(staff: &TestApp, case: &str) -> reqwest::Response {
+    let party_id = party_id_on(staff, case).await;
+    let csrf = staff.csrf_from(&format!("/staff/cases/{case}")).await;
+    staff
+        .post_form(
+            &format!("/staff/cases/{case}/parties/{party_id}/code"),
+            &[("csrf_token", &csrf)],
+        )
+        .await
+}
+
 /// Posts the reset form of the first party on `case`.
 async fn reset_first_party(staff: &TestApp, case: &str, confirm: bool) -> reqwest::Response {
     let party_id = party_id_on(staff, case).await;
@@ -52,14 +64,7 @@ async fn staff_of_another_brigade_cannot_take_over_a_partys_account() {
         .unwrap();
     assert!(code_on(&notice).is_none());
     // Reprinting: still no code, nothing reset.
-    let party_id = party_id_on(&staff_b, &case_b).await;
-    let csrf = staff_b.csrf_from(&format!("/staff/cases/{case_b}")).await;
-    let res = staff_b
-        .post_form(
-            &format!("/staff/cases/{case_b}/parties/{party_id}/code"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let res = reprint_first_party(&staff_b, &case_b).await;
     assert_status(&res, StatusCode::OK);
     assert!(code_on(&res.text().await.unwrap()).is_none());
     // Resetting: refused, said why, audited.
@@ -155,14 +160,7 @@ async fn another_brigade_cannot_issue_a_code_for_a_pending_account() {
         .unwrap();
     assert!(code_on(&notice).is_none());
     assert!(notice.contains("请用当时收到的访问码激活"), "{notice}");
-    let party_id = party_id_on(&staff_b, &case_b).await;
-    let csrf = staff_b.csrf_from(&format!("/staff/cases/{case_b}")).await;
-    let res = staff_b
-        .post_form(
-            &format!("/staff/cases/{case_b}/parties/{party_id}/code"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+    let res = reprint_first_party(&staff_b, &case_b).await;
     assert!(code_on(&res.text().await.unwrap()).is_none());
     let party = app.with_client(client());
     assert_status(
