@@ -250,5 +250,43 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     })
     .await;
 
+    // The party lost their password: the brigade resets the account (a separate, confirmed
+    // action with a reason), and the party is told at their next sign-in.
+    b.step("10-staff-reset-form", async {
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.sign_in("wang.li", PASSWORD, "/staff/cases").await?;
+        b.goto(&format!("/staff/cases/{case_id}")).await?;
+        b.click("details.reset-account summary").await?;
+        b.fill(
+            r#"form[action$="/reset"] input[name="reason"]"#,
+            "当事人到队申请，遗失密码",
+        )
+        .await?;
+        b.click(r#"form[action$="/reset"] input[name="confirm"]"#)
+            .await
+    })
+    .await;
+    let new_code = b
+        .step("11-staff-reset-notice", async {
+            b.click(r#"form[action$="/reset"] button[type="submit"]"#)
+                .await?;
+            b.text("#access-code").await
+        })
+        .await;
+    b.step("12-party-told-of-reset", async {
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.activate(PARTY_A, &new_code, "Another-Lotus-Pass-9")
+            .await?;
+        let told = b.text(".account-reset").await?;
+        ensure!(
+            told.contains("当事人到队申请") || told.contains("遗失密码"),
+            "the party is told why: {told}"
+        );
+        Ok(())
+    })
+    .await;
+
     b.close().await;
 }
