@@ -62,10 +62,12 @@ async fn a_database_that_cannot_write_in_time_is_a_quick_503_and_recovers() {
     assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
 }
 
-/// A TCP proxy in front of the S3 server that can be made to hang: it accepts connections and
-/// never answers, as a frozen store does.
-async fn hanging_proxy(upstream: String) -> (String, Arc<AtomicBool>) {
+/// A TCP proxy in front of the S3 server that can be made to hang (it accepts connections and
+/// never answers, as a frozen store does) or to refuse (it closes every connection at once, as
+/// a stopped one does).
+async fn hanging_proxy(upstream: String) -> (String, Arc<AtomicBool>, Arc<AtomicBool>) {
     let hang = Arc::new(AtomicBool::new(false));
+    let refuse = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let upstream = upstream
@@ -73,11 +75,16 @@ async fn hanging_proxy(upstream: String) -> (String, Arc<AtomicBool>) {
         .trim_end_matches('/')
         .to_owned();
     let flag = hang.clone();
+    let refusing = refuse.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut client, _)) = listener.accept().await else {
                 return;
             };
+            if refusing.load(Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
             let hang = flag.clone();
             let upstream = upstream.clone();
             tokio::spawn(async move {
@@ -91,7 +98,7 @@ async fn hanging_proxy(upstream: String) -> (String, Arc<AtomicBool>) {
             });
         }
     });
-    (address, hang)
+    (address, hang, refuse)
 }
 
 /// The object store stops answering (S3 leg only; the local directory cannot hang): a
@@ -110,7 +117,7 @@ async fn a_hung_store_is_a_quick_503_and_recovers() {
         eprintln!("skipped: no S3 store in this leg");
         return;
     }
-    let (proxy, hang) = hanging_proxy(endpoint).await;
+    let (proxy, hang, refuse) = hanging_proxy(endpoint).await;
     let app = spawn_app_with(|env| {
         env.insert("PORTAL_STORE_TIMEOUT_SECONDS".into(), "2".into());
         env.insert("TEST_STORE_ENDPOINT".into(), proxy.clone());
@@ -146,6 +153,16 @@ async fn a_hung_store_is_a_quick_503_and_recovers() {
     let res = party.client.get(&url).send().await.unwrap();
     assert_status(&res, StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
+
+    // Refused connections: the same, quickly.
+    refuse.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let res = party.client.get(&url).send().await.unwrap();
+    assert_status(&res, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(9));
+    refuse.store(false, Ordering::SeqCst);
+    let res = party.client.get(&url).send().await.unwrap();
+    assert_status(&res, StatusCode::OK);
 }
 
 /// Unmounts the test's tmpfs however the test ends.
@@ -939,4 +956,60 @@ async fn fault_postgresql_stopped_and_frozen() {
     refused_quickly(Duration::from_secs(16)).await;
     cluster.signal("-CONT");
     recovers().await;
+}
+
+/// Two instances on one database and one store (PostgreSQL and S3 in the production leg) under
+/// eight parallel clients alternating between them for three seconds: every download answered in
+/// full has its access event, the events of both make one gapless chain that verifies, and a
+/// session made on one instance works on the other.
+#[tokio::test]
+async fn two_instances_under_load_keep_one_chain_and_audit_every_download() {
+    use std::sync::atomic::AtomicUsize;
+    let dir = tempfile::tempdir().unwrap();
+    let env = crate::helpers::test_env(dir.path()).await;
+    let a = crate::helpers::spawn_with_env(env.clone(), tempfile::tempdir().unwrap()).await;
+    let b = crate::helpers::spawn_with_env(env, tempfile::tempdir().unwrap()).await;
+    let (_, party, _, id, url_a) = released(&a, "2026-F05").await;
+    let url_b = url_a.replace(&a.address, &b.address);
+    let served = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let clients: Vec<_> = (0..8)
+        .map(|n| {
+            let client = party.client.clone();
+            let url = if n % 2 == 0 {
+                url_a.clone()
+            } else {
+                url_b.clone()
+            };
+            let served = served.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let res = client.get(&url).send().await.unwrap();
+                    assert_eq!(res.status(), StatusCode::OK, "{url}");
+                    assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let served = served.load(Ordering::SeqCst);
+    assert!(served > 50, "{served}");
+    let downloads = crate::auth::events(&a, "material.download")
+        .await
+        .into_iter()
+        .filter(|e| e.material_id.map(|m| m.to_string()) == Some(id.clone()))
+        .count();
+    assert!(downloads >= served, "{served} served, {downloads} audited");
+    let instances: std::collections::HashSet<String> = crate::auth::events(&a, "material.download")
+        .await
+        .iter()
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+        .filter_map(|d| d["instance"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(instances.len(), 2, "both instances served");
+    let verified = evidence_portal::audit::verify(&b.state.db).await.unwrap();
+    assert!(verified.events as usize >= served);
 }
