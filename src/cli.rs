@@ -440,11 +440,22 @@ async fn gc(settings: Settings, delete: bool, min_age_minutes: i64) -> Result<()
             if delete { "deleted" } else { "staging" },
         );
     }
+    let abandoned = state
+        .store
+        .abandoned_uploads(cutoff, delete)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (path, modified) in &abandoned {
+        println!(
+            "{}  {modified}  {path}  (an incomplete multipart upload)",
+            if delete { "aborted" } else { "multipart" },
+        );
+    }
+    let interrupted = staging.len() + abandoned.len();
     println!(
-        "{} orphan object(s), {} interrupted upload(s){}",
+        "{} orphan object(s), {interrupted} interrupted upload(s){}",
         orphans.len(),
-        staging.len(),
-        if delete || (orphans.is_empty() && staging.is_empty()) {
+        if delete || (orphans.is_empty() && interrupted == 0) {
             ""
         } else {
             "; run with --delete to remove them"

@@ -13,6 +13,7 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{
@@ -116,6 +117,20 @@ pub struct Store {
     deadline: Duration,
     /// The directory of a directory store.
     root: Option<std::path::PathBuf>,
+    /// The same store through its multipart API (S3): large uploads go through it so that each
+    /// upload's id is known and written down (see [`Store::put_stream`]).
+    multipart: Option<Arc<dyn MultipartStore>>,
+}
+
+/// Where the portal notes the multipart uploads in progress: one small object per upload, naming
+/// the object and the upload id, removed when the upload completes or is aborted. What a killed
+/// process leaves here, `gc` aborts.
+const UPLOADS_PREFIX: &str = "_portal/uploads";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UploadNote {
+    path: String,
+    upload_id: String,
 }
 
 /// The default of `PORTAL_STORE_TIMEOUT_SECONDS`.
@@ -148,6 +163,7 @@ impl Store {
                 kind: "memory",
                 deadline,
                 root: None,
+                multipart: None,
             }),
             StoreUrl::Directory(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -163,6 +179,7 @@ impl Store {
                     kind: "directory",
                     deadline,
                     root: Some(dir.clone()),
+                    multipart: None,
                 })
             }
             StoreUrl::S3 { bucket, prefix } => {
@@ -202,17 +219,21 @@ impl Store {
                 let s3 = builder
                     .build()
                     .map_err(|e| StoreError::Config(e.to_string()))?;
-                let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                    Arc::new(s3)
-                } else {
-                    Arc::new(PrefixStore::new(s3, prefix.as_str()))
-                };
+                let (inner, multipart): (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) =
+                    if prefix.is_empty() {
+                        let s3 = Arc::new(s3);
+                        (s3.clone(), s3)
+                    } else {
+                        let s3 = Arc::new(PrefixStore::new(s3, prefix.as_str()));
+                        (s3.clone(), s3)
+                    };
                 Ok(Store {
                     inner,
                     local: None,
                     kind: "s3",
                     deadline,
                     root: None,
+                    multipart: Some(multipart),
                 })
             }
         }
@@ -262,6 +283,11 @@ impl Store {
             }
         }
 
+        if let Some(multipart) = self.multipart.clone() {
+            return self
+                .put_noted_multipart(multipart, key, head, body, meter)
+                .await;
+        }
         let upload = self
             .within(async { Ok(self.inner.put_multipart(&key.0).await?) })
             .await?;
@@ -292,6 +318,149 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// A multipart upload whose id is noted in the store first (`_portal/uploads/…`) and the
+    /// note removed once the upload is completed or aborted, so that `gc` can abort what a
+    /// killed process left. Parts of `PART_SIZE`, `PARTS_IN_FLIGHT` at a time.
+    async fn put_noted_multipart<S, E>(
+        &self,
+        multipart: Arc<dyn MultipartStore>,
+        key: &ObjectKey,
+        head: Vec<Bytes>,
+        mut body: std::pin::Pin<&mut S>,
+        mut meter: Meter,
+    ) -> Result<Stored, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        use futures_util::stream::FuturesOrdered;
+        let id = self
+            .within(async { Ok(multipart.create_multipart(&key.0).await?) })
+            .await?;
+        let note_key = ObjectKey(Path::from(format!("{UPLOADS_PREFIX}/{}", Uuid::now_v7())));
+        let note = serde_json::to_vec(&UploadNote {
+            path: key.0.to_string(),
+            upload_id: id.clone(),
+        })
+        .map_err(|e| StoreError::Config(e.to_string()))?;
+        if let Err(e) = self.put_small(&note_key, Bytes::from(note)).await {
+            let _ = multipart.abort_multipart(&key.0, &id).await;
+            return Err(e);
+        }
+        let outcome: Result<Vec<PartId>, StoreError> = async {
+            let mut parts: Vec<PartId> = Vec::new();
+            let mut in_flight = FuturesOrdered::new();
+            let mut pending: Vec<Bytes> = head;
+            let mut pending_len: usize = pending.iter().map(Bytes::len).sum();
+            let mut index = 0usize;
+            let mut ended = false;
+            while !ended || pending_len > 0 {
+                if !ended && pending_len < PART_SIZE {
+                    match body.next().await {
+                        Some(Ok(chunk)) => {
+                            meter.add(&chunk)?;
+                            pending_len += chunk.len();
+                            pending.push(chunk);
+                        }
+                        Some(Err(e)) => return Err(StoreError::Body(e.into())),
+                        None => ended = true,
+                    }
+                    continue;
+                }
+                let payload = PutPayload::from_iter(std::mem::take(&mut pending));
+                pending_len = 0;
+                let (multipart, path, id) = (multipart.clone(), key.0.clone(), id.clone());
+                let part = index;
+                index += 1;
+                in_flight.push_back(async move {
+                    Ok::<_, StoreError>(multipart.put_part(&path, &id, part, payload).await?)
+                });
+                if in_flight.len() >= PARTS_IN_FLIGHT {
+                    let next = self
+                        .within(async { in_flight.next().await.transpose() })
+                        .await?;
+                    parts.extend(next);
+                }
+            }
+            while let Some(done) = self
+                .within(async { in_flight.next().await.transpose() })
+                .await?
+            {
+                parts.push(done);
+            }
+            Ok(parts)
+        }
+        .await;
+        let result = match outcome {
+            Ok(parts) => self
+                .within(async { Ok(multipart.complete_multipart(&key.0, &id, parts).await?) })
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                if let Err(e) = self.delete(&note_key).await {
+                    tracing::warn!(error = %e, "a completed upload's note stays; gc removes it");
+                }
+                Ok(meter.finish())
+            }
+            Err(e) => {
+                match multipart.abort_multipart(&key.0, &id).await {
+                    Ok(()) => {
+                        let _ = self.delete(&note_key).await;
+                    }
+                    Err(abort) => {
+                        tracing::warn!(error = %abort, "aborting a multipart upload failed; gc aborts it")
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Incomplete multipart uploads noted by an upload that did not finish (its process was
+    /// killed, or its abort failed), older than `older_than`: the object each was becoming.
+    /// Aborted, and their notes removed, when `delete`. Stores without a multipart API have none.
+    pub async fn abandoned_uploads(
+        &self,
+        older_than: time::OffsetDateTime,
+        delete: bool,
+    ) -> Result<Vec<(String, time::OffsetDateTime)>, StoreError> {
+        let Some(multipart) = self.multipart.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for (note, modified) in self.objects_under(UPLOADS_PREFIX).await? {
+            if modified > older_than {
+                continue;
+            }
+            let note_key = ObjectKey::from_stored(&note)?;
+            let Ok(upload) =
+                serde_json::from_slice::<UploadNote>(&self.get_small(&note_key).await?)
+            else {
+                continue;
+            };
+            if delete {
+                let path = Path::parse(&upload.path)
+                    .map_err(|e| StoreError::Config(format!("note {note}: {e}")))?;
+                match self
+                    .within(async {
+                        Ok(multipart.abort_multipart(&path, &upload.upload_id).await?)
+                    })
+                    .await
+                {
+                    // Already gone (completed, or aborted by a lifecycle rule): only the note stays.
+                    Ok(()) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                self.delete(&note_key).await?;
+            }
+            found.push((upload.path, modified));
+        }
+        Ok(found)
     }
 
     /// Streams the object at `key`, or the byte range `range` of it (end exclusive).
