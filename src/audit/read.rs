@@ -310,14 +310,15 @@ impl Ended {
     }
 }
 
-/// The latest `limit` accesses to a case's evidence (views of the case and of materials,
-/// downloads, bundles), with the end of each download folded in, and people named only by role
-/// and masked name (parties by their label in the case).
-pub async fn case_history(
-    db: &sea_orm::DatabaseConnection,
-    case_id: Uuid,
-    limit: u64,
-) -> Result<Vec<Access>, DbErr> {
+/// The statement of a case's access history (the case page runs it on every view): the latest
+/// `limit` accesses, with the actor's name and, for a party of this case, their label.
+///
+/// Ordered by `(case_id, seq)` — the case is fixed, so this is the order by `seq` — because that
+/// is exactly the index `idx_audit_events_case`: PostgreSQL then reads the index backwards from
+/// the case's newest event even on a young database whose statistics it has never gathered (or
+/// with a generic plan), instead of walking the whole log backwards by `seq` looking for the
+/// case's events (342 case pages a second before `ANALYZE`, 801 after, in the review).
+pub fn history_query(case_id: Uuid, limit: u64) -> sea_orm::Select<audit_event::Entity> {
     const ACCESSES: [&str; 4] = [
         "case.view",
         "material.view",
@@ -325,19 +326,6 @@ pub async fn case_history(
         "bundle.download",
     ];
     use audit_event::Column as C;
-    /// Only the columns the history shows (it loads with every case page), with the actor's
-    /// name and, for a party of this case, their label joined in: one statement.
-    #[derive(sea_orm::FromQueryResult)]
-    struct Row {
-        seq: i64,
-        occurred_at: OffsetDateTime,
-        actor_role: String,
-        action: String,
-        outcome: String,
-        details: String,
-        actor_name: Option<String>,
-        party_label: Option<String>,
-    }
     let actor = audit_event::Entity::belongs_to(account::Entity)
         .from(C::ActorId)
         .to(account::Column::Id)
@@ -351,7 +339,7 @@ pub async fn case_history(
             .eq(case_id)
             .into_condition()
     });
-    let events = audit_event::Entity::find()
+    audit_event::Entity::find()
         .select_only()
         .columns([
             C::Seq,
@@ -370,8 +358,34 @@ pub async fn case_history(
         // Thumbnails load with every case page: the page view already records that visit, so
         // the history leaves them out (the staff audit log keeps them).
         .filter(C::Details.not_like("%\"thumbnail\":true%"))
+        .order_by_desc(C::CaseId)
         .order_by_desc(C::Seq)
         .limit(limit)
+}
+
+/// The latest `limit` accesses to a case's evidence (views of the case and of materials,
+/// downloads, bundles), with the end of each download folded in, and people named only by role
+/// and masked name (parties by their label in the case).
+pub async fn case_history(
+    db: &sea_orm::DatabaseConnection,
+    case_id: Uuid,
+    limit: u64,
+) -> Result<Vec<Access>, DbErr> {
+    use audit_event::Column as C;
+    /// Only the columns the history shows (it loads with every case page), with the actor's
+    /// name and, for a party of this case, their label joined in: one statement.
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        seq: i64,
+        occurred_at: OffsetDateTime,
+        actor_role: String,
+        action: String,
+        outcome: String,
+        details: String,
+        actor_name: Option<String>,
+        party_label: Option<String>,
+    }
+    let events = history_query(case_id, limit)
         .into_model::<Row>()
         .all(db)
         .await?;

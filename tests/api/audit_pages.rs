@@ -570,3 +570,67 @@ async fn night_events_belong_to_the_cst_day_they_happened_on() {
         [seq[1], seq[2]]
     );
 }
+
+/// On PostgreSQL, the access history's statement (run by every case page) reads the case's own
+/// index on a young database whose statistics were never gathered — with the values bound, and
+/// as the generic plan a prepared statement settles on — never the whole log.
+#[tokio::test]
+async fn the_history_uses_the_case_index_before_any_analyze() {
+    use sea_orm::{ConnectionTrait, QueryTrait, Statement, TransactionTrait};
+    if std::env::var("PORTAL_TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped: PostgreSQL only (PORTAL_TEST_DATABASE_URL)");
+        return;
+    }
+    let app = spawn_app().await;
+    // 60,000 events over 300 cases, written straight into the table (the chain does not matter
+    // for a plan), and never analysed.
+    app.state
+        .db
+        .execute_unprepared(
+            "INSERT INTO audit_events (seq, occurred_at, actor_id, actor_role, action, case_id, \
+             material_id, client_ip, user_agent, outcome, details, prev_hash, hash) \
+             SELECT 1000000 + g, now(), NULL, 'party', 'case.view', md5((g % 300)::text)::uuid, \
+             NULL, NULL, NULL, 'allowed', '{}', repeat('0', 64), repeat('0', 64) \
+             FROM generate_series(1, 60000) AS g",
+        )
+        .await
+        .unwrap();
+    let case: uuid::Uuid = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT md5('7')::uuid AS id",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let query =
+        evidence_portal::audit::read::history_query(case, 100).build(sea_orm::DbBackend::Postgres);
+    for mode in ["auto", "force_generic_plan"] {
+        let txn = app.state.db.begin().await.unwrap();
+        txn.execute_unprepared(&format!("SET LOCAL plan_cache_mode = {mode}"))
+            .await
+            .unwrap();
+        let plan: Vec<String> = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                format!("EXPLAIN {}", query.sql),
+                query.values.clone().unwrap().0,
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        txn.rollback().await.unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("idx_audit_events_case"), "{mode}:\n{plan}");
+        assert!(
+            !plan.contains("Seq Scan on audit_events"),
+            "{mode}:\n{plan}"
+        );
+    }
+}
