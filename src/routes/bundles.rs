@@ -196,7 +196,7 @@ pub async fn bundle_get(
     if head {
         return Ok(res.body(crate::delivery::HeadBody(range.end - range.start)));
     }
-    let report = super::cases::transfer_reporter(
+    let report = super::content::transfer_reporter(
         state.audit.clone(),
         actor,
         case_id,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod bundles;
 pub mod cases;
+pub mod content;
 pub mod health;
 pub mod public;
 pub mod staff;
@@ -251,7 +252,7 @@ pub const ROUTES: &[RouteSpec] = &[
     RouteSpec {
         path: "/cases/{id}/materials/{material_id}/{mode}",
         methods: &["GET"],
-        build: |r| r.route(get().to(cases::material_content_get)),
+        build: |r| r.route(get().to(content::material_content_get)),
     },
     RouteSpec {
         path: "/staff/audit",

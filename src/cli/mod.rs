@@ -13,6 +13,13 @@ use crate::auth::{identifier, password};
 use crate::config::Settings;
 use crate::startup::{Application, StartupError};
 
+mod records;
+
+/// China Standard Time, in which times are printed and bare dates on the command line read.
+const CST: time::UtcOffset = crate::db::times::CST;
+
+use records::{audit, gc, parse_from, parse_to};
+
 #[derive(Parser)]
 #[command(
     name = "evidence-portal",
@@ -215,76 +222,6 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn audit(settings: Settings, action: AuditAction) -> Result<(), Failure> {
-    let db = crate::db::connect(&settings.database_url, settings.db_timeout)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot open the database {}: {e}",
-                settings.database_url.redacted()
-            )
-        })?;
-    crate::db::migrate(&db)
-        .await
-        .map_err(|e| format!("cannot apply database migrations: {e}"))?;
-    match action {
-        AuditAction::Verify => {
-            // The checkpoints live in the object store, signed with the manifest key.
-            let state = crate::startup::open_state(settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            match crate::audit::verify::verify_anchored(&db, &state.store, &state.manifest_key)
-                .await
-            {
-                Ok(a) => {
-                    println!(
-                        "verified {} events; head hash {}",
-                        a.verified.events, a.verified.head_hash
-                    );
-                    if let Some(cp) = &a.checkpoint {
-                        println!(
-                            "signed checkpoint: event {} hash {} at {}",
-                            cp.seq,
-                            cp.hash,
-                            crate::i18n::Locale::Zh.time(cp.at)
-                        );
-                    }
-                    if let Some(problem) = &a.checkpoint_problem {
-                        eprintln!("warning: {problem}");
-                    }
-                    Ok(())
-                }
-                Err(crate::audit::verify::VerifyError::Broken(b)) => {
-                    Err(Failure::Broken(b.to_string()))
-                }
-                Err(e) => Err(Failure::Other(e.to_string())),
-            }
-        }
-        AuditAction::Export {
-            format,
-            from,
-            to,
-            case,
-        } => {
-            let cases = match case {
-                Some(case) => Some(
-                    crate::db::cases::ids_matching(&db, &case)
-                        .await
-                        .map_err(|e| format!("cannot look up case {case}: {e}"))?,
-                ),
-                None => None,
-            };
-            let filter = crate::audit::export::Filter { from, to, cases };
-            let out = std::io::BufWriter::new(std::io::stdout().lock());
-            let count = crate::audit::export::export(&db, &filter, format, out)
-                .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(events = count, "audit export written");
-            Ok(())
-        }
-    }
-}
-
 async fn account(settings: Settings, action: AccountAction) -> Result<(), Failure> {
     use crate::accounts::{self, NewAccount};
     use crate::auth::identifier::{self as id, Identifier};
@@ -406,90 +343,6 @@ async fn demo(settings: Settings) -> Result<(), Failure> {
         );
     }
     Ok(())
-}
-
-async fn gc(settings: Settings, delete: bool, min_age_minutes: i64) -> Result<(), Failure> {
-    let state = crate::startup::open_state(settings)
-        .await
-        .map_err(|e| e.to_string())?;
-    let orphans = crate::materials::collect_garbage(
-        &state.db,
-        &state.store,
-        time::Duration::minutes(min_age_minutes.max(0)),
-        delete,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    for o in &orphans {
-        println!(
-            "{}  {}  {}",
-            if delete { "deleted" } else { "orphan" },
-            o.modified,
-            o.key
-        );
-    }
-    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(min_age_minutes.max(0));
-    let staging = state
-        .store
-        .staging_leftovers(cutoff, delete)
-        .await
-        .map_err(|e| e.to_string())?;
-    for (path, modified, size) in &staging {
-        println!(
-            "{}  {modified}  {path}  ({size} bytes of an interrupted upload)",
-            if delete { "deleted" } else { "staging" },
-        );
-    }
-    let abandoned = state
-        .store
-        .abandoned_uploads(cutoff, delete)
-        .await
-        .map_err(|e| e.to_string())?;
-    for (path, modified) in &abandoned {
-        println!(
-            "{}  {modified}  {path}  (an incomplete multipart upload)",
-            if delete { "aborted" } else { "multipart" },
-        );
-    }
-    let interrupted = staging.len() + abandoned.len();
-    println!(
-        "{} orphan object(s), {interrupted} interrupted upload(s){}",
-        orphans.len(),
-        if delete || (orphans.is_empty() && interrupted == 0) {
-            ""
-        } else {
-            "; run with --delete to remove them"
-        }
-    );
-    Ok(())
-}
-
-/// China Standard Time, in which bare dates on the command line are read.
-const CST: time::UtcOffset = crate::db::times::CST;
-
-fn parse_time(value: &str, end_of_day: bool) -> Result<time::OffsetDateTime, String> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = time::OffsetDateTime::parse(value, &Rfc3339) {
-        return Ok(t);
-    }
-    let date = time::Date::parse(
-        value,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| format!("{value:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
-    Ok(if end_of_day {
-        crate::db::times::cst_day_end(date)
-    } else {
-        crate::db::times::cst_day_start(date)
-    })
-}
-
-fn parse_from(value: &str) -> Result<time::OffsetDateTime, String> {
-    parse_time(value, false)
-}
-
-fn parse_to(value: &str) -> Result<time::OffsetDateTime, String> {
-    parse_time(value, true)
 }
 
 async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Failure> {

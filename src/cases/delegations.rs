@@ -1,0 +1,155 @@
+//! Agents' delegations: granted with a signed authorisation for a dated period, revoked at once.
+
+use super::parties::account_for;
+use super::*;
+
+/// An agent's authority to register (the authorisation document is already in the store).
+pub struct NewDelegation {
+    pub principal_party_id: Uuid,
+    pub agent: Identifier,
+    pub agent_name: String,
+    pub law_firm: Option<String>,
+    pub valid_from: Date,
+    /// Inclusive: the authority ends at the end of this day (China Standard Time).
+    pub valid_until: Date,
+}
+
+/// Registers a delegation with its authorisation document (recorded as an internal material of
+/// kind `authorisation`, never shown to parties). An existing agent account with the same
+/// identifier is reused; otherwise one is created with an access code.
+#[allow(clippy::too_many_arguments)]
+pub async fn grant_delegation(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    case: &case::Model,
+    new: NewDelegation,
+    document: &crate::materials::Received,
+) -> Result<(delegation::Model, account::Model, Option<IssuedCode>), CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let principal = case_party::Entity::find_by_id(new.principal_party_id)
+        .one(db)
+        .await?
+        .filter(|p| p.case_id == case.id)
+        .ok_or_else(|| CaseError::Invalid("请选择委托人（本案当事人）".into()))?;
+    let name = new.agent_name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CaseError::Invalid("请填写代理人姓名（不超过100字）".into()));
+    }
+    let valid_from = times::cst_day_start(new.valid_from);
+    let valid_until = new
+        .valid_until
+        .next_day()
+        .map(times::cst_day_start)
+        .ok_or_else(|| CaseError::Invalid("委托截止日期无效".into()))?;
+    if valid_until <= valid_from {
+        return Err(CaseError::Invalid("委托截止日期不能早于开始日期".into()));
+    }
+    if valid_until <= OffsetDateTime::now_utc() {
+        return Err(CaseError::Invalid("委托期限已经届满".into()));
+    }
+    let (agent, code) = account_for(db, key, audit, staff, "agent", &new.agent, &name).await?;
+    let id = Uuid::now_v7();
+    audit
+        .record(
+            Event::new(actor(staff), Action::DelegationGrant, Outcome::Allowed)
+                .case(case.id)
+                .material(document.material_id)
+                .details(serde_json::json!({
+                    "delegation_id": id, "agent_id": agent.id, "agent": agent.login_masked,
+                    "principal_party_id": principal.id, "principal_label": principal.label,
+                    "valid_from": new.valid_from.to_string(), "valid_until": new.valid_until.to_string(),
+                    "document_sha256": document.stored.sha256,
+                })),
+        )
+        .await?;
+    let txn = db.begin().await?;
+    let title = format!("授权委托书（当事人{}）", principal.label);
+    crate::materials::record(
+        &txn,
+        case.id,
+        document,
+        "authorisation",
+        &title,
+        "draft",
+        staff.id,
+    )
+    .await?;
+    let row = delegation::ActiveModel {
+        id: Set(id),
+        case_id: Set(case.id),
+        principal_party_id: Set(principal.id),
+        agent_account_id: Set(agent.id),
+        valid_from: Set(valid_from),
+        valid_until: Set(valid_until),
+        revoked_at: Set(None),
+        revoked_by: Set(None),
+        authorisation_material_id: Set(Some(document.material_id)),
+        created_by: Set(staff.id),
+        created_at: Set(OffsetDateTime::now_utc()),
+        law_firm: Set(new
+            .law_firm
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty())),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((row, agent, code))
+}
+
+/// Ends a delegation now; the agent's next request is refused.
+pub async fn revoke_delegation(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    case: &case::Model,
+    delegation_id: Uuid,
+) -> Result<(), AppError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let d = delegation::Entity::find_by_id(delegation_id)
+        .one(db)
+        .await?
+        .filter(|d| d.case_id == case.id)
+        .ok_or(AppError::NotFound)?;
+    if d.revoked_at.is_some() {
+        return Ok(());
+    }
+    audit
+        .record(
+            Event::new(actor(staff), Action::DelegationRevoke, Outcome::Allowed)
+                .case(case.id)
+                .details(
+                    serde_json::json!({ "delegation_id": d.id, "agent_id": d.agent_account_id }),
+                ),
+        )
+        .await?;
+    let mut row: delegation::ActiveModel = d.into();
+    row.revoked_at = Set(Some(OffsetDateTime::now_utc()));
+    row.revoked_by = Set(Some(staff.id));
+    row.update(db).await?;
+    Ok(())
+}
+
+/// A case's delegations with their agents, newest first.
+pub async fn delegations(
+    db: &DatabaseConnection,
+    case_id: Uuid,
+) -> Result<Vec<(delegation::Model, Option<account::Model>)>, DbErr> {
+    let rows = delegation::Entity::find()
+        .filter(delegation::Column::CaseId.eq(case_id))
+        .order_by_desc(delegation::Column::CreatedAt)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for d in rows {
+        let agent = account::Entity::find_by_id(d.agent_account_id)
+            .one(db)
+            .await?;
+        out.push((d, agent));
+    }
+    Ok(out)
+}

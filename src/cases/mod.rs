@@ -1,0 +1,490 @@
+//! Cases: opening and editing them, moving their status, registering parties, listing them for
+//! staff and for parties and agents — and `authorize`, the gate every case route goes through.
+
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use std::collections::BTreeSet;
+
+use crate::accounts::{self, AccountError, NewAccount};
+use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
+use crate::auth::access_code::{self, IssuedCode};
+use crate::auth::identifier::Identifier;
+use crate::db::entities::{account, case, case_party, delegation};
+use crate::db::times;
+use crate::error::AppError;
+use crate::keys::ServerKey;
+use crate::policy::{self, CaseAction, CaseFacts, CasePermit};
+
+mod delegations;
+mod gate;
+mod parties;
+
+pub use delegations::*;
+pub use gate::*;
+pub use parties::*;
+
+pub const STATUSES: [&str; 4] = ["investigating", "disclosing", "served", "closed"];
+pub const PARTY_ROLES: [&str; 6] = [
+    "driver",
+    "passenger",
+    "pedestrian",
+    "vehicle_owner",
+    "close_relative",
+    "other",
+];
+/// Art. 71: a review may be applied for within 3 days of service.
+pub const REVIEW_DAYS: i64 = 3;
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "investigating" => "调查中",
+        "disclosing" => "证据公开中（仅可查看）",
+        "served" => "认定书/证明已送达",
+        "closed" => "已结案",
+        _ => "未知",
+    }
+}
+
+/// A case status in the current request's language (catalog `status.<status>`).
+pub fn status_text(status: &str) -> String {
+    let status = if STATUSES.contains(&status) {
+        status
+    } else {
+        "unknown"
+    };
+    crate::i18n::t(&format!("status.{status}"))
+}
+
+/// A party's role in the current request's language (catalog `party_role.<role>`).
+pub fn party_role_text(role: &str) -> String {
+    let role = if PARTY_ROLES.contains(&role) {
+        role
+    } else {
+        "other"
+    };
+    crate::i18n::t(&format!("party_role.{role}"))
+}
+
+pub fn party_role_label(role: &str) -> &'static str {
+    match role {
+        "driver" => "驾驶人",
+        "passenger" => "乘车人",
+        "pedestrian" => "行人",
+        "vehicle_owner" => "车辆所有人",
+        "close_relative" => "死者近亲属",
+        _ => "其他",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// Shown to the person, next to the form.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not this staff member's to do (shown to them, with who can).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<CaseError> for AppError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::Invalid(m) => AppError::bad_request("invalid_case", m),
+            CaseError::Forbidden(_) => AppError::Forbidden,
+            CaseError::Db(e) => e.into(),
+            CaseError::Audit(e) => AppError::Unavailable {
+                part: "audit",
+                cause: Some(Box::new(e)),
+            },
+        }
+    }
+}
+
+/// The editable facts of a case, as validated from a form.
+#[derive(Clone, Debug)]
+pub struct CaseDetails {
+    pub case_number: String,
+    pub occurred_at: OffsetDateTime,
+    pub place: String,
+    pub summary: String,
+    pub fatal: bool,
+    pub complex: bool,
+}
+
+impl CaseDetails {
+    pub fn validate(self) -> Result<Self, CaseError> {
+        let number = self.case_number.trim().to_owned();
+        if number.is_empty() || number.chars().count() > 64 {
+            return Err(CaseError::Invalid(
+                "请填写事故编号（不超过64个字符）".into(),
+            ));
+        }
+        if self.place.trim().is_empty() || self.place.chars().count() > 300 {
+            return Err(CaseError::Invalid("请填写事故地点（不超过300字）".into()));
+        }
+        if self.summary.chars().count() > 5000 {
+            return Err(CaseError::Invalid("简要案情不能超过5000字".into()));
+        }
+        if self.occurred_at > OffsetDateTime::now_utc() + time::Duration::hours(1) {
+            return Err(CaseError::Invalid("事故时间不能晚于现在".into()));
+        }
+        Ok(CaseDetails {
+            case_number: number,
+            place: self.place.trim().to_owned(),
+            summary: self.summary.trim().to_owned(),
+            ..self
+        })
+    }
+}
+
+async fn number_taken(
+    db: &DatabaseConnection,
+    department_id: Uuid,
+    number: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let mut q = case::Entity::find()
+        .filter(case::Column::DepartmentId.eq(department_id))
+        .filter(case::Column::CaseNumber.eq(number));
+    if let Some(id) = except {
+        q = q.filter(case::Column::Id.ne(id));
+    }
+    Ok(q.count(db).await? > 0)
+}
+
+/// Opens a case in the staff member's brigade.
+pub async fn create(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    details: CaseDetails,
+) -> Result<case::Model, CaseError> {
+    let details = details.validate()?;
+    let department_id = staff
+        .department_id
+        .ok_or_else(|| CaseError::Invalid("您的账户不属于任何大队".into()))?;
+    if number_taken(db, department_id, &details.case_number, None).await? {
+        return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
+    }
+    let id = Uuid::now_v7();
+    audit
+        .record(
+            Event::new(actor(staff), Action::CaseCreate, Outcome::Allowed)
+                .case(id)
+                .details(serde_json::json!({ "case_number": details.case_number })),
+        )
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(case::ActiveModel {
+        id: Set(id),
+        department_id: Set(department_id),
+        case_number: Set(details.case_number),
+        occurred_at: Set(times::stored(details.occurred_at)),
+        place: Set(details.place),
+        summary: Set(details.summary),
+        fatal: Set(details.fatal),
+        complex: Set(details.complex),
+        status: Set("investigating".into()),
+        service_kind: Set(None),
+        served_on: Set(None),
+        created_by: Set(staff.id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        status_changed_by: Set(Some(staff.id)),
+        status_changed_at: Set(Some(now)),
+    }
+    .insert(db)
+    .await?)
+}
+
+fn actor(a: &account::Model) -> Actor {
+    Actor {
+        id: Some(a.id),
+        role: crate::auth::extract::role_name(&a.role),
+    }
+}
+
+/// Edits a case's facts (staff with a `Manage` permit).
+pub async fn update(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    current: case::Model,
+    details: CaseDetails,
+) -> Result<case::Model, CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let details = details.validate()?;
+    if number_taken(
+        db,
+        current.department_id,
+        &details.case_number,
+        Some(current.id),
+    )
+    .await?
+    {
+        return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
+    }
+    if current.status == "disclosing" && !details.fatal && !details.complex {
+        return Err(CaseError::Invalid(
+            "证据公开阶段的案件须为死亡或复杂疑难事故".into(),
+        ));
+    }
+    audit
+        .record(
+            Event::new(actor(staff), Action::CaseUpdate, Outcome::Allowed)
+                .case(current.id)
+                .details(serde_json::json!({ "case_number": details.case_number })),
+        )
+        .await?;
+    let mut row: case::ActiveModel = current.into();
+    row.case_number = Set(details.case_number);
+    row.occurred_at = Set(times::stored(details.occurred_at));
+    row.place = Set(details.place);
+    row.summary = Set(details.summary);
+    row.fatal = Set(details.fatal);
+    row.complex = Set(details.complex);
+    row.updated_at = Set(OffsetDateTime::now_utc());
+    Ok(row.update(db).await?)
+}
+
+/// A requested status move.
+pub struct StatusChange {
+    pub to: String,
+    /// `determination` | `certificate`, required to move to `served`.
+    pub service_kind: Option<String>,
+    pub served_on: Option<Date>,
+}
+
+/// Moves a case forward: investigating → (disclosing, fatal or complex only) → served → closed.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    current: case::Model,
+    change: StatusChange,
+) -> Result<case::Model, CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let from = current.status.as_str();
+    let to = change.to.as_str();
+    let allowed = matches!(
+        (from, to),
+        ("investigating", "disclosing")
+            | ("investigating", "served")
+            | ("disclosing", "served")
+            | ("served", "closed")
+    );
+    if !allowed {
+        return Err(CaseError::Invalid(format!(
+            "案件不能从“{}”变为“{}”",
+            status_label(from),
+            status_label(to)
+        )));
+    }
+    if to == "disclosing" && !current.fatal && !current.complex {
+        return Err(CaseError::Invalid(
+            "只有死亡事故或复杂、疑难的伤人事故才能在认定前公开证据（第六十三条）".into(),
+        ));
+    }
+    let today = OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date();
+    let (kind, served_on) = if to == "served" {
+        let kind = match change.service_kind.as_deref() {
+            Some(k @ ("determination" | "certificate")) => k.to_owned(),
+            _ => {
+                return Err(CaseError::Invalid(
+                    "请选择送达的是事故认定书还是事故证明".into(),
+                ));
+            }
+        };
+        let on = change
+            .served_on
+            .ok_or_else(|| CaseError::Invalid("请填写送达日期".into()))?;
+        if on > today {
+            return Err(CaseError::Invalid("送达日期不能晚于今天".into()));
+        }
+        (Some(kind), Some(on))
+    } else {
+        (current.service_kind.clone(), current.served_on)
+    };
+    audit
+        .record(
+            Event::new(actor(staff), Action::CaseStatus, Outcome::Allowed)
+                .case(current.id)
+                .details(serde_json::json!({
+                    "from": from, "to": to, "service_kind": kind, "served_on": served_on.map(|d| d.to_string()),
+                })),
+        )
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let mut row: case::ActiveModel = current.into();
+    row.status = Set(to.to_owned());
+    row.service_kind = Set(kind);
+    row.served_on = Set(served_on);
+    row.status_changed_by = Set(Some(staff.id));
+    row.status_changed_at = Set(Some(now));
+    row.updated_at = Set(now);
+    Ok(row.update(db).await?)
+}
+
+/// The last day a review (复核) may be applied for: service date + 3 days (Art. 71).
+pub fn review_deadline(case: &case::Model) -> Option<Date> {
+    case.served_on
+        .filter(|_| case.service_kind.is_some())
+        .and_then(|d| d.checked_add(time::Duration::days(REVIEW_DAYS)))
+}
+
+/// Filters of the staff case list.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub number: Option<String>,
+    pub party_name: Option<String>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub status: Option<String>,
+}
+
+pub const PAGE_SIZE: u64 = 20;
+
+/// One page of the brigade's cases, newest accident first, and the number of pages.
+pub async fn search(
+    db: &DatabaseConnection,
+    department_id: Uuid,
+    filter: &Search,
+    page: u64,
+) -> Result<(Vec<case::Model>, u64), DbErr> {
+    let mut cond = Condition::all().add(case::Column::DepartmentId.eq(department_id));
+    if let Some(n) = filter
+        .number
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        cond = cond.add(case::Column::CaseNumber.contains(n));
+    }
+    if let Some(s) = filter.status.as_deref().filter(|s| STATUSES.contains(s)) {
+        cond = cond.add(case::Column::Status.eq(s));
+    }
+    let backend = db.get_database_backend();
+    if let Some(from) = filter.from {
+        cond = cond.add(times::at_or_after(
+            backend,
+            case::Column::OccurredAt,
+            times::cst_day_start(from),
+        ));
+    }
+    if let Some(to) = filter.to {
+        cond = cond.add(times::before(
+            backend,
+            case::Column::OccurredAt,
+            times::cst_day_end(to),
+        ));
+    }
+    if let Some(name) = filter
+        .party_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let ids: Vec<Uuid> = case_party::Entity::find()
+            .select_only()
+            .column(case_party::Column::CaseId)
+            .filter(case_party::Column::Name.contains(name))
+            .into_tuple()
+            .all(db)
+            .await?;
+        cond = cond.add(case::Column::Id.is_in(ids));
+    }
+    let paginator = case::Entity::find()
+        .filter(cond)
+        .order_by_desc(case::Column::OccurredAt)
+        .order_by_desc(case::Column::Id)
+        .paginate(db, PAGE_SIZE);
+    let pages = paginator.num_pages().await?;
+    Ok((paginator.fetch_page(page).await?, pages))
+}
+
+/// A case as its party or agent sees it in "my cases".
+pub struct MyCase {
+    pub case: case::Model,
+    /// The label of the party the person is or acts for.
+    pub label: String,
+    /// For agents: the principal's name and the delegation's end.
+    pub acting_for: Option<(String, OffsetDateTime)>,
+    /// Released, current evidence (what a party can open).
+    pub released: u64,
+}
+
+/// How many materials of a case its parties can see: released, current, evidence.
+pub async fn released_count(db: &DatabaseConnection, case_id: Uuid) -> Result<u64, DbErr> {
+    use crate::db::entities::material;
+    material::Entity::find()
+        .filter(material::Column::CaseId.eq(case_id))
+        .filter(material::Column::State.eq("released"))
+        .filter(material::Column::Kind.ne("authorisation"))
+        .filter(material::Column::SupersededBy.is_null())
+        .count(db)
+        .await
+}
+
+/// The cases a party is registered on, or an agent holds a current delegation for.
+pub async fn my_cases(
+    db: &DatabaseConnection,
+    person: &account::Model,
+) -> Result<Vec<MyCase>, DbErr> {
+    let mut out = Vec::new();
+    if person.role == "party" {
+        let rows = case_party::Entity::find()
+            .filter(case_party::Column::AccountId.eq(person.id))
+            .all(db)
+            .await?;
+        for p in rows {
+            if let Some(c) = case::Entity::find_by_id(p.case_id).one(db).await? {
+                let released = released_count(db, c.id).await?;
+                out.push(MyCase {
+                    case: c,
+                    label: p.label,
+                    acting_for: None,
+                    released,
+                });
+            }
+        }
+    } else if person.role == "agent" {
+        let now = OffsetDateTime::now_utc();
+        let rows = delegation::Entity::find()
+            .filter(delegation::Column::AgentAccountId.eq(person.id))
+            .all(db)
+            .await?;
+        for d in rows.into_iter().filter(|d| d.current(now)) {
+            let principal = case_party::Entity::find_by_id(d.principal_party_id)
+                .one(db)
+                .await?;
+            if let (Some(c), Some(p)) = (
+                case::Entity::find_by_id(d.case_id).one(db).await?,
+                principal,
+            ) {
+                let released = released_count(db, c.id).await?;
+                out.push(MyCase {
+                    case: c,
+                    label: p.label,
+                    acting_for: Some((p.name, d.valid_until)),
+                    released,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|m| std::cmp::Reverse(m.case.occurred_at));
+    Ok(out)
+}

@@ -1,0 +1,252 @@
+//! Staff pages for a case's evidence: uploads (streamed, refused or cut ones leave nothing) and
+//! the decision to release or withhold.
+
+use super::*;
+
+/// A multipart upload read: its text fields, the file of `file_field` (already in the store),
+/// and why the file was refused, if it was. The caller removes the file if it refuses the rest.
+pub(super) type UploadParts = (
+    std::collections::HashMap<String, String>,
+    Option<crate::materials::Received>,
+    Option<String>,
+);
+
+pub(super) async fn read_upload(
+    state: &AppState,
+    case_id: Uuid,
+    payload: &mut actix_multipart::Multipart,
+    file_field: &str,
+    allowed: &'static [&'static str],
+    allowed_text: &'static str,
+) -> AppResult<UploadParts> {
+    use futures_util::StreamExt;
+    let mut fields = std::collections::HashMap::new();
+    let mut file: Option<crate::materials::Received> = None;
+    let mut problem = None;
+    let read = async {
+        while let Some(field) = payload.next().await {
+            let mut field = field.map_err(multipart_error)?;
+            let name = field.name().unwrap_or("").to_owned();
+            if name == file_field {
+                if file.is_some() || problem.is_some() {
+                    continue;
+                }
+                let limit = state.settings.max_upload_bytes;
+                let received = crate::materials::receive(
+                    &state.store,
+                    case_id,
+                    field,
+                    limit,
+                    allowed,
+                    allowed_text,
+                )
+                .await;
+                match received {
+                    Ok(r) => file = Some(r),
+                    Err(crate::materials::UploadError::Store(
+                        crate::store::StoreError::TooLarge { limit },
+                    )) => return Err(AppError::PayloadTooLarge { limit }),
+                    Err(crate::materials::UploadError::Store(e)) => return Err(e.into()),
+                    Err(e) => problem = Some(e.to_string()),
+                }
+            } else {
+                let mut value = Vec::new();
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(multipart_error)?;
+                    if value.len() + chunk.len() > 4096 {
+                        return Err(AppError::bad_request(
+                            "field_too_long",
+                            "表单字段过长（不超过 4096 字节）(a form field is longer than 4096 bytes)",
+                        ));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                fields.insert(name, String::from_utf8_lossy(&value).into_owned());
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = read {
+        // A later field was refused or the connection was cut: the stored file goes too.
+        discard(state, file.as_ref()).await;
+        return Err(e);
+    }
+    Ok((fields, file, problem))
+}
+
+/// A multipart body that cannot be read, in words the person can act on.
+fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
+    tracing::info!(error = %e, "unreadable upload");
+    match e {
+        actix_multipart::MultipartError::Incomplete
+        | actix_multipart::MultipartError::Payload(_) => AppError::bad_request(
+            "upload_incomplete",
+            "上传未完成：连接中断或速度过慢，请重新上传 (the upload was cut off or too slow; upload the file again)",
+        ),
+        _ => AppError::bad_request(
+            "bad_upload_form",
+            "无法读取上传的表单：文件名或字段含有不允许的字符（如控制字符）。请重命名文件后重新上传 (the upload could not be read: a file name or field contains characters that are not allowed, such as control characters; rename the file and upload it again)",
+        ),
+    }
+}
+
+/// Removes a stored file whose record was refused: nothing half-done stays behind.
+pub(super) async fn discard(state: &AppState, file: Option<&crate::materials::Received>) {
+    if let Some(f) = file
+        && let Err(e) = state.store.delete(&f.key).await
+    {
+        tracing::warn!(error = %e, "could not remove a refused upload; gc will");
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Uploaded {
+    id: Uuid,
+    title: String,
+    sha256: String,
+    size: i64,
+    content_type: String,
+    duplicate_of: Option<Uuid>,
+}
+
+/// `POST /staff/cases/{id}/materials`: one file (`file`) with its `kind` and `title`, as a
+/// multipart form; the upload page sends one request per file. Answers JSON to scripts
+/// (`Accept: application/json`) and a redirect to the case page otherwise. New material is a
+/// draft.
+pub async fn material_upload_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<HttpResponse> {
+    use crate::materials::MaterialError;
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let (fields, file, problem) = read_upload(
+        &state,
+        case.id,
+        &mut payload,
+        "file",
+        crate::materials::EVIDENCE_TYPES,
+        crate::materials::EVIDENCE_TYPES_TEXT,
+    )
+    .await?;
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or("").to_owned();
+    let outcome = match (&file, problem) {
+        (_, Some(p)) => Err(MaterialError::Invalid(p)),
+        (None, None) => Err(MaterialError::Invalid(t("staff.materials.file_missing"))),
+        (Some(f), None) => {
+            let account = &staff.0.account;
+            crate::materials::upload(
+                &state.db,
+                &state.audit,
+                account,
+                &permit,
+                f,
+                &field("kind"),
+                &field("title"),
+                Uuid::parse_str(field("supersedes").trim()).ok(),
+            )
+            .await
+        }
+    };
+    let wants_json = crate::telemetry::RequestContext::current().is_some_and(|c| c.wants_json);
+    match outcome {
+        Ok((m, duplicate)) if wants_json => Ok(HttpResponse::Created().json(Uploaded {
+            id: m.id,
+            title: m.title,
+            sha256: m.sha256,
+            size: m.size,
+            content_type: m.content_type,
+            duplicate_of: duplicate.map(|d| d.id),
+        })),
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{}", case.id))),
+        Err(e) => {
+            discard(&state, file.as_ref()).await;
+            match e {
+                MaterialError::Invalid(m) if !wants_json => {
+                    refused(&state, &staff, case, CaseError::Invalid(m)).await
+                }
+                other => Err(other.into()),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    ground: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /staff/cases/{id}/materials/{material_id}/{release|withhold}`
+pub async fn material_decide_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid, String)>,
+    form: web::Form<DecisionForm>,
+) -> AppResult<HttpResponse> {
+    use crate::materials::{Decision, MaterialError};
+    let (case_id, material_id, action) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let form = form.into_inner();
+    let decision = match action.as_str() {
+        "release" => Decision::Release,
+        "withhold" => Decision::Withhold {
+            ground: form.ground,
+            note: form.note,
+        },
+        _ => return Err(AppError::NotFound),
+    };
+    let account = &staff.0.account;
+    let decided = crate::materials::decide(
+        &state.db,
+        &state.audit,
+        account,
+        &permit,
+        material_id,
+        decision,
+    )
+    .await;
+    match decided {
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{case_id}"))),
+        Err(MaterialError::Invalid(m)) => {
+            refused(&state, &staff, case, CaseError::Invalid(m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/upload.html")]
+struct UploadPage {
+    layout: Layout,
+    case: case::Model,
+    csrf_token: String,
+    kinds: &'static [(&'static str, &'static str)],
+    limit: String,
+}
+
+/// `GET /staff/cases/{id}/upload`: several files at once, each with its kind, title and
+/// progress bar (one request per file; needs JavaScript — the case page has a plain form).
+pub async fn view_upload_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let mut layout = Layout::for_user(&staff.0);
+    layout.scripts.push(crate::assets::url("upload.js"));
+    render(&UploadPage {
+        layout,
+        csrf_token: staff.0.csrf_token.clone(),
+        kinds: &crate::materials::KINDS,
+        limit: human_size(state.settings.max_upload_bytes as i64),
+        case,
+    })
+}

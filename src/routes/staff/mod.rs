@@ -1,0 +1,599 @@
+//! Staff pages: the brigade's case list, opening and editing cases, moving their status,
+//! registering parties and printing their notices. Every handler takes `StaffUser`, and every
+//! case route goes through `cases::authorize`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+use uuid::Uuid;
+
+use super::{Layout, cst, render, render_status, see_other};
+use crate::auth::identifier::{self, Identifier};
+use crate::auth::{StaffUser, client_of};
+use crate::cases::{self, CaseDetails, CaseError, NewParty, Search, StatusChange};
+use crate::db::entities::{case, department};
+use crate::error::{AppError, AppResult};
+use crate::i18n::{Locale, t};
+use crate::policy::CaseAction;
+use crate::startup::AppState;
+use sea_orm::EntityTrait;
+
+mod materials;
+mod parties;
+
+pub use materials::*;
+pub use parties::*;
+
+const CST: time::UtcOffset = time::macros::offset!(+8);
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+const DATETIME: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+
+fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(s.trim(), DATE).ok()
+}
+
+pub struct CaseRow {
+    pub id: Uuid,
+    pub number: String,
+    pub occurred: String,
+    pub place: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/cases.html")]
+struct CaseListPage {
+    layout: Layout,
+    rows: Vec<CaseRow>,
+    q: SearchQuery,
+    /// "Page 2 of 5".
+    page_of: String,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+    statuses: &'static [&'static str],
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub party: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub page: u64,
+}
+
+impl SearchQuery {
+    fn link(&self, page: u64) -> String {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("number", &self.number)
+            .append_pair("party", &self.party)
+            .append_pair("from", &self.from)
+            .append_pair("to", &self.to)
+            .append_pair("status", &self.status)
+            .append_pair("page", &page.to_string())
+            .finish();
+        format!("/staff/cases?{q}")
+    }
+}
+
+/// `GET /staff/cases`
+pub async fn view_cases_get(
+    staff: StaffUser,
+    state: web::Data<AppState>,
+    query: web::Query<SearchQuery>,
+) -> AppResult<HttpResponse> {
+    let q = query.into_inner();
+    let department_id = staff.0.account.department_id.ok_or(AppError::Forbidden)?;
+    let filter = Search {
+        number: Some(q.number.clone()),
+        party_name: Some(q.party.clone()),
+        from: parse_date(&q.from),
+        to: parse_date(&q.to),
+        status: Some(q.status.clone()),
+    };
+    let (found, pages) = cases::search(&state.db, department_id, &filter, q.page).await?;
+    let rows = found
+        .into_iter()
+        .map(|c| CaseRow {
+            id: c.id,
+            occurred: cst(c.occurred_at),
+            status: cases::status_text(&c.status),
+            number: c.case_number,
+            place: c.place,
+        })
+        .collect();
+    render(&CaseListPage {
+        layout: Layout::for_user(&staff.0),
+        rows,
+        prev_link: (q.page > 0).then(|| q.link(q.page - 1)),
+        next_link: (q.page + 1 < pages).then(|| q.link(q.page + 1)),
+        page_of: Locale::current().tf(
+            "staff.cases.page_of",
+            &[
+                ("page", &(q.page + 1).to_string()),
+                ("pages", &pages.max(1).to_string()),
+            ],
+        ),
+        statuses: &cases::STATUSES,
+        q,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "staff/case_form.html")]
+struct CaseFormPage {
+    layout: Layout,
+    csrf_token: String,
+    action: String,
+    title: String,
+    form: CaseForm,
+    error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct CaseForm {
+    #[serde(default)]
+    pub case_number: String,
+    /// `YYYY-MM-DDTHH:MM`, China Standard Time (an `<input type="datetime-local">`).
+    #[serde(default)]
+    pub occurred_at: String,
+    #[serde(default)]
+    pub place: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub fatal: Option<String>,
+    #[serde(default)]
+    pub complex: Option<String>,
+}
+
+impl CaseForm {
+    fn details(&self) -> Result<CaseDetails, CaseError> {
+        let at = PrimitiveDateTime::parse(self.occurred_at.trim(), DATETIME)
+            .map_err(|_| CaseError::Invalid(t("staff.form.occurred_missing")))?
+            .assume_offset(CST);
+        Ok(CaseDetails {
+            case_number: self.case_number.clone(),
+            occurred_at: at,
+            place: self.place.clone(),
+            summary: self.summary.clone(),
+            fatal: self.fatal.is_some(),
+            complex: self.complex.is_some(),
+        })
+    }
+
+    fn of(c: &case::Model) -> Self {
+        let t = c.occurred_at.to_offset(CST);
+        CaseForm {
+            case_number: c.case_number.clone(),
+            occurred_at: format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            ),
+            place: c.place.clone(),
+            summary: c.summary.clone(),
+            fatal: c.fatal.then(|| "on".into()),
+            complex: c.complex.then(|| "on".into()),
+        }
+    }
+}
+
+impl CaseFormPage {
+    /// The new-case form (`case` None) or the edit form of `case`.
+    fn of(staff: &StaffUser, case: Option<Uuid>, form: CaseForm, error: Option<String>) -> Self {
+        CaseFormPage {
+            layout: Layout::for_user(&staff.0),
+            csrf_token: staff.0.csrf_token.clone(),
+            action: case.map_or_else(
+                || "/staff/cases".to_owned(),
+                |id| format!("/staff/cases/{id}/edit"),
+            ),
+            title: t(if case.is_some() {
+                "staff.form.edit_title"
+            } else {
+                "staff.form.new_title"
+            }),
+            form,
+            error,
+        }
+    }
+}
+
+/// `GET /staff/cases/new`
+pub async fn view_case_new_get(staff: StaffUser) -> AppResult<HttpResponse> {
+    render(&CaseFormPage::of(&staff, None, CaseForm::default(), None))
+}
+
+/// The message of a refused form in the page's language (domain messages written
+/// `中文 (English)` are picked; Chinese-only ones stay Chinese).
+fn form_error(e: CaseError) -> Result<String, AppError> {
+    match e {
+        CaseError::Invalid(m) | CaseError::Forbidden(m) => Ok(crate::i18n::pick(&m)),
+        other => Err(other.into()),
+    }
+}
+
+/// `POST /staff/cases`
+pub async fn case_create_post(
+    staff: StaffUser,
+    state: web::Data<AppState>,
+    form: web::Form<CaseForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let created = match form.details() {
+        Ok(d) => cases::create(&state.db, &state.audit, &staff.0.account, d).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(c) => Ok(see_other(&format!("/staff/cases/{}", c.id))),
+        Err(e) => render_status(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &CaseFormPage::of(&staff, None, form, Some(form_error(e)?)),
+        ),
+    }
+}
+
+pub struct MaterialRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub title: String,
+    pub original_name: String,
+    pub size: String,
+    pub uploaded: String,
+    /// Its state, with the ground if withheld.
+    pub state: String,
+    /// Its entry in the "correct (replace)" list: kind and title.
+    pub choice: String,
+    pub decidable: bool,
+    pub released: bool,
+}
+
+/// Bytes for people: 1.5 MB, 230 KB.
+pub fn human_size(bytes: i64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.0} KB", b / 1024.0)
+    } else {
+        Locale::current().tf("staff.size_bytes", &[("n", &bytes.to_string())])
+    }
+}
+
+pub struct DelegationRow {
+    pub id: Uuid,
+    pub agent: String,
+    pub login: String,
+    pub law_firm: String,
+    pub principal: String,
+    pub period: String,
+    pub state: String,
+    pub revocable: bool,
+}
+
+pub struct PartyRow {
+    pub id: Uuid,
+    pub label: String,
+    pub name: String,
+    pub role: String,
+    pub login: String,
+    pub activated: bool,
+    /// Its entry in the principal list: "Party 甲, 张伟".
+    pub choice: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/case.html")]
+struct CasePage {
+    layout: Layout,
+    csrf_token: String,
+    case: case::Model,
+    occurred: String,
+    status: String,
+    /// Fatal, complex, or ordinary.
+    case_type: String,
+    served: Option<String>,
+    review_deadline: Option<String>,
+    parties: Vec<PartyRow>,
+    delegations: Vec<DelegationRow>,
+    materials: Vec<MaterialRow>,
+    kinds: &'static [(&'static str, &'static str)],
+    grounds: &'static [(&'static str, &'static str)],
+    can_disclose: bool,
+    error: Option<String>,
+    roles: &'static [&'static str],
+    today: String,
+}
+
+async fn case_page(
+    state: &AppState,
+    staff: &StaffUser,
+    case: case::Model,
+    error: Option<String>,
+) -> AppResult<CasePage> {
+    let locale = Locale::current();
+    let party_rows = cases::parties(&state.db, case.id).await?;
+    let materials = crate::materials::all_of_case(&state.db, case.id)
+        .await?
+        .into_iter()
+        .map(|m| MaterialRow {
+            id: m.id,
+            kind: crate::materials::kind_text(&m.kind),
+            size: human_size(m.size),
+            uploaded: cst(m.uploaded_at),
+            state: match (
+                m.state.as_str(),
+                m.superseded_by.is_some(),
+                m.withhold_ground.as_deref(),
+            ) {
+                (_, true, _) => t("staff.materials.superseded"),
+                ("released", ..) => t("staff.materials.released"),
+                ("withheld", _, Some(g)) => locale.tf(
+                    "staff.materials.withheld_on",
+                    &[("ground", &crate::materials::ground_text(g))],
+                ),
+                ("withheld", ..) => t("staff.materials.withheld"),
+                _ if m.kind == "authorisation" => t("staff.materials.internal"),
+                _ => t("staff.materials.draft"),
+            },
+            choice: locale.tf(
+                "staff.materials.option",
+                &[
+                    ("kind", &crate::materials::kind_text(&m.kind)),
+                    ("title", &m.title),
+                ],
+            ),
+            decidable: m.kind != "authorisation" && m.superseded_by.is_none(),
+            released: m.state == "released",
+            title: m.title,
+            original_name: m.original_name,
+        })
+        .collect();
+    let now = OffsetDateTime::now_utc();
+    let delegations = cases::delegations(&state.db, case.id)
+        .await?
+        .into_iter()
+        .map(|(d, a)| DelegationRow {
+            id: d.id,
+            agent: a
+                .as_ref()
+                .map(|a| a.display_name.clone())
+                .unwrap_or_default(),
+            login: a
+                .as_ref()
+                .map(|a| a.login_masked.clone())
+                .unwrap_or_default(),
+            law_firm: d.law_firm.clone().unwrap_or_default(),
+            principal: party_rows
+                .iter()
+                .find(|(p, _)| p.id == d.principal_party_id)
+                .map(|(p, _)| {
+                    locale.tf(
+                        "staff.principal_value",
+                        &[("label", &p.label), ("name", &p.name)],
+                    )
+                })
+                .unwrap_or_default(),
+            period: period(d.valid_from, d.valid_until),
+            state: t(if d.revoked_at.is_some() {
+                "staff.agents.revoked"
+            } else if d.current(now) {
+                "staff.agents.current"
+            } else if d.valid_until <= now {
+                "staff.agents.expired"
+            } else {
+                "staff.agents.not_started"
+            }),
+            revocable: d.revoked_at.is_none() && d.valid_until > now,
+        })
+        .collect();
+    let parties = party_rows
+        .into_iter()
+        .map(|(p, a)| PartyRow {
+            id: p.id,
+            choice: party_named(&p.label, &p.name),
+            label: p.label,
+            name: p.name,
+            role: cases::party_role_text(&p.role),
+            login: a
+                .as_ref()
+                .map(|a| a.login_masked.clone())
+                .unwrap_or_default(),
+            activated: a.is_some_and(|a| a.password_hash.is_some()),
+        })
+        .collect();
+    Ok(CasePage {
+        layout: Layout::for_user(&staff.0),
+        csrf_token: staff.0.csrf_token.clone(),
+        occurred: cst(case.occurred_at),
+        status: cases::status_text(&case.status),
+        case_type: case_type(&case),
+        served: case.served_on.map(|d| {
+            let document = t(if case.service_kind.as_deref() == Some("certificate") {
+                "staff.case.certificate"
+            } else {
+                "staff.case.determination"
+            });
+            locale.tf(
+                "staff.case.served_value",
+                &[("document", &document), ("date", &locale.date(d))],
+            )
+        }),
+        review_deadline: cases::review_deadline(&case).map(|d| locale.date(d)),
+        can_disclose: case.status == "investigating" && (case.fatal || case.complex),
+        parties,
+        delegations,
+        materials,
+        kinds: &crate::materials::KINDS,
+        grounds: &crate::materials::GROUNDS,
+        error,
+        roles: &cases::PARTY_ROLES,
+        today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
+        case,
+    })
+}
+
+/// "Fatal", "Complex or difficult", both, or "Ordinary".
+fn case_type(case: &case::Model) -> String {
+    let mut types = Vec::new();
+    if case.fatal {
+        types.push(t("staff.case.type_fatal"));
+    }
+    if case.complex {
+        types.push(t("staff.case.type_complex"));
+    }
+    if types.is_empty() {
+        types.push(t("staff.case.type_ordinary"));
+    }
+    types.join(&t("staff.case.type_separator"))
+}
+
+/// "Party 甲, 张伟".
+fn party_named(label: &str, name: &str) -> String {
+    Locale::current().tf("staff.party_named", &[("label", label), ("name", name)])
+}
+
+/// A delegation's period: "from to until".
+fn period(from: OffsetDateTime, until: OffsetDateTime) -> String {
+    Locale::current().tf(
+        "staff.period",
+        &[("from", &cst(from)), ("until", &cst(until))],
+    )
+}
+
+async fn authorize(
+    state: &AppState,
+    staff: &StaffUser,
+    req: &HttpRequest,
+    id: Uuid,
+) -> AppResult<(crate::policy::CasePermit, case::Model)> {
+    let (permit, facts) = cases::authorize(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        client_of(req),
+        CaseAction::Manage,
+        id,
+    )
+    .await?;
+    Ok((permit, facts.case))
+}
+
+/// `GET /staff/cases/{id}`
+pub async fn view_case_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    render(&case_page(&state, &staff, case, None).await?)
+}
+
+async fn refused(
+    state: &AppState,
+    staff: &StaffUser,
+    case: case::Model,
+    e: CaseError,
+) -> AppResult<HttpResponse> {
+    let message = form_error(e)?;
+    render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &case_page(state, staff, case, Some(message)).await?,
+    )
+}
+
+/// `GET /staff/cases/{id}/edit`
+pub async fn view_case_edit_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (_, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    render(&CaseFormPage::of(
+        &staff,
+        Some(case.id),
+        CaseForm::of(&case),
+        None,
+    ))
+}
+
+/// `POST /staff/cases/{id}/edit`
+pub async fn case_edit_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<CaseForm>,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let id = case.id;
+    let form = form.into_inner();
+    let updated = match form.details() {
+        Ok(d) => cases::update(&state.db, &state.audit, &staff.0.account, &permit, case, d).await,
+        Err(e) => Err(e),
+    };
+    match updated {
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
+        Err(e) => render_status(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &CaseFormPage::of(&staff, Some(id), form, Some(form_error(e)?)),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    to: String,
+    #[serde(default)]
+    service_kind: String,
+    #[serde(default)]
+    served_on: String,
+}
+
+/// `POST /staff/cases/{id}/status`
+pub async fn case_status_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<StatusForm>,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let id = case.id;
+    let change = StatusChange {
+        to: form.to.clone(),
+        service_kind: Some(form.service_kind.clone()).filter(|k| !k.is_empty()),
+        served_on: parse_date(&form.served_on),
+    };
+    match cases::change_status(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        case.clone(),
+        change,
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
+        Err(e) => refused(&state, &staff, case, e).await,
+    }
+}

@@ -1,0 +1,333 @@
+//! Staff pages for a case's people: registering parties and printing their notices, resetting
+//! an account, granting and revoking agents' delegations.
+
+use super::materials::{discard, read_upload};
+use super::*;
+
+#[derive(Deserialize)]
+pub struct PartyForm {
+    name: String,
+    identifier: String,
+    #[serde(default)]
+    id_kind: String,
+    #[serde(default)]
+    mobile: String,
+    label: String,
+    role: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/notice.html")]
+struct NoticePage {
+    layout: Layout,
+    case_id: Uuid,
+    case_number: String,
+    brigade: String,
+    /// "张伟（当事人甲）".
+    party: String,
+    login: String,
+    code: Option<String>,
+    /// Without a code: whether the person signs in with their password (activated) or still
+    /// activates with a code another brigade or an administrator gave them.
+    activated: bool,
+    expires: String,
+    portal: String,
+}
+
+/// The name of a case's brigade.
+async fn brigade_name(state: &AppState, case: &case::Model) -> AppResult<String> {
+    Ok(department::Entity::find_by_id(case.department_id)
+        .one(&state.db)
+        .await?
+        .map(|d| d.name)
+        .unwrap_or_default())
+}
+
+async fn notice(
+    state: &AppState,
+    staff: &StaffUser,
+    case: &case::Model,
+    party: crate::db::entities::case_party::Model,
+    account: &crate::db::entities::account::Model,
+    code: Option<crate::auth::access_code::IssuedCode>,
+) -> AppResult<HttpResponse> {
+    let brigade = brigade_name(state, case).await?;
+    render(&NoticePage {
+        layout: Layout::for_user(&staff.0),
+        case_id: case.id,
+        case_number: case.case_number.clone(),
+        brigade,
+        party: Locale::current().tf(
+            "staff.notice.party_value",
+            &[("name", &party.name), ("label", &party.label)],
+        ),
+        login: account.login_masked.clone(),
+        activated: account.password_hash.is_some() && code.is_none(),
+        expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
+        code: code.map(|c| c.code),
+        portal: state.settings.public_url.to_string(),
+    })
+}
+
+/// `POST /staff/cases/{id}/parties`: registers a party and shows the printable notice.
+pub async fn party_register_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<PartyForm>,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let ident = if form.id_kind == "passport" {
+        identifier::parse_passport(&form.identifier).map(Identifier::Passport)
+    } else {
+        identifier::parse_citizen_id(&form.identifier).map(Identifier::CitizenId)
+    };
+    let ident = match ident {
+        Ok(i) => i,
+        Err(e) => return refused(&state, &staff, case, CaseError::Invalid(e.to_string())).await,
+    };
+    let mobile = form.mobile.trim();
+    let mobile = if mobile.is_empty() {
+        None
+    } else {
+        match identifier::parse_mobile(mobile) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                return refused(&state, &staff, case, CaseError::Invalid(e.to_string())).await;
+            }
+        }
+    };
+    let new = NewParty {
+        name: form.name.clone(),
+        identifier: ident,
+        mobile,
+        label: form.label.clone(),
+        role: form.role.clone(),
+    };
+    match cases::register_party(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        &case,
+        new,
+    )
+    .await
+    {
+        Ok((party, account, code)) => notice(&state, &staff, &case, party, &account, code).await,
+        Err(e) => refused(&state, &staff, case, e).await,
+    }
+}
+
+/// `POST /staff/cases/{id}/parties/{party_id}/code`: the party's notice again. Never a reset:
+/// an activated account keeps its password (the notice says so); one not activated yet gets a
+/// fresh code if its cases are all in this brigade.
+pub async fn party_code_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (case_id, party_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let (party, account, code) = cases::party_notice(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        &case,
+        party_id,
+    )
+    .await?;
+    notice(&state, &staff, &case, party, &account, code).await
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /staff/cases/{id}/parties/{party_id}/reset`: the explicit, confirmed reset of a party's
+/// account, with a reason the party is told — only for an account wholly within this brigade.
+pub async fn party_reset_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    form: web::Form<ResetForm>,
+) -> AppResult<HttpResponse> {
+    let (case_id, party_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let found = cases::party_of(&state.db, &case, party_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let form = form.into_inner();
+    if form.confirm.is_none() {
+        let e = CaseError::Invalid(t("staff.parties.reset_unconfirmed"));
+        return refused(&state, &staff, case, e).await;
+    }
+    let brigade = brigade_name(&state, &case).await?;
+    match cases::reset_party_account(
+        &state.db,
+        &state.key,
+        &state.audit,
+        &staff.0.account,
+        brigade,
+        &permit,
+        &case,
+        found,
+        form.reason,
+    )
+    .await
+    {
+        Ok((party, account, code)) => {
+            notice(&state, &staff, &case, party, &account, Some(code)).await
+        }
+        Err(CaseError::Forbidden(m)) => super::render_status(
+            actix_web::http::StatusCode::FORBIDDEN,
+            &case_page(&state, &staff, case, Some(crate::i18n::pick(&m))).await?,
+        ),
+        Err(e) => refused(&state, &staff, case, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/agent_notice.html")]
+struct AgentNoticePage {
+    layout: Layout,
+    case_id: Uuid,
+    case_number: String,
+    name: String,
+    login: String,
+    principal: String,
+    period: String,
+    code: Option<String>,
+    activated: bool,
+    expires: String,
+    portal: String,
+}
+
+/// The accepted types of a signed authorisation document (a scan or a PDF).
+const DOCUMENT_TYPES: &[&str] = &["application/pdf", "image/jpeg", "image/png"];
+
+/// `POST /staff/cases/{id}/delegations` (multipart: the fields, then the `document` file).
+pub async fn delegation_grant_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<HttpResponse> {
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let (fields, document, problem) = read_upload(
+        &state,
+        case.id,
+        &mut payload,
+        "document",
+        DOCUMENT_TYPES,
+        "PDF、JPEG、PNG",
+    )
+    .await?;
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let parsed = (|| -> Result<cases::NewDelegation, String> {
+        let principal_party_id =
+            Uuid::parse_str(&get("principal")).map_err(|_| t("staff.agents.principal_missing"))?;
+        let agent = match identifier::parse_mobile(&get("agent_identifier")) {
+            Ok(m) => Identifier::Mobile(m),
+            Err(_) => Identifier::LawyerLicence(
+                identifier::parse_lawyer_licence(&get("agent_identifier"))
+                    .map_err(|_| t("staff.agents.identifier_invalid"))?,
+            ),
+        };
+        Ok(cases::NewDelegation {
+            principal_party_id,
+            agent,
+            agent_name: get("agent_name"),
+            law_firm: Some(get("law_firm")),
+            valid_from: parse_date(&get("valid_from"))
+                .ok_or_else(|| t("staff.agents.valid_from_missing"))?,
+            valid_until: parse_date(&get("valid_until"))
+                .ok_or_else(|| t("staff.agents.valid_until_missing"))?,
+        })
+    })();
+    let outcome = match (parsed, &document, problem) {
+        (_, _, Some(p)) => Err(CaseError::Invalid(p)),
+        (_, None, None) => Err(CaseError::Invalid(t("staff.agents.document_missing"))),
+        (Err(p), _, None) => Err(CaseError::Invalid(p)),
+        (Ok(new), Some(doc), None) => {
+            cases::grant_delegation(
+                &state.db,
+                &state.key,
+                &state.audit,
+                &staff.0.account,
+                &permit,
+                &case,
+                new,
+                doc,
+            )
+            .await
+        }
+    };
+    match outcome {
+        Ok((d, agent, code)) => {
+            let principal = cases::parties(&state.db, case.id)
+                .await?
+                .into_iter()
+                .find(|(p, _)| p.id == d.principal_party_id)
+                .map(|(p, _)| party_named(&p.label, &p.name))
+                .unwrap_or_default();
+            render(&AgentNoticePage {
+                layout: Layout::for_user(&staff.0),
+                case_id: case.id,
+                case_number: case.case_number.clone(),
+                name: agent.display_name,
+                activated: agent.password_hash.is_some(),
+                login: agent.login_masked,
+                principal,
+                period: period(d.valid_from, d.valid_until),
+                expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
+                code: code.map(|c| c.code),
+                portal: state.settings.public_url.to_string(),
+            })
+        }
+        Err(e) => {
+            // Nothing half-done stays behind: the document goes if the delegation did not land.
+            discard(&state, document.as_ref()).await;
+            refused(&state, &staff, case, e).await
+        }
+    }
+}
+
+/// `POST /staff/cases/{id}/delegations/{delegation_id}/revoke`
+pub async fn delegation_revoke_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (case_id, delegation_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    cases::revoke_delegation(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        &case,
+        delegation_id,
+    )
+    .await?;
+    Ok(see_other(&format!("/staff/cases/{case_id}")))
+}
