@@ -23,7 +23,16 @@ pub async fn pace_bodies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+    // Only requests that have a body (most are GETs without one: no timer for them).
+    let has_body = req
+        .headers()
+        .contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body && let Some(state) = req.app_data::<web::Data<AppState>>() {
         let window = state.settings.slow_body;
         let inner = req.take_payload();
         let paced = PacedBody::new(inner, window, SLOW_BODY_MIN_BYTES);

@@ -154,8 +154,7 @@ pub async fn password_post(
                         serde_json::json!({ "reason": if locked { "locked" } else if ok { "rules" } else { "wrong_current" } }),
                     ),
             )
-            .await
-            .map_err(unavailable)?;
+            .await?;
         let mut p = page(&state, &user).await?;
         p.password_error = Some(problem);
         return super::render_status(actix_web::http::StatusCode::BAD_REQUEST, &p);
@@ -170,8 +169,7 @@ pub async fn password_post(
         .record(
             Event::new(user.actor(), Action::AuthPasswordChange, Outcome::Allowed).client(ip, ua),
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
     use sea_orm::{ActiveModelTrait, Set};
     let mut row: account::ActiveModel = user.account.clone().into();
     row.password_hash = Set(Some(hash));
@@ -181,13 +179,6 @@ pub async fn password_post(
     // A token is as strong as the password it was made under.
     crate::auth::tokens::revoke_all(&state.db, user.account.id).await?;
     Ok(see_other("/account?changed=1"))
-}
-
-fn unavailable(e: crate::audit::AuditError) -> AppError {
-    AppError::Unavailable {
-        part: "audit",
-        cause: Some(Box::new(e)),
-    }
 }
 
 #[derive(Deserialize)]
@@ -220,8 +211,7 @@ pub async fn token_create_post(
                 .client(ip, ua)
                 .details(serde_json::json!({ "name": name })),
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
     let (_, token) = tokens::create(&state.db, user.account.id, name).await?;
     let mut p = page(&state, &user).await?;
     p.new_token = Some(token);
@@ -251,8 +241,7 @@ pub async fn token_revoke_post(
                 .client(ip, ua)
                 .details(serde_json::json!({ "token_id": id })),
         )
-        .await
-        .map_err(unavailable)?;
+        .await?;
     tokens::revoke(&state.db, user.account.id, id).await?;
     Ok(see_other("/account"))
 }

@@ -233,43 +233,11 @@ async fn fault_disk_full_never_lets_evidence_out_unaudited() {
     };
     let mut server = serve();
     let base = format!("http://127.0.0.1:{port}");
-    let client = crate::helpers::client();
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_up(&base).await;
     // Party 甲 of the demo signs in and picks a material of their case.
     let party = &evidence_portal::demo::LOGINS[1];
-    let html = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_in(&html);
-    let res = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("identifier", party.identifier),
-            ("password", party.password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_status(&res, StatusCode::SEE_OTHER);
-    let mine = client
-        .get(format!("{base}/cases"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let client = signed_in(&base, party.identifier, party.password).await;
+    let mine = Spawned::get_text(&client, format!("{base}/cases")).await;
     let case = mine
         .split("href=\"/cases/")
         .nth(1)
@@ -278,14 +246,7 @@ async fn fault_disk_full_never_lets_evidence_out_unaudited() {
         .next()
         .unwrap()
         .to_owned();
-    let page = client
-        .get(format!("{base}/cases/{case}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = Spawned::get_text(&client, format!("{base}/cases/{case}")).await;
     let link = page
         .split("href=\"")
         .find(|s| s.contains("/download\""))
