@@ -15,7 +15,7 @@ use crate::auth::password;
 use crate::cases::{self, CaseDetails, NewDelegation, NewParty, StatusChange};
 use crate::materials::{self, Decision};
 use crate::policy::{self, CaseAction};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The sign-ins the demo prints (demo passwords, for trying the portal only).
 pub struct DemoLogin {

@@ -1,16 +1,9 @@
-//! The one error type of the web layer, and how it becomes a page or a JSON body.
+//! The one error type that handlers and the domain return. How it becomes a page or a JSON
+//! body is the web layer's (`routes::errors`).
 //!
 //! Every failure a handler can meet is one `AppError` variant with a stable code (the `code`
 //! field of JSON bodies, the "错误代码" line of pages). Internal causes (database, store, I/O) are
 //! logged with the request id and shown only as a generic 500 naming that id.
-
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, ContentType};
-use actix_web::{HttpResponse, ResponseError};
-use askama::Template;
-use serde::Serialize;
-
-use crate::telemetry::RequestContext;
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -90,7 +83,7 @@ impl AppError {
     /// What the person is told, in the page's language (from the message catalog); never a
     /// cause or a path. Validation messages written by the code are Chinese; in English they
     /// are shown after a catalogued explanation.
-    fn explanation(&self, locale: crate::i18n::Locale) -> (String, String) {
+    pub fn explanation(&self, locale: crate::i18n::Locale) -> (String, String) {
         let code = self.code();
         let title_key = match self {
             AppError::BadRequest { .. } => "error.bad_request.title".to_owned(),
@@ -122,16 +115,6 @@ impl From<sea_orm::DbErr> for AppError {
             }
         } else {
             AppError::internal(e)
-        }
-    }
-}
-
-/// The audit log could not commit: nothing may be served (503, try again).
-impl From<crate::audit::AuditError> for AppError {
-    fn from(e: crate::audit::AuditError) -> Self {
-        AppError::Unavailable {
-            part: "audit",
-            cause: Some(Box::new(e)),
         }
     }
 }
@@ -187,114 +170,6 @@ impl From<crate::store::StoreError> for AppError {
     }
 }
 
-#[derive(Template)]
-#[template(path = "errors/error.html")]
-struct ErrorPage<'a> {
-    layout: crate::routes::Layout,
-    status: u16,
-    title: &'a str,
-    message: &'a str,
-    code: &'a str,
-    request_id: &'a str,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-    request_id: &'a str,
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::NotSignedIn => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
-            AppError::BadToken => StatusCode::UNAUTHORIZED,
-            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let ctx = RequestContext::current();
-        let request_id = ctx.as_ref().map_or("-", |c| c.id.as_str());
-        let wants_json = ctx.as_ref().is_some_and(|c| c.wants_json);
-        let status = self.status_code();
-
-        match self {
-            AppError::Internal(cause) => {
-                tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
-            }
-            AppError::InsufficientStorage(cause) => {
-                tracing::error!(request_id, error = %chain(cause.as_ref()), "STORAGE FULL: an upload was refused");
-            }
-            // Once per outage, not once per request: the first refusal of a dependency is
-            // logged, the next ones 30 s later at the earliest.
-            AppError::Unavailable { part, cause } if outage_log::first(part) => {
-                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
-                tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
-            }
-            _ => {}
-        }
-
-        if matches!(self, AppError::NotSignedIn) && !wants_json {
-            let next = ctx.as_ref().map_or("/", |c| c.path.as_str());
-            let location = format!("/login?next={}", urlencode(next));
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .finish();
-        }
-
-        let mut builder = HttpResponse::build(status);
-        builder.insert_header((header::CACHE_CONTROL, "no-store"));
-        if let AppError::Unavailable { .. } = self {
-            builder.insert_header((header::RETRY_AFTER, "5"));
-        }
-        if wants_json {
-            return builder.json(ErrorBody {
-                error: ErrorDetail {
-                    code: self.code(),
-                    message: self.to_string(),
-                    request_id,
-                },
-            });
-        }
-        let layout = crate::routes::Layout::new();
-        let (title, message) = self.explanation(layout.locale);
-        let page = ErrorPage {
-            layout,
-            status: status.as_u16(),
-            title: &title,
-            message: &message,
-            code: self.code(),
-            request_id,
-        };
-        match page.render() {
-            Ok(html) => builder.content_type(ContentType::html()).body(html),
-            Err(e) => {
-                tracing::error!(request_id, error = %e, "error page failed to render");
-                builder.content_type(ContentType::plaintext()).body(format!(
-                    "{} {}",
-                    status.as_u16(),
-                    self.code()
-                ))
-            }
-        }
-    }
-}
-
 /// The whole cause chain of an error on one line, for logs.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -305,45 +180,4 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Rate-limits the "dependency unavailable" log line to one per dependency per 30 s.
-mod outage_log {
-    use std::sync::Mutex;
-    use std::time::{Duration, Instant};
-
-    static LAST: Mutex<Vec<(&'static str, Instant, u64)>> = Mutex::new(Vec::new());
-
-    /// Whether this refusal of `part` is the one to log (the count of those not logged is).
-    pub fn first(part: &'static str) -> bool {
-        let Ok(mut last) = LAST.lock() else {
-            return true;
-        };
-        let now = Instant::now();
-        match last.iter_mut().find(|(p, _, _)| *p == part) {
-            Some((_, at, skipped)) if now.duration_since(*at) < Duration::from_secs(30) => {
-                *skipped += 1;
-                false
-            }
-            Some(entry) => {
-                if entry.2 > 0 {
-                    tracing::warn!(
-                        part,
-                        refused = entry.2,
-                        "dependency refusals not logged singly"
-                    );
-                }
-                *entry = (part, now, 0);
-                true
-            }
-            None => {
-                last.push((part, now, 0));
-                true
-            }
-        }
-    }
 }

@@ -10,6 +10,25 @@ use time::OffsetDateTime;
 /// The cookie the language switch sets.
 pub const COOKIE: &str = "portal-lang";
 
+tokio::task_local! {
+    static CURRENT: Locale;
+}
+
+/// Middleware: the answer to a request, error pages included, is in the language the request
+/// asks for ([`Locale::negotiate`]).
+pub async fn answer_in_the_request_language(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let locale = Locale::negotiate(
+        req.cookie(COOKIE).as_ref().map(|c| c.value()),
+        req.headers()
+            .get(actix_web::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    locale.scope(next.call(req)).await
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Locale {
     #[default]
@@ -68,7 +87,15 @@ impl Locale {
 
     /// The language of the request being handled (Chinese outside a request).
     pub fn current() -> Locale {
-        crate::telemetry::RequestContext::current().map_or(Locale::Zh, |c| c.locale)
+        CURRENT.try_with(|l| *l).unwrap_or_default()
+    }
+
+    /// Runs `fut` with this language current.
+    pub fn scope<F: std::future::Future>(
+        self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        CURRENT.scope(self, fut)
     }
 
     /// The text of `key` in this language. A missing key shows itself (and a test fails).

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod routes;
 pub mod signing;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod thumbnails;

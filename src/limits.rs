@@ -16,7 +16,7 @@ use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
 use crate::config::SLOW_BODY_MIN_BYTES;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Middleware: wraps every request body in a [`PacedBody`].
 pub async fn pace_bodies(

@@ -6,29 +6,14 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
-use sea_orm::DatabaseConnection;
 
 use crate::audit::Audit;
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::keys::ServerKey;
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::store::Store;
-
-/// What handlers share: one per process, cheap to clone.
-pub struct AppState {
-    pub settings: Settings,
-    pub db: DatabaseConnection,
-    pub store: Store,
-    pub key: ServerKey,
-    /// Signs bundle manifests (the digital stamp).
-    pub manifest_key: std::sync::Arc<crate::signing::ManifestKey>,
-    pub audit: Audit,
-    /// The current time (tests move it; see `clock`).
-    pub clock: crate::clock::Clock,
-    /// This process, as its access events and heartbeat name it.
-    pub instance: uuid::Uuid,
-}
 
 /// Why the portal could not start. Each displays as the one line the program exits with.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +222,7 @@ impl Application {
                 .wrap(from_fn(crate::limits::pace_bodies))
                 .wrap(security_headers())
                 .wrap(from_fn(crate::metrics::track))
+                .wrap(from_fn(crate::i18n::answer_in_the_request_language))
                 .wrap(from_fn(crate::telemetry::trace_requests))
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))

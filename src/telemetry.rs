@@ -1,5 +1,5 @@
 //! Logging set-up and the per-request context (request id, response format) that error pages
-//! and log lines share.
+//! and log lines share. The request's language is `i18n`'s, not part of this context.
 
 use std::future::Future;
 
@@ -33,8 +33,6 @@ pub struct RequestContext {
     pub wants_json: bool,
     /// Path and query, for returning here after sign-in.
     pub path: String,
-    /// The language the answer is in.
-    pub locale: crate::i18n::Locale,
 }
 
 tokio::task_local! {
@@ -55,15 +53,8 @@ impl RequestContext {
             .unwrap_or("");
         let wants_json = req.path().starts_with("/api/")
             || (accept.contains("application/json") && !accept.contains("text/html"));
-        let locale = crate::i18n::Locale::negotiate(
-            req.cookie(crate::i18n::COOKIE).as_ref().map(|c| c.value()),
-            req.headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        );
         RequestContext {
             id: uuid::Uuid::now_v7().simple().to_string(),
-            locale,
             wants_json,
             path: req
                 .uri()
@@ -99,68 +90,4 @@ pub async fn trace_requests(
             .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     Ok(res)
-}
-
-/// Middleware: a panic in a handler becomes a logged 500 page instead of a dropped connection
-/// (actix-web would otherwise lose the request and the person would see the connection reset).
-/// Wrap it around a routed resource, never the whole app: it holds a clone of the request, and
-/// routing needs the only one.
-pub async fn catch_panics(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<
-    ServiceResponse<actix_web::body::EitherBody<impl MessageBody, actix_web::body::BoxBody>>,
-    actix_web::Error,
-> {
-    use futures_util::FutureExt;
-    let request = req.request().clone();
-    match std::panic::AssertUnwindSafe(next.call(req))
-        .catch_unwind()
-        .await
-    {
-        Ok(res) => res.map(ServiceResponse::map_into_left_body),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            let error = crate::error::AppError::internal(format!("handler panicked: {what}"));
-            let res = actix_web::ResponseError::error_response(&error);
-            Ok(ServiceResponse::new(request, res).map_into_right_body())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use actix_web::{App, http::StatusCode, middleware::from_fn, test, web};
-
-    #[actix_web::test]
-    async fn a_panicking_handler_answers_500() {
-        let app = test::init_service(
-            App::new().service(
-                web::resource("/boom")
-                    .route(web::get().to(|| async {
-                        let items: Vec<u8> = Vec::new();
-                        let index = items.len() + 1;
-                        #[allow(clippy::indexing_slicing)]
-                        let item = items[index];
-                        item.to_string()
-                    }))
-                    .wrap(from_fn(super::catch_panics)),
-            ),
-        )
-        .await;
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
-        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
-        assert_eq!(
-            res.status(),
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "and the next request too"
-        );
-    }
 }

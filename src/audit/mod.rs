@@ -293,3 +293,13 @@ impl Audit {
         result
     }
 }
+
+/// The audit log could not commit: nothing may be served (503, try again).
+impl From<AuditError> for crate::error::AppError {
+    fn from(e: AuditError) -> Self {
+        crate::error::AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        }
+    }
+}

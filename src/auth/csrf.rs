@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::{Action, Actor, Event, Outcome};
 use crate::error::AppError;
 use crate::keys::ServerKey;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";

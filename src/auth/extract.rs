@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{csrf, session, tokens};
 use crate::db::entities::account;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A signed-in person with a live session.
 #[derive(Clone, Debug)]

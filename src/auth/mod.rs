@@ -19,7 +19,7 @@ pub use extract::{AdminUser, CurrentUser, DownloadUser, StaffUser};
 /// proxy (a client cannot forge its way past the proxy that appends its real address).
 pub fn client_of(req: &actix_web::HttpRequest) -> (Option<String>, Option<String>) {
     let trusted: &[std::net::IpAddr] = req
-        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .map_or(&[], |s| &s.settings.trusted_proxies);
     let ip = req.peer_addr().map(|a| a.ip()).map(|peer| {
         if !trusted.contains(&peer) {

@@ -10,7 +10,7 @@ use crate::audit::{Action, Event, Outcome};
 use crate::auth::{CurrentUser, client_of, password, session, throttle, tokens};
 use crate::db::entities::account;
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct TokenRow {
     pub id: Uuid,

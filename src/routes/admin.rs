@@ -12,7 +12,7 @@ use crate::auth::AdminUser;
 use crate::auth::identifier::{self, Identifier};
 use crate::error::{AppError, AppResult};
 use crate::i18n::t;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct DepartmentRow {
     pub id: Uuid,

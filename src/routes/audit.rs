@@ -12,7 +12,7 @@ use crate::audit::{Action, Event, Outcome};
 use crate::auth::{AdminUser, CurrentUser, client_of};
 use crate::error::AppResult;
 use crate::i18n::Locale;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE: u64 = 50;
 

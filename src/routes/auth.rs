@@ -9,7 +9,7 @@ use crate::audit::{Action, Event, Outcome};
 use crate::auth::signin::{self, ActivateError, Client, SignInError};
 use crate::auth::{CurrentUser, client_of, csrf, session};
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]

@@ -13,7 +13,7 @@ use crate::cases;
 use crate::delivery::{Conditional, MeteredBody, Ranges};
 use crate::error::{AppError, AppResult};
 use crate::policy::CaseAction;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The materials named by `?material=<id>` (repeated), if any are named.
 fn selection(query: &str) -> AppResult<Option<Vec<Uuid>>> {

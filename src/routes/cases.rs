@@ -10,7 +10,7 @@ use crate::auth::{CurrentUser, client_of};
 use crate::cases;
 use crate::error::AppResult;
 use crate::policy::CaseAction;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct MyCaseRow {
     pub id: Uuid,

@@ -10,7 +10,7 @@ use crate::auth::client_of;
 use crate::cases;
 use crate::error::{AppError, AppResult};
 use crate::policy::CaseAction;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /cases/{id}/materials/{material_id}/{view|download}`: the bytes of a material, inline
 /// or as an attachment, with `Range`/`If-Range`, a strong `ETag` (its SHA-256) and

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bundles;
 pub mod cases;
 pub mod content;
+pub mod errors;
 pub mod health;
 pub mod public;
 pub mod staff;
@@ -369,9 +370,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for spec in ROUTES {
         cfg.service(
             (spec.build)(resource(spec.path))
-                .wrap(actix_web::middleware::from_fn(
-                    crate::telemetry::catch_panics,
-                ))
+                .wrap(actix_web::middleware::from_fn(errors::catch_panics))
                 .wrap(actix_web::middleware::from_fn(
                     crate::limits::answer_in_time,
                 )),

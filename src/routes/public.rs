@@ -29,7 +29,7 @@ pub struct LanguageQuery {
 /// in a cookie for a year and goes back to the page (local paths only).
 pub async fn language_get(
     query: actix_web::web::Query<LanguageQuery>,
-    state: actix_web::web::Data<crate::startup::AppState>,
+    state: actix_web::web::Data<crate::state::AppState>,
 ) -> AppResult<HttpResponse> {
     use actix_web::cookie::{Cookie, SameSite, time::Duration};
     let locale =

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use actix_web::web;
 use evidence_portal::config::Settings;
-use evidence_portal::startup::{AppState, Application, open_state};
+use evidence_portal::startup::{Application, open_state};
+use evidence_portal::state::AppState;
 use reqwest::StatusCode;
 use tempfile::TempDir;
 use uuid::Uuid;

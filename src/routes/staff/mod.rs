@@ -16,7 +16,7 @@ use crate::db::entities::{case, department};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Locale, t};
 use crate::policy::CaseAction;
-use crate::startup::AppState;
+use crate::state::AppState;
 use sea_orm::EntityTrait;
 
 mod materials;

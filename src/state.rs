@@ -1,0 +1,24 @@
+//! What every request handler shares: the settings, the database, the store, the keys and the
+//! audit writer of this process. Below the domain and the web layer, which both take it.
+
+use sea_orm::DatabaseConnection;
+
+use crate::audit::Audit;
+use crate::config::Settings;
+use crate::keys::ServerKey;
+use crate::store::Store;
+
+/// What handlers share: one per process, cheap to clone.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: DatabaseConnection,
+    pub store: Store,
+    pub key: ServerKey,
+    /// Signs bundle manifests (the digital stamp).
+    pub manifest_key: std::sync::Arc<crate::signing::ManifestKey>,
+    pub audit: Audit,
+    /// The current time (tests move it; see `clock`).
+    pub clock: crate::clock::Clock,
+    /// This process, as its access events and heartbeat name it.
+    pub instance: uuid::Uuid,
+}
