@@ -14,6 +14,7 @@ use crate::auth::identifier::Identifier;
 use crate::auth::session;
 use crate::db::entities::{account, account_reset, department};
 use crate::keys::ServerKey;
+use crate::vocab::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -37,7 +38,7 @@ pub enum AccountError {
 
 /// What a new account is.
 pub struct NewAccount {
-    pub role: &'static str,
+    pub role: Role,
     pub identifier: Identifier,
     pub display_name: String,
     pub department_id: Option<Uuid>,
@@ -82,7 +83,7 @@ pub async fn create(
     let txn = db.begin().await?;
     let row = account::ActiveModel {
         id: Set(id),
-        role: Set(new.role.to_owned()),
+        role: Set(new.role),
         display_name: Set(new.display_name),
         login_key: Set(login_key),
         login_masked: Set(new.identifier.masked()),
@@ -110,7 +111,7 @@ async fn find_managed(db: &DatabaseConnection, id: Uuid) -> Result<account::Mode
         .one(db)
         .await?
         .ok_or(AccountError::NotFound)?;
-    if acc.role == "admin" {
+    if acc.role == Role::Admin {
         return Err(AccountError::AdminAccount);
     }
     Ok(acc)
@@ -269,7 +270,7 @@ pub async fn departments(db: &DatabaseConnection) -> Result<Vec<department::Mode
 /// The newest accounts other than admins (the admin page lists these).
 pub async fn recent(db: &DatabaseConnection, limit: u64) -> Result<Vec<account::Model>, DbErr> {
     account::Entity::find()
-        .filter(account::Column::Role.ne("admin"))
+        .filter(account::Column::Role.ne(Role::Admin))
         .order_by_desc(account::Column::CreatedAt)
         .limit(limit)
         .all(db)

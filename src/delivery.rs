@@ -1,13 +1,158 @@
-//! Delivering evidence bytes: HTTP ranges, and a response body that reports, when it ends, how
-//! many bytes really went out (the audit's "downloaded means downloaded").
+//! Delivering evidence bytes: HTTP ranges and validators, the answer to a request for a stored
+//! representation ([`respond`], shared by materials and bundles), and a response body that
+//! reports, when it ends, how many bytes really went out (the audit's "downloaded means
+//! downloaded").
 
 use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use actix_web::HttpResponse;
 use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::header::{self, HeaderValue};
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+use crate::error::{AppError, AppResult};
+use crate::store::StoreError;
+
+/// The bytes of one range of a representation, as the store (or a bundle's layout) streams them.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StoreError>>;
+
+/// What is served: its length, strong validator, type and how the browser should take it.
+pub struct Representation {
+    pub size: u64,
+    /// A strong `ETag`, quoted.
+    pub etag: String,
+    pub content_type: String,
+    pub disposition: header::ContentDisposition,
+    /// Headers of this kind of content (e.g. the viewer's framing policy).
+    pub headers: Vec<(header::HeaderName, &'static str)>,
+}
+
+/// The answer to a request for `what`, after its access was recorded: 304 for a matching
+/// `If-None-Match`, 416 for ranges outside it, the headers alone for `HEAD`, else the whole (200),
+/// one range (206) or several as `multipart/byteranges` (206) — each range opened from `open`
+/// only when the body reaches it, and the body metered into `report`. If the first range cannot
+/// be opened, no byte has gone: `refused` records that and says what to answer.
+pub async fn respond<Open>(
+    conditional: Conditional,
+    head: bool,
+    what: Representation,
+    open: Open,
+    report: impl FnOnce(TransferEnd) + 'static,
+    refused: impl AsyncFnOnce(StoreError) -> AppError,
+) -> AppResult<HttpResponse>
+where
+    Open: Fn(Range<u64>) -> BoxFuture<'static, Result<ByteStream, StoreError>> + Send + 'static,
+{
+    let size = what.size;
+    let Conditional {
+        not_modified,
+        ranges,
+        ..
+    } = conditional;
+    let mut res = match (&ranges, not_modified) {
+        (_, true) => HttpResponse::NotModified(),
+        (Ranges::Unsatisfiable, _) => HttpResponse::RangeNotSatisfiable(),
+        (Ranges::Parts(_), _) => HttpResponse::PartialContent(),
+        (Ranges::Whole, _) => HttpResponse::Ok(),
+    };
+    res.insert_header((header::ETAG, what.etag))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if not_modified {
+        return Ok(res.finish());
+    }
+    let parts = match ranges {
+        Ranges::Unsatisfiable => {
+            res.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+            return Ok(res.finish());
+        }
+        Ranges::Whole => None,
+        Ranges::Parts(parts) => Some(parts),
+    };
+    res.insert_header((header::CONTENT_DISPOSITION, what.disposition));
+    for (name, value) in what.headers {
+        res.insert_header((name, value));
+    }
+    let content_range = |r: &Range<u64>| format!("bytes {}-{}/{size}", r.start, r.end - 1);
+    match parts {
+        None => {
+            res.insert_header((header::CONTENT_TYPE, what.content_type));
+            if head {
+                return Ok(res.body(HeadBody(size)));
+            }
+            let body = match open(0..size).await {
+                Ok(body) => body,
+                Err(e) => return Err(refused(e).await),
+            };
+            Ok(res.body(MeteredBody::new(body, size, report)))
+        }
+        Some(parts) if parts.len() == 1 => {
+            let r = parts[0].clone();
+            res.insert_header((header::CONTENT_TYPE, what.content_type))
+                .insert_header((header::CONTENT_RANGE, content_range(&r)));
+            if head {
+                return Ok(res.body(HeadBody(r.end - r.start)));
+            }
+            let body = match open(r.clone()).await {
+                Ok(body) => body,
+                Err(e) => return Err(refused(e).await),
+            };
+            Ok(res.body(MeteredBody::new(body, r.end - r.start, report)))
+        }
+        Some(_) if head => {
+            // The headers of the whole: a HEAD has no parts to frame.
+            res.status(actix_web::http::StatusCode::OK)
+                .insert_header((header::CONTENT_TYPE, what.content_type));
+            Ok(res.body(HeadBody(size)))
+        }
+        Some(parts) => {
+            // multipart/byteranges: each part opened only when its turn comes.
+            let boundary = format!("evidence-{}", uuid::Uuid::now_v7().simple());
+            let mut segments: Vec<Result<Bytes, Range<u64>>> = Vec::new();
+            let mut total = 0u64;
+            for r in &parts {
+                let head = format!(
+                    "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Range: {}\r\n\r\n",
+                    what.content_type,
+                    content_range(r)
+                );
+                total += head.len() as u64 + (r.end - r.start);
+                segments.push(Ok(Bytes::from(head)));
+                segments.push(Err(r.clone()));
+            }
+            let tail = format!("\r\n--{boundary}--\r\n");
+            total += tail.len() as u64;
+            segments.push(Ok(Bytes::from(tail)));
+            let body = futures_util::stream::iter(segments)
+                .then(move |segment| {
+                    let opened = match segment {
+                        Ok(bytes) => Ok(bytes),
+                        Err(range) => Err(open(range)),
+                    };
+                    async move {
+                        match opened {
+                            Ok(bytes) => {
+                                Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
+                            }
+                            Err(opening) => opening.await,
+                        }
+                    }
+                })
+                .try_flatten();
+            res.insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+                    .map_err(AppError::internal)?,
+            ));
+            Ok(res.body(MeteredBody::new(body, total, report)))
+        }
+    }
+}
 
 /// What a `Range` header asks of an object of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]

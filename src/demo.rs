@@ -16,6 +16,7 @@ use crate::cases::{self, CaseDetails, NewDelegation, NewParty, StatusChange};
 use crate::materials::{self, Decision};
 use crate::policy::{self, CaseAction};
 use crate::state::AppState;
+use crate::vocab::{CaseStatus, PartyRole, Role, ServiceKind};
 
 /// The sign-ins the demo prints (demo passwords, for trying the portal only).
 pub struct DemoLogin {
@@ -73,7 +74,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         &state.audit,
         system.clone(),
         NewAccount {
-            role: "staff",
+            role: Role::Staff,
             identifier: Identifier::Username(LOGINS[0].identifier.into()),
             display_name: "王立".into(),
             department_id: Some(dep.id),
@@ -130,7 +131,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
                 identifier: Identifier::CitizenId(id.into()),
                 mobile: None,
                 label: label.into(),
-                role: "driver".into(),
+                role: PartyRole::Driver.as_str().into(),
             },
         )
         .await?;
@@ -246,8 +247,8 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         &permit,
         case,
         StatusChange {
-            to: "served".into(),
-            service_kind: Some("determination".into()),
+            to: CaseStatus::Served.as_str().into(),
+            service_kind: Some(ServiceKind::Determination.as_str().into()),
             served_on: today.previous_day(),
         },
     )

@@ -106,6 +106,13 @@ impl Locale {
         }
     }
 
+    /// The label of one of the domain's words (a role, a case status, a material kind, …):
+    /// catalog key `<catalog>.<value>`, e.g. `status.served`. The one way any of them is named.
+    pub fn label<W: crate::vocab::Word>(self, word: W) -> String {
+        self.t(&format!("{}.{}", W::CATALOG, word.as_str()))
+            .into_owned()
+    }
+
     /// The text of `key` with each `%{name}` replaced by its value.
     pub fn tf(self, key: &str, args: &[(&str, &str)]) -> String {
         let mut text = self.t(key).into_owned();
@@ -169,6 +176,11 @@ pub fn pick(bilingual: &str) -> String {
 }
 
 /// The text of `key` in the current request's language.
+/// A word's label in the current request's language ([`Locale::label`]).
+pub fn label<W: crate::vocab::Word>(word: W) -> String {
+    Locale::current().label(word)
+}
+
 pub fn t(key: &str) -> String {
     Locale::current().t(key).into_owned()
 }
@@ -186,6 +198,38 @@ pub fn keys(locale: Locale) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn every_label<W: crate::vocab::Word>(expected_zh: &[(W, &str)]) {
+        for locale in Locale::ALL {
+            for w in W::ALL {
+                let key = format!("{}.{}", W::CATALOG, w.as_str());
+                assert_ne!(
+                    locale.label(*w),
+                    key,
+                    "{key} has no {} label",
+                    locale.code()
+                );
+            }
+        }
+        for (w, zh) in expected_zh {
+            assert_eq!(Locale::Zh.label(*w), *zh);
+        }
+    }
+
+    #[test]
+    fn every_word_has_a_label_in_both_languages() {
+        use crate::vocab::*;
+        every_label(&[(Role::Staff, "民警")]);
+        every_label(&[(CaseStatus::Disclosing, "证据公开中（仅可查看）")]);
+        every_label(&[(ServiceKind::Certificate, "事故证明")]);
+        every_label(&[(PartyRole::CloseRelative, "死者近亲属")]);
+        every_label(&[
+            (MaterialKind::ExpertOpinion, "鉴定意见"),
+            (MaterialKind::Authorisation, "授权委托书"),
+        ]);
+        every_label(&[(MaterialState::Draft, "草稿（未公开）")]);
+        every_label(&[(WithholdGround::StateSecret, "国家秘密")]);
+    }
 
     #[test]
     fn the_language_follows_the_cookie_then_accept_language() {

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::db::entities::material;
 use crate::store::{ObjectKey, Store, StoreError, Stored};
+use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
 
 /// Bytes looked at to recognise a file's type.
 const SNIFF_BYTES: usize = 8192;
@@ -130,15 +131,15 @@ pub async fn record(
     db: &impl ConnectionTrait,
     case_id: Uuid,
     received: &Received,
-    kind: &str,
+    kind: MaterialKind,
     title: &str,
-    state: &str,
+    state: MaterialState,
     uploaded_by: Uuid,
 ) -> Result<material::Model, DbErr> {
     material::ActiveModel {
         id: Set(received.material_id),
         case_id: Set(case_id),
-        kind: Set(kind.to_owned()),
+        kind: Set(kind),
         title: Set(title.to_owned()),
         original_name: Set(received.original_name.clone()),
         content_type: Set(received.content_type.to_owned()),
@@ -146,7 +147,7 @@ pub async fn record(
         sha256: Set(received.stored.sha256.clone()),
         crc32: Set(i64::from(received.stored.crc32)),
         object_key: Set(received.key.as_str().to_owned()),
-        state: Set(state.to_owned()),
+        state: Set(state),
         withhold_ground: Set(None),
         withhold_note: Set(None),
         uploaded_by: Set(uploaded_by),
@@ -177,61 +178,6 @@ mod tests {
     }
 }
 
-/// The kinds of evidence (DESIGN §3), with their Chinese names; `authorisation` is internal.
-pub const KINDS: [(&str, &str); 9] = [
-    ("scene_diagram", "现场图"),
-    ("scene_photo", "现场照片"),
-    ("survey_record", "勘查笔录"),
-    ("inspection_report", "检验报告"),
-    ("expert_opinion", "鉴定意见"),
-    ("simulation_record", "模拟实验笔录"),
-    ("video", "视频"),
-    ("document_copy", "证件及保险单复印件"),
-    ("other", "其他"),
-];
-
-/// The grounds on which material may be withheld (Art. 65).
-pub const GROUNDS: [(&str, &str); 4] = [
-    ("witness_confidentiality", "证人要求保密"),
-    ("state_secret", "国家秘密"),
-    ("commercial_secret", "商业秘密"),
-    ("personal_privacy", "个人隐私"),
-];
-
-/// The Chinese name of a kind, as used in documents (zip folders, manifests, audit details).
-pub fn kind_label(kind: &str) -> &'static str {
-    if kind == "authorisation" {
-        return "授权委托书";
-    }
-    KINDS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or("其他", |(_, l)| l)
-}
-
-/// The Chinese name of a withholding ground, as used in documents.
-pub fn ground_label(ground: &str) -> &'static str {
-    GROUNDS
-        .iter()
-        .find(|(g, _)| *g == ground)
-        .map_or("其他", |(_, l)| l)
-}
-
-/// A kind's name in the current request's language (catalog `kind.<kind>`).
-pub fn kind_text(kind: &str) -> String {
-    let kind = if kind == "authorisation" || KINDS.iter().any(|(k, _)| *k == kind) {
-        kind
-    } else {
-        "other"
-    };
-    crate::i18n::t(&format!("kind.{kind}"))
-}
-
-/// A ground's name in the current request's language (catalog `ground.<ground>`).
-pub fn ground_text(ground: &str) -> String {
-    crate::i18n::t(&format!("ground.{ground}"))
-}
-
 /// What evidence files may be: images, PDF, video, Word documents. Executables, HTML, SVG and
 /// anything unrecognised are refused.
 pub const EVIDENCE_TYPES: &[&str] = &[
@@ -251,14 +197,11 @@ pub const EVIDENCE_TYPES_TEXT: &str =
     "图片（JPEG、PNG、WebP、GIF、TIFF）、PDF、视频（MP4、MOV、WebM、AVI）、Word 文档";
 
 #[cfg(test)]
-mod kind_tests {
+mod type_tests {
     use super::*;
 
     #[test]
-    fn every_kind_has_a_chinese_name() {
-        assert_eq!(kind_label("expert_opinion"), "鉴定意见");
-        assert_eq!(kind_label("authorisation"), "授权委托书");
-        assert_eq!(ground_label("state_secret"), "国家秘密");
+    fn evidence_types_leave_out_what_a_browser_would_run() {
         assert!(!EVIDENCE_TYPES.contains(&"text/html"));
         assert!(!EVIDENCE_TYPES.contains(&"image/svg+xml"));
         assert!(!EVIDENCE_TYPES.contains(&"application/x-executable"));
@@ -293,10 +236,7 @@ impl From<MaterialError> for crate::error::AppError {
 }
 
 fn staff_actor(staff: &crate::db::entities::account::Model) -> crate::audit::Actor {
-    crate::audit::Actor {
-        id: Some(staff.id),
-        role: crate::auth::extract::role_name(&staff.role),
-    }
+    crate::audit::Actor::account(staff.id, staff.role)
 }
 
 /// Records an uploaded file as a draft of `kind`, audited; says which earlier material of the
@@ -322,15 +262,15 @@ pub async fn upload(
                 .await?
                 .filter(|m| m.case_id == permit.case_id)
                 .ok_or_else(|| MaterialError::Invalid("要更正的材料不存在".into()))?;
-            if old.kind == "authorisation" || old.superseded_by.is_some() {
+            if old.kind == MaterialKind::Authorisation || old.superseded_by.is_some() {
                 return Err(MaterialError::Invalid("该材料已被更正，或不能更正".into()));
             }
             Some(old)
         }
     };
-    if !KINDS.iter().any(|(k, _)| *k == kind) {
-        return Err(MaterialError::Invalid("请选择材料类别".into()));
-    }
+    let kind = MaterialKind::parse(kind)
+        .filter(|k| MaterialKind::EVIDENCE.contains(k))
+        .ok_or_else(|| MaterialError::Invalid("请选择材料类别".into()))?;
     let title = title.trim();
     let title = if title.is_empty() {
         received.original_name.as_str()
@@ -361,7 +301,16 @@ pub async fn upload(
             })),
         )
         .await?;
-    let row = record(db, permit.case_id, received, kind, title, "draft", staff.id).await?;
+    let row = record(
+        db,
+        permit.case_id,
+        received,
+        kind,
+        title,
+        MaterialState::Draft,
+        staff.id,
+    )
+    .await?;
     if let Some(old) = replaced {
         // Nothing is deleted or overwritten: the old material stays, marked superseded.
         audit
@@ -406,22 +355,22 @@ pub async fn decide(
         .await?
         .filter(|m| m.case_id == permit.case_id)
         .ok_or(MaterialError::NotFound)?;
-    if current.kind == "authorisation" || current.superseded_by.is_some() {
+    if current.kind == MaterialKind::Authorisation || current.superseded_by.is_some() {
         return Err(MaterialError::Invalid("此材料不能公开或不予公开".into()));
     }
     let (action, state, ground, note) = match decision {
         Decision::Release => (
             crate::audit::Action::MaterialRelease,
-            "released",
+            MaterialState::Released,
             None,
             None,
         ),
         Decision::Withhold { ground, note } => {
-            if !GROUNDS.iter().any(|(g, _)| *g == ground) {
+            let Some(ground) = WithholdGround::parse(&ground) else {
                 return Err(MaterialError::Invalid(
                     "不予公开须选择法定理由（第六十五条）".into(),
                 ));
-            }
+            };
             let note = note.trim().to_owned();
             if note.is_empty() || note.chars().count() > 2000 {
                 return Err(MaterialError::Invalid(
@@ -430,7 +379,7 @@ pub async fn decide(
             }
             (
                 crate::audit::Action::MaterialWithhold,
-                "withheld",
+                MaterialState::Withheld,
                 Some(ground),
                 Some(note),
             )
@@ -447,7 +396,7 @@ pub async fn decide(
         )
         .await?;
     let mut row: material::ActiveModel = current.into();
-    row.state = Set(state.to_owned());
+    row.state = Set(state);
     row.withhold_ground = Set(ground);
     row.withhold_note = Set(note);
     row.decided_by = Set(Some(staff.id));
@@ -473,7 +422,7 @@ pub async fn all_of_case(
 pub struct PartyView {
     pub visible: Vec<material::Model>,
     /// (ground code, count), grounds with none left out.
-    pub withheld: Vec<(&'static str, usize)>,
+    pub withheld: Vec<(WithholdGround, usize)>,
 }
 
 pub async fn party_view(
@@ -482,15 +431,15 @@ pub async fn party_view(
     actor: &crate::db::entities::account::Model,
 ) -> Result<PartyView, DbErr> {
     let all = all_of_case(db, permit.case_id).await?;
-    let withheld = GROUNDS
+    let withheld = WithholdGround::ALL
         .iter()
-        .map(|(g, _)| {
+        .map(|g| {
             let n = all
                 .iter()
                 .filter(|m| {
-                    m.state == "withheld"
+                    m.state == MaterialState::Withheld
                         && m.superseded_by.is_none()
-                        && m.withhold_ground.as_deref() == Some(g)
+                        && m.withhold_ground == Some(*g)
                 })
                 .count();
             (*g, n)

@@ -17,6 +17,7 @@
 use time::OffsetDateTime;
 
 use crate::db::entities::{account, case, case_party, delegation, material};
+use crate::vocab::{CaseStatus, MaterialKind, MaterialState, Role};
 
 /// What someone wants to do with a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,10 +82,6 @@ fn deny(reason: &'static str, hide: bool) -> Result<CasePermit, Denied> {
     Err(Denied { reason, hide })
 }
 
-/// Decides whether `actor` may do `action` to the case described by `facts`, at `now`.
-/// Who may read the access-audit log, and how much of it: administrators all of it, staff the
-/// events of their own brigade's cases; parties and agents only their case's history (on the
-/// case page, through `decide`).
 /// May `actor` issue an access code for, or reset, an account whose cases and delegations
 /// belong to `departments`? Administrators may; staff only when every one of them is their own
 /// brigade (an account on no case yet is theirs to credential).
@@ -92,24 +89,28 @@ pub fn may_credential(
     actor: &account::Model,
     departments: &std::collections::BTreeSet<uuid::Uuid>,
 ) -> bool {
-    match (actor.role.as_str(), actor.department_id) {
-        ("admin", _) => true,
-        ("staff", Some(own)) => departments.iter().all(|d| *d == own),
-        _ => false,
+    match (actor.role, actor.department_id) {
+        (Role::Admin, _) => true,
+        (Role::Staff, Some(own)) => departments.iter().all(|d| *d == own),
+        (Role::Staff, None) | (Role::Party | Role::Agent, _) => false,
     }
 }
 
+/// Who may read the access-audit log, and how much of it: administrators all of it, staff the
+/// events of their own brigade's cases; parties and agents only their case's history (on the
+/// case page, through `decide`).
 pub fn audit_scope(actor: &account::Model) -> Result<crate::audit::read::Scope, Denied> {
-    match (actor.role.as_str(), actor.department_id) {
-        ("admin", _) => Ok(crate::audit::read::Scope::All),
-        ("staff", Some(department)) => Ok(crate::audit::read::Scope::Brigade(department)),
-        _ => Err(Denied {
+    match (actor.role, actor.department_id) {
+        (Role::Admin, _) => Ok(crate::audit::read::Scope::All),
+        (Role::Staff, Some(department)) => Ok(crate::audit::read::Scope::Brigade(department)),
+        (Role::Staff, None) | (Role::Party | Role::Agent, _) => Err(Denied {
             reason: "role",
             hide: false,
         }),
     }
 }
 
+/// Decides whether `actor` may do `action` to the case described by `facts`, at `now`.
 pub fn decide(
     actor: &account::Model,
     action: CaseAction,
@@ -126,25 +127,25 @@ pub fn decide(
     if actor.disabled {
         return deny("disabled", true);
     }
-    match actor.role.as_str() {
-        "staff" => {
+    match actor.role {
+        Role::Staff => {
             if actor.department_id == Some(facts.case.department_id) {
                 Ok(permit(None))
             } else {
                 deny("other_brigade", true)
             }
         }
-        "admin" => match action {
+        Role::Admin => match action {
             CaseAction::View | CaseAction::ViewAccessHistory => Ok(permit(None)),
             _ => deny("role", false),
         },
-        "party" => match &facts.party {
+        Role::Party => match &facts.party {
             Some(p) if p.account_id == actor.id => {
                 stage(action, &facts.case).map(|()| permit(Some(p.id)))
             }
             _ => deny("not_related", true),
         },
-        "agent" => {
+        Role::Agent => {
             let mine: Vec<&delegation::Model> = facts
                 .delegations
                 .iter()
@@ -161,14 +162,17 @@ pub fn decide(
                 None => deny("delegation_expired", false),
             }
         }
-        _ => deny("role", true),
     }
 }
 
 /// What the case's stage allows a party (or an agent acting for one).
 fn stage(action: CaseAction, case: &case::Model) -> Result<(), Denied> {
-    let open_for_viewing = matches!(case.status.as_str(), "disclosing" | "served" | "closed");
-    let open_for_download = matches!(case.status.as_str(), "served" | "closed");
+    use CaseStatus::{Closed, Disclosing, Investigating, Served};
+    let (open_for_viewing, open_for_download) = match case.status {
+        Investigating => (false, false),
+        Disclosing => (true, false),
+        Served | Closed => (true, true),
+    };
     match action {
         CaseAction::Manage => Err(Denied {
             reason: "role",
@@ -202,22 +206,22 @@ pub fn material_visible(
             hide: true,
         });
     }
-    if actor.role == "staff" {
+    if actor.role == Role::Staff {
         return Ok(());
     }
-    let evidence = material.kind != "authorisation";
+    let evidence = material.kind != MaterialKind::Authorisation;
     let current = material.superseded_by.is_none();
-    match material.state.as_str() {
-        "released" if evidence && current => Ok(()),
-        "withheld" => Err(Denied {
+    match material.state {
+        MaterialState::Released if evidence && current => Ok(()),
+        MaterialState::Withheld => Err(Denied {
             reason: "withheld",
             hide: true,
         }),
-        "released" => Err(Denied {
+        MaterialState::Released => Err(Denied {
             reason: "superseded",
             hide: true,
         }),
-        _ => Err(Denied {
+        MaterialState::Draft => Err(Denied {
             reason: "not_released",
             hide: true,
         }),
@@ -232,10 +236,10 @@ mod tests {
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
 
-    fn account(role: &str, department: Option<Uuid>) -> account::Model {
+    fn account(role: Role, department: Option<Uuid>) -> account::Model {
         account::Model {
             id: Uuid::now_v7(),
-            role: role.into(),
+            role,
             display_name: "x".into(),
             login_key: "k".into(),
             login_masked: "m".into(),
@@ -249,7 +253,7 @@ mod tests {
         }
     }
 
-    fn case(department: Uuid, status: &str) -> case::Model {
+    fn case(department: Uuid, status: CaseStatus) -> case::Model {
         case::Model {
             id: Uuid::now_v7(),
             department_id: department,
@@ -259,7 +263,7 @@ mod tests {
             summary: "s".into(),
             fatal: true,
             complex: false,
-            status: status.into(),
+            status,
             service_kind: None,
             served_on: None,
             created_by: Uuid::nil(),
@@ -276,7 +280,7 @@ mod tests {
             case_id: case.id,
             account_id: account.id,
             label: "甲".into(),
-            role: "driver".into(),
+            role: crate::vocab::PartyRole::Driver,
             name: "x".into(),
             created_by: Uuid::nil(),
             created_at: NOW,
@@ -324,12 +328,12 @@ mod tests {
     #[test]
     fn staff_run_their_own_brigades_cases_only() {
         let dep = Uuid::now_v7();
-        let staff = account("staff", Some(dep));
+        let staff = account(Role::Staff, Some(dep));
         assert_eq!(
-            allowed(&staff, &facts(case(dep, "investigating"))),
+            allowed(&staff, &facts(case(dep, CaseStatus::Investigating))),
             CaseAction::ALL.to_vec()
         );
-        let other = facts(case(Uuid::now_v7(), "served"));
+        let other = facts(case(Uuid::now_v7(), CaseStatus::Served));
         let d = decide(&staff, CaseAction::View, &other, NOW).unwrap_err();
         assert_eq!(
             d,
@@ -342,11 +346,11 @@ mod tests {
 
     #[test]
     fn parties_see_their_case_by_stage() {
-        let party = account("party", None);
+        let party = account(Role::Party, None);
         for (status, expected) in [
-            ("investigating", vec![]),
+            (CaseStatus::Investigating, vec![]),
             (
-                "disclosing",
+                CaseStatus::Disclosing,
                 vec![
                     CaseAction::View,
                     CaseAction::ViewMaterial,
@@ -354,7 +358,7 @@ mod tests {
                 ],
             ),
             (
-                "served",
+                CaseStatus::Served,
                 vec![
                     CaseAction::View,
                     CaseAction::ViewMaterial,
@@ -363,7 +367,7 @@ mod tests {
                 ],
             ),
             (
-                "closed",
+                CaseStatus::Closed,
                 vec![
                     CaseAction::View,
                     CaseAction::ViewMaterial,
@@ -377,7 +381,7 @@ mod tests {
             f.party = Some(party_row(&c, &party));
             assert_eq!(allowed(&party, &f), expected, "{status}");
         }
-        let c = case(Uuid::now_v7(), "disclosing");
+        let c = case(Uuid::now_v7(), CaseStatus::Disclosing);
         let mut f = facts(c.clone());
         f.party = Some(party_row(&c, &party));
         assert_eq!(
@@ -387,7 +391,7 @@ mod tests {
             "view_only"
         );
         // Another case: it does not exist for them.
-        let stranger = facts(case(Uuid::now_v7(), "served"));
+        let stranger = facts(case(Uuid::now_v7(), CaseStatus::Served));
         assert_eq!(
             decide(&party, CaseAction::View, &stranger, NOW).unwrap_err(),
             Denied {
@@ -399,8 +403,8 @@ mod tests {
 
     #[test]
     fn agents_act_within_a_current_delegation() {
-        let agent = account("agent", None);
-        let c = case(Uuid::now_v7(), "served");
+        let agent = account(Role::Agent, None);
+        let c = case(Uuid::now_v7(), CaseStatus::Served);
         let mut f = facts(c.clone());
         f.delegations = vec![delegation(
             &c,
@@ -436,19 +440,24 @@ mod tests {
 
     #[test]
     fn admins_view_but_do_not_run_or_download() {
-        let admin = account("admin", None);
-        let f = facts(case(Uuid::now_v7(), "served"));
+        let admin = account(Role::Admin, None);
+        let f = facts(case(Uuid::now_v7(), CaseStatus::Served));
         assert_eq!(
             allowed(&admin, &f),
             vec![CaseAction::View, CaseAction::ViewAccessHistory]
         );
     }
 
-    fn material(case: &case::Model, kind: &str, state: &str, superseded: bool) -> material::Model {
+    fn material(
+        case: &case::Model,
+        kind: MaterialKind,
+        state: MaterialState,
+        superseded: bool,
+    ) -> material::Model {
         material::Model {
             id: Uuid::now_v7(),
             case_id: case.id,
-            kind: kind.into(),
+            kind,
             title: "t".into(),
             original_name: "n".into(),
             content_type: "application/pdf".into(),
@@ -456,7 +465,7 @@ mod tests {
             sha256: "0".repeat(64),
             crc32: 0,
             object_key: "k".into(),
-            state: state.into(),
+            state,
             withhold_ground: None,
             withhold_note: None,
             uploaded_by: Uuid::nil(),
@@ -470,20 +479,50 @@ mod tests {
     #[test]
     fn parties_see_only_released_current_evidence_and_staff_see_all() {
         let dep = Uuid::now_v7();
-        let staff = account("staff", Some(dep));
-        let party = account("party", None);
-        let c = case(dep, "served");
+        let staff = account(Role::Staff, Some(dep));
+        let party = account(Role::Party, None);
+        let c = case(dep, CaseStatus::Served);
         let mut f = facts(c.clone());
         f.party = Some(party_row(&c, &party));
         let party_permit = decide(&party, CaseAction::ViewMaterial, &f, NOW).unwrap();
         let staff_permit = decide(&staff, CaseAction::ViewMaterial, &f, NOW).unwrap();
         for (kind, state, superseded, party_sees) in [
-            ("scene_diagram", "released", false, true),
-            ("scene_diagram", "released", true, false),
-            ("survey_record", "draft", false, false),
-            ("expert_opinion", "withheld", false, false),
-            ("authorisation", "draft", false, false),
-            ("authorisation", "released", false, false),
+            (
+                MaterialKind::SceneDiagram,
+                MaterialState::Released,
+                false,
+                true,
+            ),
+            (
+                MaterialKind::SceneDiagram,
+                MaterialState::Released,
+                true,
+                false,
+            ),
+            (
+                MaterialKind::SurveyRecord,
+                MaterialState::Draft,
+                false,
+                false,
+            ),
+            (
+                MaterialKind::ExpertOpinion,
+                MaterialState::Withheld,
+                false,
+                false,
+            ),
+            (
+                MaterialKind::Authorisation,
+                MaterialState::Draft,
+                false,
+                false,
+            ),
+            (
+                MaterialKind::Authorisation,
+                MaterialState::Released,
+                false,
+                false,
+            ),
         ] {
             let m = material(&c, kind, state, superseded);
             assert_eq!(
@@ -502,15 +541,20 @@ mod tests {
             );
         }
         // A material of another case never passes on this case's permit.
-        let elsewhere = material(&case(dep, "served"), "scene_diagram", "released", false);
+        let elsewhere = material(
+            &case(dep, CaseStatus::Served),
+            MaterialKind::SceneDiagram,
+            MaterialState::Released,
+            false,
+        );
         assert!(material_visible(&staff_permit, &staff, &elsewhere).is_err());
     }
 
     #[test]
     fn disabled_accounts_get_nothing() {
         let dep = Uuid::now_v7();
-        let mut staff = account("staff", Some(dep));
+        let mut staff = account(Role::Staff, Some(dep));
         staff.disabled = true;
-        assert!(allowed(&staff, &facts(case(dep, "served"))).is_empty());
+        assert!(allowed(&staff, &facts(case(dep, CaseStatus::Served))).is_empty());
     }
 }

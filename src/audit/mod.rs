@@ -165,6 +165,24 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A signed-in account acting in its role.
+    pub fn account(id: Uuid, role: crate::vocab::Role) -> Actor {
+        Actor {
+            id: Some(id),
+            role: role.as_str(),
+        }
+    }
+
+    /// The actor of a stored event (its role as the event recorded it).
+    pub fn recorded(id: Option<Uuid>, role: &str) -> Actor {
+        let role = match crate::vocab::Role::parse(role) {
+            Some(role) => role.as_str(),
+            None if role == Actor::SYSTEM.role => Actor::SYSTEM.role,
+            None => Actor::ANONYMOUS.role,
+        };
+        Actor { id, role }
+    }
+
     pub const ANONYMOUS: Actor = Actor {
         id: None,
         role: "anonymous",

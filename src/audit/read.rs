@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::db::entities::{account, audit_event, case, case_party};
 use crate::db::times;
 use crate::error::AppError;
+use crate::vocab::Role;
 
 /// Which events a reader may see at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -415,11 +416,13 @@ pub async fn case_history(
                 .and_then(|n| n.chars().next())
                 .map(|c| format!("{c}**"))
                 .unwrap_or_default();
-            let role = crate::routes::role_label(&e.actor_role);
-            let who = match (e.actor_role.as_str(), e.party_label.as_ref()) {
-                ("party", Some(label)) => locale.tf("audit.party_label", &[("label", label)]),
-                ("admin", _) => role,
-                _ => format!("{role} {masked}"),
+            let role = Role::parse(&e.actor_role);
+            let who = match (role, e.party_label.as_ref()) {
+                (Some(Role::Party), Some(label)) => {
+                    locale.tf("audit.party_label", &[("label", label)])
+                }
+                (Some(Role::Admin), _) => locale.label(Role::Admin),
+                _ => format!("{} {masked}", role_label(locale, &e.actor_role)),
             };
             let is_download = matches!(e.action.as_str(), "material.download" | "bundle.download");
             Access {
@@ -438,6 +441,12 @@ pub async fn case_history(
             }
         })
         .collect())
+}
+
+/// The label of an event's recorded role: a person's role, or "user" for the anonymous and the
+/// system (the command line).
+pub fn role_label(locale: crate::i18n::Locale, recorded: &str) -> String {
+    Role::parse(recorded).map_or_else(|| locale.t("role.user").into_owned(), |r| locale.label(r))
 }
 
 #[cfg(test)]

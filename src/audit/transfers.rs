@@ -144,10 +144,7 @@ pub async fn close_dead(
             if !streamed {
                 continue;
             }
-            let actor = Actor {
-                id: access.actor_id,
-                role: crate::auth::extract::role_name(&access.actor_role),
-            };
+            let actor = Actor::recorded(access.actor_id, &access.actor_role);
             let mut event = Event::new(actor, Action::TransferEnd, Outcome::Failed)
                 .client(access.client_ip.clone(), access.user_agent.clone())
                 .details(serde_json::json!({

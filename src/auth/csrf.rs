@@ -152,10 +152,7 @@ async fn signed_in_actor(req: &actix_web::HttpRequest, state: &AppState) -> Acto
         return Actor::ANONYMOUS;
     };
     match super::session::resume(&state.db, &claims).await {
-        Ok(Some((_, account))) => Actor {
-            id: Some(account.id),
-            role: super::extract::role_name(&account.role),
-        },
+        Ok(Some((_, account))) => Actor::account(account.id, account.role),
         _ => Actor::ANONYMOUS,
     }
 }

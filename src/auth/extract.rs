@@ -12,6 +12,7 @@ use super::{csrf, session, tokens};
 use crate::db::entities::account;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::vocab::Role;
 
 /// A signed-in person with a live session.
 #[derive(Clone, Debug)]
@@ -23,26 +24,12 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
-    pub fn role(&self) -> &str {
-        &self.account.role
+    pub fn role(&self) -> Role {
+        self.account.role
     }
 
     pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor {
-            id: Some(self.account.id),
-            role: role_name(&self.account.role),
-        }
-    }
-}
-
-/// The `'static` name of a stored role (audit actors carry `&'static str`).
-pub fn role_name(role: &str) -> &'static str {
-    match role {
-        "admin" => "admin",
-        "staff" => "staff",
-        "party" => "party",
-        "agent" => "agent",
-        _ => "unknown",
+        crate::audit::Actor::account(self.account.id, self.account.role)
     }
 }
 
@@ -113,7 +100,7 @@ impl FromRequest for StaffUser {
         let req = req.clone();
         Box::pin(async move {
             let user = current_user(req.clone()).await?;
-            if user.role() == "staff" && user.account.department_id.is_some() {
+            if user.role() == Role::Staff && user.account.department_id.is_some() {
                 Ok(StaffUser(user))
             } else {
                 Err(refuse(&req, &user, "role").await)
@@ -134,7 +121,7 @@ impl FromRequest for AdminUser {
         let req = req.clone();
         Box::pin(async move {
             let user = current_user(req.clone()).await?;
-            if user.role() == "admin" {
+            if user.role() == Role::Admin {
                 Ok(AdminUser(user))
             } else {
                 Err(refuse(&req, &user, "role").await)

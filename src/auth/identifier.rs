@@ -13,6 +13,8 @@
 
 use crate::keys::ServerKey;
 
+use crate::vocab::Role;
+
 /// A validated identifier of one kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Identifier {
@@ -164,6 +166,21 @@ pub fn normalise_username(raw: &str) -> Result<String, IdError> {
 }
 
 impl Identifier {
+    /// The identifier a new account of `role` is known by: staff and administrators by a
+    /// username; a party by a citizen ID number (or, with `passport`, a passport number); an
+    /// agent by a mobile number or else a lawyer's licence number.
+    pub fn for_role(role: Role, raw: &str, passport: bool) -> Result<Identifier, IdError> {
+        Ok(match role {
+            Role::Staff | Role::Admin => Identifier::Username(normalise_username(raw)?),
+            Role::Party if passport => Identifier::Passport(parse_passport(raw)?),
+            Role::Party => Identifier::CitizenId(parse_citizen_id(raw)?),
+            Role::Agent => match parse_mobile(raw) {
+                Ok(m) => Identifier::Mobile(m),
+                Err(_) => Identifier::LawyerLicence(parse_lawyer_licence(raw)?),
+            },
+        })
+    }
+
     /// What is hashed into the look-up key: the kind and the normalised value.
     fn key_material(&self) -> String {
         match self {

@@ -12,6 +12,7 @@ use super::{access_code, password, session, throttle};
 use crate::audit::{Action, Actor, Audit, AuditError, Event, Outcome};
 use crate::db::entities::account;
 use crate::keys::ServerKey;
+use crate::vocab::Role;
 
 /// An argon2id hash to verify against when there is no account, so failures cost the same.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -163,10 +164,7 @@ pub async fn sign_in(
                         throttle::account_refund(db, attempt.account_id).await?;
                     }
                 }
-                Actor {
-                    id: Some(a.id),
-                    role: super::extract::role_name(&a.role),
-                }
+                Actor::account(a.id, a.role)
             }
             None => Actor::ANONYMOUS,
         };
@@ -184,10 +182,7 @@ pub async fn sign_in(
     };
     throttle::account_succeeded(db, account.id).await?;
     throttle::address_refund(db, &address).await?;
-    let actor = Actor {
-        id: Some(account.id),
-        role: super::extract::role_name(&account.role),
-    };
+    let actor = Actor::account(account.id, account.role);
     // Audited before the session exists: no session is ever unaccounted for.
     audit
         .record(event(
@@ -293,10 +288,9 @@ pub async fn activate(
     let masked = found
         .as_ref()
         .map_or_else(|| masked_input(input), |(id, _)| id.masked());
-    let actor = found.as_ref().map_or(Actor::ANONYMOUS, |(_, a)| Actor {
-        id: Some(a.id),
-        role: super::extract::role_name(&a.role),
-    });
+    let actor = found
+        .as_ref()
+        .map_or(Actor::ANONYMOUS, |(_, a)| Actor::account(a.id, a.role));
     if let Some(reason) = refusal {
         if let Some(attempt) = attempt {
             if reason == "disabled" {
@@ -323,7 +317,7 @@ pub async fn activate(
     if new_password != repeated {
         return Err(ActivateError::PasswordsDiffer);
     }
-    let min = if account.role == "admin" {
+    let min = if account.role == Role::Admin {
         password::MIN_LENGTH_ADMIN
     } else {
         password::MIN_LENGTH

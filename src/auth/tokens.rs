@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::entities::{account, api_token};
+use crate::vocab::Role;
 
 const PREFIX: &str = "ep_";
 
@@ -104,7 +105,7 @@ pub async fn authenticate(
     if row.revoked_at.is_some() {
         return Ok(None);
     }
-    if owner.disabled || owner.role != "agent" || owner.password_hash.is_none() {
+    if owner.disabled || owner.role != Role::Agent || owner.password_hash.is_none() {
         return Ok(None);
     }
     // "Last used" to the minute, like a session's last activity: not a write per request.

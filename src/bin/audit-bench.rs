@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let event = Event::new(
                     Actor {
                         id: Some(Uuid::now_v7()),
-                        role: "party",
+                        role: evidence_portal::vocab::Role::Party.as_str(),
                     },
                     Action::MaterialView,
                     Outcome::Allowed,

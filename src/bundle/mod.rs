@@ -32,6 +32,7 @@ use crate::error::AppError;
 use crate::policy::{CaseFacts, CasePermit};
 use crate::signing::ManifestKey;
 use crate::store::{ObjectKey, Store, StoreError};
+use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
 
 mod layout;
 #[cfg(test)]
@@ -65,7 +66,7 @@ pub fn choose(
 ) -> Result<Vec<material::Model>, AppError> {
     let eligible: Vec<material::Model> = visible
         .into_iter()
-        .filter(|m| m.superseded_by.is_none() && m.kind != "authorisation")
+        .filter(|m| m.superseded_by.is_none() && m.kind != MaterialKind::Authorisation)
         .collect();
     let chosen = match selection {
         None => eligible,
@@ -97,7 +98,7 @@ pub async fn plan(
     facts: &CaseFacts,
     actor: &account::Model,
     chosen: Vec<material::Model>,
-    withheld: &[(&'static str, usize)],
+    withheld: &[(WithholdGround, usize)],
 ) -> Result<Planned, AppError> {
     let case = &facts.case;
     let brigade = crate::db::entities::department::Entity::find_by_id(case.department_id)
@@ -113,14 +114,14 @@ pub async fn plan(
             serde_json::json!({
                 "path": path,
                 "kind": m.kind,
-                "kind_label": crate::materials::kind_label(&m.kind),
+                "kind_label": crate::i18n::Locale::Zh.label(m.kind),
                 "title": m.title,
                 "original_name": m.original_name,
                 "content_type": m.content_type,
                 "size": m.size,
                 "sha256": m.sha256,
                 "uploaded_at": rfc3339_cst(m.uploaded_at),
-                "released_at": (m.state == "released").then(|| m.decided_at.map(rfc3339_cst)).flatten(),
+                "released_at": (m.state == MaterialState::Released).then(|| m.decided_at.map(rfc3339_cst)).flatten(),
                 "state": m.state,
             })
         })
@@ -129,7 +130,7 @@ pub async fn plan(
         .iter()
         .map(|(ground, n)| {
             serde_json::json!({
-                "ground": crate::materials::ground_label(ground),
+                "ground": crate::i18n::Locale::Zh.label(*ground),
                 "ground_code": ground,
                 "count": n,
             })
@@ -259,7 +260,7 @@ pub async fn plan(
 
 /// "代理人 张**（138****0001）", never the full name or number.
 fn masked_label(actor: &account::Model, facts: &CaseFacts) -> String {
-    let role = crate::routes::role_label_in(crate::i18n::Locale::Zh, &actor.role);
+    let role = crate::i18n::Locale::Zh.label(actor.role);
     let name = actor
         .display_name
         .chars()
@@ -341,7 +342,7 @@ fn entry_paths(materials: &[material::Model]) -> Vec<String> {
     materials
         .iter()
         .map(|m| {
-            let folder = crate::materials::kind_label(&m.kind);
+            let folder = crate::i18n::Locale::Zh.label(m.kind);
             let ext = std::path::Path::new(&m.original_name)
                 .extension()
                 .and_then(|e| e.to_str())

@@ -9,7 +9,7 @@ fn material(title: &str, original: &str, kind: &str) -> material::Model {
     material::Model {
         id: Uuid::now_v7(),
         case_id: Uuid::nil(),
-        kind: kind.into(),
+        kind: crate::vocab::MaterialKind::parse(kind).expect("a kind"),
         title: title.into(),
         original_name: original.into(),
         content_type: "image/jpeg".into(),
@@ -17,7 +17,7 @@ fn material(title: &str, original: &str, kind: &str) -> material::Model {
         sha256: String::new(),
         crc32: 0,
         object_key: String::new(),
-        state: "released".into(),
+        state: crate::vocab::MaterialState::Released,
         withhold_ground: None,
         withhold_note: None,
         uploaded_by: Uuid::nil(),

@@ -2,6 +2,7 @@
 
 use super::parties::account_for;
 use super::*;
+use crate::vocab::{MaterialKind, MaterialState, Role};
 
 /// An agent's authority to register (the authorisation document is already in the store).
 pub struct NewDelegation {
@@ -50,7 +51,7 @@ pub async fn grant_delegation(
     if valid_until <= OffsetDateTime::now_utc() {
         return Err(CaseError::Invalid("委托期限已经届满".into()));
     }
-    let (agent, code) = account_for(db, key, audit, staff, "agent", &new.agent, &name).await?;
+    let (agent, code) = account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
     let id = Uuid::now_v7();
     audit
         .record(
@@ -71,9 +72,9 @@ pub async fn grant_delegation(
         &txn,
         case.id,
         document,
-        "authorisation",
+        MaterialKind::Authorisation,
         &title,
-        "draft",
+        MaterialState::Draft,
         staff.id,
     )
     .await?;

@@ -2,6 +2,7 @@
 //! decision, and the audit event of every refusal.
 
 use super::*;
+use crate::vocab::Role;
 
 fn audit_action(action: CaseAction) -> Action {
     match action {
@@ -57,10 +58,7 @@ async fn decide(
     case_id: Uuid,
     found: Option<(case::Model, Option<case_party::Model>)>,
 ) -> Result<(CasePermit, CaseFacts), AppError> {
-    let who = Actor {
-        id: Some(actor.id),
-        role: crate::auth::extract::role_name(&actor.role),
-    };
+    let who = Actor::account(actor.id, actor.role);
     let denied = |reason: &'static str| {
         Event::new(who.clone(), audit_action(action), Outcome::Denied)
             .case(case_id)
@@ -71,7 +69,7 @@ async fn decide(
         audit.record(denied("no_such_case")).await?;
         return Err(AppError::NotFound);
     };
-    let delegations = if actor.role == "agent" {
+    let delegations = if actor.role == Role::Agent {
         delegation::Entity::find()
             .filter(delegation::Column::CaseId.eq(case_id))
             .filter(delegation::Column::AgentAccountId.eq(actor.id))
@@ -143,10 +141,7 @@ pub async fn authorize_material(
     match material {
         Some(m) if reason.is_empty() => Ok((permit, facts, m)),
         _ => {
-            let who = Actor {
-                id: Some(actor.id),
-                role: crate::auth::extract::role_name(&actor.role),
-            };
+            let who = Actor::account(actor.id, actor.role);
             audit
                 .record(
                     Event::new(who, audit_action(action), Outcome::Denied)

@@ -20,6 +20,7 @@ use crate::db::times;
 use crate::error::AppError;
 use crate::keys::ServerKey;
 use crate::policy::{self, CaseAction, CaseFacts, CasePermit};
+use crate::vocab::{CaseStatus, MaterialKind, MaterialState, Role, ServiceKind};
 
 mod delegations;
 mod gate;
@@ -29,58 +30,8 @@ pub use delegations::*;
 pub use gate::*;
 pub use parties::*;
 
-pub const STATUSES: [&str; 4] = ["investigating", "disclosing", "served", "closed"];
-pub const PARTY_ROLES: [&str; 6] = [
-    "driver",
-    "passenger",
-    "pedestrian",
-    "vehicle_owner",
-    "close_relative",
-    "other",
-];
 /// Art. 71: a review may be applied for within 3 days of service.
 pub const REVIEW_DAYS: i64 = 3;
-
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "investigating" => "调查中",
-        "disclosing" => "证据公开中（仅可查看）",
-        "served" => "认定书/证明已送达",
-        "closed" => "已结案",
-        _ => "未知",
-    }
-}
-
-/// A case status in the current request's language (catalog `status.<status>`).
-pub fn status_text(status: &str) -> String {
-    let status = if STATUSES.contains(&status) {
-        status
-    } else {
-        "unknown"
-    };
-    crate::i18n::t(&format!("status.{status}"))
-}
-
-/// A party's role in the current request's language (catalog `party_role.<role>`).
-pub fn party_role_text(role: &str) -> String {
-    let role = if PARTY_ROLES.contains(&role) {
-        role
-    } else {
-        "other"
-    };
-    crate::i18n::t(&format!("party_role.{role}"))
-}
-
-pub fn party_role_label(role: &str) -> &'static str {
-    match role {
-        "driver" => "驾驶人",
-        "passenger" => "乘车人",
-        "pedestrian" => "行人",
-        "vehicle_owner" => "车辆所有人",
-        "close_relative" => "死者近亲属",
-        _ => "其他",
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -194,7 +145,7 @@ pub async fn create(
         summary: Set(details.summary),
         fatal: Set(details.fatal),
         complex: Set(details.complex),
-        status: Set("investigating".into()),
+        status: Set(CaseStatus::Investigating),
         service_kind: Set(None),
         served_on: Set(None),
         created_by: Set(staff.id),
@@ -208,10 +159,7 @@ pub async fn create(
 }
 
 fn actor(a: &account::Model) -> Actor {
-    Actor {
-        id: Some(a.id),
-        role: crate::auth::extract::role_name(&a.role),
-    }
+    Actor::account(a.id, a.role)
 }
 
 /// Edits a case's facts (staff with a `Manage` permit).
@@ -235,7 +183,7 @@ pub async fn update(
     {
         return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
     }
-    if current.status == "disclosing" && !details.fatal && !details.complex {
+    if current.status == CaseStatus::Disclosing && !details.fatal && !details.complex {
         return Err(CaseError::Invalid(
             "证据公开阶段的案件须为死亡或复杂疑难事故".into(),
         ));
@@ -276,23 +224,25 @@ pub async fn change_status(
     change: StatusChange,
 ) -> Result<case::Model, CaseError> {
     debug_assert_eq!(permit.action, CaseAction::Manage);
-    let from = current.status.as_str();
-    let to = change.to.as_str();
+    use CaseStatus::{Closed, Disclosing, Investigating, Served};
+    let from = current.status;
+    let requested = CaseStatus::parse(&change.to);
     let allowed = matches!(
-        (from, to),
-        ("investigating", "disclosing")
-            | ("investigating", "served")
-            | ("disclosing", "served")
-            | ("served", "closed")
+        (from, requested),
+        (Investigating, Some(Disclosing))
+            | (Investigating, Some(Served))
+            | (Disclosing, Some(Served))
+            | (Served, Some(Closed))
     );
-    if !allowed {
+    let Some(to) = requested.filter(|_| allowed) else {
+        let zh = crate::i18n::Locale::Zh;
         return Err(CaseError::Invalid(format!(
             "案件不能从“{}”变为“{}”",
-            status_label(from),
-            status_label(to)
+            zh.label(from),
+            requested.map_or_else(|| zh.t("status.unknown").into_owned(), |to| zh.label(to))
         )));
-    }
-    if to == "disclosing" && !current.fatal && !current.complex {
+    };
+    if to == Disclosing && !current.fatal && !current.complex {
         return Err(CaseError::Invalid(
             "只有死亡事故或复杂、疑难的伤人事故才能在认定前公开证据（第六十三条）".into(),
         ));
@@ -300,14 +250,11 @@ pub async fn change_status(
     let today = OffsetDateTime::now_utc()
         .to_offset(time::macros::offset!(+8))
         .date();
-    let (kind, served_on) = if to == "served" {
-        let kind = match change.service_kind.as_deref() {
-            Some(k @ ("determination" | "certificate")) => k.to_owned(),
-            _ => {
-                return Err(CaseError::Invalid(
-                    "请选择送达的是事故认定书还是事故证明".into(),
-                ));
-            }
+    let (kind, served_on) = if to == Served {
+        let Some(kind) = change.service_kind.as_deref().and_then(ServiceKind::parse) else {
+            return Err(CaseError::Invalid(
+                "请选择送达的是事故认定书还是事故证明".into(),
+            ));
         };
         let on = change
             .served_on
@@ -317,7 +264,7 @@ pub async fn change_status(
         }
         (Some(kind), Some(on))
     } else {
-        (current.service_kind.clone(), current.served_on)
+        (current.service_kind, current.served_on)
     };
     audit
         .record(
@@ -330,7 +277,7 @@ pub async fn change_status(
         .await?;
     let now = OffsetDateTime::now_utc();
     let mut row: case::ActiveModel = current.into();
-    row.status = Set(to.to_owned());
+    row.status = Set(to);
     row.service_kind = Set(kind);
     row.served_on = Set(served_on);
     row.status_changed_by = Set(Some(staff.id));
@@ -374,7 +321,7 @@ pub async fn search(
     {
         cond = cond.add(case::Column::CaseNumber.contains(n));
     }
-    if let Some(s) = filter.status.as_deref().filter(|s| STATUSES.contains(s)) {
+    if let Some(s) = filter.status.as_deref().and_then(CaseStatus::parse) {
         cond = cond.add(case::Column::Status.eq(s));
     }
     let backend = db.get_database_backend();
@@ -432,8 +379,8 @@ pub async fn released_count(db: &DatabaseConnection, case_id: Uuid) -> Result<u6
     use crate::db::entities::material;
     material::Entity::find()
         .filter(material::Column::CaseId.eq(case_id))
-        .filter(material::Column::State.eq("released"))
-        .filter(material::Column::Kind.ne("authorisation"))
+        .filter(material::Column::State.eq(MaterialState::Released))
+        .filter(material::Column::Kind.ne(MaterialKind::Authorisation))
         .filter(material::Column::SupersededBy.is_null())
         .count(db)
         .await
@@ -445,7 +392,7 @@ pub async fn my_cases(
     person: &account::Model,
 ) -> Result<Vec<MyCase>, DbErr> {
     let mut out = Vec::new();
-    if person.role == "party" {
+    if person.role == Role::Party {
         let rows = case_party::Entity::find()
             .filter(case_party::Column::AccountId.eq(person.id))
             .all(db)
@@ -461,7 +408,7 @@ pub async fn my_cases(
                 });
             }
         }
-    } else if person.role == "agent" {
+    } else if person.role == Role::Agent {
         let now = OffsetDateTime::now_utc();
         let rows = delegation::Entity::find()
             .filter(delegation::Column::AgentAccountId.eq(person.id))

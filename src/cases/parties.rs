@@ -2,6 +2,7 @@
 //! or reset those accounts (`policy::may_credential`).
 
 use super::*;
+use crate::vocab::{PartyRole, Role};
 
 pub async fn parties(
     db: &DatabaseConnection,
@@ -60,7 +61,7 @@ pub(super) async fn account_for(
     key: &ServerKey,
     audit: &Audit,
     staff: &account::Model,
-    role: &'static str,
+    role: Role,
     identifier: &Identifier,
     name: &str,
 ) -> Result<(account::Model, Option<IssuedCode>), CaseError> {
@@ -151,9 +152,9 @@ pub async fn register_party(
     if label.is_empty() || label.chars().count() > 8 {
         return Err(CaseError::Invalid("请填写当事人代号，如甲、乙、丙".into()));
     }
-    if !PARTY_ROLES.contains(&new.role.as_str()) {
+    let Some(role) = PartyRole::parse(&new.role) else {
         return Err(CaseError::Invalid("请选择当事人在事故中的身份".into()));
-    }
+    };
     let existing = case_party::Entity::find()
         .filter(case_party::Column::CaseId.eq(case.id))
         .find_also_related(account::Entity)
@@ -170,7 +171,7 @@ pub async fn register_party(
         return Err(CaseError::Invalid("该当事人已登记在本案".into()));
     }
     let (party_account, code) =
-        account_for(db, key, audit, staff, "party", &new.identifier, &name).await?;
+        account_for(db, key, audit, staff, Role::Party, &new.identifier, &name).await?;
     let id = Uuid::now_v7();
     audit
         .record(
@@ -187,7 +188,7 @@ pub async fn register_party(
         case_id: Set(case.id),
         account_id: Set(party_account.id),
         label: Set(label),
-        role: Set(new.role),
+        role: Set(role),
         name: Set(name),
         created_by: Set(staff.id),
         created_at: Set(OffsetDateTime::now_utc()),

@@ -18,6 +18,7 @@ mod records;
 /// China Standard Time, in which times are printed and bare dates on the command line read.
 const CST: time::UtcOffset = crate::db::times::CST;
 
+use crate::vocab::Role;
 use records::{audit, gc, parse_from, parse_to};
 
 #[derive(Parser)]
@@ -89,8 +90,8 @@ enum AccountAction {
     /// Create an inactive account and print its first access code (valid 14 days).
     Create {
         /// party, agent or staff.
-        #[arg(long, value_parser = ["party", "agent", "staff"])]
-        role: String,
+        #[arg(long, value_parser = account_role)]
+        role: Role,
         /// Citizen ID number or passport number (party), lawyer licence or mobile number
         /// (agent), username (staff).
         #[arg(long)]
@@ -247,31 +248,9 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
             display_name,
             department,
         } => {
-            let (role, ident): (&'static str, Identifier) = match role.as_str() {
-                "party" if passport => (
-                    "party",
-                    Identifier::Passport(id::parse_passport(&identifier).map_err(text)?),
-                ),
-                "party" => (
-                    "party",
-                    Identifier::CitizenId(id::parse_citizen_id(&identifier).map_err(text)?),
-                ),
-                "agent" => match id::parse_mobile(&identifier) {
-                    Ok(m) => ("agent", Identifier::Mobile(m)),
-                    Err(_) => (
-                        "agent",
-                        Identifier::LawyerLicence(
-                            id::parse_lawyer_licence(&identifier).map_err(text)?,
-                        ),
-                    ),
-                },
-                _ => (
-                    "staff",
-                    Identifier::Username(id::normalise_username(&identifier).map_err(text)?),
-                ),
-            };
+            let ident = Identifier::for_role(role, &identifier, passport).map_err(text)?;
             let department_id = match (role, department) {
-                ("staff", Some(code)) => Some(
+                (Role::Staff, Some(code)) => Some(
                     accounts::departments(&state.db)
                         .await
                         .map_err(|e| e.to_string())?
@@ -280,7 +259,7 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
                         .ok_or_else(|| format!("no brigade with the code {code}"))?
                         .id,
                 ),
-                ("staff", None) => {
+                (Role::Staff, None) => {
                     return Err(Failure::Other("--department is required for staff".into()));
                 }
                 _ => None,
@@ -407,7 +386,7 @@ async fn create_admin(
     let event = |outcome| {
         Event::new(Actor::SYSTEM, Action::AccountCreate, outcome).details(serde_json::json!({
             "account_id": id,
-            "role": "admin",
+            "role": Role::Admin,
             "login": username,
             "via": "cli",
         }))
@@ -418,7 +397,7 @@ async fn create_admin(
         .is_some();
     if exists {
         let refused = event(Outcome::Failed).details(serde_json::json!({
-            "role": "admin",
+            "role": Role::Admin,
             "login": username,
             "via": "cli",
             "error": "exists",
@@ -453,7 +432,7 @@ async fn create_admin(
             .audit
             .record(event(Outcome::Failed).details(serde_json::json!({
                 "account_id": id,
-                "role": "admin",
+                "role": Role::Admin,
                 "login": username,
                 "via": "cli",
                 "error": e.to_string(),
@@ -487,4 +466,17 @@ fn prompt_password_twice() -> Result<String, String> {
         return Err("the two passwords differ".into());
     }
     Ok(first)
+}
+
+/// The roles `account create` makes (administrators have `create-admin`).
+fn account_role(value: &str) -> Result<Role, String> {
+    Role::parse(value)
+        .filter(|r| *r != Role::Admin)
+        .ok_or_else(|| {
+            let roles: Vec<&str> = [Role::Party, Role::Agent, Role::Staff]
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            format!("one of {}", roles.join(", "))
+        })
 }

@@ -34,7 +34,7 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
     let id = new.id;
     account::ActiveModel {
         id: Set(id),
-        role: Set("admin".into()),
+        role: Set(crate::vocab::Role::Admin),
         display_name: Set(new.display_name.into()),
         login_key: Set(new.login_key.into()),
         login_masked: Set(new.login_masked.into()),

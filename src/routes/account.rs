@@ -5,12 +5,13 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, cst, render, role_label, see_other};
+use super::{Layout, cst, render, see_other};
 use crate::audit::{Action, Event, Outcome};
 use crate::auth::{CurrentUser, client_of, password, session, throttle, tokens};
 use crate::db::entities::account;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::vocab::Role;
 
 pub struct TokenRow {
     pub id: Uuid,
@@ -38,7 +39,7 @@ struct AccountPage {
 }
 
 async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
-    let is_agent = user.role() == "agent";
+    let is_agent = user.role() == Role::Agent;
     let tokens = if is_agent {
         tokens::list(&state.db, user.account.id)
             .await?
@@ -60,7 +61,7 @@ async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
         csrf_token: user.csrf_token.clone(),
         name: user.account.display_name.clone(),
         login: user.account.login_masked.clone(),
-        role: role_label(user.role()),
+        role: crate::i18n::label(user.role()),
         is_agent,
         tokens,
         new_token: None,
@@ -123,7 +124,7 @@ pub async fn password_post(
             throttle::account_refused(&state.db, attempt).await?;
         }
     }
-    let min = if user.role() == "admin" {
+    let min = if user.role() == Role::Admin {
         password::MIN_LENGTH_ADMIN
     } else {
         password::MIN_LENGTH
@@ -193,7 +194,7 @@ pub async fn token_create_post(
     state: web::Data<AppState>,
     form: web::Form<TokenForm>,
 ) -> AppResult<HttpResponse> {
-    if user.role() != "agent" {
+    if user.role() != Role::Agent {
         return Err(crate::auth::extract::refuse(&req, &user, "role").await);
     }
     let name = form.name.trim();

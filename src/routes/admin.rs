@@ -6,13 +6,14 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, cst, render, role_label, see_other};
+use super::{Layout, cst, render, see_other};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::auth::AdminUser;
-use crate::auth::identifier::{self, Identifier};
+use crate::auth::identifier::Identifier;
 use crate::error::{AppError, AppResult};
 use crate::i18n::t;
 use crate::state::AppState;
+use crate::vocab::Role;
 
 pub struct DepartmentRow {
     pub id: Uuid,
@@ -78,7 +79,7 @@ async fn admin_page(
             id: a.id,
             name: a.display_name,
             login: a.login_masked,
-            role: role_label(&a.role),
+            role: crate::i18n::label(a.role),
         })
         .collect();
     Ok(AdminPage {
@@ -160,32 +161,16 @@ pub struct AccountForm {
     department_id: String,
 }
 
-fn parse_identifier(form: &AccountForm) -> Result<(&'static str, Identifier), String> {
-    let text = |e: identifier::IdError| crate::i18n::pick(&e.to_string());
-    match form.role.as_str() {
-        "staff" => Ok((
-            "staff",
-            Identifier::Username(identifier::normalise_username(&form.identifier).map_err(text)?),
-        )),
-        "party" if form.id_kind == "passport" => Ok((
-            "party",
-            Identifier::Passport(identifier::parse_passport(&form.identifier).map_err(text)?),
-        )),
-        "party" => Ok((
-            "party",
-            Identifier::CitizenId(identifier::parse_citizen_id(&form.identifier).map_err(text)?),
-        )),
-        "agent" => {
-            if let Ok(m) = identifier::parse_mobile(&form.identifier) {
-                Ok(("agent", Identifier::Mobile(m)))
-            } else {
-                identifier::parse_lawyer_licence(&form.identifier)
-                    .map(|l| ("agent", Identifier::LawyerLicence(l)))
-                    .map_err(|_| t("admin.new.agent_identifier_invalid"))
-            }
-        }
-        _ => Err(t("admin.new.type_missing")),
-    }
+fn parse_identifier(form: &AccountForm) -> Result<(Role, Identifier), String> {
+    let role = Role::parse(&form.role)
+        .filter(|r| *r != Role::Admin)
+        .ok_or_else(|| t("admin.new.type_missing"))?;
+    Identifier::for_role(role, &form.identifier, form.id_kind == "passport")
+        .map_err(|e| match role {
+            Role::Agent => t("admin.new.agent_identifier_invalid"),
+            _ => crate::i18n::pick(&e.to_string()),
+        })
+        .map(|id| (role, id))
 }
 
 /// `POST /admin/accounts`: creates the account and shows its first access code once.
@@ -202,7 +187,7 @@ pub async fn account_create_post(
     if name.is_empty() || name.chars().count() > 100 {
         return refused(&state, &admin, t("admin.new.name_invalid")).await;
     }
-    let department_id = if role == "staff" {
+    let department_id = if role == Role::Staff {
         match Uuid::parse_str(form.department_id.trim()) {
             Ok(d) => Some(d),
             Err(_) => return refused(&state, &admin, t("admin.new.brigade_missing")).await,
@@ -230,7 +215,7 @@ fn code_page(
 ) -> AppResult<HttpResponse> {
     render(&CodeIssuedPage {
         layout: Layout::for_user(&admin.0),
-        role: role_label(&account.role),
+        role: crate::i18n::label(account.role),
         name: account.display_name,
         login: account.login_masked,
         code: code.code,

@@ -7,7 +7,7 @@ use crate::auth::DownloadUser;
 
 #[derive(Serialize)]
 struct WhoAmI<'a> {
-    role: &'a str,
+    role: crate::vocab::Role,
     login: &'a str,
     name: &'a str,
     via: &'static str,
@@ -23,7 +23,7 @@ pub async fn whoami(user: DownloadUser) -> HttpResponse {
     };
     let account = user.account();
     HttpResponse::Ok().json(WhoAmI {
-        role: &account.role,
+        role: account.role,
         login: &account.login_masked,
         name: &account.display_name,
         via,

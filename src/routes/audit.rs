@@ -133,7 +133,7 @@ fn rows(events: &[crate::db::entities::audit_event::Model], names: &read::Names)
                 .actor_id
                 .and_then(|id| names.actors.get(&id).cloned())
                 .unwrap_or_else(|| "—".to_owned()),
-            role: super::role_label(&e.actor_role),
+            role: read::role_label(locale, &e.actor_role),
             action: locale.t(&format!("audit.action.{}", e.action)).into_owned(),
             case_number: e
                 .case_id

@@ -137,7 +137,7 @@ pub async fn view_login_post(
     .await;
     let (error, identifier_error) = match result {
         Ok(signed_in) => {
-            let target = safe_next(&form.next).unwrap_or(home_for(&signed_in.account.role));
+            let target = safe_next(&form.next).unwrap_or(home_for(signed_in.account.role));
             let mut res = see_other(target);
             res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
                 .map_err(AppError::internal)?;
@@ -227,7 +227,7 @@ pub async fn view_activate_post(
     let (mut error, mut identifier_error, mut password_error) = (None, None, None);
     match result {
         Ok(signed_in) => {
-            let mut res = see_other(home_for(&signed_in.account.role));
+            let mut res = see_other(home_for(signed_in.account.role));
             res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
                 .map_err(AppError::internal)?;
             return Ok(res);

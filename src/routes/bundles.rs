@@ -10,10 +10,11 @@ use super::{Layout, render};
 use crate::audit::{Action, Event, Outcome};
 use crate::auth::{DownloadUser, client_of};
 use crate::cases;
-use crate::delivery::{Conditional, MeteredBody, Ranges};
+use crate::delivery::{Conditional, Ranges, Representation};
 use crate::error::{AppError, AppResult};
 use crate::policy::CaseAction;
 use crate::state::AppState;
+use futures_util::FutureExt;
 
 /// The materials named by `?material=<id>` (repeated), if any are named.
 fn selection(query: &str) -> AppResult<Option<Vec<Uuid>>> {
@@ -59,10 +60,7 @@ pub async fn bundle_get(
     )
     .await?;
     let view = crate::materials::party_view(&state.db, &permit, &account).await?;
-    let actor = crate::audit::Actor {
-        id: Some(account.id),
-        role: crate::auth::extract::role_name(&account.role),
-    };
+    let actor = crate::audit::Actor::account(account.id, account.role);
     let chosen = match crate::bundle::choose(view.visible, selection.as_deref()) {
         Ok(chosen) => chosen,
         Err(e) => {
@@ -151,51 +149,23 @@ pub async fn bundle_get(
         )
         .await?;
 
-    let mut res = match (&conditional.ranges, conditional.not_modified) {
-        (_, true) => HttpResponse::NotModified(),
-        (Ranges::Unsatisfiable, _) => HttpResponse::RangeNotSatisfiable(),
-        (Ranges::Parts(_), _) => HttpResponse::PartialContent(),
-        (Ranges::Whole, _) => HttpResponse::Ok(),
+    let what = Representation {
+        size: total,
+        etag: planned.etag.clone(),
+        content_type: "application/zip".into(),
+        disposition: header::ContentDisposition {
+            disposition: header::DispositionType::Attachment,
+            parameters: vec![
+                header::DispositionParam::Filename(planned.ascii_name.clone()),
+                header::DispositionParam::FilenameExt(header::ExtendedValue {
+                    charset: header::Charset::Ext("UTF-8".into()),
+                    language_tag: None,
+                    value: planned.download_name.clone().into_bytes(),
+                }),
+            ],
+        },
+        headers: Vec::new(),
     };
-    res.insert_header((header::ETAG, planned.etag.clone()))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    if conditional.not_modified {
-        return Ok(res.finish());
-    }
-    let range = match &conditional.ranges {
-        Ranges::Unsatisfiable => {
-            res.insert_header((header::CONTENT_RANGE, format!("bytes */{total}")));
-            return Ok(res.finish());
-        }
-        Ranges::Parts(parts) => {
-            let r = parts[0].clone();
-            res.insert_header((
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{total}", r.start, r.end - 1),
-            ));
-            r
-        }
-        Ranges::Whole => 0..total,
-    };
-    res.insert_header((header::CONTENT_TYPE, "application/zip"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            header::ContentDisposition {
-                disposition: header::DispositionType::Attachment,
-                parameters: vec![
-                    header::DispositionParam::Filename(planned.ascii_name.clone()),
-                    header::DispositionParam::FilenameExt(header::ExtendedValue {
-                        charset: header::Charset::Ext("UTF-8".into()),
-                        language_tag: None,
-                        value: planned.download_name.clone().into_bytes(),
-                    }),
-                ],
-            },
-        ));
-    if head {
-        return Ok(res.body(crate::delivery::HeadBody(range.end - range.start)));
-    }
     let report = super::content::transfer_reporter(
         state.audit.clone(),
         actor,
@@ -204,8 +174,18 @@ pub async fn bundle_get(
         client,
         (recorded.seq, state.instance),
     );
-    let body = planned.layout.stream(state.store.clone(), range.clone());
-    Ok(res.body(MeteredBody::new(body, range.end - range.start, report)))
+    // The layout streams any range of the zip; its objects were checked above, so opening
+    // cannot fail (a store failure mid-way aborts the body, never pads it).
+    let layout = std::sync::Arc::new(planned.layout);
+    let store = state.store.clone();
+    let open = move |range: std::ops::Range<u64>| {
+        let body = layout.stream(store.clone(), range);
+        futures_util::future::ready(Ok(body)).boxed()
+    };
+    crate::delivery::respond(conditional, head, what, open, report, async |e| {
+        AppError::from(e)
+    })
+    .await
 }
 
 /// `GET /.well-known/evidence-portal/manifest-key.pem`: the public key that checks bundle

@@ -11,6 +11,7 @@ use crate::cases;
 use crate::error::AppResult;
 use crate::policy::CaseAction;
 use crate::state::AppState;
+use crate::vocab::{CaseStatus, MaterialKind, Role, ServiceKind};
 
 pub struct MyCaseRow {
     pub id: Uuid,
@@ -40,7 +41,7 @@ pub async fn view_my_cases_get(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
-    if !matches!(user.role(), "party" | "agent") {
+    if !matches!(user.role(), Role::Party | Role::Agent) {
         return Err(crate::auth::extract::refuse(&req, &user, "role").await);
     }
     let rows = cases::my_cases(&state.db, &user.account)
@@ -48,10 +49,10 @@ pub async fn view_my_cases_get(
         .into_iter()
         .map(|m| MyCaseRow {
             id: m.case.id,
-            open: m.case.status != "investigating",
+            open: m.case.status != CaseStatus::Investigating,
             review_deadline: cases::review_deadline(&m.case)
                 .map(|d| crate::i18n::Locale::current().date(d)),
-            status: cases::status_text(&m.case.status),
+            status: crate::i18n::label(m.case.status),
             occurred: cst(m.case.occurred_at),
             number: m.case.case_number,
             label: m.label,
@@ -81,7 +82,7 @@ pub async fn view_my_cases_get(
     render(&MyCasesPage {
         layout: Layout::for_user(&user),
         rows,
-        is_agent: user.role() == "agent",
+        is_agent: user.role() == Role::Agent,
         resets,
     })
 }
@@ -147,10 +148,10 @@ pub async fn view_case_get(
         )
         .await?;
     let view = crate::materials::party_view(&state.db, &permit, &user.account).await?;
-    let groups = crate::materials::KINDS
+    let groups = MaterialKind::EVIDENCE
         .iter()
-        .map(|(kind, _)| KindGroup {
-            kind: crate::materials::kind_text(kind),
+        .map(|kind| KindGroup {
+            kind: crate::i18n::label(*kind),
             items: view
                 .visible
                 .iter()
@@ -184,7 +185,7 @@ pub async fn view_case_get(
                     crate::i18n::Locale::current().tf(
                         "case.withheld_count",
                         &[
-                            ("ground", &crate::materials::ground_text(ground)),
+                            ("ground", &crate::i18n::label(*ground)),
                             ("n", &n.to_string()),
                         ],
                     )
@@ -192,11 +193,11 @@ pub async fn view_case_get(
                 .collect(),
             layout: Layout::for_user(&user),
             occurred: cst(case.occurred_at),
-            status: cases::status_text(&case.status),
-            view_only: case.status == "disclosing",
+            status: crate::i18n::label(case.status),
+            view_only: case.status == CaseStatus::Disclosing,
             served: case.served_on.map(|d| {
                 let locale = crate::i18n::Locale::current();
-                let kind = if case.service_kind.as_deref() == Some("certificate") {
+                let kind = if case.service_kind == Some(ServiceKind::Certificate) {
                     "case.served_certificate"
                 } else {
                     "case.served_determination"
@@ -275,7 +276,7 @@ pub async fn view_material_get(
         layout,
         case_id,
         case_number: facts.case.case_number,
-        kind: crate::materials::kind_text(&material.kind),
+        kind: crate::i18n::label(material.kind),
         size: super::staff::human_size(material.size),
         shape,
         content_url: format!("{base}/view"),

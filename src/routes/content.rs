@@ -2,7 +2,6 @@
 //! and the `transfer.end` that says how each transfer ended.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::audit::{Action, Event, Outcome};
@@ -24,9 +23,9 @@ pub async fn material_content_get(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> AppResult<HttpResponse> {
-    use crate::delivery::{Conditional, MeteredBody, Ranges};
-    use actix_web::http::header::{self, HeaderValue};
-    use futures_util::{StreamExt, TryStreamExt};
+    use crate::delivery::{Conditional, Representation};
+    use actix_web::http::header;
+    use futures_util::FutureExt;
 
     let (case_id, material_id, mode) = path.into_inner();
     let (action, audit_action, inline) = match mode.as_str() {
@@ -46,12 +45,9 @@ pub async fn material_content_get(
         material_id,
     )
     .await?;
-    let actor = crate::audit::Actor {
-        id: Some(account.id),
-        role: crate::auth::extract::role_name(&account.role),
-    };
+    let actor = crate::audit::Actor::account(account.id, account.role);
     if mode == "thumbnail" {
-        return thumbnail(&state, &material, actor, client, &user).await;
+        return thumbnail(&state, &req, &material, actor, client, &user).await;
     }
 
     let size = material.size as u64;
@@ -64,11 +60,6 @@ pub async fn material_content_get(
     } else {
         conditional.planned_bytes(size)
     };
-    let Conditional {
-        not_modified,
-        range_header,
-        ranges,
-    } = conditional;
 
     // Committed before any byte of evidence leaves; if it cannot be, nothing is sent (503).
     let recorded = state
@@ -80,9 +71,9 @@ pub async fn material_content_get(
                 .client(client.0.clone(), client.1.clone())
                 .details(serde_json::json!({
                     "title": material.title,
-                    "range": range_header,
+                    "range": conditional.range_header,
                     "bytes": planned,
-                    "not_modified": not_modified,
+                    "not_modified": conditional.not_modified,
                     "head": head,
                     "instance": state.instance,
                     "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
@@ -90,84 +81,34 @@ pub async fn material_content_get(
         )
         .await?;
 
-    let mut res = match (&ranges, not_modified) {
-        (_, true) => HttpResponse::NotModified(),
-        (Ranges::Unsatisfiable, _) => HttpResponse::RangeNotSatisfiable(),
-        (Ranges::Parts(_), _) => HttpResponse::PartialContent(),
-        (Ranges::Whole, _) => HttpResponse::Ok(),
-    };
-    res.insert_header((header::ETAG, etag.clone()))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    if not_modified {
-        return Ok(res.finish());
-    }
-    if let Ranges::Unsatisfiable = ranges {
-        res.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
-        return Ok(res.finish());
-    }
-    res.insert_header((
-        header::CONTENT_DISPOSITION,
-        content_disposition(&material.original_name, &material.title, inline),
-    ));
-    if inline {
+    let what = Representation {
+        size,
+        etag,
+        content_type: material.content_type.clone(),
+        disposition: content_disposition(&material.original_name, &material.title, inline),
         // The viewer page embeds PDFs from here: same-origin framing only, nothing else.
-        res.insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'",
-        ))
-        .insert_header((header::X_FRAME_OPTIONS, "SAMEORIGIN"));
-    }
-
-    if head {
-        let (len, range) = match &ranges {
-            Ranges::Parts(parts) if parts.len() == 1 => {
-                (parts[0].end - parts[0].start, Some(parts[0].clone()))
-            }
-            _ => (size, None),
-        };
-        if let Some(r) = range {
-            res.insert_header((
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{size}", r.start, r.end - 1),
-            ));
+        headers: if inline {
+            vec![
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'",
+                ),
+                (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+            ]
         } else {
-            res.status(actix_web::http::StatusCode::OK);
-        }
-        res.insert_header((header::CONTENT_TYPE, material.content_type.clone()));
-        return Ok(res.body(crate::delivery::HeadBody(len)));
-    }
-
+            Vec::new()
+        },
+    };
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
     let store = state.store.clone();
+    let open = move |range: std::ops::Range<u64>| {
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.get(&key, Some(range)).await.map(|f| f.body) }.boxed()
+    };
     let audit = state.audit.clone();
     let first_seq = recorded.seq;
-    // A fetch that fails before any byte: the access is recorded as failed (durably, before
-    // the 503), so the history never shows a download that did not happen.
     let instance = state.instance;
-    let failed_before_any_byte = |e: crate::store::StoreError| {
-        let audit = audit.clone();
-        let actor = actor.clone();
-        let client = client.clone();
-        async move {
-            let recorded = audit
-                .record(
-                    Event::new(actor, Action::TransferEnd, Outcome::Failed)
-                        .case(case_id)
-                        .material(material_id)
-                        .client(client.0, client.1)
-                        .details(serde_json::json!({
-                            "of": first_seq, "bytes_sent": 0, "completed": false,
-                            "source_failed": true, "reason": e.to_string(), "instance": instance,
-                        })),
-                )
-                .await;
-            match recorded {
-                Ok(_) => AppError::from(e),
-                Err(audit_failed) => AppError::from(audit_failed),
-            }
-        }
-    };
     let report = transfer_reporter(
         audit.clone(),
         actor.clone(),
@@ -176,82 +117,43 @@ pub async fn material_content_get(
         client.clone(),
         (first_seq, instance),
     );
-    match ranges {
-        Ranges::Whole => {
-            let fetched = match store.get(&key, None).await {
-                Ok(f) => f,
-                Err(e) => return Err(failed_before_any_byte(e).await),
-            };
-            res.insert_header((header::CONTENT_TYPE, material.content_type.clone()));
-            Ok(res.body(MeteredBody::new(fetched.body, size, report)))
+    // A fetch that fails before any byte: the access is recorded as failed (durably, before
+    // the 503), so the history never shows a download that did not happen.
+    let refused = async move |e: crate::store::StoreError| {
+        let recorded = audit
+            .record(
+                Event::new(actor, Action::TransferEnd, Outcome::Failed)
+                    .case(case_id)
+                    .material(material_id)
+                    .client(client.0, client.1)
+                    .details(serde_json::json!({
+                        "of": first_seq, "bytes_sent": 0, "completed": false,
+                        "source_failed": true, "reason": e.to_string(), "instance": instance,
+                    })),
+            )
+            .await;
+        match recorded {
+            Ok(_) => AppError::from(e),
+            Err(audit_failed) => AppError::from(audit_failed),
         }
-        Ranges::Parts(parts) if parts.len() == 1 => {
-            let r = parts[0].clone();
-            let fetched = match store.get(&key, Some(r.clone())).await {
-                Ok(f) => f,
-                Err(e) => return Err(failed_before_any_byte(e).await),
-            };
-            res.insert_header((header::CONTENT_TYPE, material.content_type.clone()))
-                .insert_header((
-                    header::CONTENT_RANGE,
-                    format!("bytes {}-{}/{size}", r.start, r.end - 1),
-                ));
-            Ok(res.body(MeteredBody::new(fetched.body, r.end - r.start, report)))
-        }
-        Ranges::Parts(parts) => {
-            // multipart/byteranges: each part fetched from the store only when its turn comes.
-            let boundary = format!("evidence-{}", Uuid::now_v7().simple());
-            let mut segments: Vec<Result<Bytes, std::ops::Range<u64>>> = Vec::new();
-            let mut total = 0u64;
-            for r in &parts {
-                let head = format!(
-                    "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Range: bytes {}-{}/{size}\r\n\r\n",
-                    material.content_type,
-                    r.start,
-                    r.end - 1
-                );
-                total += head.len() as u64 + (r.end - r.start);
-                segments.push(Ok(Bytes::from(head)));
-                segments.push(Err(r.clone()));
-            }
-            let tail = format!("\r\n--{boundary}--\r\n");
-            total += tail.len() as u64;
-            segments.push(Ok(Bytes::from(tail)));
-            let body = futures_util::stream::iter(segments)
-                .then(move |segment| {
-                    let store = store.clone();
-                    let key = key.clone();
-                    async move {
-                        match segment {
-                            Ok(bytes) => {
-                                Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
-                            }
-                            Err(range) => store.get(&key, Some(range)).await.map(|f| f.body),
-                        }
-                    }
-                })
-                .try_flatten();
-            res.insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
-                    .map_err(AppError::internal)?,
-            ));
-            Ok(res.body(MeteredBody::new(body, total, report)))
-        }
-        Ranges::Unsatisfiable => Err(AppError::internal("handled above")),
-    }
+    };
+    crate::delivery::respond(conditional, head, what, open, report, refused).await
 }
 
 /// The thumbnail of an image material: made on first request, audited as a view of the
-/// material (`"thumbnail": true`) before its bytes go out.
+/// material (`"thumbnail": true`) before its bytes go out, and served like any representation
+/// (validators, ranges) by `delivery`.
 async fn thumbnail(
     state: &AppState,
+    req: &HttpRequest,
     material: &crate::db::entities::material::Model,
     actor: crate::audit::Actor,
     client: (Option<String>, Option<String>),
     user: &crate::auth::DownloadUser,
 ) -> AppResult<HttpResponse> {
+    use crate::delivery::{Conditional, Representation};
     use actix_web::http::header;
+    use futures_util::{FutureExt, StreamExt};
     let bytes = match crate::thumbnails::get_or_make(&state.store, material).await {
         Ok(b) => b,
         Err(crate::thumbnails::ThumbnailError::Store(e)) => return Err(e.into()),
@@ -260,6 +162,10 @@ async fn thumbnail(
             return Err(AppError::NotFound);
         }
     };
+    let size = bytes.len() as u64;
+    let etag = format!("\"{}-thumbnail\"", material.sha256);
+    let conditional = Conditional::evaluate(req.headers(), &etag, size);
+    let head = req.method() == actix_web::http::Method::HEAD;
     state
         .audit
         .record(
@@ -270,20 +176,42 @@ async fn thumbnail(
                 .details(serde_json::json!({
                     "title": material.title,
                     "thumbnail": true,
-                    "bytes": bytes.len(),
+                    "bytes": if head { 0 } else { conditional.planned_bytes(size) },
                     "via": match user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
                 })),
         )
-        .await
-        ?;
-    Ok(HttpResponse::Ok()
-        .content_type("image/jpeg")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
+        .await?;
+    let what = Representation {
+        size,
+        etag,
+        content_type: "image/jpeg".into(),
+        disposition: header::ContentDisposition {
+            disposition: header::DispositionType::Inline,
+            parameters: vec![header::DispositionParam::Filename("thumbnail.jpg".into())],
+        },
+        headers: vec![(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'self'",
-        ))
-        .body(bytes))
+        )],
+    };
+    // In memory already: any range of it is a slice, and nothing can fail to open.
+    let open = move |range: std::ops::Range<u64>| {
+        let part = bytes.slice(range.start as usize..range.end as usize);
+        let body = futures_util::stream::once(futures_util::future::ready(Ok::<
+            _,
+            crate::store::StoreError,
+        >(part)));
+        futures_util::future::ready(Ok(body.boxed())).boxed()
+    };
+    crate::delivery::respond(
+        conditional,
+        head,
+        what,
+        open,
+        |_| {},
+        async |e| AppError::from(e),
+    )
+    .await
 }
 
 /// What reports the end of a transfer: a `transfer.end` event naming the access event `of`

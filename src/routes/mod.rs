@@ -19,6 +19,7 @@ use actix_web::{HttpResponse, Resource, Route, guard, web};
 use askama::Template;
 
 use crate::error::{AppError, AppResult};
+use crate::vocab::Role;
 
 /// What every page's layout (`templates/base.html`) needs.
 pub struct Layout {
@@ -72,11 +73,6 @@ impl Layout {
         self.locale.t(key)
     }
 
-    /// The text of `<prefix>.<code>`, e.g. `tk("kind", "scene_diagram")` → 现场图.
-    pub fn tk(&self, prefix: &str, code: &str) -> std::borrow::Cow<'static, str> {
-        self.locale.t(&format!("{prefix}.{code}"))
-    }
-
     /// The text of catalog `key` with `%{name}` replaced by `value`.
     pub fn tf(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         self.locale.tf(key, &[(name, &value.to_string())])
@@ -90,39 +86,44 @@ impl Layout {
                     "nav.user",
                     &[
                         ("name", &user.account.display_name),
-                        ("role", &role_label(user.role())),
+                        ("role", &crate::i18n::label(user.role())),
                     ],
                 ),
-                role_label: role_label(user.role()),
+                role_label: crate::i18n::label(user.role()),
                 csrf_token: user.csrf_token.clone(),
                 home: home_for(user.role()),
-                audit: matches!(user.role(), "staff" | "admin"),
+                audit: matches!(user.role(), Role::Staff | Role::Admin),
             }),
             ..Layout::new()
         }
     }
 }
 
+/// One option of a form's list of the domain's words: its stored value and its label.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: String,
+}
+
+/// The options of a list of words, labelled in the current request's language.
+pub fn choices<W: crate::vocab::Word>(words: &[W]) -> Vec<Choice> {
+    let locale = crate::i18n::Locale::current();
+    words
+        .iter()
+        .map(|w| Choice {
+            value: w.as_str(),
+            label: locale.label(*w),
+        })
+        .collect()
+}
+
 /// Where each role lands after signing in.
-pub fn home_for(role: &str) -> &'static str {
+pub fn home_for(role: Role) -> &'static str {
     match role {
-        "admin" => "/admin",
-        "staff" => "/staff/cases",
-        _ => "/cases",
+        Role::Admin => "/admin",
+        Role::Staff => "/staff/cases",
+        Role::Party | Role::Agent => "/cases",
     }
-}
-
-/// A role's name in the current request's language.
-pub fn role_label(role: &str) -> String {
-    role_label_in(crate::i18n::Locale::current(), role)
-}
-
-pub fn role_label_in(locale: crate::i18n::Locale, role: &str) -> String {
-    let role = match role {
-        "admin" | "staff" | "party" | "agent" => role,
-        _ => "user",
-    };
-    locale.t(&format!("role.{role}")).into_owned()
 }
 
 impl Default for Layout {

@@ -23,7 +23,7 @@ pub async fn seed(app: &TestApp, role: &'static str, id: Identifier, name: &str)
         &app.state.audit,
         Actor::SYSTEM,
         NewAccount {
-            role,
+            role: evidence_portal::vocab::Role::parse(role).expect("a role"),
             identifier: id,
             display_name: name.into(),
             department_id: None,

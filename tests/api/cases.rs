@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::auth::{PASSWORD, activate, events, location};
 use crate::helpers::{TestApp, assert_status, client, spawn_app};
+use evidence_portal::vocab::{MaterialKind, MaterialState};
 
 const PARTY_A: &str = "110101199003070011";
 const PARTY_B: &str = "440304198511223338";
@@ -38,7 +39,7 @@ pub async fn staff_of(app: &TestApp, code: &str, username: &str) -> TestApp {
         &app.state.audit,
         Actor::SYSTEM,
         NewAccount {
-            role: "staff",
+            role: evidence_portal::vocab::Role::Staff,
             identifier: Identifier::Username(username.into()),
             display_name: format!("民警{username}"),
             department_id: Some(dep.id),
@@ -269,7 +270,11 @@ async fn disclosure_is_only_for_fatal_or_complex_cases() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "investigating", "refusals change nothing");
+    assert_eq!(
+        row.status.as_str(),
+        "investigating",
+        "refusals change nothing"
+    );
 }
 
 #[tokio::test]
@@ -730,7 +735,7 @@ async fn an_agent_acts_within_the_delegation_until_it_is_revoked() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(doc.kind, "authorisation");
+    assert_eq!(doc.kind.as_str(), "authorisation");
     assert_eq!(doc.content_type, "application/pdf");
     assert_eq!(doc.original_name, "授权委托书.pdf");
     assert_eq!(doc.sha256, hex::encode(sha2::Sha256::digest(PDF)));
@@ -957,8 +962,8 @@ async fn my_cases_counts_only_released_current_evidence() {
     ] {
         let mut row: material::ActiveModel = doc.clone().into();
         row.id = Set(uuid::Uuid::now_v7());
-        row.kind = Set("scene_diagram".into());
-        row.state = Set(state.into());
+        row.kind = Set(MaterialKind::SceneDiagram);
+        row.state = Set(MaterialState::parse(state).unwrap());
         row.object_key = Set(format!("cases/{case_uuid}/{}", uuid::Uuid::now_v7()));
         row.superseded_by = Set(superseded.then(uuid::Uuid::now_v7));
         row.insert(&app.state.db).await.unwrap();

@@ -19,6 +19,7 @@ mod faults;
 mod health;
 mod helpers;
 mod i18n;
+mod layers;
 mod materials;
 mod matrix;
 mod pages;

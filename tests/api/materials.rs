@@ -668,7 +668,7 @@ async fn an_agent_downloads_with_a_personal_token_until_the_delegation_is_revoke
         .await
         .unwrap()
         .into_iter()
-        .find(|m| m.kind == "authorisation")
+        .find(|m| m.kind == evidence_portal::vocab::MaterialKind::Authorisation)
         .unwrap();
     let res = curl
         .get(format!(

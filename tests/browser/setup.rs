@@ -44,7 +44,7 @@ pub async fn staff(app: &TestApp, username: &str) -> TestApp {
         &app.state.audit,
         Actor::SYSTEM,
         NewAccount {
-            role: "staff",
+            role: evidence_portal::vocab::Role::Staff,
             identifier: Identifier::Username(username.into()),
             display_name: format!("民警{username}"),
             department_id: Some(dep.id),

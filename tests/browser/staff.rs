@@ -205,7 +205,7 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
             (
                 t,
                 decided[t].state.as_str(),
-                decided[t].withhold_ground.as_deref(),
+                decided[t].withhold_ground.map(|g| g.as_str()),
             )
         })
         .collect();
@@ -237,8 +237,8 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "served");
-    assert_eq!(row.service_kind.as_deref(), Some("determination"));
+    assert_eq!(row.status.as_str(), "served");
+    assert_eq!(row.service_kind.map(|k| k.as_str()), Some("determination"));
     assert_eq!(row.served_on.map(|d| d.to_string()), Some(today()));
 
     b.close().await;

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     /// `admin` | `staff` | `party` | `agent`.
-    pub role: String,
+    pub role: crate::vocab::Role,
     pub display_name: String,
     /// Hex HMAC-SHA256 (server key) of the normalised login identifier; look-ups use only this.
     #[sea_orm(unique)]

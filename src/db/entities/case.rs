@@ -18,9 +18,9 @@ pub struct Model {
     pub fatal: bool,
     pub complex: bool,
     /// `investigating` | `disclosing` | `served` | `closed`.
-    pub status: String,
+    pub status: crate::vocab::CaseStatus,
     /// `determination` (认定书) | `certificate` (证明), once served.
-    pub service_kind: Option<String>,
+    pub service_kind: Option<crate::vocab::ServiceKind>,
     pub served_on: Option<TimeDate>,
     pub created_by: Uuid,
     pub created_at: TimeDateTimeWithTimeZone,

@@ -11,7 +11,7 @@ pub struct Model {
     pub account_id: Uuid,
     pub label: String,
     /// driver | passenger | pedestrian | vehicle_owner | close_relative | other.
-    pub role: String,
+    pub role: crate::vocab::PartyRole,
     pub name: String,
     pub created_by: Uuid,
     pub created_at: TimeDateTimeWithTimeZone,

@@ -10,7 +10,7 @@ pub struct Model {
     pub id: Uuid,
     pub case_id: Uuid,
     /// scene_diagram … other, and the internal `authorisation`.
-    pub kind: String,
+    pub kind: crate::vocab::MaterialKind,
     pub title: String,
     /// Display text only.
     pub original_name: String,
@@ -22,8 +22,8 @@ pub struct Model {
     /// `cases/{case_id}/{material_id}`.
     pub object_key: String,
     /// `draft` | `released` | `withheld`.
-    pub state: String,
-    pub withhold_ground: Option<String>,
+    pub state: crate::vocab::MaterialState,
+    pub withhold_ground: Option<crate::vocab::WithholdGround>,
     #[sea_orm(column_type = "Text", nullable)]
     pub withhold_note: Option<String>,
     pub uploaded_by: Uuid,

@@ -2,6 +2,7 @@
 //! the decision to release or withhold.
 
 use super::*;
+use crate::vocab::MaterialKind;
 
 /// A multipart upload read: its text fields, the file of `file_field` (already in the store),
 /// and why the file was refused, if it was. The caller removes the file if it refuses the rest.
@@ -227,7 +228,7 @@ struct UploadPage {
     layout: Layout,
     case: case::Model,
     csrf_token: String,
-    kinds: &'static [(&'static str, &'static str)],
+    kinds: Vec<crate::routes::Choice>,
     limit: String,
 }
 
@@ -245,7 +246,7 @@ pub async fn view_upload_get(
     render(&UploadPage {
         layout,
         csrf_token: staff.0.csrf_token.clone(),
-        kinds: &crate::materials::KINDS,
+        kinds: crate::routes::choices(&MaterialKind::EVIDENCE),
         limit: human_size(state.settings.max_upload_bytes as i64),
         case,
     })

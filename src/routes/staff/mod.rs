@@ -17,6 +17,9 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Locale, t};
 use crate::policy::CaseAction;
 use crate::state::AppState;
+use crate::vocab::{
+    CaseStatus, MaterialKind, MaterialState, PartyRole, ServiceKind, WithholdGround,
+};
 use sea_orm::EntityTrait;
 
 mod materials;
@@ -53,7 +56,7 @@ struct CaseListPage {
     page_of: String,
     prev_link: Option<String>,
     next_link: Option<String>,
-    statuses: &'static [&'static str],
+    statuses: Vec<super::Choice>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -107,7 +110,7 @@ pub async fn view_cases_get(
         .map(|c| CaseRow {
             id: c.id,
             occurred: cst(c.occurred_at),
-            status: cases::status_text(&c.status),
+            status: crate::i18n::label(c.status),
             number: c.case_number,
             place: c.place,
         })
@@ -124,7 +127,7 @@ pub async fn view_cases_get(
                 ("pages", &pages.max(1).to_string()),
             ],
         ),
-        statuses: &cases::STATUSES,
+        statuses: super::choices(CaseStatus::ALL),
         q,
     })
 }
@@ -313,11 +316,11 @@ struct CasePage {
     parties: Vec<PartyRow>,
     delegations: Vec<DelegationRow>,
     materials: Vec<MaterialRow>,
-    kinds: &'static [(&'static str, &'static str)],
-    grounds: &'static [(&'static str, &'static str)],
+    kinds: Vec<super::Choice>,
+    grounds: Vec<super::Choice>,
     can_disclose: bool,
     error: Option<String>,
-    roles: &'static [&'static str],
+    roles: Vec<super::Choice>,
     today: String,
 }
 
@@ -334,33 +337,26 @@ async fn case_page(
         .into_iter()
         .map(|m| MaterialRow {
             id: m.id,
-            kind: crate::materials::kind_text(&m.kind),
+            kind: crate::i18n::label(m.kind),
             size: human_size(m.size),
             uploaded: cst(m.uploaded_at),
-            state: match (
-                m.state.as_str(),
-                m.superseded_by.is_some(),
-                m.withhold_ground.as_deref(),
-            ) {
+            state: match (m.state, m.superseded_by.is_some(), m.withhold_ground) {
                 (_, true, _) => t("staff.materials.superseded"),
-                ("released", ..) => t("staff.materials.released"),
-                ("withheld", _, Some(g)) => locale.tf(
+                (MaterialState::Withheld, _, Some(g)) => locale.tf(
                     "staff.materials.withheld_on",
-                    &[("ground", &crate::materials::ground_text(g))],
+                    &[("ground", &locale.label(g))],
                 ),
-                ("withheld", ..) => t("staff.materials.withheld"),
-                _ if m.kind == "authorisation" => t("staff.materials.internal"),
-                _ => t("staff.materials.draft"),
+                (MaterialState::Draft, ..) if m.kind == MaterialKind::Authorisation => {
+                    t("staff.materials.internal")
+                }
+                (state, ..) => locale.label(state),
             },
             choice: locale.tf(
                 "staff.materials.option",
-                &[
-                    ("kind", &crate::materials::kind_text(&m.kind)),
-                    ("title", &m.title),
-                ],
+                &[("kind", &crate::i18n::label(m.kind)), ("title", &m.title)],
             ),
-            decidable: m.kind != "authorisation" && m.superseded_by.is_none(),
-            released: m.state == "released",
+            decidable: m.kind != MaterialKind::Authorisation && m.superseded_by.is_none(),
+            released: m.state == MaterialState::Released,
             title: m.title,
             original_name: m.original_name,
         })
@@ -410,7 +406,7 @@ async fn case_page(
             choice: party_named(&p.label, &p.name),
             label: p.label,
             name: p.name,
-            role: cases::party_role_text(&p.role),
+            role: crate::i18n::label(p.role),
             login: a
                 .as_ref()
                 .map(|a| a.login_masked.clone())
@@ -422,10 +418,10 @@ async fn case_page(
         layout: Layout::for_user(&staff.0),
         csrf_token: staff.0.csrf_token.clone(),
         occurred: cst(case.occurred_at),
-        status: cases::status_text(&case.status),
+        status: crate::i18n::label(case.status),
         case_type: case_type(&case),
         served: case.served_on.map(|d| {
-            let document = t(if case.service_kind.as_deref() == Some("certificate") {
+            let document = t(if case.service_kind == Some(ServiceKind::Certificate) {
                 "staff.case.certificate"
             } else {
                 "staff.case.determination"
@@ -436,14 +432,14 @@ async fn case_page(
             )
         }),
         review_deadline: cases::review_deadline(&case).map(|d| locale.date(d)),
-        can_disclose: case.status == "investigating" && (case.fatal || case.complex),
+        can_disclose: case.status == CaseStatus::Investigating && (case.fatal || case.complex),
         parties,
         delegations,
         materials,
-        kinds: &crate::materials::KINDS,
-        grounds: &crate::materials::GROUNDS,
+        kinds: crate::routes::choices(&MaterialKind::EVIDENCE),
+        grounds: super::choices(WithholdGround::ALL),
         error,
-        roles: &cases::PARTY_ROLES,
+        roles: super::choices(PartyRole::ALL),
         today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
         case,
     })
