@@ -15,6 +15,7 @@ mod m20261125_000007_create_bundles;
 mod m20261128_000008_times_in_utc;
 mod m20261128_000009_create_account_resets;
 mod m20261128_000010_create_instances;
+mod m20261129_000011_index_transfer_ends;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_times_in_utc::Migration),
             Box::new(m20261128_000009_create_account_resets::Migration),
             Box::new(m20261128_000010_create_instances::Migration),
+            Box::new(m20261129_000011_index_transfer_ends::Migration),
         ]
     }
 }
