@@ -15,6 +15,10 @@ pub enum AppError {
     /// No valid session: pages redirect to sign-in, JSON answers 401.
     #[error("sign-in required")]
     NotSignedIn,
+    /// A session cookie that no longer opens a session (expired, signed out elsewhere, or
+    /// ended by a password change): like `NotSignedIn`, and the sign-in page says why.
+    #[error("the session has expired; sign in again")]
+    SessionExpired,
     /// Signed in, but policy said no, and the resource's existence is not secret.
     #[error("forbidden")]
     Forbidden,
@@ -67,6 +71,7 @@ impl AppError {
         match self {
             AppError::BadRequest { code, .. } => code,
             AppError::NotSignedIn => "not_signed_in",
+            AppError::SessionExpired => "session_expired",
             AppError::Forbidden => "forbidden",
             AppError::CsrfRejected => "csrf_rejected",
             AppError::BadToken => "bad_token",

@@ -44,10 +44,19 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
     let cookie = req
         .cookie(session::cookie_name(&state.settings))
         .ok_or(AppError::NotSignedIn)?;
-    let claims = session::decode(&state.key, cookie.value()).ok_or(AppError::NotSignedIn)?;
-    let (row, account) = session::resume(&state.db, &claims)
-        .await?
-        .ok_or(AppError::NotSignedIn)?;
+    // A cookie that opens no session any more: the sign-in page will say it expired. (An
+    // empty one is what signing out leaves.)
+    let gone = if cookie.value().is_empty() {
+        AppError::NotSignedIn
+    } else {
+        AppError::SessionExpired
+    };
+    let Some(claims) = session::decode(&state.key, cookie.value()) else {
+        return Err(gone);
+    };
+    let Some((row, account)) = session::resume(&state.db, &claims).await? else {
+        return Err(gone);
+    };
     Ok(CurrentUser {
         csrf_token: csrf::token_for_session(&state.key, row.id),
         session_id: row.id,

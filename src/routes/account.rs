@@ -5,7 +5,8 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, cst, render, see_other};
+use super::flash::{self, Flash};
+use super::{Layout, cst, render};
 use crate::audit::{Action, Event, Outcome};
 use crate::auth::{CurrentUser, client_of, password, session, throttle, tokens};
 use crate::db::entities::account;
@@ -35,7 +36,6 @@ struct AccountPage {
     /// A token just created: shown this once.
     new_token: Option<String>,
     password_error: Option<String>,
-    password_changed: bool,
 }
 
 async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
@@ -66,24 +66,15 @@ async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
         tokens,
         new_token: None,
         password_error: None,
-        password_changed: false,
     })
-}
-
-#[derive(Deserialize)]
-pub struct ChangedQuery {
-    changed: Option<String>,
 }
 
 /// `GET /account`
 pub async fn view_account_get(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<ChangedQuery>,
 ) -> AppResult<HttpResponse> {
-    let mut p = page(&state, &user).await?;
-    p.password_changed = query.changed.is_some();
-    render(&p)
+    render(&page(&state, &user).await?)
 }
 
 #[derive(Deserialize)]
@@ -179,7 +170,7 @@ pub async fn password_post(
     session::revoke_all(&state.db, user.account.id, Some(user.session_id)).await?;
     // A token is as strong as the password it was made under.
     crate::auth::tokens::revoke_all(&state.db, user.account.id).await?;
-    Ok(see_other("/account?changed=1"))
+    Ok(flash::see_other("/account", Flash::new("password_changed")))
 }
 
 #[derive(Deserialize)]
@@ -244,5 +235,8 @@ pub async fn token_revoke_post(
         )
         .await?;
     tokens::revoke(&state.db, user.account.id, id).await?;
-    Ok(see_other("/account"))
+    Ok(flash::see_other(
+        "/account#tokens",
+        Flash::new("token_revoked"),
+    ))
 }

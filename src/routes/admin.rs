@@ -6,12 +6,13 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, cst, render, see_other};
+use super::{Layout, cst, render};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::auth::AdminUser;
 use crate::auth::identifier::Identifier;
 use crate::error::{AppError, AppResult};
 use crate::i18n::t;
+use crate::routes::flash::{self, Flash};
 use crate::state::AppState;
 use crate::vocab::Role;
 
@@ -143,7 +144,10 @@ pub async fn department_create_post(
         return refused(&state, &admin, t("admin.brigades.invalid")).await;
     }
     match accounts::create_department(&state.db, &state.audit, admin.0.actor(), code, name).await {
-        Ok(_) => Ok(see_other("/admin")),
+        Ok(_) => Ok(flash::see_other(
+            "/admin",
+            Flash::new("brigade_created").with("name", name),
+        )),
         Err(e) => refused(&state, &admin, account_error(e)?).await,
     }
 }
@@ -267,7 +271,14 @@ pub async fn account_action_post(
         _ => return Err(AppError::NotFound),
     };
     match result {
-        Ok(None) => Ok(see_other("/admin")),
+        Ok(None) => Ok(flash::see_other(
+            "/admin#accounts",
+            Flash::new(if action == "disable" {
+                "account_disabled"
+            } else {
+                "account_enabled"
+            }),
+        )),
         Ok(Some((account, code))) => code_page(&state, &admin, account, code),
         Err(e) => refused(&state, &admin, account_error(e)?).await,
     }

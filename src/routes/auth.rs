@@ -183,7 +183,7 @@ pub async fn logout_post(
         .record(Event::new(user.actor(), Action::AuthLogout, Outcome::Allowed).client(ip, ua))
         .await;
     session::revoke(&state.db, user.session_id).await?;
-    let mut res = see_other("/");
+    let mut res = super::flash::see_other("/", super::flash::Flash::new("signed_out"));
     res.add_cookie(&session::cookie(&state.settings, None))
         .map_err(AppError::internal)?;
     Ok(res)
@@ -227,7 +227,10 @@ pub async fn view_activate_post(
     let (mut error, mut identifier_error, mut password_error) = (None, None, None);
     match result {
         Ok(signed_in) => {
-            let mut res = see_other(home_for(signed_in.account.role));
+            let mut res = super::flash::see_other(
+                home_for(signed_in.account.role),
+                super::flash::Flash::new("activated"),
+            );
             res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
                 .map_err(AppError::internal)?;
             return Ok(res);

@@ -40,7 +40,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::NotSignedIn => StatusCode::UNAUTHORIZED,
+            AppError::NotSignedIn | AppError::SessionExpired => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::BadToken => StatusCode::UNAUTHORIZED,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -75,12 +75,16 @@ impl ResponseError for AppError {
             _ => {}
         }
 
-        if matches!(self, AppError::NotSignedIn) && !wants_json {
+        if matches!(self, AppError::NotSignedIn | AppError::SessionExpired) && !wants_json {
             let next = ctx.as_ref().map_or("/", |c| c.path.as_str());
             let location = format!("/login?next={}", urlencode(next));
-            return HttpResponse::SeeOther()
+            let mut res = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location))
                 .finish();
+            if matches!(self, AppError::SessionExpired) {
+                super::flash::Flash::new("session_expired").attach(&mut res);
+            }
+            return res;
         }
 
         let mut builder = HttpResponse::build(status);

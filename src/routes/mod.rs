@@ -9,6 +9,7 @@ pub mod bundles;
 pub mod cases;
 pub mod content;
 pub mod errors;
+pub mod flash;
 pub mod health;
 pub mod public;
 pub mod staff;
@@ -33,6 +34,8 @@ pub struct Layout {
     pub locale: crate::i18n::Locale,
     /// Where the language switch leads: `/language?to=…&next=<this page>`.
     pub switch_url: String,
+    /// What the last action did, shown once at the top of this page (`flash`).
+    pub flash: Option<String>,
 }
 
 pub struct UserBar {
@@ -65,6 +68,7 @@ impl Layout {
             user: None,
             locale,
             switch_url: format!("/language?to={}&next={next}", other.code()),
+            flash: flash::take().map(|f| f.text(locale)),
         }
     }
 

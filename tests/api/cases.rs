@@ -1029,6 +1029,8 @@ async fn the_case_list_finds_night_accidents_on_their_cst_day() {
             )
             .await;
         assert_status(&res, StatusCode::SEE_OTHER);
+        // As a browser does: to the new case's page (which shows "opened" once).
+        staff.get(crate::helpers::header(&res, "location")).await;
     }
     let found = staff
         .get("/staff/cases?from=2026-11-20&to=2026-11-20")

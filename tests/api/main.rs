@@ -16,6 +16,7 @@ mod bundles;
 mod cases;
 mod cli;
 mod faults;
+mod flows;
 mod health;
 mod helpers;
 mod i18n;

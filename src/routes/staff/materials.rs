@@ -2,7 +2,8 @@
 //! the decision to release or withhold.
 
 use super::*;
-use crate::vocab::MaterialKind;
+use crate::routes::flash::{self, Flash};
+use crate::vocab::{MaterialKind, MaterialState};
 
 /// A multipart upload read: its text fields, the file of `file_field` (already in the store),
 /// and why the file was refused, if it was. The caller removes the file if it refuses the rest.
@@ -162,7 +163,15 @@ pub async fn material_upload_post(
             content_type: m.content_type,
             duplicate_of: duplicate.map(|d| d.id),
         })),
-        Ok(_) => Ok(see_other(&format!("/staff/cases/{}", case.id))),
+        Ok((m, duplicate)) => Ok(flash::see_other(
+            &format!("/staff/cases/{}#materials", case.id),
+            Flash::new(if duplicate.is_some() {
+                "uploaded_duplicate"
+            } else {
+                "uploaded"
+            })
+            .with("title", &m.title),
+        )),
         Err(e) => {
             discard(&state, file.as_ref()).await;
             match e {
@@ -214,7 +223,15 @@ pub async fn material_decide_post(
     )
     .await;
     match decided {
-        Ok(_) => Ok(see_other(&format!("/staff/cases/{case_id}"))),
+        Ok(m) => Ok(flash::see_other(
+            &format!("/staff/cases/{case_id}#materials"),
+            Flash::new(match m.state {
+                MaterialState::Released => "released",
+                MaterialState::Withheld => "withheld",
+                MaterialState::Draft => "saved",
+            })
+            .with("title", &m.title),
+        )),
         Err(MaterialError::Invalid(m)) => {
             refused(&state, &staff, case, CaseError::Invalid(m)).await
         }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use super::{Layout, cst, render, render_status, see_other};
+use super::{Layout, cst, render, render_status};
 use crate::auth::identifier::{self, Identifier};
 use crate::auth::{StaffUser, client_of};
 use crate::cases::{self, CaseDetails, CaseError, NewParty, Search, StatusChange};
@@ -16,6 +16,7 @@ use crate::db::entities::{case, department};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Locale, t};
 use crate::policy::CaseAction;
+use crate::routes::flash::{self, Flash};
 use crate::state::AppState;
 use crate::vocab::{
     CaseStatus, MaterialKind, MaterialState, PartyRole, ServiceKind, WithholdGround,
@@ -242,7 +243,10 @@ pub async fn case_create_post(
         Err(e) => Err(e),
     };
     match created {
-        Ok(c) => Ok(see_other(&format!("/staff/cases/{}", c.id))),
+        Ok(c) => Ok(flash::see_other(
+            &format!("/staff/cases/{}", c.id),
+            Flash::new("case_created").with("number", &c.case_number),
+        )),
         Err(e) => render_status(
             actix_web::http::StatusCode::BAD_REQUEST,
             &CaseFormPage::of(&staff, None, form, Some(form_error(e)?)),
@@ -547,7 +551,10 @@ pub async fn case_edit_post(
         Err(e) => Err(e),
     };
     match updated {
-        Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
+        Ok(_) => Ok(flash::see_other(
+            &format!("/staff/cases/{id}"),
+            Flash::new("case_saved"),
+        )),
         Err(e) => render_status(
             actix_web::http::StatusCode::BAD_REQUEST,
             &CaseFormPage::of(&staff, Some(id), form, Some(form_error(e)?)),
@@ -589,7 +596,18 @@ pub async fn case_status_post(
     )
     .await
     {
-        Ok(_) => Ok(see_other(&format!("/staff/cases/{id}"))),
+        Ok(changed) => Ok(flash::see_other(
+            &format!("/staff/cases/{id}#status"),
+            match changed.status {
+                CaseStatus::Served => match cases::review_deadline(&changed) {
+                    Some(deadline) => Flash::new("served").with_date("deadline", deadline),
+                    None => Flash::new("status_changed"),
+                },
+                CaseStatus::Disclosing => Flash::new("status.disclosing"),
+                CaseStatus::Closed => Flash::new("status.closed"),
+                CaseStatus::Investigating => Flash::new("status_changed"),
+            },
+        )),
         Err(e) => refused(&state, &staff, case, e).await,
     }
 }

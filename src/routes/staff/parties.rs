@@ -329,5 +329,8 @@ pub async fn delegation_revoke_post(
         delegation_id,
     )
     .await?;
-    Ok(see_other(&format!("/staff/cases/{case_id}")))
+    Ok(flash::see_other(
+        &format!("/staff/cases/{case_id}#agents"),
+        Flash::new("delegation_revoked"),
+    ))
 }

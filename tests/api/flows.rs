@@ -1,0 +1,194 @@
+//! Every step tells people where they stand: after an action the next page says what happened,
+//! once, in the page's language, and the person lands back where they were.
+
+use reqwest::StatusCode;
+
+use crate::auth::{PASSWORD, activate, sign_in};
+use crate::cases::{open_case, registered, set_status, staff_of};
+use crate::helpers::{TestApp, assert_status, client, header, spawn_app};
+use crate::materials::{PDF, decide, upload};
+
+/// The one-shot message of a page, if it shows one.
+fn flash_of(html: &str) -> Option<String> {
+    let start = html.find(r#"<p class="flash" role="status">"#)? + 31;
+    Some(html[start..].split("</p>").next()?.to_owned())
+}
+
+/// Follows a `303` on the same browser and returns the page it leads to.
+async fn follow(app: &TestApp, res: reqwest::Response) -> String {
+    assert_status(&res, StatusCode::SEE_OTHER);
+    eprintln!("DEBUG {:?}", res.headers().get_all("set-cookie"));
+    let location = header(&res, "location").to_owned();
+    app.get(&location).await.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_staff_action_is_confirmed_once_where_the_officer_was() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-500", true).await;
+    let res = upload(
+        &staff,
+        &case_id,
+        "scene_diagram",
+        "现场图 <1>",
+        "a.pdf",
+        PDF,
+    )
+    .await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = decide(&staff, &case_id, &id, "release", &[]).await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert_eq!(
+        header(&res, "location"),
+        format!("/staff/cases/{case_id}#materials"),
+        "back at the materials, not at the top of the page"
+    );
+    let page = follow(&staff, res).await;
+    assert_eq!(
+        flash_of(&page).as_deref(),
+        Some("已公开：现场图 &#60;1&#62;。当事人及其代理人现在可以查看。"),
+        "named, escaped, announced"
+    );
+    let again = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(flash_of(&again), None, "shown once");
+
+    // The status moves say what they start, in English too.
+    let res = set_status(
+        &staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "determination"),
+            ("served_on", "2026-11-02"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        header(&res, "location"),
+        format!("/staff/cases/{case_id}#status")
+    );
+    let location = header(&res, "location").to_owned();
+    let page = staff
+        .client
+        .get(format!("{}{location}", staff.address))
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        flash_of(&page).as_deref(),
+        Some(
+            "Service recorded. A review may be applied for until 5 Nov 2026; the parties can now download released material."
+        )
+    );
+}
+
+#[tokio::test]
+async fn signing_out_and_an_expired_session_are_said_on_the_next_page() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-501", true).await;
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
+    let party = app.with_client(client());
+    let res = activate(&party, "110101199003070011", &code, PASSWORD).await;
+    assert_eq!(
+        flash_of(&follow(&party, res).await).as_deref(),
+        Some("账户已激活，欢迎使用。")
+    );
+
+    let csrf = party.csrf_from("/account").await;
+    let res = party.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(
+        flash_of(&follow(&party, res).await).as_deref(),
+        Some("您已安全退出。")
+    );
+    // Signed out: a page asks for a sign-in without calling anything expired.
+    let res = party.get("/cases").await;
+    assert_eq!(flash_of(&follow(&party, res).await), None);
+
+    // A session that ended elsewhere (here: a cookie that opens nothing any more).
+    assert_status(
+        &sign_in(&party, "110101199003070011", PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+    let stale = app.with_client(client());
+    let res = stale
+        .client
+        .get(format!("{}/cases", stale.address))
+        .header("Cookie", "portal-session=not-a-session-any-more")
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert!(header(&res, "location").starts_with("/login?next="));
+    let flash = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("portal-flash="))
+        .expect("the sign-in page is told why");
+    let login = stale
+        .client
+        .get(format!("{}/login", stale.address))
+        .header("Cookie", flash.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cleared = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("portal-flash=;"));
+    assert!(cleared, "the page that showed it clears it");
+    assert_eq!(
+        flash_of(&login.text().await.unwrap()).as_deref(),
+        Some("登录已过期，请重新登录。")
+    );
+    // API clients get the code, not a page.
+    let res = stale
+        .client
+        .get(format!("{}/api/whoami", stale.address))
+        .header("Cookie", "portal-session=not-a-session-any-more")
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "session_expired");
+}
+
+#[tokio::test]
+async fn a_forged_message_cookie_shows_nothing() {
+    let app = spawn_app().await;
+    for forged in [
+        "k=error.not_found.title",
+        "k=flash.nothing_like_this",
+        "k=%3Cscript%3E&title=x",
+    ] {
+        let page = app
+            .client
+            .get(format!("{}/", app.address))
+            .header("Cookie", format!("portal-flash={forged}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(flash_of(&page), None, "{forged}");
+    }
+}
