@@ -214,16 +214,31 @@ pub struct StatusChange {
     pub served_on: Option<Date>,
 }
 
-/// Moves a case forward: investigating → (disclosing, fatal or complex only) → served → closed.
-pub async fn change_status(
-    db: &DatabaseConnection,
-    audit: &Audit,
-    staff: &account::Model,
-    permit: &CasePermit,
-    current: case::Model,
-    change: StatusChange,
-) -> Result<case::Model, CaseError> {
-    debug_assert_eq!(permit.action, CaseAction::Manage);
+/// A status move that passed every rule, ready to be recorded (or first confirmed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedMove {
+    pub from: CaseStatus,
+    pub to: CaseStatus,
+    pub service_kind: Option<ServiceKind>,
+    pub served_on: Option<Date>,
+}
+
+impl CheckedMove {
+    /// The last day of the review window this move opens (a service), if any.
+    pub fn review_deadline(&self) -> Option<Date> {
+        (self.to == CaseStatus::Served)
+            .then_some(self.served_on)
+            .flatten()
+            .and_then(|d| d.checked_add(time::Duration::days(REVIEW_DAYS)))
+    }
+}
+
+/// Checks a requested move against the rules: investigating → (disclosing, fatal or complex
+/// only) → served (with the document and a date not in the future) → closed.
+pub fn check_status_change(
+    current: &case::Model,
+    change: &StatusChange,
+) -> Result<CheckedMove, CaseError> {
     use CaseStatus::{Closed, Disclosing, Investigating, Served};
     let from = current.status;
     let requested = CaseStatus::parse(&change.to);
@@ -266,6 +281,30 @@ pub async fn change_status(
     } else {
         (current.service_kind, current.served_on)
     };
+    Ok(CheckedMove {
+        from,
+        to,
+        service_kind: kind,
+        served_on,
+    })
+}
+
+/// Moves a case forward (see [`check_status_change`]); audited.
+pub async fn change_status(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    staff: &account::Model,
+    permit: &CasePermit,
+    current: case::Model,
+    change: StatusChange,
+) -> Result<case::Model, CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let CheckedMove {
+        from,
+        to,
+        service_kind: kind,
+        served_on,
+    } = check_status_change(&current, &change)?;
     audit
         .record(
             Event::new(actor(staff), Action::CaseStatus, Outcome::Allowed)

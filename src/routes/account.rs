@@ -210,20 +210,40 @@ pub async fn token_create_post(
     render(&p)
 }
 
-/// `POST /account/tokens/{id}/revoke`
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// `POST /account/tokens/{id}/revoke` (asks first: it cannot be undone)
 pub async fn token_revoke_post(
     user: CurrentUser,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
+    form: web::Form<ConfirmForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
-    let owned = tokens::list(&state.db, user.account.id)
+    let Some(token) = tokens::list(&state.db, user.account.id)
         .await?
         .into_iter()
-        .any(|t| t.id == id && t.revoked_at.is_none());
-    if !owned {
+        .find(|t| t.id == id && t.revoked_at.is_none())
+    else {
         return Err(AppError::NotFound);
+    };
+    if !super::confirm::confirmed(&form.confirmed) {
+        return super::confirm::ask(
+            Layout::for_user(&user),
+            &user.csrf_token,
+            super::confirm::Ask {
+                what: "revoke_token",
+                args: &[("name", &token.name)],
+                action: format!("/account/tokens/{id}/revoke"),
+                fields: Vec::new(),
+                back: "/account#tokens".into(),
+            },
+        );
     }
     let (ip, ua) = client_of(&req);
     state

@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Layout, cst, render};
+use super::{Layout, confirm, cst, render};
 use crate::accounts::{self, AccountError, NewAccount};
 use crate::auth::AdminUser;
 use crate::auth::identifier::Identifier;
@@ -236,6 +236,9 @@ pub struct AccountActionForm {
     /// The reset's confirmation box.
     #[serde(default)]
     confirm: Option<String>,
+    /// Disabling: the confirmation page's answer.
+    #[serde(default)]
+    confirmed: String,
 }
 
 /// `POST /admin/accounts/{id}/{disable|enable|reset}`
@@ -251,6 +254,25 @@ pub async fn account_action_post(
     if action == "reset" && form.confirm.is_none() {
         let message = crate::i18n::t("admin.accounts.reset_unconfirmed");
         return refused(&state, &admin, message).await;
+    }
+    if action == "disable" && !confirm::confirmed(&form.confirmed) {
+        use sea_orm::EntityTrait;
+        let target = crate::db::entities::account::Entity::find_by_id(id)
+            .one(&state.db)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let who = format!("{}（{}）", target.display_name, target.login_masked);
+        return confirm::ask(
+            Layout::for_user(&admin.0),
+            &admin.0.csrf_token,
+            confirm::Ask {
+                what: "disable_account",
+                args: &[("name", &who)],
+                action: format!("/admin/accounts/{id}/disable"),
+                fields: Vec::new(),
+                back: "/admin#accounts".into(),
+            },
+        );
     }
     let result = match action.as_str() {
         "disable" | "enable" => {

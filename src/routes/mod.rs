@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod bundles;
 pub mod cases;
+pub mod confirm;
 pub mod content;
 pub mod errors;
 pub mod flash;

@@ -698,7 +698,7 @@ async fn a_disabled_account_is_signed_out_on_its_next_request() {
     let res = admin
         .post_form(
             &format!("/admin/accounts/{}/disable", account.id),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", &csrf), ("confirmed", "yes")],
         )
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);
@@ -800,7 +800,7 @@ async fn agents_use_personal_tokens_for_downloads_only() {
     let res = app
         .post_form(
             &format!("/account/tokens/{token_id}/revoke"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", &csrf), ("confirmed", "yes")],
         )
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);

@@ -128,7 +128,8 @@ pub async fn set_status(
 ) -> reqwest::Response {
     let page = format!("/staff/cases/{case_id}");
     let csrf = staff.csrf_from(&page).await;
-    let mut all = vec![("csrf_token", csrf.as_str())];
+    // The move confirmed, as on the confirmation page (`flows` tests the page itself).
+    let mut all = vec![("csrf_token", csrf.as_str()), ("confirmed", "yes")];
     all.extend_from_slice(fields);
     staff.post_form(&format!("{page}/status"), &all).await
 }
@@ -779,11 +780,19 @@ async fn an_agent_acts_within_the_delegation_until_it_is_revoked() {
         .unwrap()
         .to_owned();
     let csrf = crate::helpers::csrf_in(&page);
+    let revoke = format!("/staff/cases/{case_id}/delegations/{delegation_id}/revoke");
+    // Asked first, with the consequence; nothing changes until confirmed.
+    let res = staff.post_form(&revoke, &[("csrf_token", &csrf)]).await;
+    assert_status(&res, StatusCode::OK);
+    let asked = res.text().await.unwrap();
+    assert!(asked.contains("将立即不能再查看和下载本案材料"), "{asked}");
+    assert!(asked.contains(r#"name="confirmed" value="yes""#));
+    assert_status(
+        &agent.get(&format!("/cases/{case_id}")).await,
+        StatusCode::OK,
+    );
     let res = staff
-        .post_form(
-            &format!("/staff/cases/{case_id}/delegations/{delegation_id}/revoke"),
-            &[("csrf_token", &csrf)],
-        )
+        .post_form(&revoke, &[("csrf_token", &csrf), ("confirmed", "yes")])
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);
     assert_status(

@@ -192,3 +192,58 @@ async fn a_forged_message_cookie_shows_nothing() {
         assert_eq!(flash_of(&page), None, "{forged}");
     }
 }
+
+/// Recording service starts the review clock and cannot be undone: the officer is first told
+/// so, in plain words, on a page that posts the same form again; nothing changes until then.
+/// A move that breaks a rule is refused at once, without asking.
+#[tokio::test]
+async fn an_irreversible_move_is_confirmed_first_and_a_wrong_one_is_refused_at_once() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-502", false).await;
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    let served = [
+        ("csrf_token", csrf.as_str()),
+        ("to", "served"),
+        ("service_kind", "certificate"),
+        ("served_on", "2026-11-02"),
+    ];
+    let res = staff.post_form(&format!("{page}/status"), &served).await;
+    assert_status(&res, StatusCode::OK);
+    let asked = res.text().await.unwrap();
+    assert!(
+        asked.contains("将记录事故证明已于 2026-11-02 送达当事人")
+            && asked.contains("至 2026-11-05 止"),
+        "{asked}"
+    );
+    for field in [
+        r#"name="to" value="served""#,
+        r#"name="service_kind" value="certificate""#,
+        r#"name="served_on" value="2026-11-02""#,
+        r#"name="confirmed" value="yes""#,
+    ] {
+        assert!(asked.contains(field), "{field}");
+    }
+    let status = |html: String| html.contains(r#"<dd id="case-status">调查中</dd>"#);
+    assert!(
+        status(staff.get(&page).await.text().await.unwrap()),
+        "nothing changed yet"
+    );
+    let mut confirmed = served.to_vec();
+    confirmed.push(("confirmed", "yes"));
+    let res = staff.post_form(&format!("{page}/status"), &confirmed).await;
+    assert_eq!(header(&res, "location"), format!("{page}#status"));
+
+    // Disclosure is for fatal or complex cases only: refused, not asked.
+    let other = open_case(&staff, "2026-503", false).await;
+    let csrf = staff.csrf_from(&format!("/staff/cases/{other}")).await;
+    let res = staff
+        .post_form(
+            &format!("/staff/cases/{other}/status"),
+            &[("csrf_token", csrf.as_str()), ("to", "disclosing")],
+        )
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("第六十三条"));
+}

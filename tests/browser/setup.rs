@@ -178,6 +178,7 @@ pub async fn serve(staff: &TestApp, case_id: &str) {
             &format!("{page}/status"),
             &[
                 ("csrf_token", &csrf),
+                ("confirmed", "yes"),
                 ("to", "served"),
                 ("service_kind", "determination"),
                 ("served_on", &today()),
@@ -237,7 +238,7 @@ pub async fn revoke_delegation(staff: &TestApp, case_id: &str) {
     let res = staff
         .post_form(
             &format!("{page}/delegations/{delegation}/revoke"),
-            &[("csrf_token", &csrf_in(&html))],
+            &[("csrf_token", &csrf_in(&html)), ("confirmed", "yes")],
         )
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);

@@ -232,6 +232,20 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
             .await
     })
     .await;
+    // Irreversible: the officer is told what it starts (the review window, downloads) first.
+    b.step("09-confirm-service", async {
+        let consequence = b.text("#consequence").await?;
+        ensure!(
+            consequence.contains("复核申请期") && consequence.contains(&today()),
+            "the consequence in plain words: {consequence}"
+        );
+        b.click_and_load(r#"form.confirm-actions button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash.starts_with("已记录送达"), "confirmed: {flash}");
+        Ok(())
+    })
+    .await;
     let row = case::Entity::find_by_id(case_id.parse::<uuid::Uuid>().unwrap())
         .one(&app.state.db)
         .await

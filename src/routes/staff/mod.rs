@@ -8,7 +8,7 @@ use serde::Deserialize;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use super::{Layout, cst, render, render_status};
+use super::{Layout, confirm, cst, render, render_status};
 use crate::auth::identifier::{self, Identifier};
 use crate::auth::{StaffUser, client_of};
 use crate::cases::{self, CaseDetails, CaseError, NewParty, Search, StatusChange};
@@ -569,6 +569,8 @@ pub struct StatusForm {
     service_kind: String,
     #[serde(default)]
     served_on: String,
+    #[serde(default)]
+    confirmed: String,
 }
 
 /// `POST /staff/cases/{id}/status`
@@ -586,6 +588,45 @@ pub async fn case_status_post(
         service_kind: Some(form.service_kind.clone()).filter(|k| !k.is_empty()),
         served_on: parse_date(&form.served_on),
     };
+    // Every move is irreversible: a valid one is first confirmed, with what it starts.
+    if !confirm::confirmed(&form.confirmed) {
+        let checked = match cases::check_status_change(&case, &change) {
+            Ok(checked) => checked,
+            Err(e) => return refused(&state, &staff, case, e).await,
+        };
+        let locale = Locale::current();
+        let document = checked
+            .service_kind
+            .map(|k| locale.label(k))
+            .unwrap_or_default();
+        let date = checked
+            .served_on
+            .map(|d| locale.date(d))
+            .unwrap_or_default();
+        let deadline = checked
+            .review_deadline()
+            .map(|d| locale.date(d))
+            .unwrap_or_default();
+        return confirm::ask(
+            Layout::for_user(&staff.0),
+            &staff.0.csrf_token,
+            confirm::Ask {
+                what: checked.to.as_str(),
+                args: &[
+                    ("document", &document),
+                    ("date", &date),
+                    ("deadline", &deadline),
+                ],
+                action: format!("/staff/cases/{id}/status"),
+                fields: vec![
+                    ("to".into(), form.to.clone()),
+                    ("service_kind".into(), form.service_kind.clone()),
+                    ("served_on".into(), form.served_on.clone()),
+                ],
+                back: format!("/staff/cases/{id}#status"),
+            },
+        );
+    }
     match cases::change_status(
         &state.db,
         &state.audit,

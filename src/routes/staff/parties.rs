@@ -311,15 +311,42 @@ pub async fn delegation_grant_post(
     }
 }
 
-/// `POST /staff/cases/{id}/delegations/{delegation_id}/revoke`
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// `POST /staff/cases/{id}/delegations/{delegation_id}/revoke` (asks first: it cannot be undone)
 pub async fn delegation_revoke_post(
     staff: StaffUser,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
+    form: web::Form<ConfirmForm>,
 ) -> AppResult<HttpResponse> {
     let (case_id, delegation_id) = path.into_inner();
     let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    if !confirm::confirmed(&form.confirmed) {
+        let agent = cases::delegations(&state.db, case.id)
+            .await?
+            .into_iter()
+            .find(|(d, _)| d.id == delegation_id && d.revoked_at.is_none())
+            .and_then(|(_, agent)| agent)
+            .ok_or(AppError::NotFound)?;
+        let who = format!("{}（{}）", agent.display_name, agent.login_masked);
+        return confirm::ask(
+            Layout::for_user(&staff.0),
+            &staff.0.csrf_token,
+            confirm::Ask {
+                what: "revoke_delegation",
+                args: &[("agent", &who)],
+                action: format!("/staff/cases/{case_id}/delegations/{delegation_id}/revoke"),
+                fields: Vec::new(),
+                back: format!("/staff/cases/{case_id}#agents"),
+            },
+        );
+    }
     cases::revoke_delegation(
         &state.db,
         &state.audit,
