@@ -12,6 +12,7 @@ pub mod content;
 pub mod errors;
 pub mod flash;
 pub mod health;
+pub mod once;
 pub mod public;
 pub mod staff;
 pub mod static_files;
@@ -316,6 +317,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/staff/cases/{id}/parties",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::party_register_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/parties/{party_id}/notice",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::party_notice_get)),
     },
     RouteSpec {
         path: "/staff/cases/{id}/parties/{party_id}/code",

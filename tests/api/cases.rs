@@ -84,7 +84,7 @@ pub async fn register(
 ) -> reqwest::Response {
     let page = format!("/staff/cases/{case_id}");
     let csrf = staff.csrf_from(&page).await;
-    staff
+    let res = staff
         .post_form(
             &format!("{page}/parties"),
             &[
@@ -97,7 +97,19 @@ pub async fn register(
                 ("role", "driver"),
             ],
         )
-        .await
+        .await;
+    follow_notice(staff, res).await
+}
+
+/// The notice a registration, reprint or reset leads to (as a browser follows the `303`); any
+/// other answer as it came.
+pub async fn follow_notice(staff: &TestApp, res: reqwest::Response) -> reqwest::Response {
+    if res.status() != StatusCode::SEE_OTHER {
+        return res;
+    }
+    let location = crate::helpers::header(&res, "location").to_owned();
+    assert!(location.ends_with("/notice"), "{location}");
+    staff.get(&location).await
 }
 
 /// Registers a party (`register`) and returns the access code printed on the notice.
@@ -439,6 +451,7 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
             &[("csrf_token", &csrf)],
         )
         .await;
+    let res = follow_notice(&staff, res).await;
     assert_status(&res, StatusCode::OK);
     let reprint = res.text().await.unwrap();
     assert!(code_on(&reprint).is_none());
@@ -456,7 +469,7 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
         }
         let staff = &staff;
         let path = format!("/staff/cases/{third}/parties/{party_id}/reset");
-        async move { staff.post_form(&path, &fields).await }
+        async move { follow_notice(staff, staff.post_form(&path, &fields).await).await }
     };
     assert_status(&reset(false).await, StatusCode::BAD_REQUEST);
     assert_status(&party.get("/cases").await, StatusCode::OK);

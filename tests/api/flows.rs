@@ -247,3 +247,69 @@ async fn an_irreversible_move_is_confirmed_first_and_a_wrong_one_is_refused_at_o
     assert_status(&res, StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("第六十三条"));
 }
+
+/// Reloading the printed notice neither registers the party again nor shows the access code
+/// again (it was shown once, and the page says how to get a new one); the sealed code opens on
+/// its own notice only.
+#[tokio::test]
+async fn the_notice_survives_a_reload_without_a_second_registration_or_a_second_look_at_the_code() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-504", true).await;
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    let res = staff
+        .post_form(
+            &format!("{page}/parties"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("label", "甲"),
+                ("name", "张伟"),
+                ("id_kind", "citizen_id"),
+                ("identifier", "110101199003070011"),
+                ("mobile", ""),
+                ("role", "driver"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let notice = header(&res, "location").to_owned();
+    assert!(notice.starts_with(&format!("{page}/parties/")) && notice.ends_with("/notice"));
+    let sealed = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("portal-once="))
+        .expect("the code travels sealed");
+    assert!(
+        sealed.contains(&format!("Path={notice}")) && sealed.contains("HttpOnly"),
+        "{sealed}"
+    );
+
+    let first = staff.get(&notice).await.text().await.unwrap();
+    let code = crate::cases::code_on(&first).expect("shown the first time");
+    assert!(!sealed.contains(&code), "sealed, not in clear");
+    let reloaded = staff.get(&notice).await.text().await.unwrap();
+    assert_eq!(crate::cases::code_on(&reloaded), None, "shown once");
+    assert!(reloaded.contains("访问码只在告知书第一次打开时显示"));
+    let parties =
+        evidence_portal::cases::parties(&app.state.db, case_id.parse::<uuid::Uuid>().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(parties.len(), 1);
+
+    // The sealed cookie replayed on another path opens nothing.
+    let value = sealed.split(';').next().unwrap().to_owned();
+    let other = staff
+        .client
+        .get(format!("{}{page}", staff.address))
+        .header("Cookie", value)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!other.contains(&code));
+}

@@ -360,6 +360,7 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                     | (true, "/staff/cases/{id}/edit", "GET")
                     | (true, "/staff/cases/{id}/upload", "GET") => 200,
                     (true, "/staff/cases/{id}/parties/{party_id}/code", _)
+                    | (true, "/staff/cases/{id}/parties/{party_id}/notice", _)
                     | (true, "/staff/cases/{id}/parties/{party_id}/reset", _)
                     | (true, "/staff/cases/{id}/delegations/{delegation_id}/revoke", _)
                     | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _) => 404,

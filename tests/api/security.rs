@@ -15,12 +15,13 @@ const PARTY: &str = "110101199003070011";
 async fn reprint_first_party(staff: &TestApp, case: &str) -> reqwest::Response {
     let party_id = party_id_on(staff, case).await;
     let csrf = staff.csrf_from(&format!("/staff/cases/{case}")).await;
-    staff
+    let res = staff
         .post_form(
             &format!("/staff/cases/{case}/parties/{party_id}/code"),
             &[("csrf_token", &csrf)],
         )
-        .await
+        .await;
+    crate::cases::follow_notice(staff, res).await
 }
 
 /// Posts the reset form of the first party on `case`.
@@ -31,12 +32,13 @@ async fn reset_first_party(staff: &TestApp, case: &str, confirm: bool) -> reqwes
     if confirm {
         fields.push(("confirm", "yes"));
     }
-    staff
+    let res = staff
         .post_form(
             &format!("/staff/cases/{case}/parties/{party_id}/reset"),
             &fields,
         )
-        .await
+        .await;
+    crate::cases::follow_notice(staff, res).await
 }
 
 /// Brigade B registers brigade A's party on a case of its own: it can neither reset the account

@@ -111,6 +111,10 @@ pub async fn register_party(staff: &TestApp, case_id: &str) -> String {
             ],
         )
         .await;
+    // To the notice page, which shows the code once.
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let notice = res.headers()["location"].to_str().unwrap().to_owned();
+    let res = staff.get(&notice).await;
     assert_status(&res, StatusCode::OK);
     code_on(&res.text().await.unwrap()).expect("an access code on the notice")
 }

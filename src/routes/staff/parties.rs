@@ -27,8 +27,8 @@ struct NoticePage {
     party: String,
     login: String,
     code: Option<String>,
-    /// Without a code: whether the person signs in with their password (activated) or still
-    /// activates with a code another brigade or an administrator gave them.
+    /// Without a code: whether the person signs in with their password (activated); else the
+    /// code was shown once already (or another brigade or an administrator gave one).
     activated: bool,
     expires: String,
     portal: String,
@@ -43,16 +43,55 @@ async fn brigade_name(state: &AppState, case: &case::Model) -> AppResult<String>
         .unwrap_or_default())
 }
 
-async fn notice(
+/// Where a party's printable notice is.
+fn notice_path(case_id: Uuid, party_id: Uuid) -> String {
+    format!("/staff/cases/{case_id}/parties/{party_id}/notice")
+}
+
+/// `303` to the party's notice, carrying a new access code sealed for that page only (shown
+/// once: reloading the notice neither registers the party again nor shows the code again).
+fn to_notice(
     state: &AppState,
-    staff: &StaffUser,
-    case: &case::Model,
-    party: crate::db::entities::case_party::Model,
-    account: &crate::db::entities::account::Model,
+    case_id: Uuid,
+    party_id: Uuid,
     code: Option<crate::auth::access_code::IssuedCode>,
 ) -> AppResult<HttpResponse> {
-    let brigade = brigade_name(state, case).await?;
-    render(&NoticePage {
+    let path = notice_path(case_id, party_id);
+    let mut res = crate::routes::see_other(&path);
+    if let Some(code) = code {
+        let secret = format!("{}|{}", code.code, code.expires_at.unix_timestamp());
+        let cookie =
+            crate::routes::once::seal(&state.key, &path, &secret, state.settings.served_over_tls())
+                .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
+        res.add_cookie(&cookie).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+/// `GET /staff/cases/{id}/parties/{party_id}/notice`: the printable notice; with the access
+/// code only the first time after it was issued.
+pub async fn party_notice_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (case_id, party_id) = path.into_inner();
+    let (_, case) = authorize(&state, &staff, &req, case_id).await?;
+    let (party, account) = cases::parties(&state.db, case.id)
+        .await?
+        .into_iter()
+        .find(|(p, _)| p.id == party_id)
+        .and_then(|(p, a)| a.map(|a| (p, a)))
+        .ok_or(AppError::NotFound)?;
+    let sealed = crate::routes::once::open(&state.key, &req);
+    let code = sealed.as_deref().and_then(|s| {
+        let (code, expires) = s.split_once('|')?;
+        let expires = time::OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
+        Some((code.to_owned(), expires))
+    });
+    let brigade = brigade_name(&state, &case).await?;
+    let mut res = render(&NoticePage {
         layout: Layout::for_user(&staff.0),
         case_id: case.id,
         case_number: case.case_number.clone(),
@@ -62,11 +101,16 @@ async fn notice(
             &[("name", &party.name), ("label", &party.label)],
         ),
         login: account.login_masked.clone(),
-        activated: account.password_hash.is_some() && code.is_none(),
-        expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
-        code: code.map(|c| c.code),
+        activated: account.password_hash.is_some(),
+        expires: code.as_ref().map(|(_, e)| cst(*e)).unwrap_or_default(),
+        code: code.map(|(c, _)| c),
         portal: state.settings.public_url.to_string(),
-    })
+    })?;
+    if sealed.is_some() {
+        res.add_cookie(&crate::routes::once::cleared(req.path()))
+            .map_err(AppError::internal)?;
+    }
+    Ok(res)
 }
 
 /// `POST /staff/cases/{id}/parties`: registers a party and shows the printable notice.
@@ -116,7 +160,7 @@ pub async fn party_register_post(
     )
     .await
     {
-        Ok((party, account, code)) => notice(&state, &staff, &case, party, &account, code).await,
+        Ok((party, _, code)) => to_notice(&state, case.id, party.id, code),
         Err(e) => refused(&state, &staff, case, e).await,
     }
 }
@@ -132,7 +176,7 @@ pub async fn party_code_post(
 ) -> AppResult<HttpResponse> {
     let (case_id, party_id) = path.into_inner();
     let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
-    let (party, account, code) = cases::party_notice(
+    let (party, _, code) = cases::party_notice(
         &state.db,
         &state.key,
         &state.audit,
@@ -142,7 +186,7 @@ pub async fn party_code_post(
         party_id,
     )
     .await?;
-    notice(&state, &staff, &case, party, &account, code).await
+    to_notice(&state, case.id, party.id, code)
 }
 
 #[derive(Deserialize)]
@@ -186,9 +230,7 @@ pub async fn party_reset_post(
     )
     .await
     {
-        Ok((party, account, code)) => {
-            notice(&state, &staff, &case, party, &account, Some(code)).await
-        }
+        Ok((party, _, code)) => to_notice(&state, case.id, party.id, Some(code)),
         Err(CaseError::Forbidden(m)) => super::render_status(
             actix_web::http::StatusCode::FORBIDDEN,
             &case_page(&state, &staff, case, Some(crate::i18n::pick(&m))).await?,
