@@ -204,10 +204,41 @@ pub async fn token_create_post(
                 .details(serde_json::json!({ "name": name })),
         )
         .await?;
-    let (_, token) = tokens::create(&state.db, user.account.id, name).await?;
+    let (row, token) = tokens::create(&state.db, user.account.id, name).await?;
+    // Shown once, on a page of its own: a reload there makes no second token.
+    let path = format!("/account/tokens/{}", row.id);
+    let sealed = super::once::seal(&state.key, &path, &token, state.settings.served_over_tls())
+        .ok_or_else(|| AppError::internal("cannot seal the new token"))?;
+    let mut res = super::see_other(&path);
+    res.add_cookie(&sealed).map_err(AppError::internal)?;
+    Ok(res)
+}
+
+/// `GET /account/tokens/{id}`: the token just created, shown this once; afterwards (or for a
+/// token made earlier) the account page's list of tokens.
+pub async fn token_created_get(
+    user: CurrentUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let id = path.into_inner();
+    let mine = tokens::list(&state.db, user.account.id)
+        .await?
+        .into_iter()
+        .any(|t| t.id == id);
+    if !mine {
+        return Err(AppError::NotFound);
+    }
+    let Some(token) = super::once::open(&state.key, &req) else {
+        return Ok(super::see_other("/account#tokens"));
+    };
     let mut p = page(&state, &user).await?;
     p.new_token = Some(token);
-    render(&p)
+    let mut res = render(&p)?;
+    res.add_cookie(&super::once::cleared(req.path()))
+        .map_err(AppError::internal)?;
+    Ok(res)
 }
 
 #[derive(Deserialize)]

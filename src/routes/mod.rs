@@ -228,6 +228,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(account::token_create_post)),
     },
     RouteSpec {
+        path: "/account/tokens/{id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(account::token_created_get)),
+    },
+    RouteSpec {
         path: "/account/tokens/{id}/revoke",
         methods: &["POST"],
         build: |r| r.route(web::post().to(account::token_revoke_post)),

@@ -752,12 +752,42 @@ async fn agents_use_personal_tokens_for_downloads_only() {
             &[("csrf_token", &csrf), ("name", "律所电脑")],
         )
         .await;
-    assert_status(&res, StatusCode::OK);
-    let html = res.text().await.unwrap();
+    // Shown once, on a page of its own that a reload cannot repeat.
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let shown = crate::helpers::header(&res, "location").to_owned();
+    assert!(shown.starts_with("/account/tokens/"), "{shown}");
+    let html = app.get(&shown).await.text().await.unwrap();
     let start = html.find(r#"id="new-token">"#).unwrap() + 15;
     let token = html[start..].split('<').next().unwrap().to_owned();
     assert!(token.starts_with("ep_") && token.len() == 67, "{token}");
-    // Shown once: the list shows only its beginning afterwards.
+    let reloaded = app.get(&shown).await;
+    assert_status(&reloaded, StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::header(&reloaded, "location"),
+        "/account#tokens"
+    );
+    let tokens = evidence_portal::auth::tokens::list(
+        &app.state.db,
+        app.state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                app.state.db.get_database_backend(),
+                "SELECT account_id FROM api_tokens",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<uuid::Uuid>("", "account_id")
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "one token, however often the page is loaded"
+    );
+    // The list shows only its beginning afterwards.
     let later = app.get("/account").await.text().await.unwrap();
     assert!(!later.contains(&token));
     assert!(later.contains(&token[..10]));

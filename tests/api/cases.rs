@@ -679,11 +679,14 @@ pub async fn agent_with_token(
     let agent = app.with_client(client());
     activate(&agent, AGENT_MOBILE, &code, PASSWORD).await;
     let csrf = agent.csrf_from("/account").await;
-    let html = agent
+    let res = agent
         .post_form(
             "/account/tokens",
             &[("csrf_token", &csrf), ("name", "curl")],
         )
+        .await;
+    let html = agent
+        .get(crate::helpers::header(&res, "location"))
         .await
         .text()
         .await

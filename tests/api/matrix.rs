@@ -308,7 +308,7 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                 403
             }
         }
-        ("/account/tokens/{id}/revoke", "POST") => 404,
+        ("/account/tokens/{id}/revoke", "POST") | ("/account/tokens/{id}", "GET") => 404,
         ("/cases", "GET") => {
             if is_party_or_agent(who) {
                 200
