@@ -1,7 +1,7 @@
 //! Administration: brigades and accounts (create, disable, re-enable, reset with a new access
 //! code). Admins only: every handler takes `AdminUser`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -206,26 +206,59 @@ pub async fn account_create_post(
         department_id,
     };
     match accounts::create(&state.db, &state.key, &state.audit, admin.0.actor(), new).await {
-        Ok((account, code)) => code_page(&state, &admin, account, code),
+        Ok((account, code)) => code_page(&state, account, code),
         Err(e) => refused(&state, &admin, account_error(e)?).await,
     }
 }
 
+/// `303` to the account's page, carrying its new access code sealed for that page only.
 fn code_page(
     state: &AppState,
-    admin: &AdminUser,
     account: crate::db::entities::account::Model,
     code: crate::auth::access_code::IssuedCode,
 ) -> AppResult<HttpResponse> {
-    render(&CodeIssuedPage {
+    let path = format!("/admin/accounts/{}", account.id);
+    let secret = format!("{}|{}", code.code, code.expires_at.unix_timestamp());
+    let sealed = super::once::seal(&state.key, &path, &secret, state.settings.served_over_tls())
+        .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
+    let mut res = super::see_other(&path);
+    res.add_cookie(&sealed).map_err(AppError::internal)?;
+    Ok(res)
+}
+
+/// `GET /admin/accounts/{id}`: the access code just issued for the account, shown this once
+/// (printable); afterwards the accounts list.
+pub async fn account_code_get(
+    admin: AdminUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    use sea_orm::EntityTrait;
+    let account = crate::db::entities::account::Entity::find_by_id(path.into_inner())
+        .one(&state.db)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let opened = super::once::open(&state.key, &req).and_then(|s| {
+        let (code, expires) = s.split_once('|')?;
+        let expires = time::OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
+        Some((code.to_owned(), expires))
+    });
+    let Some((code, expires)) = opened else {
+        return Ok(super::see_other("/admin#accounts"));
+    };
+    let mut res = render(&CodeIssuedPage {
         layout: Layout::for_user(&admin.0),
         role: crate::i18n::label(account.role),
         name: account.display_name,
         login: account.login_masked,
-        code: code.code,
-        expires: cst(code.expires_at),
+        code,
+        expires: cst(expires),
         public_url: format!("{}activate", state.settings.public_url),
-    })
+    })?;
+    res.add_cookie(&super::once::cleared(req.path()))
+        .map_err(AppError::internal)?;
+    Ok(res)
 }
 
 #[derive(Deserialize)]
@@ -301,7 +334,7 @@ pub async fn account_action_post(
                 "account_enabled"
             }),
         )),
-        Ok(Some((account, code))) => code_page(&state, &admin, account, code),
+        Ok(Some((account, code))) => code_page(&state, account, code),
         Err(e) => refused(&state, &admin, account_error(e)?).await,
     }
 }

@@ -344,6 +344,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(staff::delegation_grant_post)),
     },
     RouteSpec {
+        path: "/staff/cases/{id}/delegations/{delegation_id}/notice",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::delegation_notice_get)),
+    },
+    RouteSpec {
         path: "/staff/cases/{id}/delegations/{delegation_id}/revoke",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::delegation_revoke_post)),
@@ -372,6 +377,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/admin/accounts",
         methods: &["POST"],
         build: |r| r.route(web::post().to(admin::account_create_post)),
+    },
+    RouteSpec {
+        path: "/admin/accounts/{id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(admin::account_code_get)),
     },
     RouteSpec {
         path: "/admin/accounts/{id}/{action}",

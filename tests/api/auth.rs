@@ -643,8 +643,12 @@ async fn an_admin_creates_a_brigade_and_a_staff_member_who_activates() {
             ],
         )
         .await;
-    assert_status(&res, StatusCode::OK);
-    let code = crate::cases::code_on(&res.text().await.unwrap()).expect("the page shows the code");
+    // The code is shown once, on the account's own page.
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let shown = header(&res, "location").to_owned();
+    let code = crate::cases::code_on(&admin.get(&shown).await.text().await.unwrap())
+        .expect("the page shows the code");
+    assert_status(&admin.get(&shown).await, StatusCode::SEE_OTHER);
 
     let staff = app.with_client(client());
     let res = activate(&staff, "wang.li", &code, "Spruce-河-Window-58").await;

@@ -607,7 +607,7 @@ pub async fn grant(
             reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
         );
     }
-    staff
+    let res = staff
         .client
         .post(format!(
             "{}{page}/delegations?csrf_token={csrf}",
@@ -616,7 +616,14 @@ pub async fn grant(
         .multipart(form)
         .send()
         .await
-        .unwrap()
+        .unwrap();
+    // A granted delegation leads to the agent's notice, which shows the code once.
+    if res.status() != StatusCode::SEE_OTHER {
+        return res;
+    }
+    let location = crate::helpers::header(&res, "location").to_owned();
+    assert!(location.ends_with("/notice"), "{location}");
+    staff.get(&location).await
 }
 
 /// A served case with party 甲 registered; returns (case id, party row id).

@@ -130,8 +130,9 @@ async fn staff_of_another_brigade_cannot_take_over_a_partys_account() {
             ],
         )
         .await;
-    assert_status(&res, StatusCode::OK);
-    let new_code = code_on(&res.text().await.unwrap()).unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let shown = res.headers()["location"].to_str().unwrap().to_owned();
+    let new_code = code_on(&admin.get(&shown).await.text().await.unwrap()).unwrap();
     assert_status(&party.get("/cases").await, StatusCode::SEE_OTHER);
     let person = app.with_client(client());
     assert_status(

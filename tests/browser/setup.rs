@@ -225,6 +225,9 @@ pub async fn grant(staff: &TestApp, case_id: &str) -> String {
         .send()
         .await
         .unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let notice = res.headers()["location"].to_str().unwrap().to_owned();
+    let res = staff.get(&notice).await;
     assert_status(&res, StatusCode::OK);
     code_on(&res.text().await.unwrap()).expect("an access code for the agent")
 }

@@ -56,14 +56,39 @@ fn to_notice(
     party_id: Uuid,
     code: Option<crate::auth::access_code::IssuedCode>,
 ) -> AppResult<HttpResponse> {
-    let path = notice_path(case_id, party_id);
-    let mut res = crate::routes::see_other(&path);
+    with_code(state, &notice_path(case_id, party_id), code)
+}
+
+/// `303` to the page at `path`, with `code` sealed for that page (routes::once).
+fn with_code(
+    state: &AppState,
+    path: &str,
+    code: Option<crate::auth::access_code::IssuedCode>,
+) -> AppResult<HttpResponse> {
+    let mut res = crate::routes::see_other(path);
     if let Some(code) = code {
         let secret = format!("{}|{}", code.code, code.expires_at.unix_timestamp());
         let cookie =
-            crate::routes::once::seal(&state.key, &path, &secret, state.settings.served_over_tls())
+            crate::routes::once::seal(&state.key, path, &secret, state.settings.served_over_tls())
                 .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
         res.add_cookie(&cookie).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+/// The access code sealed for this page, if the request brings one: (code, expiry).
+fn sealed_code(state: &AppState, req: &HttpRequest) -> Option<(String, OffsetDateTime)> {
+    let sealed = crate::routes::once::open(&state.key, req)?;
+    let (code, expires) = sealed.split_once('|')?;
+    let expires = OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
+    Some((code.to_owned(), expires))
+}
+
+/// The answer of a page that may have shown a sealed code: the cookie goes with it.
+fn shown(mut res: HttpResponse, req: &HttpRequest, code_shown: bool) -> AppResult<HttpResponse> {
+    if code_shown {
+        res.add_cookie(&crate::routes::once::cleared(req.path()))
+            .map_err(AppError::internal)?;
     }
     Ok(res)
 }
@@ -84,14 +109,10 @@ pub async fn party_notice_get(
         .find(|(p, _)| p.id == party_id)
         .and_then(|(p, a)| a.map(|a| (p, a)))
         .ok_or(AppError::NotFound)?;
-    let sealed = crate::routes::once::open(&state.key, &req);
-    let code = sealed.as_deref().and_then(|s| {
-        let (code, expires) = s.split_once('|')?;
-        let expires = time::OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
-        Some((code.to_owned(), expires))
-    });
+    let code = sealed_code(&state, &req);
+    let code_shown = code.is_some();
     let brigade = brigade_name(&state, &case).await?;
-    let mut res = render(&NoticePage {
+    let res = render(&NoticePage {
         layout: Layout::for_user(&staff.0),
         case_id: case.id,
         case_number: case.case_number.clone(),
@@ -106,11 +127,7 @@ pub async fn party_notice_get(
         code: code.map(|(c, _)| c),
         portal: state.settings.public_url.to_string(),
     })?;
-    if sealed.is_some() {
-        res.add_cookie(&crate::routes::once::cleared(req.path()))
-            .map_err(AppError::internal)?;
-    }
-    Ok(res)
+    shown(res, &req, code_shown)
 }
 
 /// `POST /staff/cases/{id}/parties`: registers a party and shows the printable notice.
@@ -324,27 +341,11 @@ pub async fn delegation_grant_post(
         }
     };
     match outcome {
-        Ok((d, agent, code)) => {
-            let principal = cases::parties(&state.db, case.id)
-                .await?
-                .into_iter()
-                .find(|(p, _)| p.id == d.principal_party_id)
-                .map(|(p, _)| party_named(&p.label, &p.name))
-                .unwrap_or_default();
-            render(&AgentNoticePage {
-                layout: Layout::for_user(&staff.0),
-                case_id: case.id,
-                case_number: case.case_number.clone(),
-                name: agent.display_name,
-                activated: agent.password_hash.is_some(),
-                login: agent.login_masked,
-                principal,
-                period: period(d.valid_from, d.valid_until),
-                expires: code.as_ref().map(|c| cst(c.expires_at)).unwrap_or_default(),
-                code: code.map(|c| c.code),
-                portal: state.settings.public_url.to_string(),
-            })
-        }
+        Ok((d, _, code)) => with_code(
+            &state,
+            &format!("/staff/cases/{}/delegations/{}/notice", case.id, d.id),
+            code,
+        ),
         Err(e) => {
             // Nothing half-done stays behind: the document goes if the delegation did not land.
             discard(&state, document.as_ref()).await;
@@ -357,6 +358,46 @@ pub async fn delegation_grant_post(
 pub struct ConfirmForm {
     #[serde(default)]
     confirmed: String,
+}
+
+/// `GET /staff/cases/{id}/delegations/{delegation_id}/notice`: the agent's printable notice;
+/// with the access code only the first time after it was issued.
+pub async fn delegation_notice_get(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (case_id, delegation_id) = path.into_inner();
+    let (_, case) = authorize(&state, &staff, &req, case_id).await?;
+    let (d, agent) = cases::delegations(&state.db, case.id)
+        .await?
+        .into_iter()
+        .find(|(d, _)| d.id == delegation_id)
+        .and_then(|(d, a)| a.map(|a| (d, a)))
+        .ok_or(AppError::NotFound)?;
+    let principal = cases::parties(&state.db, case.id)
+        .await?
+        .into_iter()
+        .find(|(p, _)| p.id == d.principal_party_id)
+        .map(|(p, _)| party_named(&p.label, &p.name))
+        .unwrap_or_default();
+    let code = sealed_code(&state, &req);
+    let code_shown = code.is_some();
+    let res = render(&AgentNoticePage {
+        layout: Layout::for_user(&staff.0),
+        case_id: case.id,
+        case_number: case.case_number.clone(),
+        name: agent.display_name,
+        activated: agent.password_hash.is_some(),
+        login: agent.login_masked,
+        principal,
+        period: period(d.valid_from, d.valid_until),
+        expires: code.as_ref().map(|(_, e)| cst(*e)).unwrap_or_default(),
+        code: code.map(|(c, _)| c),
+        portal: state.settings.public_url.to_string(),
+    })?;
+    shown(res, &req, code_shown)
 }
 
 /// `POST /staff/cases/{id}/delegations/{delegation_id}/revoke` (asks first: it cannot be undone)
