@@ -34,22 +34,28 @@ pub async fn grant_delegation(
         .one(db)
         .await?
         .filter(|p| p.case_id == case.id)
-        .ok_or_else(|| CaseError::Invalid("请选择委托人（本案当事人）".into()))?;
+        .ok_or_else(|| CaseError::field("principal", "请选择委托人（本案当事人）"))?;
     let name = new.agent_name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(CaseError::Invalid("请填写代理人姓名（不超过100字）".into()));
+        return Err(CaseError::field(
+            "agent_name",
+            "请填写代理人姓名（不超过100字）",
+        ));
     }
     let valid_from = times::cst_day_start(new.valid_from);
     let valid_until = new
         .valid_until
         .next_day()
         .map(times::cst_day_start)
-        .ok_or_else(|| CaseError::Invalid("委托截止日期无效".into()))?;
+        .ok_or_else(|| CaseError::field("valid_until", "委托截止日期无效"))?;
     if valid_until <= valid_from {
-        return Err(CaseError::Invalid("委托截止日期不能早于开始日期".into()));
+        return Err(CaseError::field(
+            "valid_until",
+            "委托截止日期不能早于开始日期",
+        ));
     }
     if valid_until <= OffsetDateTime::now_utc() {
-        return Err(CaseError::Invalid("委托期限已经届满".into()));
+        return Err(CaseError::field("valid_until", "委托期限已经届满"));
     }
     let (agent, code) = account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
     let id = Uuid::now_v7();

@@ -38,6 +38,12 @@ pub enum CaseError {
     /// Shown to the person, next to the form.
     #[error("{0}")]
     Invalid(String),
+    /// Shown next to the form's `field`, which is marked as the one at fault.
+    #[error("{message}")]
+    Field {
+        field: &'static str,
+        message: String,
+    },
     /// Not this staff member's to do (shown to them, with who can).
     #[error("{0}")]
     Forbidden(String),
@@ -47,10 +53,30 @@ pub enum CaseError {
     Audit(#[from] AuditError),
 }
 
+impl CaseError {
+    /// A refusal that names the form field at fault.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        CaseError::Field {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The form field at fault, if the refusal names one.
+    pub fn fault(&self) -> Option<&'static str> {
+        match self {
+            CaseError::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
 impl From<CaseError> for AppError {
     fn from(e: CaseError) -> Self {
         match e {
-            CaseError::Invalid(m) => AppError::bad_request("invalid_case", m),
+            CaseError::Invalid(m) | CaseError::Field { message: m, .. } => {
+                AppError::bad_request("invalid_case", m)
+            }
             CaseError::Forbidden(_) => AppError::Forbidden,
             CaseError::Db(e) => e.into(),
             CaseError::Audit(e) => AppError::Unavailable {
@@ -76,18 +102,19 @@ impl CaseDetails {
     pub fn validate(self) -> Result<Self, CaseError> {
         let number = self.case_number.trim().to_owned();
         if number.is_empty() || number.chars().count() > 64 {
-            return Err(CaseError::Invalid(
-                "请填写事故编号（不超过64个字符）".into(),
+            return Err(CaseError::field(
+                "case_number",
+                "请填写事故编号（不超过64个字符）",
             ));
         }
         if self.place.trim().is_empty() || self.place.chars().count() > 300 {
-            return Err(CaseError::Invalid("请填写事故地点（不超过300字）".into()));
+            return Err(CaseError::field("place", "请填写事故地点（不超过300字）"));
         }
         if self.summary.chars().count() > 5000 {
-            return Err(CaseError::Invalid("简要案情不能超过5000字".into()));
+            return Err(CaseError::field("summary", "简要案情不能超过5000字"));
         }
         if self.occurred_at > OffsetDateTime::now_utc() + time::Duration::hours(1) {
-            return Err(CaseError::Invalid("事故时间不能晚于现在".into()));
+            return Err(CaseError::field("occurred_at", "事故时间不能晚于现在"));
         }
         Ok(CaseDetails {
             case_number: number,
@@ -125,7 +152,10 @@ pub async fn create(
         .department_id
         .ok_or_else(|| CaseError::Invalid("您的账户不属于任何大队".into()))?;
     if number_taken(db, department_id, &details.case_number, None).await? {
-        return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
+        return Err(CaseError::field(
+            "case_number",
+            "本大队已有相同事故编号的案件",
+        ));
     }
     let id = Uuid::now_v7();
     audit
@@ -181,7 +211,10 @@ pub async fn update(
     )
     .await?
     {
-        return Err(CaseError::Invalid("本大队已有相同事故编号的案件".into()));
+        return Err(CaseError::field(
+            "case_number",
+            "本大队已有相同事故编号的案件",
+        ));
     }
     if current.status == CaseStatus::Disclosing && !details.fatal && !details.complex {
         return Err(CaseError::Invalid(

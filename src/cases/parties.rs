@@ -70,8 +70,9 @@ pub(super) async fn account_for(
         .one(db)
         .await?;
     match existing {
-        Some(a) if a.role != role => Err(CaseError::Invalid(
-            "该号码已用于其他类型的账户 (the identifier belongs to another kind of account)".into(),
+        Some(a) if a.role != role => Err(CaseError::field(
+            "identifier",
+            "该号码已用于其他类型的账户 (the identifier belongs to another kind of account)",
         )),
         Some(a) if a.password_hash.is_some() => Ok((a, None)),
         Some(a) => {
@@ -147,13 +148,13 @@ pub async fn register_party(
     let name = new.name.trim().to_owned();
     let label = new.label.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(CaseError::Invalid("请填写当事人姓名（不超过100字）".into()));
+        return Err(CaseError::field("name", "请填写当事人姓名（不超过100字）"));
     }
     if label.is_empty() || label.chars().count() > 8 {
-        return Err(CaseError::Invalid("请填写当事人代号，如甲、乙、丙".into()));
+        return Err(CaseError::field("label", "请填写当事人代号，如甲、乙、丙"));
     }
     let Some(role) = PartyRole::parse(&new.role) else {
-        return Err(CaseError::Invalid("请选择当事人在事故中的身份".into()));
+        return Err(CaseError::field("role", "请选择当事人在事故中的身份"));
     };
     let existing = case_party::Entity::find()
         .filter(case_party::Column::CaseId.eq(case.id))
@@ -161,14 +162,14 @@ pub async fn register_party(
         .all(db)
         .await?;
     if existing.iter().any(|(p, _)| p.label == label) {
-        return Err(CaseError::Invalid(format!("本案已有当事人{label}")));
+        return Err(CaseError::field("label", format!("本案已有当事人{label}")));
     }
     let login_key = new.identifier.login_key(key);
     if existing
         .iter()
         .any(|(_, a)| a.as_ref().is_some_and(|a| a.login_key == login_key))
     {
-        return Err(CaseError::Invalid("该当事人已登记在本案".into()));
+        return Err(CaseError::field("identifier", "该当事人已登记在本案"));
     }
     let (party_account, code) =
         account_for(db, key, audit, staff, Role::Party, &new.identifier, &name).await?;

@@ -313,3 +313,111 @@ async fn the_notice_survives_a_reload_without_a_second_registration_or_a_second_
         .unwrap();
     assert!(!other.contains(&code));
 }
+
+/// A refused registration comes back as it was typed, the field at fault marked for assistive
+/// technology, the reason beside the form, and the page at that form.
+#[tokio::test]
+async fn a_refused_registration_keeps_what_was_typed_and_marks_the_field_at_fault() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-505", true).await;
+    let page = format!("/staff/cases/{case_id}");
+    let html = staff.get(&page).await.text().await.unwrap();
+    assert!(html.contains(&format!(r#"action="{page}/parties#parties""#)));
+    let csrf = crate::helpers::csrf_in(&html);
+    let register = |label: &'static str, mobile: &'static str| {
+        let staff = &staff;
+        let csrf = csrf.clone();
+        let path = format!("{page}/parties");
+        async move {
+            staff
+                .post_form(
+                    &path,
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("label", label),
+                        ("name", "张伟"),
+                        ("id_kind", "citizen_id"),
+                        ("identifier", "110101199003070011"),
+                        ("mobile", mobile),
+                        ("role", "passenger"),
+                    ],
+                )
+                .await
+        }
+    };
+    let res = register("甲", "1380013").await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let refused = res.text().await.unwrap();
+    for kept in [
+        r#"id="p-label" name="label""#,
+        r#"value="张伟""#,
+        r#"value="110101199003070011""#,
+        r#"value="1380013" aria-invalid="true" aria-describedby="party-error""#,
+        r#"<option value="passenger" selected>"#,
+        r#"<p id="party-error" class="alert field-error" role="alert">"#,
+    ] {
+        assert!(refused.contains(kept), "{kept}");
+    }
+    assert_eq!(refused.matches(r#"aria-invalid="true""#).count(), 1);
+
+    // A rule of the domain names its field too: a label already taken.
+    assert_status(&register("甲", "").await, StatusCode::SEE_OTHER);
+    let res = register("甲", "").await;
+    let refused = res.text().await.unwrap();
+    assert!(
+        refused.contains(r#"value="甲" aria-invalid="true""#),
+        "the label is at fault"
+    );
+    assert!(refused.contains("本案已有当事人甲"));
+}
+
+/// The access code is long to type: a refused activation keeps it (and the identifier), and
+/// marks the password that was refused. The case form marks its field at fault too.
+#[tokio::test]
+async fn refused_activation_and_case_forms_keep_what_was_typed() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-506", true).await;
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
+    let party = app.with_client(client());
+    let csrf = party.csrf_from("/activate").await;
+    let res = party
+        .post_form(
+            "/activate",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("identifier", "110101199003070011"),
+                ("code", &code),
+                ("password", PASSWORD),
+                ("password_repeat", "something else"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(&format!(r#"id="code" name="code" value="{code}""#)));
+    assert!(page.contains(r#"value="110101199003070011""#));
+    assert!(page.contains(r#"id="password-error""#));
+
+    let csrf = staff.csrf_from("/staff/cases/new").await;
+    let res = staff
+        .post_form(
+            "/staff/cases",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("case_number", "2026-506"),
+                ("occurred_at", "2026-11-20T08:00"),
+                ("place", "朝阳路与建国路交叉口"),
+                ("summary", "两车相撞"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(page.contains(
+        r#"id="case_number" name="case_number" aria-invalid="true" aria-describedby="form-error" value="2026-506""#
+    ), "{page}");
+    assert!(page.contains(r#"value="朝阳路与建国路交叉口""#));
+    assert_eq!(page.matches(r#"aria-invalid="true""#).count(), 1);
+}

@@ -142,6 +142,15 @@ struct CaseFormPage {
     title: String,
     form: CaseForm,
     error: Option<String>,
+    /// The field the refusal is about, marked `aria-invalid`.
+    fault: Option<&'static str>,
+}
+
+impl CaseFormPage {
+    /// Whether `field` is the one at fault.
+    fn faulty(&self, field: &str) -> bool {
+        self.fault == Some(field)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -164,7 +173,7 @@ pub struct CaseForm {
 impl CaseForm {
     fn details(&self) -> Result<CaseDetails, CaseError> {
         let at = PrimitiveDateTime::parse(self.occurred_at.trim(), DATETIME)
-            .map_err(|_| CaseError::Invalid(t("staff.form.occurred_missing")))?
+            .map_err(|_| CaseError::field("occurred_at", t("staff.form.occurred_missing")))?
             .assume_offset(CST);
         Ok(CaseDetails {
             case_number: self.case_number.clone(),
@@ -198,7 +207,13 @@ impl CaseForm {
 
 impl CaseFormPage {
     /// The new-case form (`case` None) or the edit form of `case`.
-    fn of(staff: &StaffUser, case: Option<Uuid>, form: CaseForm, error: Option<String>) -> Self {
+    fn of(
+        staff: &StaffUser,
+        case: Option<Uuid>,
+        form: CaseForm,
+        refusal: Option<(String, Option<&'static str>)>,
+    ) -> Self {
+        let (error, fault) = refusal.map_or((None, None), |(m, f)| (Some(m), f));
         CaseFormPage {
             layout: Layout::for_user(&staff.0),
             csrf_token: staff.0.csrf_token.clone(),
@@ -213,8 +228,15 @@ impl CaseFormPage {
             }),
             form,
             error,
+            fault,
         }
     }
+}
+
+/// A refusal's message for the person and the field it is about.
+fn refusal(e: CaseError) -> Result<(String, Option<&'static str>), AppError> {
+    let fault = e.fault();
+    Ok((form_error(e)?, fault))
 }
 
 /// `GET /staff/cases/new`
@@ -226,7 +248,9 @@ pub async fn view_case_new_get(staff: StaffUser) -> AppResult<HttpResponse> {
 /// `中文 (English)` are picked; Chinese-only ones stay Chinese).
 fn form_error(e: CaseError) -> Result<String, AppError> {
     match e {
-        CaseError::Invalid(m) | CaseError::Forbidden(m) => Ok(crate::i18n::pick(&m)),
+        CaseError::Invalid(m) | CaseError::Forbidden(m) | CaseError::Field { message: m, .. } => {
+            Ok(crate::i18n::pick(&m))
+        }
         other => Err(other.into()),
     }
 }
@@ -249,7 +273,7 @@ pub async fn case_create_post(
         )),
         Err(e) => render_status(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &CaseFormPage::of(&staff, None, form, Some(form_error(e)?)),
+            &CaseFormPage::of(&staff, None, form, Some(refusal(e)?)),
         ),
     }
 }
@@ -326,6 +350,42 @@ struct CasePage {
     error: Option<String>,
     roles: Vec<super::Choice>,
     today: String,
+    /// A refused registration form as it was typed, with the field at fault.
+    typed: Typed,
+}
+
+/// What was typed into one of the case page's forms when it was refused: shown again (nothing
+/// to type twice), the field at fault marked (`aria-invalid`), the reason next to the form.
+#[derive(Default)]
+pub struct Typed {
+    /// `party` or `agent`; empty when no form was refused.
+    form: &'static str,
+    values: Vec<(String, String)>,
+    fault: Option<&'static str>,
+    message: String,
+}
+
+impl Typed {
+    /// What was typed into `field` of `form` (empty if another form, or nothing).
+    pub fn value(&self, form: &str, field: &str) -> &str {
+        if self.form != form {
+            return "";
+        }
+        self.values
+            .iter()
+            .find(|(f, _)| f == field)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Whether `field` of `form` is the one at fault.
+    pub fn faulty(&self, form: &str, field: &str) -> bool {
+        self.form == form && self.fault == Some(field)
+    }
+
+    /// The reason `form` was refused, if it was.
+    pub fn message(&self, form: &str) -> Option<&str> {
+        (self.form == form).then_some(self.message.as_str())
+    }
 }
 
 async fn case_page(
@@ -333,6 +393,16 @@ async fn case_page(
     staff: &StaffUser,
     case: case::Model,
     error: Option<String>,
+) -> AppResult<CasePage> {
+    case_page_typed(state, staff, case, error, Typed::default()).await
+}
+
+async fn case_page_typed(
+    state: &AppState,
+    staff: &StaffUser,
+    case: case::Model,
+    error: Option<String>,
+    typed: Typed,
 ) -> AppResult<CasePage> {
     let locale = Locale::current();
     let party_rows = cases::parties(&state.db, case.id).await?;
@@ -446,6 +516,7 @@ async fn case_page(
         roles: super::choices(PartyRole::ALL),
         today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
         case,
+        typed,
     })
 }
 
@@ -506,6 +577,35 @@ pub async fn view_case_get(
     render(&case_page(&state, &staff, case, None).await?)
 }
 
+/// The case page again (400) with a registration form as it was typed, the field at fault
+/// marked and the reason next to it.
+async fn refused_typed(
+    state: &AppState,
+    staff: &StaffUser,
+    case: case::Model,
+    e: CaseError,
+    form: &'static str,
+    values: Vec<(String, String)>,
+) -> AppResult<HttpResponse> {
+    // The domain names the person's identifier "identifier"; on the agent form it is the
+    // agent's.
+    let fault = match (e.fault(), form) {
+        (Some("identifier"), "agent") => Some("agent_identifier"),
+        (fault, _) => fault,
+    };
+    let message = form_error(e)?;
+    let typed = Typed {
+        form,
+        values,
+        fault,
+        message,
+    };
+    render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &case_page_typed(state, staff, case, None, typed).await?,
+    )
+}
+
 async fn refused(
     state: &AppState,
     staff: &StaffUser,
@@ -557,7 +657,7 @@ pub async fn case_edit_post(
         )),
         Err(e) => render_status(
             actix_web::http::StatusCode::BAD_REQUEST,
-            &CaseFormPage::of(&staff, Some(id), form, Some(form_error(e)?)),
+            &CaseFormPage::of(&staff, Some(id), form, Some(refusal(e)?)),
         ),
     }
 }

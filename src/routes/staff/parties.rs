@@ -139,6 +139,17 @@ pub async fn party_register_post(
     form: web::Form<PartyForm>,
 ) -> AppResult<HttpResponse> {
     let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let typed: Vec<(String, String)> = [
+        ("label", &form.label),
+        ("name", &form.name),
+        ("id_kind", &form.id_kind),
+        ("identifier", &form.identifier),
+        ("mobile", &form.mobile),
+        ("role", &form.role),
+    ]
+    .into_iter()
+    .map(|(f, v)| (f.to_owned(), v.clone()))
+    .collect();
     let ident = if form.id_kind == "passport" {
         identifier::parse_passport(&form.identifier).map(Identifier::Passport)
     } else {
@@ -146,7 +157,10 @@ pub async fn party_register_post(
     };
     let ident = match ident {
         Ok(i) => i,
-        Err(e) => return refused(&state, &staff, case, CaseError::Invalid(e.to_string())).await,
+        Err(e) => {
+            let e = CaseError::field("identifier", e.to_string());
+            return refused_typed(&state, &staff, case, e, "party", typed).await;
+        }
     };
     let mobile = form.mobile.trim();
     let mobile = if mobile.is_empty() {
@@ -155,7 +169,8 @@ pub async fn party_register_post(
         match identifier::parse_mobile(mobile) {
             Ok(m) => Some(m),
             Err(e) => {
-                return refused(&state, &staff, case, CaseError::Invalid(e.to_string())).await;
+                let e = CaseError::field("mobile", e.to_string());
+                return refused_typed(&state, &staff, case, e, "party", typed).await;
             }
         }
     };
@@ -178,7 +193,7 @@ pub async fn party_register_post(
     .await
     {
         Ok((party, _, code)) => to_notice(&state, case.id, party.id, code),
-        Err(e) => refused(&state, &staff, case, e).await,
+        Err(e) => refused_typed(&state, &staff, case, e, "party", typed).await,
     }
 }
 
@@ -301,14 +316,15 @@ pub async fn delegation_grant_post(
             .trim()
             .to_owned()
     };
-    let parsed = (|| -> Result<cases::NewDelegation, String> {
-        let principal_party_id =
-            Uuid::parse_str(&get("principal")).map_err(|_| t("staff.agents.principal_missing"))?;
+    let parsed = (|| -> Result<cases::NewDelegation, CaseError> {
+        let principal_party_id = Uuid::parse_str(&get("principal"))
+            .map_err(|_| CaseError::field("principal", t("staff.agents.principal_missing")))?;
         let agent = match identifier::parse_mobile(&get("agent_identifier")) {
             Ok(m) => Identifier::Mobile(m),
             Err(_) => Identifier::LawyerLicence(
-                identifier::parse_lawyer_licence(&get("agent_identifier"))
-                    .map_err(|_| t("staff.agents.identifier_invalid"))?,
+                identifier::parse_lawyer_licence(&get("agent_identifier")).map_err(|_| {
+                    CaseError::field("agent_identifier", t("staff.agents.identifier_invalid"))
+                })?,
             ),
         };
         Ok(cases::NewDelegation {
@@ -316,16 +332,21 @@ pub async fn delegation_grant_post(
             agent,
             agent_name: get("agent_name"),
             law_firm: Some(get("law_firm")),
-            valid_from: parse_date(&get("valid_from"))
-                .ok_or_else(|| t("staff.agents.valid_from_missing"))?,
-            valid_until: parse_date(&get("valid_until"))
-                .ok_or_else(|| t("staff.agents.valid_until_missing"))?,
+            valid_from: parse_date(&get("valid_from")).ok_or_else(|| {
+                CaseError::field("valid_from", t("staff.agents.valid_from_missing"))
+            })?,
+            valid_until: parse_date(&get("valid_until")).ok_or_else(|| {
+                CaseError::field("valid_until", t("staff.agents.valid_until_missing"))
+            })?,
         })
     })();
     let outcome = match (parsed, &document, problem) {
-        (_, _, Some(p)) => Err(CaseError::Invalid(p)),
-        (_, None, None) => Err(CaseError::Invalid(t("staff.agents.document_missing"))),
-        (Err(p), _, None) => Err(CaseError::Invalid(p)),
+        (_, _, Some(p)) => Err(CaseError::field("document", p)),
+        (_, None, None) => Err(CaseError::field(
+            "document",
+            t("staff.agents.document_missing"),
+        )),
+        (Err(e), _, None) => Err(e),
         (Ok(new), Some(doc), None) => {
             cases::grant_delegation(
                 &state.db,
@@ -349,7 +370,18 @@ pub async fn delegation_grant_post(
         Err(e) => {
             // Nothing half-done stays behind: the document goes if the delegation did not land.
             discard(&state, document.as_ref()).await;
-            refused(&state, &staff, case, e).await
+            let typed = [
+                "principal",
+                "agent_name",
+                "agent_identifier",
+                "law_firm",
+                "valid_from",
+                "valid_until",
+            ]
+            .into_iter()
+            .map(|f| (f.to_owned(), get(f)))
+            .collect();
+            refused_typed(&state, &staff, case, e, "agent", typed).await
         }
     }
 }
