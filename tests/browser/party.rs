@@ -66,7 +66,7 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
             b.fill("#p-id", PARTY_A).await?;
             b.fill("#p-mobile", "13800138000").await?;
             b.find("#p-role").await?.select_by_value("driver").await?;
-            b.click(r#"form[action$="/parties"] button[type="submit"]"#)
+            b.click(r#"form[action$="/parties#parties"] button[type="submit"]"#)
                 .await?;
             let code = b.text("#access-code").await?;
             let page = b.text("main").await?;

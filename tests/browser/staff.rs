@@ -79,7 +79,7 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
         b.fill("#p-label", "甲").await?;
         b.fill("#p-name", "张伟").await?;
         b.fill("#p-id", PARTY_A).await?;
-        b.click(r#"form[action$="/parties"] button[type="submit"]"#)
+        b.click(r#"form[action$="/parties#parties"] button[type="submit"]"#)
             .await?;
         let code = b.text("#access-code").await?;
         ensure!(code.len() >= 10, "an access code on the notice: {code}");
