@@ -22,6 +22,13 @@ pub enum AppError {
     /// Signed in, but policy said no, and the resource's existence is not secret.
     #[error("forbidden")]
     Forbidden,
+    /// A refusal that explains itself: why (catalog `refusal.<reason>`), what happens next, and
+    /// whom to ask (`contact`: the handling brigade, as it should be named to the person).
+    #[error("refused: {reason}")]
+    Refused {
+        reason: &'static str,
+        contact: Option<String>,
+    },
     /// A state-changing request without the right CSRF token.
     #[error("the form has expired or did not come from this site")]
     CsrfRejected,
@@ -72,7 +79,7 @@ impl AppError {
             AppError::BadRequest { code, .. } => code,
             AppError::NotSignedIn => "not_signed_in",
             AppError::SessionExpired => "session_expired",
-            AppError::Forbidden => "forbidden",
+            AppError::Forbidden | AppError::Refused { .. } => "forbidden",
             AppError::CsrfRejected => "csrf_rejected",
             AppError::BadToken => "bad_token",
             AppError::TooManyAttempts => "too_many_attempts",
@@ -90,6 +97,17 @@ impl AppError {
     /// are shown after a catalogued explanation.
     pub fn explanation(&self, locale: crate::i18n::Locale) -> (String, String) {
         let code = self.code();
+        if let AppError::Refused { reason, contact } = self {
+            let mut message = locale.t(&format!("refusal.{reason}.message")).into_owned();
+            if let Some(contact) = contact {
+                message.push(' ');
+                message.push_str(&locale.tf("refusal.ask", &[("brigade", contact)]));
+            }
+            return (
+                locale.t(&format!("refusal.{reason}.title")).into_owned(),
+                message,
+            );
+        }
         let title_key = match self {
             AppError::BadRequest { .. } => "error.bad_request.title".to_owned(),
             _ => format!("error.{code}.title"),

@@ -222,6 +222,7 @@ impl Application {
                 .wrap(from_fn(crate::limits::pace_bodies))
                 .wrap(security_headers())
                 .wrap(from_fn(crate::metrics::track))
+                .wrap(from_fn(crate::auth::extract::remember_signed_in))
                 .wrap(from_fn(crate::routes::flash::show_once))
                 .wrap(from_fn(crate::i18n::answer_in_the_request_language))
                 .wrap(from_fn(crate::telemetry::trace_requests))

@@ -14,6 +14,27 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::vocab::Role;
 
+tokio::task_local! {
+    static SIGNED_IN: std::cell::RefCell<Option<CurrentUser>>;
+}
+
+/// Middleware: remembers who the request turned out to be signed in as, so that an error page
+/// of the request keeps the signed-in header (name, home, sign-out) instead of looking signed
+/// out.
+pub async fn remember_signed_in(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    SIGNED_IN
+        .scope(std::cell::RefCell::new(None), next.call(req))
+        .await
+}
+
+/// Who the request being handled is signed in as, once a handler has asked.
+pub fn signed_in() -> Option<CurrentUser> {
+    SIGNED_IN.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
 /// A signed-in person with a live session.
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
@@ -57,11 +78,13 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
     let Some((row, account)) = session::resume(&state.db, &claims).await? else {
         return Err(gone);
     };
-    Ok(CurrentUser {
+    let user = CurrentUser {
         csrf_token: csrf::token_for_session(&state.key, row.id),
         session_id: row.id,
         account,
-    })
+    };
+    let _ = SIGNED_IN.try_with(|c| *c.borrow_mut() = Some(user.clone()));
+    Ok(user)
 }
 
 type Fut<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;

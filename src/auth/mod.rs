@@ -11,7 +11,7 @@ pub mod signin;
 pub mod throttle;
 pub mod tokens;
 
-pub use extract::{AdminUser, CurrentUser, DownloadUser, StaffUser};
+pub use extract::{AdminUser, CurrentUser, DownloadUser, StaffUser, signed_in};
 
 /// The client's address and user agent, as recorded with sessions and audit events and used by
 /// the sign-in throttle. The address is the TCP peer, unless the peer is one of

@@ -89,11 +89,38 @@ async fn decide(
             audit.record(denied(d.reason)).await?;
             Err(if d.hide {
                 AppError::NotFound
+            } else if EXPLAINED.contains(&d.reason) {
+                AppError::Refused {
+                    reason: d.reason,
+                    contact: brigade_contact(db, facts.case.department_id).await?,
+                }
             } else {
                 AppError::Forbidden
             })
         }
     }
+}
+
+/// The refusals a party or an agent meets in the course of a case, which their page explains
+/// (why, what happens next, whom to ask) instead of a bare "forbidden".
+const EXPLAINED: [&str; 4] = [
+    "not_open",
+    "view_only",
+    "delegation_revoked",
+    "delegation_expired",
+];
+
+/// How the person is to reach the brigade handling a case.
+async fn brigade_contact(
+    db: &DatabaseConnection,
+    department_id: Uuid,
+) -> Result<Option<String>, AppError> {
+    Ok(
+        crate::db::entities::department::Entity::find_by_id(department_id)
+            .one(db)
+            .await?
+            .map(|d| d.name),
+    )
 }
 
 /// `authorize` for one material: the case permit for `action`, then whether the material

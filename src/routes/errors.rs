@@ -41,7 +41,9 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::NotSignedIn | AppError::SessionExpired => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::CsrfRejected => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Refused { .. } | AppError::CsrfRejected => {
+                StatusCode::FORBIDDEN
+            }
             AppError::BadToken => StatusCode::UNAUTHORIZED,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -101,7 +103,9 @@ impl ResponseError for AppError {
                 },
             });
         }
-        let layout = super::Layout::new();
+        // Signed in, the person keeps their header: a refusal is not a sign-out.
+        let layout = crate::auth::signed_in()
+            .map_or_else(super::Layout::new, |u| super::Layout::for_user(&u));
         let (title, message) = self.explanation(layout.locale);
         let page = ErrorPage {
             layout,

@@ -421,3 +421,45 @@ async fn refused_activation_and_case_forms_keep_what_was_typed() {
     assert!(page.contains(r#"value="朝阳路与建国路交叉口""#));
     assert_eq!(page.matches(r#"aria-invalid="true""#).count(), 1);
 }
+
+/// A party at their own case before it opens, or downloading in the view-only stage, is told
+/// why, what happens next and whom to ask — with their header still there, not a bare 403.
+/// Their case list does not offer material of a case that is not open.
+#[tokio::test]
+async fn a_refusal_in_the_course_of_a_case_explains_itself() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-507", true).await;
+    let code = registered(&staff, &case_id, "甲", "110101199003070011", "张伟").await;
+    let party = app.with_client(client());
+    activate(&party, "110101199003070011", &code, PASSWORD).await;
+
+    let mine = party.get("/cases").await.text().await.unwrap();
+    assert!(mine.contains("本案尚在调查"));
+    assert!(
+        !mine.contains("released-count"),
+        "no count of a case not open"
+    );
+
+    let res = party.get(&format!("/cases/{case_id}")).await;
+    assert_status(&res, StatusCode::FORBIDDEN);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("案件尚在调查中，材料暂未开放"), "{page}");
+    assert!(page.contains("110105大队"), "whom to ask");
+    assert!(page.contains(r#"action="/logout""#), "still signed in");
+    assert!(!page.contains("您没有执行此操作的权限"));
+
+    set_status(&staff, &case_id, &[("to", "disclosing")]).await;
+    let res = party.get(&format!("/cases/{case_id}/bundle.zip")).await;
+    assert_status(&res, StatusCode::FORBIDDEN);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("现在只能查看，还不能下载"), "{page}");
+
+    // API clients get the stable code.
+    let res = party
+        .get_json(&format!("/cases/{case_id}/bundle.zip"))
+        .await;
+    assert_status(&res, StatusCode::FORBIDDEN);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+}
