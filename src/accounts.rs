@@ -22,6 +22,9 @@ pub enum AccountError {
     Exists,
     #[error("所选大队不存在 (no such brigade)")]
     NoSuchDepartment,
+    /// A field that breaks a rule (shown next to the form).
+    #[error("{0}")]
+    Invalid(String),
     #[error("账户不存在 (no such account)")]
     NotFound,
     #[error("不能对管理员账户执行此操作 (not for administrator accounts)")]
@@ -255,9 +258,57 @@ pub async fn create_department(
         code: Set(code.to_owned()),
         name: Set(name.to_owned()),
         created_at: Set(OffsetDateTime::now_utc()),
+        address: Set(None),
+        phone: Set(None),
+        office_hours: Set(None),
     }
     .insert(db)
     .await?)
+}
+
+/// How parties reach a brigade; an empty text clears that line.
+#[derive(Clone, Debug, Default)]
+pub struct BrigadeContact {
+    pub address: String,
+    pub phone: String,
+    pub office_hours: String,
+}
+
+/// Sets a brigade's address, telephone and office hours (audited).
+pub async fn set_department_contact(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    by: Actor,
+    id: Uuid,
+    contact: BrigadeContact,
+) -> Result<department::Model, AccountError> {
+    let current = department::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AccountError::NotFound)?;
+    let clean = |text: &str, max: usize, what: &str| -> Result<Option<String>, AccountError> {
+        let text = text.trim();
+        if text.chars().count() > max || text.chars().any(char::is_control) {
+            return Err(AccountError::Invalid(format!("{what}过长或含有不可见字符")));
+        }
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    };
+    let address = clean(&contact.address, 300, "地址")?;
+    let phone = clean(&contact.phone, 64, "电话")?;
+    let office_hours = clean(&contact.office_hours, 200, "办公时间")?;
+    audit
+        .record(
+            Event::new(by, Action::DepartmentUpdate, Outcome::Allowed).details(serde_json::json!({
+                "department_id": id, "address": address, "phone": phone,
+                "office_hours": office_hours,
+            })),
+        )
+        .await?;
+    let mut row: department::ActiveModel = current.into();
+    row.address = Set(address);
+    row.phone = Set(phone);
+    row.office_hours = Set(office_hours);
+    Ok(row.update(db).await?)
 }
 
 pub async fn departments(db: &DatabaseConnection) -> Result<Vec<department::Model>, DbErr> {

@@ -45,6 +45,7 @@ pub enum Action {
     TokenCreate,
     TokenRevoke,
     DepartmentCreate,
+    DepartmentUpdate,
     CaseCreate,
     CaseUpdate,
     CaseStatus,
@@ -67,7 +68,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -82,6 +83,7 @@ impl Action {
         Action::TokenCreate,
         Action::TokenRevoke,
         Action::DepartmentCreate,
+        Action::DepartmentUpdate,
         Action::CaseCreate,
         Action::CaseUpdate,
         Action::CaseStatus,
@@ -118,6 +120,7 @@ impl Action {
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
             Action::DepartmentCreate => "department.create",
+            Action::DepartmentUpdate => "department.update",
             Action::CaseCreate => "case.create",
             Action::CaseUpdate => "case.update",
             Action::CaseStatus => "case.status",

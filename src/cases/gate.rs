@@ -119,7 +119,10 @@ async fn brigade_contact(
         crate::db::entities::department::Entity::find_by_id(department_id)
             .one(db)
             .await?
-            .map(|d| d.name),
+            .map(|d| match d.phone {
+                Some(phone) => format!("{}（{phone}）", d.name),
+                None => d.name,
+            }),
     )
 }
 

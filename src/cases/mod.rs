@@ -358,6 +358,32 @@ pub async fn change_status(
     Ok(row.update(db).await?)
 }
 
+/// Who handles a case, as its parties are to reach them: the brigade (with its address,
+/// telephone and office hours where an administrator gave them) and the officer who opened it.
+pub struct Handling {
+    pub brigade: crate::db::entities::department::Model,
+    pub officer: Option<String>,
+}
+
+pub async fn handling(db: &DatabaseConnection, case: &case::Model) -> Result<Handling, DbErr> {
+    let brigade = crate::db::entities::department::Entity::find_by_id(case.department_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the case's brigade".into()))?;
+    let officer = account::Entity::find_by_id(case.created_by)
+        .one(db)
+        .await?
+        .map(|a| a.display_name);
+    Ok(Handling { brigade, officer })
+}
+
+/// Days left to apply for review on `today` (0 on the last day), or `None` once it has passed.
+pub fn review_days_left(case: &case::Model, today: Date) -> Option<i64> {
+    let deadline = review_deadline(case)?;
+    let left = (deadline - today).whole_days();
+    (left >= 0).then_some(left)
+}
+
 /// The last day a review (复核) may be applied for: service date + 3 days (Art. 71).
 pub fn review_deadline(case: &case::Model) -> Option<Date> {
     case.served_on

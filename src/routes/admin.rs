@@ -20,6 +20,9 @@ pub struct DepartmentRow {
     pub id: Uuid,
     pub code: String,
     pub name: String,
+    pub address: String,
+    pub phone: String,
+    pub office_hours: String,
 }
 
 pub struct AccountRow {
@@ -92,6 +95,9 @@ async fn admin_page(
                 id: d.id,
                 code: d.code,
                 name: d.name,
+                address: d.address.unwrap_or_default(),
+                phone: d.phone.unwrap_or_default(),
+                office_hours: d.office_hours.unwrap_or_default(),
             })
             .collect(),
         accounts,
@@ -130,6 +136,42 @@ async fn refused(state: &AppState, admin: &AdminUser, message: String) -> AppRes
 pub struct DepartmentForm {
     code: String,
     name: String,
+}
+
+#[derive(Deserialize)]
+pub struct ContactForm {
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    office_hours: String,
+}
+
+/// `POST /admin/departments/{id}`: how parties reach the brigade (shown on their case pages
+/// and printed notices).
+pub async fn department_contact_post(
+    admin: AdminUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    form: web::Form<ContactForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let contact = accounts::BrigadeContact {
+        address: form.address,
+        phone: form.phone,
+        office_hours: form.office_hours,
+    };
+    let id = path.into_inner();
+    match accounts::set_department_contact(&state.db, &state.audit, admin.0.actor(), id, contact)
+        .await
+    {
+        Ok(d) => Ok(flash::see_other(
+            "/admin",
+            Flash::new("brigade_saved").with("name", d.name),
+        )),
+        Err(e) => refused(&state, &admin, account_error(e)?).await,
+    }
 }
 
 /// `POST /admin/departments`

@@ -99,11 +99,36 @@ struct CasePage {
     view_only: bool,
     served: Option<String>,
     review_deadline: Option<String>,
+    /// Who handles the case and how to reach them.
+    handling: HandlingPanel,
+    /// Where the review window stands ("还剩 2 天"), while it is open or just closed.
+    review: Option<String>,
     groups: Vec<KindGroup>,
     /// "证人要求保密 1 份", in the page's language.
     withheld: Vec<String>,
     /// Who accessed this case's evidence (查阅记录), newest first.
     history: Vec<crate::audit::read::Access>,
+}
+
+/// The brigade and officer handling a case, as the party's page shows them.
+pub struct HandlingPanel {
+    pub brigade: String,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub hours: Option<String>,
+    pub officer: Option<String>,
+}
+
+impl HandlingPanel {
+    pub fn of(h: cases::Handling) -> Self {
+        HandlingPanel {
+            brigade: h.brigade.name,
+            address: h.brigade.address,
+            phone: h.brigade.phone,
+            hours: h.brigade.office_hours,
+            officer: h.officer,
+        }
+    }
 }
 
 pub struct KindGroup {
@@ -171,6 +196,24 @@ pub async fn view_case_get(
         .collect();
     let case = facts.case;
     let history = crate::audit::read::case_history(&state.db, case.id, 100).await?;
+    let handling = HandlingPanel::of(cases::handling(&state.db, &case).await?);
+    let today = state
+        .clock
+        .now()
+        .to_offset(time::macros::offset!(+8))
+        .date();
+    let review = cases::review_deadline(&case).map(|deadline| {
+        let locale = crate::i18n::Locale::current();
+        let date = locale.date(deadline);
+        match cases::review_days_left(&case, today) {
+            Some(0) => locale.tf("case.review.last_day", &[("date", &date)]),
+            Some(n) => locale.tf(
+                "case.review.days_left",
+                &[("date", &date), ("n", &n.to_string())],
+            ),
+            None => locale.tf("case.review.passed", &[("date", &date)]),
+        }
+    });
     // ~1.3 KB of markup per material and ~0.3 KB per access, on top of the page's frame.
     let size = 16 * 1024 + 1400 * view.visible.len() + 400 * history.len();
     render_sized(
@@ -206,6 +249,8 @@ pub async fn view_case_get(
             }),
             review_deadline: cases::review_deadline(&case)
                 .map(|d| crate::i18n::Locale::current().date(d)),
+            handling,
+            review,
             number: case.case_number,
             place: case.place,
         },

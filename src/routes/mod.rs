@@ -374,6 +374,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(admin::department_create_post)),
     },
     RouteSpec {
+        path: "/admin/departments/{id}",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(admin::department_contact_post)),
+    },
+    RouteSpec {
         path: "/admin/accounts",
         methods: &["POST"],
         build: |r| r.route(web::post().to(admin::account_create_post)),

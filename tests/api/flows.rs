@@ -463,3 +463,98 @@ async fn a_refusal_in_the_course_of_a_case_explains_itself() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "forbidden");
 }
+
+/// What the party needs next: the brigade's address, telephone and office hours (kept by an
+/// administrator, audited), the officer, and the review window counted down day by day, with
+/// how to apply; the printed notice carries the same contacts and a QR code of the activation
+/// page, drawn by the server.
+#[tokio::test]
+async fn the_party_sees_whom_to_ask_and_how_long_a_review_is_open() {
+    let app = spawn_app().await;
+    let (staff, party, case_id) = crate::cases::served_case(&app, "2026-508").await;
+    let admin = crate::auth::admin(&app).await;
+    let html = admin.get("/admin").await.text().await.unwrap();
+    let brigade = html
+        .split(r#"action="/admin/departments/"#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a brigade's contact form")
+        .to_owned();
+    let res = admin
+        .post_form(
+            &format!("/admin/departments/{brigade}"),
+            &[
+                ("csrf_token", crate::helpers::csrf_in(&html).as_str()),
+                ("address", "北京市朝阳区建国路 88 号"),
+                ("phone", "010-6500 1234"),
+                ("office_hours", "工作日 9:00–17:00"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        flash_of(&follow(&admin, res).await).as_deref(),
+        Some("已保存110105大队的联系方式。")
+    );
+    assert_eq!(
+        crate::auth::events(&app, "department.update").await.len(),
+        1
+    );
+
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for shown in [
+        "北京市朝阳区建国路 88 号",
+        r#"<a href="tel:010-6500 1234">"#,
+        "工作日 9:00–17:00",
+        "办案民警",
+        "还剩 3 天",
+        "上一级公安机关交通管理部门",
+    ] {
+        assert!(page.contains(shown), "{shown}");
+    }
+    // Two days later the count says so; after the deadline, that it has passed.
+    let now = time::OffsetDateTime::now_utc();
+    app.state.clock.set(now + time::Duration::days(3));
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("是申请复核的最后一天"));
+    app.state.clock.set(now + time::Duration::days(4));
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("复核申请期限已于"));
+    app.state.clock.set(time::OffsetDateTime::now_utc());
+
+    let html = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let party_id = html
+        .split("/parties/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let notice = staff
+        .get(&format!("/staff/cases/{case_id}/parties/{party_id}/notice"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("010-6500 1234"));
+    assert!(notice.contains(r#"<svg role="img" aria-label="激活页面二维码："#));
+    assert!(!notice.contains("<?xml"));
+}

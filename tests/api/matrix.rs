@@ -392,7 +392,9 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                 403
             }
         }
-        ("/admin/accounts/{id}/{action}", "POST") | ("/admin/accounts/{id}", "GET") => {
+        ("/admin/accounts/{id}/{action}", "POST")
+        | ("/admin/accounts/{id}", "GET")
+        | ("/admin/departments/{id}", "POST") => {
             if who == Who::Admin { 404 } else { 403 }
         }
         other => panic!("no matrix entry for {other:?}: add one"),

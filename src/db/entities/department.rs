@@ -11,6 +11,11 @@ pub struct Model {
     pub code: String,
     pub name: String,
     pub created_at: TimeDateTimeWithTimeZone,
+    /// Where parties find the brigade (shown on case pages and notices; optional).
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    /// E.g. "工作日 9:00–12:00，13:30–17:30".
+    pub office_hours: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

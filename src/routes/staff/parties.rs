@@ -32,6 +32,10 @@ struct NoticePage {
     activated: bool,
     expires: String,
     portal: String,
+    /// Whom the person asks: the brigade and officer handling the case.
+    handling: crate::routes::cases::HandlingPanel,
+    /// A QR code (inline SVG) that opens the activation page.
+    qr: String,
 }
 
 /// The name of a case's brigade.
@@ -41,6 +45,32 @@ async fn brigade_name(state: &AppState, case: &case::Model) -> AppResult<String>
         .await?
         .map(|d| d.name)
         .unwrap_or_default())
+}
+
+/// The QR code of the activation page, as inline SVG for the printed notice (drawn here: no
+/// external service sees who is being notified).
+fn activation_qr(state: &AppState) -> String {
+    let url = format!("{}activate", state.settings.public_url);
+    let Ok(code) = qrcode::QrCode::new(url.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(150, 150)
+        .quiet_zone(true)
+        .build();
+    // Inline in HTML: no XML declaration, and a name for assistive technology.
+    let start = svg.find("<svg").unwrap_or(0);
+    let label = crate::i18n::Locale::current().tf("staff.notice.qr_label", &[("url", &url)]);
+    let label = label
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    svg[start..].replacen(
+        "<svg",
+        &format!(r#"<svg role="img" aria-label="{label}""#),
+        1,
+    )
 }
 
 /// Where a party's printable notice is.
@@ -126,6 +156,8 @@ pub async fn party_notice_get(
         expires: code.as_ref().map(|(_, e)| cst(*e)).unwrap_or_default(),
         code: code.map(|(c, _)| c),
         portal: state.settings.public_url.to_string(),
+        handling: crate::routes::cases::HandlingPanel::of(cases::handling(&state.db, &case).await?),
+        qr: activation_qr(&state),
     })?;
     shown(res, &req, code_shown)
 }
@@ -285,6 +317,10 @@ struct AgentNoticePage {
     activated: bool,
     expires: String,
     portal: String,
+    /// Whom the person asks: the brigade and officer handling the case.
+    handling: crate::routes::cases::HandlingPanel,
+    /// A QR code (inline SVG) that opens the activation page.
+    qr: String,
 }
 
 /// The accepted types of a signed authorisation document (a scan or a PDF).
@@ -428,6 +464,8 @@ pub async fn delegation_notice_get(
         expires: code.as_ref().map(|(_, e)| cst(*e)).unwrap_or_default(),
         code: code.map(|(c, _)| c),
         portal: state.settings.public_url.to_string(),
+        handling: crate::routes::cases::HandlingPanel::of(cases::handling(&state.db, &case).await?),
+        qr: activation_qr(&state),
     })?;
     shown(res, &req, code_shown)
 }
