@@ -160,3 +160,19 @@ pub async fn delegations(
     }
     Ok(out)
 }
+
+/// The days a delegation is in force, as people name them: its first and its last day in China
+/// Standard Time (it is stored as the instants from the first day's start to the end of the
+/// last day, i.e. the next day's start).
+pub fn delegation_days(
+    valid_from: time::OffsetDateTime,
+    valid_until: time::OffsetDateTime,
+) -> (time::Date, time::Date) {
+    let cst = time::macros::offset!(+8);
+    (
+        valid_from.to_offset(cst).date(),
+        (valid_until - time::Duration::seconds(1))
+            .to_offset(cst)
+            .date(),
+    )
+}

@@ -19,7 +19,13 @@ use futures_util::FutureExt;
 /// The materials named by `?material=<id>` (repeated), if any are named.
 fn selection(query: &str) -> AppResult<Option<Vec<Uuid>>> {
     let mut ids = Vec::new();
+    // The case page's "download selected" form says it is one: with nothing ticked it is a
+    // mistake to point out, not a request for everything.
+    let mut from_selection_form = false;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "selected" {
+            from_selection_form = true;
+        }
         if k != "material" {
             continue;
         }
@@ -32,6 +38,12 @@ fn selection(query: &str) -> AppResult<Option<Vec<Uuid>>> {
         if ids.len() > 10_000 {
             return Err(AppError::bad_request("bad_selection", "所选材料过多。"));
         }
+    }
+    if ids.is_empty() && from_selection_form {
+        return Err(AppError::bad_request(
+            "nothing_selected",
+            "请先勾选要下载的材料，或点击“下载全部材料” (tick the material to download first, or download everything)",
+        ));
     }
     Ok((!ids.is_empty()).then_some(ids))
 }

@@ -58,9 +58,11 @@ pub async fn view_my_cases_get(
             label: m.label,
             released: m.released,
             acting_for: m.acting_for.map(|(name, until)| {
-                crate::i18n::Locale::current().tf(
+                let locale = crate::i18n::Locale::current();
+                let (_, last) = cases::delegation_days(until, until);
+                locale.tf(
                     "cases.acting_until",
-                    &[("name", &name), ("until", &cst(until))],
+                    &[("name", &name), ("until", &locale.date(last))],
                 )
             }),
         })

@@ -255,13 +255,32 @@ fn content_disposition(
     use actix_web::http::header::{
         Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
     };
-    let name = if original.is_empty() { title } else { original };
-    let ext = std::path::Path::new(name)
+    // Named by its title (what the case page calls it), with the original's extension: a
+    // party saves "现场勘查笔录.pdf", not the uploader's "IMG_20261120_0830.pdf".
+    let ext = std::path::Path::new(original)
         .extension()
         .and_then(|e| e.to_str())
-        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
-        .map(|e| format!(".{e}"))
+        .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|e| format!(".{}", e.to_ascii_lowercase()))
         .unwrap_or_default();
+    let stem: String = title
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let stem = stem.trim().trim_start_matches('.');
+    let name = if stem.is_empty() {
+        original.to_owned()
+    } else if title.to_ascii_lowercase().ends_with(&ext) {
+        stem.to_owned()
+    } else {
+        format!("{stem}{ext}")
+    };
     ContentDisposition {
         disposition: if inline {
             DispositionType::Inline

@@ -13,9 +13,10 @@ struct LandingPage {
 }
 
 /// `GET /`: what the service is and how a party gets access.
-pub async fn view_landing_get() -> AppResult<HttpResponse> {
+pub async fn view_landing_get(user: Option<crate::auth::CurrentUser>) -> AppResult<HttpResponse> {
+    // Signed in, the page leads on to the person's own pages instead of offering a sign-in.
     render(&LandingPage {
-        layout: Layout::new(),
+        layout: user.as_ref().map_or_else(Layout::new, Layout::for_user),
     })
 }
 

@@ -558,3 +558,48 @@ async fn the_party_sees_whom_to_ask_and_how_long_a_review_is_open() {
     assert!(notice.contains(r#"<svg role="img" aria-label="激活页面二维码："#));
     assert!(!notice.contains("<?xml"));
 }
+
+/// Small things that make people guess: every signed-in person reaches their account from the
+/// header; the landing page leads a signed-in person on instead of offering a sign-in; "download
+/// selected" with nothing ticked says so; a delegation shows its last day, not the instant after.
+#[tokio::test]
+async fn account_and_navigation_say_what_they_mean() {
+    let app = spawn_app().await;
+    let (staff, party, case_id) = crate::cases::served_case(&app, "2026-509").await;
+    let mine = party.get("/cases").await.text().await.unwrap();
+    assert!(mine.contains(r#"<a href="/account">我的账户</a>"#));
+    let landing = party.get("/").await.text().await.unwrap();
+    assert!(landing.contains("进入我的页面") && !landing.contains(r#"href="/activate""#));
+    let anonymous = app.with_client(client());
+    let landing = anonymous.get("/").await.text().await.unwrap();
+    assert!(landing.contains(r#"href="/activate""#));
+
+    let res = party
+        .get(&format!("/cases/{case_id}/bundle.zip?selected=1"))
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("请先勾选要下载的材料"));
+
+    let party_id = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap()
+        .split("/parties/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let until = crate::cases::in_a_month();
+    let res = crate::cases::grant(
+        &staff,
+        &case_id,
+        &party_id,
+        &until,
+        Some(("授权委托书.pdf", crate::materials::PDF)),
+    )
+    .await;
+    let notice = res.text().await.unwrap();
+    assert!(notice.contains(&format!("至 {until}")), "{notice}");
+}

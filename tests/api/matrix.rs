@@ -395,7 +395,11 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
         ("/admin/accounts/{id}/{action}", "POST")
         | ("/admin/accounts/{id}", "GET")
         | ("/admin/departments/{id}", "POST") => {
-            if who == Who::Admin { 404 } else { 403 }
+            if who == Who::Admin {
+                404
+            } else {
+                403
+            }
         }
         other => panic!("no matrix entry for {other:?}: add one"),
     };

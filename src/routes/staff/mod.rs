@@ -541,10 +541,13 @@ fn party_named(label: &str, name: &str) -> String {
 }
 
 /// A delegation's period: "from to until".
+/// A delegation's days: "2026-11-29 至 2027-02-27" (its last day, not the instant it ends).
 fn period(from: OffsetDateTime, until: OffsetDateTime) -> String {
-    Locale::current().tf(
+    let (first, last) = cases::delegation_days(from, until);
+    let locale = Locale::current();
+    locale.tf(
         "staff.period",
-        &[("from", &cst(from)), ("until", &cst(until))],
+        &[("from", &locale.date(first)), ("until", &locale.date(last))],
     )
 }
 
