@@ -30,6 +30,9 @@ pub struct Representation {
     pub disposition: header::ContentDisposition,
     /// Headers of this kind of content (e.g. the viewer's framing policy).
     pub headers: Vec<(header::HeaderName, &'static str)>,
+    /// `Cache-Control`: evidence is `no-store`; a thumbnail may stay in the person's own
+    /// browser for a while (each fetch that reaches the server is still audited).
+    pub cache: &'static str,
 }
 
 /// The answer to a request for `what`, after its access was recorded: 304 for a matching
@@ -62,7 +65,10 @@ where
     };
     res.insert_header((header::ETAG, what.etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+        .insert_header((header::CACHE_CONTROL, what.cache))
+        // The exact stored bytes, never re-encoded: the compression of pages stays off them
+        // (lengths, ranges and checksums are of these bytes).
+        .insert_header((header::CONTENT_ENCODING, "identity"));
     if not_modified {
         return Ok(res.finish());
     }

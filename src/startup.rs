@@ -225,6 +225,9 @@ impl Application {
                 .wrap(from_fn(crate::auth::extract::remember_signed_in))
                 .wrap(from_fn(crate::routes::flash::show_once))
                 .wrap(from_fn(crate::i18n::answer_in_the_request_language))
+                // Pages, styles and scripts travel compressed (gzip or brotli, as the browser
+                // accepts); evidence bytes say `Content-Encoding: identity` and pass untouched.
+                .wrap(actix_web::middleware::Compress::default())
                 .wrap(from_fn(crate::telemetry::trace_requests))
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))

@@ -13,8 +13,9 @@ use object_store::path::Path;
 use crate::db::entities::material;
 use crate::store::{ObjectKey, Store, StoreError};
 
-/// The longest side of a thumbnail, in pixels (shown at half that on high-density screens).
-pub const SIDE: u32 = 320;
+/// The longest side of a thumbnail, in pixels: twice the 96 px the case page shows it at, for
+/// high-density screens.
+pub const SIDE: u32 = 192;
 /// Originals above this are not thumbnailed (the page shows the kind's label instead).
 const MAX_SOURCE: u64 = 48 * 1024 * 1024;
 
@@ -41,7 +42,10 @@ pub fn applies(m: &material::Model) -> bool {
 }
 
 fn key_of(m: &material::Model) -> Result<ObjectKey, StoreError> {
-    ObjectKey::from_stored(Path::from(format!("thumbnails/{}/{}.jpg", m.case_id, m.id)).as_ref())
+    // The size is in the name: thumbnails of another size (320 px before) are not served.
+    ObjectKey::from_stored(
+        Path::from(format!("thumbnails/{}/{}-{SIDE}.jpg", m.case_id, m.id)).as_ref(),
+    )
 }
 
 /// The JPEG thumbnail of `m`, made and stored if it does not exist yet.
@@ -120,7 +124,11 @@ mod tests {
             .unwrap();
         let thumb = make(&png).unwrap();
         let back = image::load_from_memory(&thumb).unwrap();
-        assert_eq!((back.width(), back.height()), (320, 240));
+        assert_eq!(
+            (back.width(), back.height()),
+            (192, 144),
+            "twice the 96 px it is shown at"
+        );
         assert_eq!(&thumb[..3], &[0xFF, 0xD8, 0xFF]);
         assert!(matches!(
             make(b"not an image"),

@@ -34,6 +34,34 @@ pub fn token_for_anonymous(key: &ServerKey, cookie_value: &str) -> String {
 }
 
 /// A fresh anonymous cookie value and the cookie carrying it.
+/// A form's copy of `token`, masked afresh for each page: a random pad and the token XORed with
+/// it, so that no two answers carry the same bytes (BREACH: compressed pages that also reflect
+/// input must not let an attacker guess a constant secret byte by byte).
+pub fn masked(token: &str) -> String {
+    let Ok(raw) = hex::decode(token) else {
+        return token.to_owned();
+    };
+    let pad: Vec<u8> = (0..raw.len()).map(|_| rand::random::<u8>()).collect();
+    let mixed: Vec<u8> = raw.iter().zip(&pad).map(|(t, p)| t ^ p).collect();
+    format!("{}{}", hex::encode(pad), hex::encode(mixed))
+}
+
+/// The token a form carried: unmasked if masked (see [`masked`]), else as sent.
+fn unmasked(provided: &str) -> String {
+    match hex::decode(provided) {
+        Ok(bytes) if bytes.len() == 32 => {
+            let (pad, mixed) = bytes.split_at(16);
+            hex::encode(
+                pad.iter()
+                    .zip(mixed)
+                    .map(|(p, m)| p ^ m)
+                    .collect::<Vec<u8>>(),
+            )
+        }
+        _ => provided.to_owned(),
+    }
+}
+
 pub fn new_anonymous_cookie(secure: bool) -> (String, Cookie<'static>) {
     let value = hex::encode(rand::random::<[u8; 16]>());
     let cookie = Cookie::build(ANONYMOUS_COOKIE, value.clone())
@@ -119,7 +147,7 @@ pub async fn protect(
         req.set_payload(payload.into());
     }
     let ok = match (&expected, &provided) {
-        (Some(e), Some(p)) => bool::from(e.as_bytes().ct_eq(p.as_bytes())),
+        (Some(e), Some(p)) => bool::from(e.as_bytes().ct_eq(unmasked(p).as_bytes())),
         _ => false,
     };
     if ok {
@@ -154,5 +182,25 @@ async fn signed_in_actor(req: &actix_web::HttpRequest, state: &AppState) -> Acto
     match super::session::resume(&state.db, &claims).await {
         Ok(Some((_, account))) => Actor::account(account.id, account.role),
         _ => Actor::ANONYMOUS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_masked_token_differs_every_time_and_unmasks_to_itself() {
+        let key = ServerKey::for_tests(7);
+        let token = token_for_session(&key, uuid::Uuid::nil());
+        let (a, b) = (masked(&token), masked(&token));
+        assert_ne!(a, b);
+        assert_ne!(a, token);
+        assert_eq!(unmasked(&a), token);
+        assert_eq!(unmasked(&b), token);
+        assert_eq!(unmasked(&token), token, "an unmasked token still counts");
+        let mut wrong = a.into_bytes();
+        wrong[40] = if wrong[40] == b'0' { b'1' } else { b'0' };
+        assert_ne!(unmasked(&String::from_utf8(wrong).unwrap()), token);
     }
 }

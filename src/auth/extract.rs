@@ -79,7 +79,8 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
         return Err(gone);
     };
     let user = CurrentUser {
-        csrf_token: csrf::token_for_session(&state.key, row.id),
+        // Masked per request: every page carries different bytes (BREACH).
+        csrf_token: csrf::masked(&csrf::token_for_session(&state.key, row.id)),
         session_id: row.id,
         account,
     };

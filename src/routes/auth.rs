@@ -277,10 +277,16 @@ fn anonymous_token(
     state: &AppState,
 ) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
     match req.cookie(csrf::ANONYMOUS_COOKIE) {
-        Some(c) => (csrf::token_for_anonymous(&state.key, c.value()), None),
+        Some(c) => (
+            csrf::masked(&csrf::token_for_anonymous(&state.key, c.value())),
+            None,
+        ),
         None => {
             let (value, cookie) = csrf::new_anonymous_cookie(state.settings.served_over_tls());
-            (csrf::token_for_anonymous(&state.key, &value), Some(cookie))
+            (
+                csrf::masked(&csrf::token_for_anonymous(&state.key, &value)),
+                Some(cookie),
+            )
         }
     }
 }

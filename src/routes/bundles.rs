@@ -177,6 +177,7 @@ pub async fn bundle_get(
             ],
         },
         headers: Vec::new(),
+        cache: "no-store",
     };
     let report = super::content::transfer_reporter(
         state.audit.clone(),
@@ -304,12 +305,14 @@ fn verify_form(
     state: &AppState,
 ) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
     match crate::auth::csrf::expected_token(req, state) {
-        Some(token) => (token, None),
+        Some(token) => (crate::auth::csrf::masked(&token), None),
         None => {
             let (value, cookie) =
                 crate::auth::csrf::new_anonymous_cookie(state.settings.served_over_tls());
             (
-                crate::auth::csrf::token_for_anonymous(&state.key, &value),
+                crate::auth::csrf::masked(&crate::auth::csrf::token_for_anonymous(
+                    &state.key, &value,
+                )),
                 Some(cookie),
             )
         }

@@ -98,6 +98,7 @@ pub async fn material_content_get(
         } else {
             Vec::new()
         },
+        cache: "no-store",
     };
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
     let store = state.store.clone();
@@ -193,6 +194,9 @@ async fn thumbnail(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'self'",
         )],
+        // Kept by this browser only, for the length of a visit: the case page's thumbnails do
+        // not reload on every view.
+        cache: "private, max-age=600",
     };
     // In memory already: any range of it is a slice, and nothing can fail to open.
     let open = move |range: std::ops::Range<u64>| {

@@ -603,3 +603,44 @@ async fn account_and_navigation_say_what_they_mean() {
     let notice = res.text().await.unwrap();
     assert!(notice.contains(&format!("至 {until}")), "{notice}");
 }
+
+/// Pages travel compressed; evidence never does (its bytes, lengths and ranges are the stored
+/// ones); a page's CSRF token is masked afresh on every answer (BREACH) and still accepted.
+#[tokio::test]
+async fn pages_are_compressed_evidence_is_not_and_tokens_are_masked_per_page() {
+    let app = spawn_app().await;
+    let (_, party, case_id) = crate::cases::served_case(&app, "2026-510").await;
+    let page = format!("{}/cases/{case_id}", party.address);
+    let res = party
+        .client
+        .get(&page)
+        .header("Accept-Encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(header(&res, "content-encoding"), "br");
+
+    let first = party.get("/account").await.text().await.unwrap();
+    let second = party.get("/account").await.text().await.unwrap();
+    let (a, b) = (
+        crate::helpers::csrf_in(&first),
+        crate::helpers::csrf_in(&second),
+    );
+    assert_ne!(a, b, "masked afresh for each page");
+    // Either page's token works.
+    for token in [a, b] {
+        let res = party
+            .post_form(
+                "/account/password",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("current", "wrong"),
+                    ("new", "x"),
+                    ("repeat", "x"),
+                ],
+            )
+            .await;
+        assert_ne!(res.status(), StatusCode::FORBIDDEN, "the form was accepted");
+    }
+}

@@ -360,8 +360,16 @@ async fn a_party_downloads_byte_for_byte_with_ranges_and_etags() {
     let (_, party, case_id, id) = released(&app, "勘查笔录 2026.pdf", &data, true).await;
     let url = format!("/cases/{case_id}/materials/{id}/download");
 
-    let res = party.get(&url).await;
+    // A browser that accepts compressed answers gets the stored bytes as they are.
+    let res = party
+        .client
+        .get(format!("{}{url}", party.address))
+        .header("Accept-Encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
     assert_status(&res, StatusCode::OK);
+    assert_eq!(crate::helpers::header(&res, "content-encoding"), "identity");
     assert_eq!(
         crate::helpers::header(&res, "content-type"),
         "application/pdf"
@@ -1218,10 +1226,15 @@ async fn the_case_page_shows_server_made_thumbnails_of_images_and_audits_them() 
         let res = party.get(&thumb_url).await;
         assert_status(&res, StatusCode::OK);
         assert_eq!(crate::helpers::header(&res, "content-type"), "image/jpeg");
+        // Kept by this browser for a visit (each fetch that reaches the server is audited).
+        assert_eq!(
+            crate::helpers::header(&res, "cache-control"),
+            "private, max-age=600"
+        );
         let bytes = res.bytes().await.unwrap();
         assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
         let back = image::load_from_memory(&bytes).unwrap();
-        assert_eq!((back.width(), back.height()), (320, 240));
+        assert_eq!((back.width(), back.height()), (192, 144), "2× its 96 px");
     }
     let views = events(&app, "material.view").await;
     assert_eq!(
