@@ -113,6 +113,20 @@ impl Locale {
             .into_owned()
     }
 
+    /// A party's label in the case (甲, 乙, 丙 …): in English the letter of its place (A, B, C …),
+    /// as English documents name parties; any other label as it is.
+    pub fn party_label(self, label: &str) -> String {
+        const STEMS: [char; 10] = ['甲', '乙', '丙', '丁', '戊', '己', '庚', '辛', '壬', '癸'];
+        match (self, label.chars().collect::<Vec<_>>().as_slice()) {
+            (Locale::En, [c]) => STEMS
+                .iter()
+                .position(|s| s == c)
+                .and_then(|i| char::from_u32('A' as u32 + i as u32))
+                .map_or_else(|| label.to_owned(), String::from),
+            _ => label.to_owned(),
+        }
+    }
+
     /// The text of `key` with each `%{name}` replaced by its value.
     pub fn tf(self, key: &str, args: &[(&str, &str)]) -> String {
         let mut text = self.t(key).into_owned();
@@ -214,6 +228,16 @@ mod tests {
         for (w, zh) in expected_zh {
             assert_eq!(Locale::Zh.label(*w), *zh);
         }
+    }
+
+    #[test]
+    fn a_party_label_is_a_letter_in_english() {
+        assert_eq!(Locale::En.party_label("甲"), "A");
+        assert_eq!(Locale::En.party_label("丙"), "C");
+        assert_eq!(Locale::En.party_label("癸"), "J");
+        assert_eq!(Locale::Zh.party_label("甲"), "甲");
+        assert_eq!(Locale::En.party_label("甲1"), "甲1");
+        assert_eq!(Locale::En.party_label(""), "");
     }
 
     #[test]

@@ -277,6 +277,10 @@ pub struct Access {
     pub outcome: String,
     /// For downloads: how the transfer ended (`None` while it runs, or not a download).
     pub ended: Option<Ended>,
+    /// The viewer's own access (folded away, so that others' accesses stand out).
+    pub mine: bool,
+    /// For a refused attempt: why, as the person was told.
+    pub refusal: Option<String>,
 }
 
 /// How a download ended, as the person is told.
@@ -334,8 +338,8 @@ const ACCESSES: [&str; 4] = [
 ///
 /// Thumbnails load with every case page: the page view already records that visit, so the
 /// history leaves them out (the staff audit log keeps them).
-pub const HISTORY_SQL_POSTGRES: &str = r#"SELECT e.seq, e.occurred_at, e.actor_role, e.action, e.outcome, e.details,
-       a.display_name AS actor_name, p.label AS party_label
+pub const HISTORY_SQL_POSTGRES: &str = r#"SELECT e.seq, e.occurred_at, e.actor_id, e.actor_role, e.action, e.outcome,
+       e.details, a.display_name AS actor_name, p.label AS party_label
 FROM (SELECT seq, occurred_at, actor_id, actor_role, action, outcome, details
       FROM audit_events
       WHERE case_id = ANY(ARRAY[$1::uuid])
@@ -396,6 +400,7 @@ pub fn history_query(case_id: Uuid, limit: u64) -> sea_orm::Select<audit_event::
         .columns([
             C::Seq,
             C::OccurredAt,
+            C::ActorId,
             C::ActorRole,
             C::Action,
             C::Outcome,
@@ -420,6 +425,7 @@ pub async fn case_history(
     db: &sea_orm::DatabaseConnection,
     case_id: Uuid,
     limit: u64,
+    viewer: Uuid,
 ) -> Result<Vec<Access>, DbErr> {
     /// Only the columns the history shows (it loads with every case page), with the actor's
     /// name and, for a party of this case, their label joined in: one statement.
@@ -427,6 +433,7 @@ pub async fn case_history(
     struct Row {
         seq: i64,
         occurred_at: OffsetDateTime,
+        actor_id: Option<Uuid>,
         actor_role: String,
         action: String,
         outcome: String,
@@ -495,9 +502,10 @@ pub async fn case_history(
                 .unwrap_or_default();
             let role = Role::parse(&e.actor_role);
             let who = match (role, e.party_label.as_ref()) {
-                (Some(Role::Party), Some(label)) => {
-                    locale.tf("audit.party_label", &[("label", label)])
-                }
+                (Some(Role::Party), Some(label)) => locale.tf(
+                    "audit.party_label",
+                    &[("label", &locale.party_label(label))],
+                ),
                 (Some(Role::Admin), _) => locale.label(Role::Admin),
                 _ => format!("{} {masked}", role_label(locale, &e.actor_role)),
             };
@@ -515,6 +523,15 @@ pub async fn case_history(
                 } else {
                     None
                 },
+                mine: e.actor_id == Some(viewer),
+                refusal: (e.outcome == "denied")
+                    .then(|| {
+                        let d: serde_json::Value = serde_json::from_str(&e.details).ok()?;
+                        let key = format!("refusal.{}.title", d["reason"].as_str()?);
+                        let text = locale.t(&key);
+                        (text != key.as_str()).then(|| text.into_owned())
+                    })
+                    .flatten(),
             }
         })
         .collect())

@@ -110,6 +110,8 @@ struct CasePage {
     withheld: Vec<String>,
     /// Who accessed this case's evidence (查阅记录), newest first.
     history: Vec<crate::audit::read::Access>,
+    /// The person's own accesses, newest first (shown folded).
+    own_history: Vec<crate::audit::read::Access>,
 }
 
 /// The brigade and officer handling a case, as the party's page shows them.
@@ -197,7 +199,10 @@ pub async fn view_case_get(
         .filter(|g| !g.items.is_empty())
         .collect();
     let case = facts.case;
-    let history = crate::audit::read::case_history(&state.db, case.id, 100).await?;
+    let history =
+        crate::audit::read::case_history(&state.db, case.id, 100, user.account.id).await?;
+    // The person's own views fold away, so that accesses by others stand out.
+    let (own_history, history): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| h.mine);
     let handling = HandlingPanel::of(cases::handling(&state.db, &case).await?);
     let today = state
         .clock
@@ -217,10 +222,11 @@ pub async fn view_case_get(
         }
     });
     // ~1.3 KB of markup per material and ~0.3 KB per access, on top of the page's frame.
-    let size = 16 * 1024 + 1400 * view.visible.len() + 400 * history.len();
+    let size = 16 * 1024 + 1400 * view.visible.len() + 400 * (history.len() + own_history.len());
     render_sized(
         &CasePage {
             history,
+            own_history,
             case_id: case.id,
             groups,
             withheld: view

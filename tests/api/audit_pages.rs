@@ -306,7 +306,9 @@ async fn a_party_sees_who_accessed_their_case_with_names_masked() {
         .nth(1)
         .expect("the 查阅记录 section");
     assert!(history.contains("查阅记录"));
-    assert!(history.contains("当事人甲"), "the party by label");
+    // The party's own accesses are theirs ("您本人"), folded away from those of others.
+    assert!(history.contains("<summary>您本人的查阅（"), "{history}");
+    assert!(history.contains(r#"<span class="access-who">您本人</span>"#));
     assert!(!history.contains("张伟"), "never a full name");
     assert!(history.contains("1 份材料打包下载"));
     assert!(history.contains("=HYPERLINK"), "the material's title");

@@ -644,3 +644,51 @@ async fn pages_are_compressed_evidence_is_not_and_tokens_are_masked_per_page() {
         assert_ne!(res.status(), StatusCode::FORBIDDEN, "the form was accepted");
     }
 }
+
+/// The access history stands out where it matters: others' accesses first, the person's own
+/// folded away and called theirs, a refused attempt with its reason, and in English "Party A".
+#[tokio::test]
+async fn the_access_history_shows_others_first_and_explains_refusals() {
+    let app = spawn_app().await;
+    let (staff, party, case_id) = crate::cases::served_case(&app, "2026-511").await;
+    let res = upload(&staff, &case_id, "survey_record", "勘查笔录", "a.pdf", PDF).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(&staff, &case_id, &id, "release", &[]).await;
+    // The officer views it; the party views it twice.
+    staff
+        .get(&format!("/cases/{case_id}/materials/{id}/view"))
+        .await;
+    for _ in 0..2 {
+        party
+            .get(&format!("/cases/{case_id}/materials/{id}/view"))
+            .await;
+    }
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let history = page.split(r#"id="access-history""#).nth(1).unwrap();
+    let others = history.find("他人查阅").expect("others' accesses");
+    let own = history.find("您本人的查阅").expect("own accesses, folded");
+    assert!(others < own, "others first");
+    assert!(history[others..own].contains("民警 "), "{history}");
+    assert!(!history[others..own].contains("您本人"));
+    assert!(!history.contains("<table"), "no sideways-scrolling table");
+
+    let english = party
+        .client
+        .get(format!("{}/cases/{case_id}", party.address))
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(english.contains("<summary>Your own accesses ("), "{english}");
+}
