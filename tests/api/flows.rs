@@ -690,5 +690,39 @@ async fn the_access_history_shows_others_first_and_explains_refusals() {
         .text()
         .await
         .unwrap();
-    assert!(english.contains("<summary>Your own accesses ("), "{english}");
+    assert!(
+        english.contains("<summary>Your own accesses ("),
+        "{english}"
+    );
+}
+
+/// One way to view: the title and "查看" both open the viewer page (with its watermark and the
+/// way back); the raw bytes are for the viewer's own frame and the download button.
+#[tokio::test]
+async fn every_view_link_opens_the_viewer() {
+    let app = spawn_app().await;
+    let (staff, party, case_id) = crate::cases::served_case(&app, "2026-512").await;
+    let res = upload(&staff, &case_id, "survey_record", "勘查笔录", "a.pdf", PDF).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    decide(&staff, &case_id, &id, "release", &[]).await;
+    let viewer = format!("/cases/{case_id}/materials/{id}");
+    for (who, page) in [
+        (&party, format!("/cases/{case_id}")),
+        (&staff, format!("/staff/cases/{case_id}")),
+    ] {
+        let html = who.get(&page).await.text().await.unwrap();
+        assert!(html.contains(&format!(r#"href="{viewer}""#)), "{page}");
+        assert!(
+            !html.contains(&format!(r#"<a href="{viewer}/view""#)),
+            "{page}: no link to the raw bytes"
+        );
+    }
+    let html = party.get(&viewer).await.text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"href="/cases/{case_id}""#)),
+        "the way back"
+    );
 }

@@ -229,7 +229,8 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
         // Entries, not their wording (which follows the page's language): the case views, both
         // viewers and the bundle are there, named by the materials' titles — the party's own,
         // folded away until opened.
-        b.click("#access-history details.own-accesses summary").await?;
+        b.click("#access-history details.own-accesses summary")
+            .await?;
         let rows = b
             .js(
                 "return [...document.querySelectorAll('#access-history li.access')]
