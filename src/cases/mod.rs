@@ -25,10 +25,12 @@ use crate::vocab::{CaseStatus, MaterialKind, MaterialState, Role, ServiceKind};
 mod delegations;
 mod gate;
 mod parties;
+mod queue;
 
 pub use delegations::*;
 pub use gate::*;
 pub use parties::*;
+pub use queue::*;
 
 /// Art. 71: a review may be applied for within 3 days of service.
 pub const REVIEW_DAYS: i64 = 3;

@@ -127,7 +127,7 @@ pub fn choices<W: crate::vocab::Word>(words: &[W]) -> Vec<Choice> {
 pub fn home_for(role: Role) -> &'static str {
     match role {
         Role::Admin => "/admin",
-        Role::Staff => "/staff/cases",
+        Role::Staff => "/staff",
         Role::Party | Role::Agent => "/cases",
     }
 }
@@ -266,6 +266,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}/materials/{material_id}/{mode}",
         methods: &["GET"],
         build: |r| r.route(get().to(content::material_content_get)),
+    },
+    RouteSpec {
+        path: "/staff",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::view_queue_get)),
     },
     RouteSpec {
         path: "/staff/audit",

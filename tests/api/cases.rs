@@ -159,7 +159,7 @@ async fn staff_run_a_case_from_opening_to_service_and_the_party_sees_it() {
     let staff = staff_of(&app, "110105", "wang.li").await;
     assert_eq!(
         location(&crate::auth::sign_in(&app.with_client(client()), "wang.li", PASSWORD).await),
-        "/staff/cases"
+        "/staff"
     );
     let case_id = open_case(&staff, "京公交认字[2026]第00123号", true).await;
     let html = staff

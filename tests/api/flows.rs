@@ -726,3 +726,33 @@ async fn every_view_link_opens_the_viewer() {
         "the way back"
     );
 }
+
+/// An officer lands on what needs doing: drafts to decide, parties still to activate (and
+/// whose codes run out), cases in their review window — counted, each linking to its place.
+#[tokio::test]
+async fn staff_land_on_their_work_queue() {
+    let app = spawn_app().await;
+    let (staff, _party, served) = crate::cases::served_case(&app, "2026-513").await;
+    let open = open_case(&staff, "2026-514", true).await;
+    registered(&staff, &open, "乙", "440304198511223338", "李娜").await;
+    for title in ["现场图", "勘查笔录"] {
+        upload(&staff, &open, "scene_diagram", title, "a.pdf", PDF).await;
+    }
+    let res = sign_in(&app.with_client(client()), "wang.li", PASSWORD).await;
+    assert_eq!(
+        header(&res, "location"),
+        "/staff",
+        "officers land on the queue"
+    );
+    let queue = staff.get("/staff").await.text().await.unwrap();
+    for shown in [
+        "待决定公开与否的材料（2 份）",
+        &format!(r#"href="/staff/cases/{open}#materials">2026-514</a> · 2 份"#),
+        "尚未激活账户的当事人（1 人）",
+        &format!(r#"href="/staff/cases/{open}#parties">2026-514</a> · 李娜（当事人乙） · 访问码"#),
+        "复核申请期内的案件（1 件）",
+        &format!(r#"href="/staff/cases/{served}#status">2026-513</a> · 复核申请期限至"#),
+    ] {
+        assert!(queue.contains(shown), "{shown}\n{queue}");
+    }
+}

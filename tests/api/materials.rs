@@ -507,8 +507,8 @@ async fn during_disclosure_parties_view_but_cannot_download() {
         .await
         .unwrap();
     assert!(
-        page.contains("/view") && !page.contains("/download"),
-        "no download links"
+        page.contains(&format!("/materials/{id}\"")) && !page.contains("/download"),
+        "the viewer, no download links"
     );
     assert_status(
         &party

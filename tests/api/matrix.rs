@@ -334,7 +334,7 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             200 => 404,
             other => other,
         },
-        ("/staff/cases", "GET") | ("/staff/cases/new", "GET") => {
+        ("/staff", "GET") | ("/staff/cases", "GET") | ("/staff/cases/new", "GET") => {
             if staff {
                 200
             } else {

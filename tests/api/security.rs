@@ -427,7 +427,7 @@ async fn redirects_never_leave_the_portal() {
         )
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);
-    assert_eq!(crate::auth::location(&res), "/staff/cases");
+    assert_eq!(crate::auth::location(&res), "/staff");
 }
 
 /// A CSRF refusal is a page like any other (security headers on it) and is audited as the

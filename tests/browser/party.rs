@@ -50,7 +50,7 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     let case_page = format!("/cases/{case_id}");
 
     b.step("01-staff-sign-in", async {
-        b.sign_in("wang.li", PASSWORD, "/staff/cases").await
+        b.sign_in("wang.li", PASSWORD, "/staff").await
     })
     .await;
 
@@ -258,7 +258,7 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     b.step("10-staff-reset-form", async {
         b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
             .await?;
-        b.sign_in("wang.li", PASSWORD, "/staff/cases").await?;
+        b.sign_in("wang.li", PASSWORD, "/staff").await?;
         b.goto(&format!("/staff/cases/{case_id}")).await?;
         b.click("details.reset-account summary").await?;
         b.fill(

@@ -44,7 +44,7 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
     let b = Browser::open("staff", &app.address).await.unwrap();
 
     b.step("01-sign-in", async {
-        b.sign_in("wang.li", PASSWORD, "/staff/cases").await
+        b.sign_in("wang.li", PASSWORD, "/staff").await
     })
     .await;
 
