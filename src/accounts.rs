@@ -286,16 +286,20 @@ pub async fn set_department_contact(
         .one(db)
         .await?
         .ok_or(AccountError::NotFound)?;
-    let clean = |text: &str, max: usize, what: &str| -> Result<Option<String>, AccountError> {
-        let text = text.trim();
-        if text.chars().count() > max || text.chars().any(char::is_control) {
-            return Err(AccountError::Invalid(format!("{what}过长或含有不可见字符")));
-        }
-        Ok((!text.is_empty()).then(|| text.to_owned()))
-    };
-    let address = clean(&contact.address, 300, "地址")?;
-    let phone = clean(&contact.phone, 64, "电话")?;
-    let office_hours = clean(&contact.office_hours, 200, "办公时间")?;
+    let clean =
+        |text: &str, max: usize, what: (&str, &str)| -> Result<Option<String>, AccountError> {
+            let text = text.trim();
+            if text.chars().count() > max || text.chars().any(char::is_control) {
+                return Err(AccountError::Invalid(format!(
+                    "{}过长或含有不可见字符 ({}: too long, or has invisible characters)",
+                    what.0, what.1
+                )));
+            }
+            Ok((!text.is_empty()).then(|| text.to_owned()))
+        };
+    let address = clean(&contact.address, 300, ("地址", "the address"))?;
+    let phone = clean(&contact.phone, 64, ("电话", "the telephone"))?;
+    let office_hours = clean(&contact.office_hours, 200, ("办公时间", "the office hours"))?;
     audit
         .record(
             Event::new(by, Action::DepartmentUpdate, Outcome::Allowed).details(serde_json::json!({

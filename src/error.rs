@@ -114,9 +114,13 @@ impl AppError {
         };
         let title = locale.t(&title_key).into_owned();
         let message = match self {
+            // The domain writes its refusals "中文 (English)": the page's half is shown.
             AppError::BadRequest { message, code } => locale.tf(
                 "error.bad_request.detail",
-                &[("message", message.as_str()), ("code", code)],
+                &[
+                    ("message", &crate::i18n::pick_in(locale, message)),
+                    ("code", code),
+                ],
             ),
             AppError::PayloadTooLarge { limit } => locale.tf(
                 "error.payload_too_large.message",

@@ -171,13 +171,38 @@ impl Locale {
 /// The part of a bilingual message `中文 (English)` — as the domain's validation errors are
 /// written — for the current request's language.
 pub fn pick(bilingual: &str) -> String {
-    let (zh, en) = match bilingual.rfind(" (") {
-        Some(at) if bilingual.ends_with(')') => {
-            (&bilingual[..at], &bilingual[at + 2..bilingual.len() - 1])
+    pick_in(Locale::current(), bilingual)
+}
+
+/// Where the English half of `中文 (English)` begins (its " ("): the parenthesis that the final
+/// ")" closes, so that parentheses inside the English ("(Art. 63)") stay in it.
+fn english_part(bilingual: &str) -> Option<usize> {
+    if !bilingual.ends_with(')') {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (at, c) in bilingual.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return bilingual[..at].strip_suffix(' ').map(|zh| zh.len());
+                }
+            }
+            _ => {}
         }
-        _ => (bilingual, bilingual),
+    }
+    None
+}
+
+/// [`pick`] for `locale`.
+pub fn pick_in(locale: Locale, bilingual: &str) -> String {
+    let (zh, en) = match english_part(bilingual) {
+        Some(at) => (&bilingual[..at], &bilingual[at + 2..bilingual.len() - 1]),
+        None => (bilingual, bilingual),
     };
-    match Locale::current() {
+    match locale {
         Locale::Zh => zh.to_owned(),
         Locale::En => {
             let mut en = en.to_owned();
@@ -228,6 +253,23 @@ mod tests {
         for (w, zh) in expected_zh {
             assert_eq!(Locale::Zh.label(*w), *zh);
         }
+    }
+
+    #[test]
+    fn the_english_half_keeps_its_own_parentheses() {
+        let m = "只有死亡事故才能公开（第六十三条） (only fatal cases may disclose (Art. 63))";
+        assert_eq!(
+            pick_in(Locale::En, m),
+            "Only fatal cases may disclose (Art. 63)"
+        );
+        assert_eq!(pick_in(Locale::Zh, m), "只有死亡事故才能公开（第六十三条）");
+        let m = "文件内容（PDF）与文件名不符 (the file's content (PDF) does not match its name)";
+        assert_eq!(
+            pick_in(Locale::En, m),
+            "The file's content (PDF) does not match its name"
+        );
+        assert_eq!(pick_in(Locale::En, "只有中文"), "只有中文");
+        assert_eq!(pick_in(Locale::Zh, "x)"), "x)");
     }
 
     #[test]

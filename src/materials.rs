@@ -18,11 +18,13 @@ const SNIFF_BYTES: usize = 8192;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("不支持的文件类型：只接受 {0}")]
+    #[error("不支持的文件类型：只接受 {0} (file type not accepted: only {0})")]
     Type(&'static str),
-    #[error("文件为空")]
+    #[error("文件为空 (the file is empty)")]
     Empty,
-    #[error("文件内容（{found}）与文件名不符")]
+    #[error(
+        "文件内容（{found}）与文件名不符 (the file's content ({found}) does not match its name)"
+    )]
     Mismatch { found: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),

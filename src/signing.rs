@@ -36,13 +36,19 @@ impl std::fmt::Debug for ManifestKey {
 /// Why a JWS did not verify, in words for the verification page.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
-    #[error("不是有效的 JWS 紧凑格式（应为以两个“.”分隔的三段）")]
+    #[error(
+        "不是有效的 JWS 紧凑格式（应为以两个“.”分隔的三段） (not a compact JWS: three parts separated by two dots)"
+    )]
     Malformed,
-    #[error("签名算法不是 EdDSA")]
+    #[error("签名算法不是 EdDSA (the signature algorithm is not EdDSA)")]
     Algorithm,
-    #[error("签名所用的密钥不是本平台的密钥（kid {0}）")]
+    #[error(
+        "签名所用的密钥不是本平台的密钥（kid {0}） (the signing key is not this portal's (kid {0}))"
+    )]
     OtherKey(String),
-    #[error("签名无效：清单在签名后被改动过，或签名不是本平台所作")]
+    #[error(
+        "签名无效：清单在签名后被改动过，或签名不是本平台所作 (invalid signature: the manifest was changed after signing, or not signed by this portal)"
+    )]
     BadSignature,
 }
 

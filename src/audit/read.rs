@@ -57,7 +57,7 @@ impl Filter {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.chars().take(100).collect::<String>())
         };
-        let date = |v: Option<&str>, field: &str| -> Result<Option<Date>, AppError> {
+        let date = |v: Option<&str>, field: (&str, &str)| -> Result<Option<Date>, AppError> {
             match v.map(str::trim).filter(|s| !s.is_empty()) {
                 None => Ok(None),
                 Some(s) => {
@@ -67,7 +67,8 @@ impl Filter {
                             AppError::bad_request(
                                 "bad_filter",
                                 format!(
-                                    "{field}：日期格式应为 YYYY-MM-DD (the date must be YYYY-MM-DD)"
+                                    "{}：日期格式应为 YYYY-MM-DD ({}: the date must be YYYY-MM-DD)",
+                                    field.0, field.1
                                 ),
                             )
                         })
@@ -97,8 +98,8 @@ impl Filter {
             actor: text(actor),
             action,
             outcome,
-            from: date(from, "起始日期")?,
-            to: date(to, "截止日期")?,
+            from: date(from, ("起始日期", "from"))?,
+            to: date(to, ("截止日期", "to"))?,
         };
         if let (Some(f), Some(t)) = (filter.from, filter.to)
             && f > t

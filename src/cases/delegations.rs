@@ -34,12 +34,17 @@ pub async fn grant_delegation(
         .one(db)
         .await?
         .filter(|p| p.case_id == case.id)
-        .ok_or_else(|| CaseError::field("principal", "请选择委托人（本案当事人）"))?;
+        .ok_or_else(|| {
+            CaseError::field(
+                "principal",
+                "请选择委托人（本案当事人） (choose the party the agent acts for)",
+            )
+        })?;
     let name = new.agent_name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(CaseError::field(
             "agent_name",
-            "请填写代理人姓名（不超过100字）",
+            "请填写代理人姓名（不超过100字） (give the agent's name, at most 100 characters)",
         ));
     }
     let valid_from = times::cst_day_start(new.valid_from);
@@ -47,15 +52,23 @@ pub async fn grant_delegation(
         .valid_until
         .next_day()
         .map(times::cst_day_start)
-        .ok_or_else(|| CaseError::field("valid_until", "委托截止日期无效"))?;
+        .ok_or_else(|| {
+            CaseError::field(
+                "valid_until",
+                "委托截止日期无效 (the end of the delegation is not a valid date)",
+            )
+        })?;
     if valid_until <= valid_from {
         return Err(CaseError::field(
             "valid_until",
-            "委托截止日期不能早于开始日期",
+            "委托截止日期不能早于开始日期 (the delegation cannot end before it starts)",
         ));
     }
     if valid_until <= OffsetDateTime::now_utc() {
-        return Err(CaseError::field("valid_until", "委托期限已经届满"));
+        return Err(CaseError::field(
+            "valid_until",
+            "委托期限已经届满 (the delegation would already have ended)",
+        ));
     }
     let (agent, code) = account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
     let id = Uuid::now_v7();

@@ -106,17 +106,26 @@ impl CaseDetails {
         if number.is_empty() || number.chars().count() > 64 {
             return Err(CaseError::field(
                 "case_number",
-                "请填写事故编号（不超过64个字符）",
+                "请填写事故编号（不超过64个字符） (give the case number, at most 64 characters)",
             ));
         }
         if self.place.trim().is_empty() || self.place.chars().count() > 300 {
-            return Err(CaseError::field("place", "请填写事故地点（不超过300字）"));
+            return Err(CaseError::field(
+                "place",
+                "请填写事故地点（不超过300字） (give the place of the accident, at most 300 characters)",
+            ));
         }
         if self.summary.chars().count() > 5000 {
-            return Err(CaseError::field("summary", "简要案情不能超过5000字"));
+            return Err(CaseError::field(
+                "summary",
+                "简要案情不能超过5000字 (the summary is longer than 5,000 characters)",
+            ));
         }
         if self.occurred_at > OffsetDateTime::now_utc() + time::Duration::hours(1) {
-            return Err(CaseError::field("occurred_at", "事故时间不能晚于现在"));
+            return Err(CaseError::field(
+                "occurred_at",
+                "事故时间不能晚于现在 (the accident cannot be in the future)",
+            ));
         }
         Ok(CaseDetails {
             case_number: number,
@@ -150,13 +159,13 @@ pub async fn create(
     details: CaseDetails,
 ) -> Result<case::Model, CaseError> {
     let details = details.validate()?;
-    let department_id = staff
-        .department_id
-        .ok_or_else(|| CaseError::Invalid("您的账户不属于任何大队".into()))?;
+    let department_id = staff.department_id.ok_or_else(|| {
+        CaseError::Invalid("您的账户不属于任何大队 (your account belongs to no brigade)".into())
+    })?;
     if number_taken(db, department_id, &details.case_number, None).await? {
         return Err(CaseError::field(
             "case_number",
-            "本大队已有相同事故编号的案件",
+            "本大队已有相同事故编号的案件 (the brigade already has a case with this number)",
         ));
     }
     let id = Uuid::now_v7();
@@ -215,12 +224,12 @@ pub async fn update(
     {
         return Err(CaseError::field(
             "case_number",
-            "本大队已有相同事故编号的案件",
+            "本大队已有相同事故编号的案件 (the brigade already has a case with this number)",
         ));
     }
     if current.status == CaseStatus::Disclosing && !details.fatal && !details.complex {
         return Err(CaseError::Invalid(
-            "证据公开阶段的案件须为死亡或复杂疑难事故".into(),
+            "证据公开阶段的案件须为死亡或复杂疑难事故 (a case in disclosure must be fatal or complex)".into(),
         ));
     }
     audit
@@ -285,16 +294,24 @@ pub fn check_status_change(
             | (Served, Some(Closed))
     );
     let Some(to) = requested.filter(|_| allowed) else {
-        let zh = crate::i18n::Locale::Zh;
+        use crate::i18n::Locale::{En, Zh};
+        let name = |locale: crate::i18n::Locale| {
+            requested.map_or_else(
+                || locale.t("status.unknown").into_owned(),
+                |to| locale.label(to),
+            )
+        };
         return Err(CaseError::Invalid(format!(
-            "案件不能从“{}”变为“{}”",
-            zh.label(from),
-            requested.map_or_else(|| zh.t("status.unknown").into_owned(), |to| zh.label(to))
+            "案件不能从“{}”变为“{}” (a case cannot move from “{}” to “{}”)",
+            Zh.label(from),
+            name(Zh),
+            En.label(from),
+            name(En)
         )));
     };
     if to == Disclosing && !current.fatal && !current.complex {
         return Err(CaseError::Invalid(
-            "只有死亡事故或复杂、疑难的伤人事故才能在认定前公开证据（第六十三条）".into(),
+            "只有死亡事故或复杂、疑难的伤人事故才能在认定前公开证据（第六十三条） (only fatal, or complex injury, cases may disclose evidence before the determination (Art. 63))".into(),
         ));
     }
     let today = OffsetDateTime::now_utc()
@@ -303,14 +320,16 @@ pub fn check_status_change(
     let (kind, served_on) = if to == Served {
         let Some(kind) = change.service_kind.as_deref().and_then(ServiceKind::parse) else {
             return Err(CaseError::Invalid(
-                "请选择送达的是事故认定书还是事故证明".into(),
+                "请选择送达的是事故认定书还是事故证明 (choose whether a determination or a certificate was served)".into(),
             ));
         };
-        let on = change
-            .served_on
-            .ok_or_else(|| CaseError::Invalid("请填写送达日期".into()))?;
+        let on = change.served_on.ok_or_else(|| {
+            CaseError::Invalid("请填写送达日期 (give the date of service)".into())
+        })?;
         if on > today {
-            return Err(CaseError::Invalid("送达日期不能晚于今天".into()));
+            return Err(CaseError::Invalid(
+                "送达日期不能晚于今天 (the date of service cannot be after today)".into(),
+            ));
         }
         (Some(kind), Some(on))
     } else {

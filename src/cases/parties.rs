@@ -148,13 +148,22 @@ pub async fn register_party(
     let name = new.name.trim().to_owned();
     let label = new.label.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(CaseError::field("name", "请填写当事人姓名（不超过100字）"));
+        return Err(CaseError::field(
+            "name",
+            "请填写当事人姓名（不超过100字） (give the party's name, at most 100 characters)",
+        ));
     }
     if label.is_empty() || label.chars().count() > 8 {
-        return Err(CaseError::field("label", "请填写当事人代号，如甲、乙、丙"));
+        return Err(CaseError::field(
+            "label",
+            "请填写当事人代号，如甲、乙、丙 (give the party's label, such as 甲, 乙, 丙)",
+        ));
     }
     let Some(role) = PartyRole::parse(&new.role) else {
-        return Err(CaseError::field("role", "请选择当事人在事故中的身份"));
+        return Err(CaseError::field(
+            "role",
+            "请选择当事人在事故中的身份 (choose the party's part in the accident)",
+        ));
     };
     let existing = case_party::Entity::find()
         .filter(case_party::Column::CaseId.eq(case.id))
@@ -162,14 +171,20 @@ pub async fn register_party(
         .all(db)
         .await?;
     if existing.iter().any(|(p, _)| p.label == label) {
-        return Err(CaseError::field("label", format!("本案已有当事人{label}")));
+        return Err(CaseError::field(
+            "label",
+            format!("本案已有当事人{label} (the case already has a party {label})"),
+        ));
     }
     let login_key = new.identifier.login_key(key);
     if existing
         .iter()
         .any(|(_, a)| a.as_ref().is_some_and(|a| a.login_key == login_key))
     {
-        return Err(CaseError::field("identifier", "该当事人已登记在本案"));
+        return Err(CaseError::field(
+            "identifier",
+            "该当事人已登记在本案 (this party is already registered in the case)",
+        ));
     }
     let (party_account, code) =
         account_for(db, key, audit, staff, Role::Party, &new.identifier, &name).await?;

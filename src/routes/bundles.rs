@@ -30,13 +30,19 @@ fn selection(query: &str) -> AppResult<Option<Vec<Uuid>>> {
             continue;
         }
         let id = Uuid::parse_str(v.trim()).map_err(|_| {
-            AppError::bad_request("bad_selection", format!("“{v}”不是有效的材料编号。"))
+            AppError::bad_request(
+                "bad_selection",
+                format!("“{v}”不是有效的材料编号。 (“{v}” is not a material number)"),
+            )
         })?;
         if !ids.contains(&id) {
             ids.push(id);
         }
         if ids.len() > 10_000 {
-            return Err(AppError::bad_request("bad_selection", "所选材料过多。"));
+            return Err(AppError::bad_request(
+                "bad_selection",
+                "所选材料过多。 (too many materials selected)",
+            ));
         }
     }
     if ids.is_empty() && from_selection_form {
@@ -365,7 +371,7 @@ pub async fn view_verify_post(
             if value.len() + chunk.len() > LIMIT {
                 return Err(AppError::bad_request(
                     "manifest_too_large",
-                    "文件过大：manifest.jws 不会超过 4 MiB。",
+                    "文件过大：manifest.jws 不会超过 4 MiB。 (too large: a manifest.jws is never over 4 MiB)",
                 ));
             }
             value.extend_from_slice(&chunk);
@@ -381,7 +387,7 @@ pub async fn view_verify_post(
     if jws.trim().is_empty() {
         return Err(AppError::bad_request(
             "jws_missing",
-            "请选择证据包中的 manifest.jws 文件，或粘贴其内容。",
+            "请选择证据包中的 manifest.jws 文件，或粘贴其内容。 (choose the bundle's manifest.jws file, or paste its content)",
         ));
     }
     let checked = state.manifest_key.verify(&jws);

@@ -35,7 +35,10 @@ pub async fn language_get(
     use actix_web::cookie::{Cookie, SameSite, time::Duration};
     let locale =
         crate::i18n::Locale::from_code(query.to.as_deref().unwrap_or("")).ok_or_else(|| {
-            crate::error::AppError::bad_request("unknown_language", "不支持该语言（zh-CN 或 en）。")
+            crate::error::AppError::bad_request(
+                "unknown_language",
+                "不支持该语言（zh-CN 或 en）。 (language not supported (zh-CN or en))",
+            )
         })?;
     let next = query
         .next

@@ -756,3 +756,42 @@ async fn staff_land_on_their_work_queue() {
         assert!(queue.contains(shown), "{shown}\n{queue}");
     }
 }
+
+/// A refusal written by the domain reads in the page's language: no "Details in Chinese".
+#[tokio::test]
+async fn a_domain_refusal_reads_in_english_on_an_english_page() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-515", false).await;
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = staff.csrf_from(&page).await;
+    let res = staff
+        .client
+        .post(format!("{}{page}/status", staff.address))
+        .header("Accept-Language", "en")
+        .form(&[("csrf_token", csrf.as_str()), ("to", "disclosing")])
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Only fatal, or complex injury, cases may disclose evidence before the determination (Art. 63)"),
+        "{html}"
+    );
+    assert!(!html.contains("第六十三条"));
+    // And a bad request answered by the error page, too.
+    let res = staff
+        .client
+        .get(format!(
+            "{}/cases/{case_id}/bundle.zip?material=nope",
+            staff.address
+        ))
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("“nope” is not a material number"), "{html}");
+    assert!(!html.contains("Details in Chinese"));
+}

@@ -133,3 +133,70 @@ async fn a_party_reads_the_case_in_english_with_dates_in_china_standard_time() {
         "the status in English"
     );
 }
+
+/// Messages written in code (validation, refusals) speak both languages: every Chinese string
+/// literal of the library's own code is `中文 (English)`, so that `i18n::pick` shows the page's
+/// half — except the few that are Chinese by law or by nature (documents and names), listed here.
+#[test]
+fn messages_written_in_code_speak_both_languages() {
+    // Chinese whatever the page's language: document titles and names, and the CLI's record of
+    // who reset an account (stored, and shown as written).
+    const CHINESE_BY_NATURE: &[&str] = &[
+        "未命名文件",
+        "授权委托书（当事人{}）",
+        "系统管理员在服务器上重新发放访问码",
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut chinese_only = Vec::new();
+    for file in files {
+        let name = file.strip_prefix(&root).unwrap().display().to_string();
+        // The demo's data and tests are Chinese data, not messages; the command line speaks
+        // English to administrators (Chinese names in parentheses).
+        if name == "demo.rs" || name.ends_with("tests.rs") || name.starts_with("cli/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let literals: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+            for (i, literal) in literals.iter().copied().enumerate() {
+                if !has_cjk(literal) || CHINESE_BY_NATURE.contains(&literal) {
+                    continue;
+                }
+                // A pair ("地址", "the address"): the English half follows on the line.
+                if literals.get(i + 1).is_some_and(|next| {
+                    !has_cjk(next) && next.chars().any(|c| c.is_ascii_alphabetic())
+                }) {
+                    continue;
+                }
+                let bilingual = literal.ends_with(')')
+                    && literal.rfind(" (").is_some_and(|at| {
+                        literal[at + 2..].chars().any(|c| c.is_ascii_alphabetic())
+                    });
+                if !bilingual {
+                    chinese_only.push(format!("{name}:{}: {literal}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        chinese_only.is_empty(),
+        "messages in Chinese only (write them 中文 (English), or add a catalog key):\n{}",
+        chinese_only.join("\n")
+    );
+}

@@ -58,7 +58,7 @@ pub(super) async fn read_upload(
                     if value.len() + chunk.len() > 4096 {
                         return Err(AppError::bad_request(
                             "field_too_long",
-                            "表单字段过长（不超过 4096 字节）(a form field is longer than 4096 bytes)",
+                            "表单字段过长（不超过 4096 字节） (a form field is longer than 4096 bytes)",
                         ));
                     }
                     value.extend_from_slice(&chunk);
