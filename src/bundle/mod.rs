@@ -34,6 +34,7 @@ use crate::signing::ManifestKey;
 use crate::store::{ObjectKey, Store, StoreError};
 use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
 
+pub mod check;
 mod layout;
 #[cfg(test)]
 mod tests;

@@ -231,6 +231,8 @@ struct VerifyPage {
     csrf_token: String,
     kid: String,
     result: Option<Verdict>,
+    /// An empty or unreadable submission, answered on this page.
+    error: Option<String>,
 }
 
 /// What the verification found, as shown.
@@ -240,6 +242,46 @@ struct Verdict {
     /// Whether an uploaded `manifest.json` is byte for byte the signed one.
     json_matches: Option<bool>,
     manifest: Option<ManifestView>,
+    /// With the zip itself: each file against `SHA256SUMS`.
+    files: Option<Vec<FileState>>,
+}
+
+/// One file of a checked zip, as shown.
+struct FileState {
+    path: String,
+    ok: bool,
+    state: String,
+}
+
+impl Verdict {
+    /// What matters first, in plain words: everything checks out, or the first thing wrong.
+    fn headline(&self) -> (bool, String) {
+        let locale = crate::i18n::Locale::current();
+        let broken = self
+            .files
+            .as_ref()
+            .map_or(0, |f| f.iter().filter(|f| !f.ok).count());
+        if !self.valid {
+            (false, locale.t("verify.headline.not_issued").into_owned())
+        } else if self.json_matches == Some(false) {
+            (false, locale.t("verify.headline.json_changed").into_owned())
+        } else if broken > 0 {
+            (
+                false,
+                locale.tf(
+                    "verify.headline.files_changed",
+                    &[("n", &broken.to_string())],
+                ),
+            )
+        } else if self.files.is_some() {
+            (true, locale.t("verify.headline.bundle_intact").into_owned())
+        } else {
+            (
+                true,
+                locale.t("verify.headline.signature_only").into_owned(),
+            )
+        }
+    }
 }
 
 struct ManifestView {
@@ -336,7 +378,36 @@ fn verify_page(
         csrf_token,
         kid: state.manifest_key.kid().to_owned(),
         result,
+        error: None,
     })?;
+    if let Some(c) = cookie {
+        res.add_cookie(&c).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+/// The verify page again (400) with `message`: an empty or unreadable submission.
+fn unreadable(
+    req: &HttpRequest,
+    state: &AppState,
+    code: &'static str,
+    message: String,
+) -> AppResult<HttpResponse> {
+    // API clients get the stable code; people get the page back with the reason.
+    if crate::telemetry::RequestContext::current().is_some_and(|c| c.wants_json) {
+        return Err(AppError::bad_request(code, message));
+    }
+    let (csrf_token, cookie) = verify_form(req, state);
+    let mut res = super::render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &VerifyPage {
+            layout: Layout::new(),
+            csrf_token,
+            kid: state.manifest_key.kid().to_owned(),
+            result: None,
+            error: Some(message),
+        },
+    )?;
     if let Some(c) = cookie {
         res.add_cookie(&c).map_err(AppError::internal)?;
     }
@@ -359,12 +430,37 @@ pub async fn view_verify_post(
     mut payload: actix_multipart::Multipart,
 ) -> AppResult<HttpResponse> {
     use futures_util::StreamExt;
+    use std::io::{Seek, Write};
     const LIMIT: usize = 4 * 1024 * 1024;
     let mut jws = String::new();
     let mut manifest: Option<Vec<u8>> = None;
+    // The zip itself, spooled to an unnamed temporary file (gone when dropped).
+    let mut bundle: Option<(std::fs::File, u64)> = None;
+    let bundle_limit = state.settings.max_upload_bytes.saturating_mul(4);
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
         let name = field.name().unwrap_or("").to_owned();
+        if name == "bundle" {
+            let mut file =
+                tempfile::tempfile_in(&state.settings.data_dir).map_err(AppError::internal)?;
+            let mut size = 0u64;
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > bundle_limit {
+                    return Err(AppError::PayloadTooLarge {
+                        limit: bundle_limit,
+                    });
+                }
+                file.write_all(&chunk).map_err(AppError::internal)?;
+            }
+            if size > 0 {
+                file.rewind().map_err(AppError::internal)?;
+                bundle = Some((file, size));
+            }
+            continue;
+        }
         let mut value = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
@@ -384,11 +480,61 @@ pub async fn view_verify_post(
             _ => {}
         }
     }
+    let mut files = None;
+    if let Some((file, size)) = bundle {
+        let unpacked = size.saturating_mul(2) + 64 * 1024 * 1024;
+        let read = tokio::task::spawn_blocking(move || {
+            crate::bundle::check::check_zip(std::io::BufReader::new(file), unpacked)
+        })
+        .await
+        .map_err(AppError::internal)?;
+        match read {
+            Ok(c) => {
+                if jws.trim().is_empty() {
+                    jws = c.jws.unwrap_or_default();
+                }
+                manifest = manifest.or(c.manifest_json);
+                files = c.files.map(|files| {
+                    let locale = crate::i18n::Locale::current();
+                    files
+                        .into_iter()
+                        .map(|f| {
+                            use crate::bundle::check::FileState as S;
+                            let key = match f.state {
+                                S::Intact => "verify.file.intact",
+                                S::Altered => "verify.file.altered",
+                                S::Missing => "verify.file.missing",
+                                S::Unlisted => "verify.file.unlisted",
+                            };
+                            FileState {
+                                path: f.path,
+                                ok: f.state == S::Intact,
+                                state: locale.t(key).into_owned(),
+                            }
+                        })
+                        .collect()
+                });
+            }
+            Err(e) => {
+                return unreadable(
+                    &req,
+                    &state,
+                    "bundle_unreadable",
+                    crate::i18n::pick(&e.to_string()),
+                );
+            }
+        }
+    }
     if jws.trim().is_empty() {
-        return Err(AppError::bad_request(
+        // Answered on the same page: nothing was chosen, or the zip has no manifest.jws.
+        return unreadable(
+            &req,
+            &state,
             "jws_missing",
-            "请选择证据包中的 manifest.jws 文件，或粘贴其内容。 (choose the bundle's manifest.jws file, or paste its content)",
-        ));
+            crate::i18n::pick(
+                "请选择下载的证据包（zip），或其中的 manifest.jws 文件，或粘贴其内容。 (choose the downloaded bundle (zip), or its manifest.jws file, or paste its content)",
+            ),
+        );
     }
     let checked = state.manifest_key.verify(&jws);
     let verdict = match &checked {
@@ -397,6 +543,7 @@ pub async fn view_verify_post(
             reason: String::new(),
             json_matches: manifest.as_ref().map(|m| m == signed),
             manifest: manifest_view(signed),
+            files,
         },
         Err(e) => Verdict {
             valid: false,
@@ -416,6 +563,7 @@ pub async fn view_verify_post(
             },
             json_matches: None,
             manifest: None,
+            files,
         },
     };
     let wants_json = req
@@ -424,7 +572,11 @@ pub async fn view_verify_post(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     if wants_json {
+        let (intact, headline) = verdict.headline();
         let body = serde_json::json!({
+            "intact": intact,
+            "headline": headline,
+            "files": verdict.files.as_ref().map(|f| f.iter().map(|f| serde_json::json!({"path": f.path, "ok": f.ok})).collect::<Vec<_>>()),
             "valid": verdict.valid,
             "reason": (!verdict.valid).then_some(verdict.reason),
             "manifest_json_matches": verdict.json_matches,

@@ -753,3 +753,125 @@ async fn a_store_failure_mid_bundle_fails_the_download_and_is_recorded() {
         end.details
     );
 }
+
+/// `/verify` for its real audience: the downloaded zip itself is checked file by file against
+/// `SHA256SUMS` and by its signature, the verdict that matters comes first in plain words (a
+/// changed file or an altered `manifest.json` never shows a green box), and an empty
+/// submission is answered on the same page.
+#[tokio::test]
+async fn a_recipient_checks_the_whole_zip_and_sees_the_verdict_that_matters_first() {
+    let w = world(true).await;
+    let zip_bytes = w
+        .party
+        .get(&format!("/cases/{}/bundle.zip", w.case_id))
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let files = entries(&zip_bytes);
+    let court = w.app.with_client(client());
+    let page = court.get("/verify").await.text().await.unwrap();
+    let csrf = crate::helpers::csrf_in_action(&page);
+    let check = |bytes: Vec<u8>| {
+        let court = &court;
+        let csrf = csrf.clone();
+        async move {
+            let form = reqwest::multipart::Form::new().part(
+                "bundle",
+                reqwest::multipart::Part::bytes(bytes).file_name("证据包.zip"),
+            );
+            court
+                .client
+                .post(format!("{}/verify?csrf_token={csrf}", court.address))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let verdict = |html: &str| {
+        html.split(r#"id="verdict">"#)
+            .nth(1)
+            .and_then(|s| s.split("</p>").next())
+            .map(str::to_owned)
+    };
+    let before = |html: &str, marker: &str| html.find(r#"id="verdict""#) < html.find(marker);
+
+    let res = check(zip_bytes.clone()).await;
+    assert_status(&res, StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(verdict(&html).unwrap().contains("核验通过"), "{html}");
+    assert!(html.contains("✓ 未改动"));
+    assert!(!html.contains("✗"));
+    assert!(
+        before(&html, "技术细节"),
+        "the verdict first, the details after"
+    );
+
+    // One file changed in the zip (the recipient's copy, rebuilt).
+    let rebuild = |change: &dyn Fn(&str, Vec<u8>) -> Vec<u8>| {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut writer = zip::ZipWriter::new(&mut out);
+        let mut names: Vec<&String> = files.keys().collect();
+        names.sort();
+        for name in names {
+            writer
+                .start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut writer, &change(name, files[name].0.clone())).unwrap();
+        }
+        writer.finish().unwrap();
+        out.into_inner()
+    };
+    let evidence = files
+        .keys()
+        .find(|n| !["SHA256SUMS", "manifest.json", "manifest.jws"].contains(&n.as_str()))
+        .unwrap()
+        .clone();
+    let tampered = rebuild(&|name, mut bytes| {
+        if name == evidence {
+            bytes.push(b'!');
+        }
+        bytes
+    });
+    let html = check(tampered).await.text().await.unwrap();
+    let top = verdict(&html).unwrap();
+    assert!(top.contains("有 1 个文件被改动"), "{top}");
+    assert!(html.contains(r#"<p class="alert verdict" role="alert" id="verdict">"#));
+    assert!(html.contains("✗ 已改动"));
+
+    // manifest.json altered: red on top, whatever the signature says of the signed copy.
+    let altered = rebuild(&|name, bytes| {
+        if name == "manifest.json" {
+            String::from_utf8(bytes)
+                .unwrap()
+                .replace("2026-400", "2026-999")
+                .into_bytes()
+        } else {
+            bytes
+        }
+    });
+    let html = check(altered).await.text().await.unwrap();
+    assert!(verdict(&html).unwrap().contains("manifest.json"), "{html}");
+    assert!(
+        !html.contains(r#"<p class="notice verdict""#),
+        "never green on top"
+    );
+
+    // Nothing chosen: the same page says what to do.
+    let form = reqwest::multipart::Form::new().text("jws_text", "");
+    let res = court
+        .client
+        .post(format!("{}/verify?csrf_token={csrf}", court.address))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="verify-error""#) && html.contains(r#"name="bundle""#));
+    // Not a zip: said plainly, on the page.
+    let html = check(b"not a zip".to_vec()).await.text().await.unwrap();
+    assert!(html.contains("不是有效的 zip 文件"));
+}

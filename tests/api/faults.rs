@@ -904,7 +904,13 @@ async fn fault_postgresql_stopped_and_frozen() {
         let url = url.clone();
         async move {
             for _ in 0..60 {
-                let res = party.client.get(&url).send().await.unwrap();
+                // A connection the server closed as the database came back (seen once in CI:
+                // "IncompleteMessage" on a reused keep-alive connection) is retried like any
+                // client would; the assertion is that a whole download comes back.
+                let Ok(res) = party.client.get(&url).send().await else {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                };
                 if res.status() == StatusCode::OK {
                     assert_eq!(res.bytes().await.unwrap().as_ref(), PDF);
                     return;
