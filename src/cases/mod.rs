@@ -420,6 +420,8 @@ pub struct Search {
     pub from: Option<Date>,
     pub to: Option<Date>,
     pub status: Option<String>,
+    /// How the list is ordered (see [`search`]).
+    pub sort: Option<String>,
 }
 
 pub const PAGE_SIZE: u64 = 20;
@@ -473,9 +475,17 @@ pub async fn search(
             .await?;
         cond = cond.add(case::Column::Id.is_in(ids));
     }
-    let paginator = case::Entity::find()
-        .filter(cond)
-        .order_by_desc(case::Column::OccurredAt)
+    let query = case::Entity::find().filter(cond);
+    // Newest accident first unless asked otherwise; the id last, so pages never overlap.
+    let query = match filter.sort.as_deref() {
+        Some("occurred_asc") => query.order_by_asc(case::Column::OccurredAt),
+        Some("number") => query.order_by_asc(case::Column::CaseNumber),
+        Some("status") => query
+            .order_by_asc(case::Column::Status)
+            .order_by_desc(case::Column::OccurredAt),
+        _ => query.order_by_desc(case::Column::OccurredAt),
+    };
+    let paginator = query
         .order_by_desc(case::Column::Id)
         .paginate(db, PAGE_SIZE);
     let pages = paginator.num_pages().await?;

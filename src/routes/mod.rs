@@ -364,6 +364,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(staff::material_upload_post)),
     },
     RouteSpec {
+        path: "/staff/cases/{id}/release",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::materials_release_post)),
+    },
+    RouteSpec {
         path: "/staff/cases/{id}/materials/{material_id}/{decision}",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::material_decide_post)),

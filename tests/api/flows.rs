@@ -795,3 +795,95 @@ async fn a_domain_refusal_reads_in_english_on_an_english_page() {
     assert!(html.contains("“nope” is not a material number"), "{html}");
     assert!(!html.contains("Details in Chinese"));
 }
+
+/// Several drafts released at once, each audited on its own; the officer is told how many.
+#[tokio::test]
+async fn staff_release_several_drafts_at_once() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, "2026-516", true).await;
+    let mut ids = Vec::new();
+    for title in ["现场图", "勘查笔录", "鉴定意见"] {
+        let res = upload(&staff, &case_id, "scene_diagram", title, "a.pdf", PDF).await;
+        ids.push(
+            res.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let page = format!("/staff/cases/{case_id}");
+    let html = staff.get(&page).await.text().await.unwrap();
+    assert!(html.contains(r#"form="bulk-release""#));
+    let csrf = crate::helpers::csrf_in(&html);
+    let res = staff
+        .post_form(
+            &format!("{page}/release"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("material", &ids[0]),
+                ("material", &ids[1]),
+            ],
+        )
+        .await;
+    assert_eq!(header(&res, "location"), format!("{page}#materials"));
+    let shown = follow(&staff, res).await;
+    assert_eq!(
+        flash_of(&shown).as_deref(),
+        Some("已公开 2 份材料。当事人及其代理人现在可以查看。")
+    );
+    assert_eq!(crate::auth::events(&app, "material.release").await.len(), 2);
+    // Again, with one already out: said.
+    let res = staff
+        .post_form(
+            &format!("{page}/release"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("material", &ids[1]),
+                ("material", &ids[2]),
+            ],
+        )
+        .await;
+    assert!(
+        flash_of(&follow(&staff, res).await)
+            .unwrap()
+            .contains("1 份未公开")
+    );
+    // Nothing ticked: said, nothing done.
+    let res = staff
+        .post_form(&format!("{page}/release"), &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+}
+
+/// The case list sorts by number, by accident time either way, and by status, keeping the
+/// filters; the column that sorts says so (aria-sort).
+#[tokio::test]
+async fn the_case_list_sorts() {
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    for number in ["B-2", "A-1", "C-3"] {
+        open_case(&staff, number, false).await;
+    }
+    let order = |html: &str| {
+        let mut at: Vec<(usize, &str)> = ["A-1", "B-2", "C-3"]
+            .into_iter()
+            .filter_map(|n| html.find(&format!(">{n}<")).map(|i| (i, n)))
+            .collect();
+        at.sort();
+        at.into_iter().map(|(_, n)| n).collect::<Vec<_>>()
+    };
+    let html = staff
+        .get("/staff/cases?sort=number")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(order(&html), ["A-1", "B-2", "C-3"]);
+    assert!(html.contains(r#"aria-sort="ascending"><a href="/staff/cases?number="#), "{html}");
+    let html = staff.get("/staff/cases").await.text().await.unwrap();
+    assert!(
+        html.contains(r#"aria-sort="descending""#),
+        "newest accident first by default"
+    );
+}

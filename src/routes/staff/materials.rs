@@ -184,6 +184,72 @@ pub async fn material_upload_post(
     }
 }
 
+/// `POST /staff/cases/{id}/release` (form: `material` repeated): releases several drafts at
+/// once, each decided and audited on its own; the officer is told how many went out, and which
+/// could not (already decided, or not this case's).
+pub async fn materials_release_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Bytes,
+) -> AppResult<HttpResponse> {
+    use crate::materials::{Decision, MaterialError};
+    let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    let ids: Vec<Uuid> = url::form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "material")
+        .filter_map(|(_, v)| Uuid::parse_str(v.trim()).ok())
+        .take(500)
+        .collect();
+    if ids.is_empty() {
+        return refused(
+            &state,
+            &staff,
+            case,
+            CaseError::Invalid("请先勾选要公开的材料 (tick the material to release first)".into()),
+        )
+        .await;
+    }
+    // Only what is not out yet: releasing a released item again would say nothing new.
+    let waiting: Vec<Uuid> = crate::materials::all_of_case(&state.db, case.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.state != MaterialState::Released)
+        .map(|m| m.id)
+        .collect();
+    let (mut released, mut skipped) = (0usize, 0usize);
+    for id in ids {
+        if !waiting.contains(&id) {
+            skipped += 1;
+            continue;
+        }
+        match crate::materials::decide(
+            &state.db,
+            &state.audit,
+            &staff.0.account,
+            &permit,
+            id,
+            Decision::Release,
+        )
+        .await
+        {
+            Ok(_) => released += 1,
+            Err(MaterialError::Invalid(_) | MaterialError::NotFound) => skipped += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(flash::see_other(
+        &format!("/staff/cases/{}#materials", case.id),
+        Flash::new(if skipped == 0 {
+            "released_many"
+        } else {
+            "released_some"
+        })
+        .with("n", released)
+        .with("skipped", skipped),
+    ))
+}
+
 #[derive(Deserialize)]
 pub struct DecisionForm {
     #[serde(default)]

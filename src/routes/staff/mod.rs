@@ -72,6 +72,9 @@ pub struct SearchQuery {
     pub to: String,
     #[serde(default)]
     pub status: String,
+    /// `occurred` (newest accident first, the default), `occurred_asc`, `number`, `status`.
+    #[serde(default)]
+    pub sort: String,
     #[serde(default)]
     pub page: u64,
 }
@@ -84,13 +87,22 @@ impl SearchQuery {
             .append_pair("from", &self.from)
             .append_pair("to", &self.to)
             .append_pair("status", &self.status)
+            .append_pair("sort", &self.sort)
             .append_pair("page", &page.to_string())
             .finish();
         format!("/staff/cases?{q}")
     }
+
+    /// This list sorted by `sort` (from its first page).
+    pub fn sorted(&self, sort: &str) -> String {
+        SearchQuery {
+            sort: sort.to_owned(),
+            ..self.clone()
+        }
+        .link(0)
+    }
 }
 
-/// `GET /staff/cases`
 #[derive(Template)]
 #[template(path = "staff/queue.html")]
 struct QueuePage {
@@ -186,6 +198,7 @@ pub async fn view_queue_get(
     })
 }
 
+/// `GET /staff/cases`
 pub async fn view_cases_get(
     staff: StaffUser,
     state: web::Data<AppState>,
@@ -199,6 +212,7 @@ pub async fn view_cases_get(
         from: parse_date(&q.from),
         to: parse_date(&q.to),
         status: Some(q.status.clone()),
+        sort: Some(q.sort.clone()),
     };
     let (found, pages) = cases::search(&state.db, department_id, &filter, q.page).await?;
     let rows = found
