@@ -880,7 +880,10 @@ async fn the_case_list_sorts() {
         .await
         .unwrap();
     assert_eq!(order(&html), ["A-1", "B-2", "C-3"]);
-    assert!(html.contains(r#"aria-sort="ascending"><a href="/staff/cases?number="#), "{html}");
+    assert!(
+        html.contains(r#"aria-sort="ascending"><a href="/staff/cases?number="#),
+        "{html}"
+    );
     let html = staff.get("/staff/cases").await.text().await.unwrap();
     assert!(
         html.contains(r#"aria-sort="descending""#),
