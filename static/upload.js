@@ -13,6 +13,7 @@
   var start = document.getElementById("upload-start");
   var template = document.getElementById("upload-row");
   var pending = [];
+  var sending = 0;
   // Status texts in the page's language (from the message catalog, via data- attributes).
   function text(name) { return root.getAttribute("data-text-" + name) || ""; }
 
@@ -43,10 +44,47 @@
       title.id = id + "-title";
       row.querySelector(".title-label").setAttribute("for", title.id);
       title.value = file.name.replace(/\.[^.]+$/, "");
+      var item = { file: file, row: row };
+      row.querySelector(".retry").addEventListener("click", retryOf(item));
+      row.querySelector(".remove").addEventListener("click", removeOf(item));
       list.appendChild(row);
-      pending.push({ file: file, row: row });
+      pending.push(item);
     }
     start.disabled = pending.length === 0;
+  }
+
+  // A failed file can be sent again, or taken off the list.
+  function retryOf(item) {
+    return function () {
+      item.row.classList.remove("failed");
+      item.row.querySelector("progress").value = 0;
+      sending += 1;
+      send(item).then(function () { sending -= 1; summarise(); });
+    };
+  }
+  function removeOf(item) {
+    return function () {
+      item.row.parentNode.removeChild(item.row);
+      pending = pending.filter(function (p) { return p !== item; });
+      start.disabled = pending.length === 0;
+      summarise();
+    };
+  }
+
+  // "3 个文件：2 个成功，1 个失败": what the batch came to, announced.
+  function summarise() {
+    var rows = list.querySelectorAll(".upload-row");
+    var ok = list.querySelectorAll(".upload-row.done").length;
+    var failed = list.querySelectorAll(".upload-row.failed").length;
+    if (ok + failed === 0) { return; }
+    var summary = document.getElementById("upload-summary");
+    summary.textContent = text("summary")
+      .replace("%{n}", String(rows.length))
+      .replace("%{ok}", String(ok))
+      .replace("%{failed}", String(failed));
+    summary.hidden = false;
+    summary.className = failed > 0 ? "alert" : "notice";
+    document.getElementById("upload-done").hidden = failed > 0 || sending > 0;
   }
 
   function send(item) {
@@ -71,6 +109,7 @@
         if (xhr.status === 201) {
           bar.value = bar.max;
           status.textContent = body.duplicate_of ? text("duplicate") : text("uploaded");
+          row.classList.remove("failed");
           row.classList.add("done");
         } else {
           status.textContent = text("failed") + ((body.error && body.error.message) || ("HTTP " + xhr.status));
@@ -96,19 +135,22 @@
     drop.classList.remove("over");
     add(e.dataTransfer.files);
   });
+  // Leaving while files are still going up loses them: the browser asks first.
+  window.addEventListener("beforeunload", function (e) {
+    if (sending > 0) { e.preventDefault(); e.returnValue = ""; }
+  });
   start.addEventListener("click", function () {
     var batch = pending;
     pending = [];
     start.disabled = true;
+    sending += batch.length;
     // Two at a time: steady progress without flooding a slow link.
     var next = 0;
     function worker() {
       if (next >= batch.length) { return Promise.resolve(); }
       var item = batch[next++];
-      return send(item).then(worker);
+      return send(item).then(function () { sending -= 1; }).then(worker);
     }
-    Promise.all([worker(), worker()]).then(function () {
-      document.getElementById("upload-done").hidden = false;
-    });
+    Promise.all([worker(), worker()]).then(summarise);
   });
 })();

@@ -155,7 +155,50 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
                 "every upload done with a full bar: {rows}"
             );
         }
+        let summary = b.text("#upload-summary").await?;
+        ensure!(
+            summary == "3 个文件：3 个成功，0 个失败",
+            "the batch summed up: {summary}"
+        );
         Ok(())
+    })
+    .await;
+
+    b.step("06b-a-failed-upload", async {
+        // A file the portal does not take: its row turns red with the reason, and it can go.
+        let note = files.path().join("备注.txt");
+        std::fs::write(&note, "not evidence").map_err(|e| e.to_string())?;
+        b.goto(&format!("{case_page}/upload")).await?;
+        let accept = b.find("#upload-picker").await?.attr("accept").await?;
+        ensure!(
+            accept.as_deref().is_some_and(|a| a.contains("application/pdf")),
+            "the picker filters by type: {accept:?}"
+        );
+        b.find("#upload-picker")
+            .await?
+            .send_keys(&note.display().to_string())
+            .await?;
+        b.click("#upload-start").await?;
+        b.wait_js(
+            "the summary",
+            "return !document.getElementById('upload-summary').hidden;",
+            vec![],
+        )
+        .await?;
+        let summary = b.text("#upload-summary").await?;
+        ensure!(
+            summary == "1 个文件：0 个成功，1 个失败",
+            "the failure counted: {summary}"
+        );
+        let status = b.text("#upload-list li.failed .status").await?;
+        ensure!(status.starts_with("失败："), "the reason shown: {status}");
+        b.click("#upload-list li.failed .remove").await?;
+        b.wait_js(
+            "the row gone",
+            "return document.querySelectorAll('#upload-list li').length === 0;",
+            vec![],
+        )
+        .await
     })
     .await;
 

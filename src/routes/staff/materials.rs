@@ -313,6 +313,8 @@ struct UploadPage {
     csrf_token: String,
     kinds: Vec<crate::routes::Choice>,
     limit: String,
+    /// The picker shows only the types the portal accepts.
+    accept: String,
 }
 
 /// `GET /staff/cases/{id}/upload`: several files at once, each with its kind, title and
@@ -332,5 +334,6 @@ pub async fn view_upload_get(
         kinds: crate::routes::choices(&MaterialKind::EVIDENCE),
         limit: human_size(state.settings.max_upload_bytes as i64),
         case,
+        accept: crate::materials::EVIDENCE_TYPES.join(","),
     })
 }
