@@ -171,7 +171,9 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
         b.goto(&format!("{case_page}/upload")).await?;
         let accept = b.find("#upload-picker").await?.attr("accept").await?;
         ensure!(
-            accept.as_deref().is_some_and(|a| a.contains("application/pdf")),
+            accept
+                .as_deref()
+                .is_some_and(|a| a.contains("application/pdf")),
             "the picker filters by type: {accept:?}"
         );
         b.find("#upload-picker")
