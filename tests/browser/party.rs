@@ -291,5 +291,24 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
     })
     .await;
 
+    // The same case in English: whom to ask, the review window, the history, in its words.
+    b.step("13-case-in-english", async {
+        b.goto(&case_page).await?;
+        b.click_and_load("a.lang-switch").await?;
+        let lang = b
+            .js("return document.documentElement.lang;", vec![])
+            .await?;
+        ensure!(lang == json!("en"), "the page is English: {lang}");
+        let handling = b.text("#handling-title").await?;
+        ensure!(
+            handling == "Who handles your case, and what comes next",
+            "{handling}"
+        );
+        let window = b.text("#review-window").await?;
+        ensure!(window.contains("days left"), "{window}");
+        Ok(())
+    })
+    .await;
+
     b.close().await;
 }
