@@ -241,19 +241,13 @@ pub async fn token_created_get(
     Ok(res)
 }
 
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    confirmed: String,
-}
-
 /// `POST /account/tokens/{id}/revoke` (asks first: it cannot be undone)
 pub async fn token_revoke_post(
     user: CurrentUser,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
-    form: web::Form<ConfirmForm>,
+    form: web::Form<super::confirm::ConfirmForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner();
     let Some(token) = tokens::list(&state.db, user.account.id)

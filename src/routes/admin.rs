@@ -260,8 +260,7 @@ fn code_page(
     code: crate::auth::access_code::IssuedCode,
 ) -> AppResult<HttpResponse> {
     let path = format!("/admin/accounts/{}", account.id);
-    let secret = format!("{}|{}", code.code, code.expires_at.unix_timestamp());
-    let sealed = super::once::seal(&state.key, &path, &secret, state.settings.served_over_tls())
+    let sealed = super::once::seal_code(&state.key, &path, &code, state.settings.served_over_tls())
         .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
     let mut res = super::see_other(&path);
     res.add_cookie(&sealed).map_err(AppError::internal)?;
@@ -281,12 +280,7 @@ pub async fn account_code_get(
         .one(&state.db)
         .await?
         .ok_or(AppError::NotFound)?;
-    let opened = super::once::open(&state.key, &req).and_then(|s| {
-        let (code, expires) = s.split_once('|')?;
-        let expires = time::OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
-        Some((code.to_owned(), expires))
-    });
-    let Some((code, expires)) = opened else {
+    let Some((code, expires)) = super::once::open_code(&state.key, &req) else {
         return Ok(super::see_other("/admin#accounts"));
     };
     let mut res = render(&CodeIssuedPage {

@@ -12,6 +12,13 @@ use crate::error::AppResult;
 /// The form field that says the person saw the consequence and confirmed.
 pub const FIELD: &str = "confirmed";
 
+/// A form whose only field (besides the CSRF token) is the confirmation.
+#[derive(serde::Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    pub confirmed: String,
+}
+
 /// Whether a form's `confirmed` field confirms.
 pub fn confirmed(value: &str) -> bool {
     value == "yes"

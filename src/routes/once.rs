@@ -68,6 +68,25 @@ pub fn open(server: &ServerKey, req: &HttpRequest) -> Option<String> {
     String::from_utf8(plain.to_vec()).ok()
 }
 
+/// The cookie that takes a new access code (and its expiry) to the page at `path`.
+pub fn seal_code(
+    server: &ServerKey,
+    path: &str,
+    code: &crate::auth::access_code::IssuedCode,
+    secure: bool,
+) -> Option<Cookie<'static>> {
+    let secret = format!("{}|{}", code.code, code.expires_at.unix_timestamp());
+    seal(server, path, &secret, secure)
+}
+
+/// The access code (and its expiry) sealed for this request's path, if any.
+pub fn open_code(server: &ServerKey, req: &HttpRequest) -> Option<(String, time::OffsetDateTime)> {
+    let sealed = open(server, req)?;
+    let (code, expires) = sealed.split_once('|')?;
+    let expires = time::OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
+    Some((code.to_owned(), expires))
+}
+
 /// The cookie that clears a shown secret (same path as the one that brought it).
 pub fn cleared(path: &str) -> Cookie<'static> {
     let mut gone = Cookie::build(COOKIE, "").path(path.to_owned()).finish();

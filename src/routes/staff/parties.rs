@@ -97,10 +97,13 @@ fn with_code(
 ) -> AppResult<HttpResponse> {
     let mut res = crate::routes::see_other(path);
     if let Some(code) = code {
-        let secret = format!("{}|{}", code.code, code.expires_at.unix_timestamp());
-        let cookie =
-            crate::routes::once::seal(&state.key, path, &secret, state.settings.served_over_tls())
-                .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
+        let cookie = crate::routes::once::seal_code(
+            &state.key,
+            path,
+            &code,
+            state.settings.served_over_tls(),
+        )
+        .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
         res.add_cookie(&cookie).map_err(AppError::internal)?;
     }
     Ok(res)
@@ -108,10 +111,7 @@ fn with_code(
 
 /// The access code sealed for this page, if the request brings one: (code, expiry).
 fn sealed_code(state: &AppState, req: &HttpRequest) -> Option<(String, OffsetDateTime)> {
-    let sealed = crate::routes::once::open(&state.key, req)?;
-    let (code, expires) = sealed.split_once('|')?;
-    let expires = OffsetDateTime::from_unix_timestamp(expires.parse().ok()?).ok()?;
-    Some((code.to_owned(), expires))
+    crate::routes::once::open_code(&state.key, req)
 }
 
 /// The answer of a page that may have shown a sealed code: the cookie goes with it.
@@ -422,12 +422,6 @@ pub async fn delegation_grant_post(
     }
 }
 
-#[derive(Deserialize)]
-pub struct ConfirmForm {
-    #[serde(default)]
-    confirmed: String,
-}
-
 /// `GET /staff/cases/{id}/delegations/{delegation_id}/notice`: the agent's printable notice;
 /// with the access code only the first time after it was issued.
 pub async fn delegation_notice_get(
@@ -476,7 +470,7 @@ pub async fn delegation_revoke_post(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
-    form: web::Form<ConfirmForm>,
+    form: web::Form<confirm::ConfirmForm>,
 ) -> AppResult<HttpResponse> {
     let (case_id, delegation_id) = path.into_inner();
     let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
