@@ -148,9 +148,30 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
             b.find("#zoom-controls").await?.is_displayed().await?,
             "the zoom controls are shown"
         );
+        // At 100 % a finger or a plain wheel scrolls the page: the image does not trap it.
+        const TOUCH: &str =
+            "return getComputedStyle(document.getElementById('image-stage')).touchAction;";
+        let at_100 = b.js(TOUCH, vec![]).await?;
+        ensure!(
+            at_100 == json!("pan-x pan-y"),
+            "page scroll by finger: {at_100}"
+        );
+        b.js(
+            "document.getElementById('image-stage').dispatchEvent(
+                 new WheelEvent('wheel', { deltaY: -100, bubbles: true, cancelable: true }));",
+            vec![],
+        )
+        .await?;
+        let zoom = b.text("#zoom-level").await?;
+        ensure!(zoom == "100%", "a plain wheel does not zoom: {zoom}");
         b.click("#zoom-in").await?;
         let zoom = b.text("#zoom-level").await?;
         ensure!(zoom == "125%", "zoomed in to 125%, shows {zoom}");
+        let zoomed = b.js(TOUCH, vec![]).await?;
+        ensure!(
+            zoomed == json!("none"),
+            "zoomed, fingers move the image: {zoomed}"
+        );
         let mark = b.text(".watermark span").await?;
         ensure!(
             mark.contains(PARTY_A_MASKED),
