@@ -260,6 +260,10 @@ impl Browser {
             }
             let png = self.full_page_png().await?;
             std::fs::write(self.shots.join(format!("{step}-{}.png", size.0)), png)?;
+            let violations = self.axe().await?;
+            if !violations.is_empty() {
+                return Err(format!("axe at {} px: {}", size.0, violations.join("; ")).into());
+            }
         }
         self.set_viewport(WORKING).await
     }
@@ -458,6 +462,38 @@ impl Browser {
     }
 
     /// Evaluates `script` (a function body; `arguments` as given) in the page.
+    /// The accessibility violations axe-core finds on the page as it is (WCAG 2.1 A/AA), each
+    /// "rule: where"; none when axe-core is not installed (`npm install axe-core` into
+    /// target/axe; .ci/run does, and with CI set a missing axe fails).
+    pub async fn axe(&self) -> Outcome<Vec<String>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/axe/node_modules/axe-core/axe.min.js");
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            if std::env::var_os("CI").is_some() {
+                return Err(format!("axe-core is not installed at {}", path.display()).into());
+            }
+            return Ok(Vec::new());
+        };
+        let loaded = self
+            .js("return typeof window.axe !== 'undefined';", vec![])
+            .await?;
+        if loaded != Value::Bool(true) {
+            self.client.execute(&source, vec![]).await?;
+        }
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })
+                    .then(r => done(r.violations.map(v => v.id + ': ' +
+                        v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+                    .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Outcome<Value> {
         Ok(self.client.execute(script, args).await?)
     }

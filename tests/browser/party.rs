@@ -172,7 +172,12 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
             zoomed == json!("none"),
             "zoomed, fingers move the image: {zoomed}"
         );
-        let mark = b.text(".watermark span").await?;
+        let mark = b
+            .find(".watermark span")
+            .await?
+            .attr("data-mark")
+            .await?
+            .unwrap_or_default();
         ensure!(
             mark.contains(PARTY_A_MASKED),
             "the watermark names the viewer: {mark}"
