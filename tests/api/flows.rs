@@ -751,7 +751,7 @@ async fn staff_land_on_their_work_queue() {
         "尚未激活账户的当事人（1 人）",
         &format!(r#"href="/staff/cases/{open}#parties">2026-514</a> · 李娜（当事人乙） · 访问码"#),
         "复核申请期内的案件（1 件）",
-        &format!(r#"href="/staff/cases/{served}#status">2026-513</a> · 复核申请期限至"#),
+        &format!(r#"href="/staff/cases/{served}#status">2026-513</a> · 复核申请期至"#),
     ] {
         assert!(queue.contains(shown), "{shown}\n{queue}");
     }

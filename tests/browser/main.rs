@@ -18,5 +18,6 @@ mod helpers;
 mod setup;
 
 mod agent;
+mod english;
 mod party;
 mod staff;

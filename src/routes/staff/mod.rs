@@ -183,10 +183,10 @@ pub async fn view_queue_get(
                 count: 0,
                 count_text: match cases::review_days_left(&c, today) {
                     Some(0) => {
-                        locale.tf("case.review.last_day", &[("date", &locale.date(deadline))])
+                        locale.tf("queue.review_last_day", &[("date", &locale.date(deadline))])
                     }
                     Some(n) => locale.tf(
-                        "case.review.days_left",
+                        "queue.review_days_left",
                         &[("date", &locale.date(deadline)), ("n", &n.to_string())],
                     ),
                     None => String::new(),

@@ -1,0 +1,114 @@
+//! The portal in English, page by page, as a party and as an officer: every page of the flows
+//! photographed at both widths and checked by axe-core (the Chinese pages are the other
+//! journeys' steps).
+
+use crate::driver::{Browser, browser_available};
+use crate::ensure;
+use crate::helpers::spawn_app;
+use crate::setup::{
+    PARTY_A, PASSWORD, open_case, register_party, release, scene_diagram_png, serve, staff, upload,
+};
+
+const CASE_NUMBER: &str = "京公交认字[2026]第00888号";
+
+#[tokio::test]
+async fn the_pages_read_in_english_at_both_widths() {
+    if !browser_available("english") {
+        return;
+    }
+    let app = spawn_app().await;
+    let office = staff(&app, "wang.li").await;
+    let case_id = open_case(&office, CASE_NUMBER).await;
+    let code = register_party(&office, &case_id).await;
+    let diagram = upload(
+        &office,
+        &case_id,
+        "scene_diagram",
+        "现场图",
+        "现场图.png",
+        &scene_diagram_png(),
+    )
+    .await;
+    release(&office, &case_id, &diagram).await;
+    serve(&office, &case_id).await;
+
+    let b = Browser::open("english", &app.address).await.unwrap();
+    let case_page = format!("/cases/{case_id}");
+
+    b.step("01-landing", async {
+        b.goto("/language?to=en&next=/").await?;
+        let lang = b
+            .js("return document.documentElement.lang;", vec![])
+            .await?;
+        ensure!(lang == serde_json::json!("en"), "English: {lang}");
+        Ok(())
+    })
+    .await;
+    b.step("02-activate", async {
+        b.activate(PARTY_A, &code, PASSWORD).await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash == "Your account is active. Welcome.", "{flash}");
+        Ok(())
+    })
+    .await;
+    b.step("03-case", async {
+        b.goto(&case_page).await?;
+        let handling = b.text("#handling-title").await?;
+        ensure!(
+            handling == "Who handles your case, and what comes next",
+            "{handling}"
+        );
+        Ok(())
+    })
+    .await;
+    b.step("04-viewer", async {
+        b.goto(&format!("{case_page}/materials/{diagram}")).await?;
+        b.find("#zoom-controls").await?;
+        Ok(())
+    })
+    .await;
+    b.step("05-account", async {
+        b.goto("/account").await?;
+        Ok(())
+    })
+    .await;
+    b.step("06-verify", async {
+        b.goto("/verify").await?;
+        b.find(r#"input[name="bundle"]"#).await?;
+        Ok(())
+    })
+    .await;
+    b.step("07-staff-queue", async {
+        b.goto("/account").await?;
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash == "You have signed out.", "{flash}");
+        b.sign_in("wang.li", PASSWORD, "/staff").await?;
+        let title = b.text("h1").await?;
+        ensure!(title == "To do", "{title}");
+        Ok(())
+    })
+    .await;
+    b.step("08-staff-case", async {
+        b.goto(&format!("/staff/cases/{case_id}")).await?;
+        Ok(())
+    })
+    .await;
+    b.step("09-staff-cases", async {
+        b.goto("/staff/cases?sort=number").await?;
+        Ok(())
+    })
+    .await;
+    b.step("10-staff-upload", async {
+        b.goto(&format!("/staff/cases/{case_id}/upload")).await?;
+        Ok(())
+    })
+    .await;
+    b.step("11-staff-audit", async {
+        b.goto("/staff/audit").await?;
+        Ok(())
+    })
+    .await;
+    b.close().await;
+}
