@@ -367,3 +367,21 @@ fn the_scanner_finds_imports_and_skips_comments() {
         .collect();
     assert_eq!(found, expected);
 }
+
+/// No file of `src/` a newcomer has to scroll through: 600 lines at most (split along a seam).
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f)
+                .expect("read a source file")
+                .lines()
+                .count();
+            (lines > 600).then(|| format!("{} ({lines})", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over 600 lines: {long:?}");
+}

@@ -1,0 +1,98 @@
+//! The officer's landing page: what needs doing in their brigade.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "staff/queue.html")]
+struct QueuePage {
+    layout: Layout,
+    drafts: Vec<QueueCase>,
+    drafts_total: usize,
+    waiting: Vec<QueueParty>,
+    reviews: Vec<QueueCase>,
+}
+
+struct QueueCase {
+    id: Uuid,
+    number: String,
+    count: usize,
+    /// For a review: where its window stands.
+    count_text: String,
+}
+
+struct QueueParty {
+    case_id: Uuid,
+    number: String,
+    party: String,
+    /// When the party's code runs out, or that a new notice is needed.
+    code: String,
+    /// The code runs out within three days, or already has.
+    urgent: bool,
+}
+
+/// `GET /staff`: what needs doing in the officer's brigade — drafts to decide, parties still to
+/// activate (and whose codes run out), cases in their review window — each linking to the place
+/// on the case page where it is done.
+pub async fn view_queue_get(
+    staff: StaffUser,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let department_id = staff.0.account.department_id.ok_or(AppError::Forbidden)?;
+    let now = state.clock.now();
+    let today = now.to_offset(time::macros::offset!(+8)).date();
+    let queue = cases::work_queue(&state.db, department_id, today, now).await?;
+    let locale = Locale::current();
+    let drafts: Vec<QueueCase> = queue
+        .drafts
+        .into_iter()
+        .map(|(c, n)| QueueCase {
+            id: c.id,
+            number: c.case_number,
+            count: n,
+            count_text: String::new(),
+        })
+        .collect();
+    render(&QueuePage {
+        layout: Layout::for_user(&staff.0),
+        drafts_total: drafts.iter().map(|d| d.count).sum(),
+        drafts,
+        waiting: queue
+            .waiting
+            .into_iter()
+            .map(|w| QueueParty {
+                case_id: w.case.id,
+                number: w.case.case_number,
+                party: locale.tf(
+                    "staff.notice.party_value",
+                    &[("name", &w.party.name), ("label", &w.party.label)],
+                ),
+                urgent: w
+                    .code_expires
+                    .is_none_or(|e| e - now < time::Duration::days(3)),
+                code: w.code_expires.map_or_else(
+                    || locale.t("queue.code_gone").into_owned(),
+                    |e| locale.tf("queue.code_until", &[("time", &cst(e))]),
+                ),
+            })
+            .collect(),
+        reviews: queue
+            .reviews
+            .into_iter()
+            .map(|(c, deadline)| QueueCase {
+                count: 0,
+                count_text: match cases::review_days_left(&c, today) {
+                    Some(0) => {
+                        locale.tf("queue.review_last_day", &[("date", &locale.date(deadline))])
+                    }
+                    Some(n) => locale.tf(
+                        "queue.review_days_left",
+                        &[("date", &locale.date(deadline)), ("n", &n.to_string())],
+                    ),
+                    None => String::new(),
+                },
+                id: c.id,
+                number: c.case_number,
+            })
+            .collect(),
+    })
+}
