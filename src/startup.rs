@@ -76,6 +76,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         audit,
         clock,
         instance: uuid::Uuid::now_v7(),
+        bundle_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
     })
 }
 

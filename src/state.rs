@@ -21,4 +21,7 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// This process, as its access events and heartbeat name it.
     pub instance: uuid::Uuid,
+    /// Bundles being checked at once on the public /verify page (each takes disk for its copy
+    /// and a core for its hashing): two; the rest are told to come back.
+    pub bundle_checks: std::sync::Arc<tokio::sync::Semaphore>,
 }

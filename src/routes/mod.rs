@@ -16,6 +16,7 @@ pub mod once;
 pub mod public;
 pub mod staff;
 pub mod static_files;
+pub mod verify;
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, Resource, Route, guard, web};
@@ -172,8 +173,8 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/verify",
         methods: &["GET", "POST"],
         build: |r| {
-            r.route(get().to(bundles::view_verify_get))
-                .route(web::post().to(bundles::view_verify_post))
+            r.route(get().to(verify::view_verify_get))
+                .route(web::post().to(verify::view_verify_post))
         },
     },
     RouteSpec {

@@ -1,0 +1,396 @@
+//! `/verify`: the public page where anyone — a court, an insurer, the other party's lawyer —
+//! checks a bundle without an account: the zip itself file by file, or its signed manifest.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{Layout, render};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "public/verify.html")]
+struct VerifyPage {
+    layout: Layout,
+    csrf_token: String,
+    kid: String,
+    result: Option<Verdict>,
+    /// An empty or unreadable submission, answered on this page.
+    error: Option<String>,
+}
+
+/// What the verification found, as shown.
+struct Verdict {
+    valid: bool,
+    reason: String,
+    /// Whether an uploaded `manifest.json` is byte for byte the signed one.
+    json_matches: Option<bool>,
+    manifest: Option<ManifestView>,
+    /// With the zip itself: each file against `SHA256SUMS`.
+    files: Option<Vec<FileState>>,
+}
+
+/// One file of a checked zip, as shown.
+struct FileState {
+    path: String,
+    ok: bool,
+    state: String,
+}
+
+impl Verdict {
+    /// What matters first, in plain words: everything checks out, or the first thing wrong.
+    fn headline(&self) -> (bool, String) {
+        let locale = crate::i18n::Locale::current();
+        let broken = self
+            .files
+            .as_ref()
+            .map_or(0, |f| f.iter().filter(|f| !f.ok).count());
+        if !self.valid {
+            (false, locale.t("verify.headline.not_issued").into_owned())
+        } else if self.json_matches == Some(false) {
+            (false, locale.t("verify.headline.json_changed").into_owned())
+        } else if broken > 0 {
+            (
+                false,
+                locale.tf(
+                    "verify.headline.files_changed",
+                    &[("n", &broken.to_string())],
+                ),
+            )
+        } else if self.files.is_some() {
+            (true, locale.t("verify.headline.bundle_intact").into_owned())
+        } else {
+            (
+                true,
+                locale.t("verify.headline.signature_only").into_owned(),
+            )
+        }
+    }
+}
+
+struct ManifestView {
+    case_number: String,
+    brigade: String,
+    generated_at: String,
+    generated_for: String,
+    bundle_id: String,
+    files: Vec<FileView>,
+    withheld: Vec<(String, u64)>,
+}
+
+struct FileView {
+    path: String,
+    title: String,
+    kind: String,
+    size: String,
+    sha256: String,
+    uploaded_at: String,
+    released_at: String,
+}
+
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn manifest_view(payload: &[u8]) -> Option<ManifestView> {
+    let m: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    Some(ManifestView {
+        case_number: text(&m["case_number"]),
+        brigade: text(&m["brigade"]),
+        generated_at: text(&m["generated_at"]),
+        generated_for: text(&m["generated_for"]["label"]),
+        bundle_id: text(&m["bundle_id"]),
+        files: m["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| FileView {
+                        path: text(&f["path"]),
+                        title: text(&f["title"]),
+                        kind: text(&f["kind_label"]),
+                        size: super::staff::human_size(f["size"].as_i64().unwrap_or(0)),
+                        sha256: text(&f["sha256"]),
+                        uploaded_at: text(&f["uploaded_at"]),
+                        released_at: text(&f["released_at"]),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        withheld: m["withheld"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .map(|g| (text(&g["ground"]), g["count"].as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn verify_form(
+    req: &HttpRequest,
+    state: &AppState,
+) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    match crate::auth::csrf::expected_token(req, state) {
+        Some(token) => (crate::auth::csrf::masked(&token), None),
+        None => {
+            let (value, cookie) =
+                crate::auth::csrf::new_anonymous_cookie(state.settings.served_over_tls());
+            (
+                crate::auth::csrf::masked(&crate::auth::csrf::token_for_anonymous(
+                    &state.key, &value,
+                )),
+                Some(cookie),
+            )
+        }
+    }
+}
+
+fn verify_page(
+    req: &HttpRequest,
+    state: &AppState,
+    result: Option<Verdict>,
+) -> AppResult<HttpResponse> {
+    let (csrf_token, cookie) = verify_form(req, state);
+    let mut res = render(&VerifyPage {
+        layout: Layout::new(),
+        csrf_token,
+        kid: state.manifest_key.kid().to_owned(),
+        result,
+        error: None,
+    })?;
+    if let Some(c) = cookie {
+        res.add_cookie(&c).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+/// The verify page again (400) with `message`: an empty or unreadable submission.
+fn unreadable(
+    req: &HttpRequest,
+    state: &AppState,
+    code: &'static str,
+    message: String,
+) -> AppResult<HttpResponse> {
+    // API clients get the stable code; people get the page back with the reason.
+    if crate::telemetry::RequestContext::current().is_some_and(|c| c.wants_json) {
+        return Err(AppError::bad_request(code, message));
+    }
+    let (csrf_token, cookie) = verify_form(req, state);
+    let mut res = super::render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &VerifyPage {
+            layout: Layout::new(),
+            csrf_token,
+            kid: state.manifest_key.kid().to_owned(),
+            result: None,
+            error: Some(message),
+        },
+    )?;
+    if let Some(c) = cookie {
+        res.add_cookie(&c).map_err(AppError::internal)?;
+    }
+    Ok(res)
+}
+
+/// `GET /verify`: the public page that checks a bundle's `manifest.jws`.
+pub async fn view_verify_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    verify_page(&req, &state, None)
+}
+
+/// `POST /verify` (multipart: `jws` file or `jws_text`, optional `manifest` file): checks the
+/// signature with the portal's key and shows what it certifies. JSON on `Accept: application/json`.
+pub async fn view_verify_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<HttpResponse> {
+    use futures_util::StreamExt;
+    use std::io::Seek;
+    use tokio::io::AsyncWriteExt;
+    const LIMIT: usize = 4 * 1024 * 1024;
+    let mut jws = String::new();
+    let mut manifest: Option<Vec<u8>> = None;
+    // The zip itself, spooled to an unnamed temporary file (gone when dropped).
+    let mut bundle: Option<(std::fs::File, u64, tokio::sync::OwnedSemaphorePermit)> = None;
+    let bundle_limit = state.settings.max_upload_bytes.saturating_mul(4);
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "bundle" {
+            // A public page that takes gigabytes: a few checks at a time, the rest told to
+            // come back (AppState::bundle_checks).
+            let permit = state
+                .bundle_checks
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| AppError::Unavailable {
+                    part: "bundle verification",
+                    cause: None,
+                })?;
+            let io = |e: std::io::Error| {
+                if crate::error::is_storage_full(&e) {
+                    AppError::InsufficientStorage(Box::new(e))
+                } else {
+                    AppError::internal(e)
+                }
+            };
+            let spool = tempfile::tempfile_in(&state.settings.data_dir).map_err(io)?;
+            let mut file = tokio::fs::File::from_std(spool);
+            let mut size = 0u64;
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > bundle_limit {
+                    return Err(AppError::PayloadTooLarge {
+                        limit: bundle_limit,
+                    });
+                }
+                file.write_all(&chunk).await.map_err(io)?;
+            }
+            if size > 0 {
+                file.flush().await.map_err(io)?;
+                let mut file = file.into_std().await;
+                file.rewind().map_err(io)?;
+                bundle = Some((file, size, permit));
+            }
+            continue;
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+            if value.len() + chunk.len() > LIMIT {
+                return Err(AppError::bad_request(
+                    "manifest_too_large",
+                    "文件过大：manifest.jws 不会超过 4 MiB。 (too large: a manifest.jws is never over 4 MiB)",
+                ));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "jws" | "jws_text" if jws.trim().is_empty() => {
+                jws = String::from_utf8_lossy(&value).into_owned();
+            }
+            "manifest" if !value.is_empty() => manifest = Some(value),
+            _ => {}
+        }
+    }
+    let mut files = None;
+    if let Some((file, size, permit)) = bundle {
+        let unpacked = size.saturating_mul(2) + 64 * 1024 * 1024;
+        let read = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            crate::bundle::check::check_zip(std::io::BufReader::new(file), unpacked)
+        })
+        .await
+        .map_err(AppError::internal)?;
+        match read {
+            Ok(c) => {
+                if jws.trim().is_empty() {
+                    jws = c.jws.unwrap_or_default();
+                }
+                manifest = manifest.or(c.manifest_json);
+                files = c.files.map(|files| {
+                    let locale = crate::i18n::Locale::current();
+                    files
+                        .into_iter()
+                        .map(|f| {
+                            use crate::bundle::check::FileState as S;
+                            let key = match f.state {
+                                S::Intact => "verify.file.intact",
+                                S::Altered => "verify.file.altered",
+                                S::Missing => "verify.file.missing",
+                                S::Unlisted => "verify.file.unlisted",
+                            };
+                            FileState {
+                                path: f.path,
+                                ok: f.state == S::Intact,
+                                state: locale.t(key).into_owned(),
+                            }
+                        })
+                        .collect()
+                });
+            }
+            Err(e) => {
+                return unreadable(
+                    &req,
+                    &state,
+                    "bundle_unreadable",
+                    crate::i18n::pick(&e.to_string()),
+                );
+            }
+        }
+    }
+    if jws.trim().is_empty() {
+        // Answered on the same page: nothing was chosen, or the zip has no manifest.jws.
+        return unreadable(
+            &req,
+            &state,
+            "jws_missing",
+            crate::i18n::pick(
+                "请选择下载的证据包（zip），或其中的 manifest.jws 文件，或粘贴其内容。 (choose the downloaded bundle (zip), or its manifest.jws file, or paste its content)",
+            ),
+        );
+    }
+    let checked = state.manifest_key.verify(&jws);
+    let verdict = match &checked {
+        Ok(signed) => Verdict {
+            valid: true,
+            reason: String::new(),
+            json_matches: manifest.as_ref().map(|m| m == signed),
+            manifest: manifest_view(signed),
+            files,
+        },
+        Err(e) => Verdict {
+            valid: false,
+            reason: {
+                use crate::signing::VerifyError;
+                let locale = crate::i18n::Locale::current();
+                match e {
+                    VerifyError::Malformed => locale.t("verify.error.malformed").into_owned(),
+                    VerifyError::Algorithm => locale.t("verify.error.algorithm").into_owned(),
+                    VerifyError::OtherKey(kid) => {
+                        locale.tf("verify.error.other_key", &[("kid", kid)])
+                    }
+                    VerifyError::BadSignature => {
+                        locale.t("verify.error.bad_signature").into_owned()
+                    }
+                }
+            },
+            json_matches: None,
+            manifest: None,
+            files,
+        },
+    };
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let (intact, headline) = verdict.headline();
+        let body = serde_json::json!({
+            "intact": intact,
+            "headline": headline,
+            "files": verdict.files.as_ref().map(|f| f.iter().map(|f| serde_json::json!({"path": f.path, "ok": f.ok})).collect::<Vec<_>>()),
+            "valid": verdict.valid,
+            "reason": (!verdict.valid).then_some(verdict.reason),
+            "manifest_json_matches": verdict.json_matches,
+            "manifest": checked.ok().and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok()),
+        });
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body.to_string()));
+    }
+    verify_page(&req, &state, Some(verdict))
+}
