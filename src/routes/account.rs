@@ -209,7 +209,7 @@ pub async fn token_create_post(
     let path = format!("/account/tokens/{}", row.id);
     let sealed = super::once::seal(&state.key, &path, &token, state.settings.served_over_tls())
         .ok_or_else(|| AppError::internal("cannot seal the new token"))?;
-    let mut res = super::see_other(&path);
+    let mut res = flash::see_other(&path, Flash::new("token_created").with("name", &row.name));
     res.add_cookie(&sealed).map_err(AppError::internal)?;
     Ok(res)
 }

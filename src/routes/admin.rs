@@ -248,7 +248,7 @@ pub async fn account_create_post(
         department_id,
     };
     match accounts::create(&state.db, &state.key, &state.audit, admin.0.actor(), new).await {
-        Ok((account, code)) => code_page(&state, account, code),
+        Ok((account, code)) => code_page(&state, account, code, Flash::new("account_created")),
         Err(e) => refused(&state, &admin, account_error(e)?).await,
     }
 }
@@ -258,11 +258,12 @@ fn code_page(
     state: &AppState,
     account: crate::db::entities::account::Model,
     code: crate::auth::access_code::IssuedCode,
+    flash: Flash,
 ) -> AppResult<HttpResponse> {
     let path = format!("/admin/accounts/{}", account.id);
     let sealed = super::once::seal_code(&state.key, &path, &code, state.settings.served_over_tls())
         .ok_or_else(|| AppError::internal("cannot seal the access code"))?;
-    let mut res = super::see_other(&path);
+    let mut res = flash::see_other(&path, flash);
     res.add_cookie(&sealed).map_err(AppError::internal)?;
     Ok(res)
 }
@@ -370,7 +371,7 @@ pub async fn account_action_post(
                 "account_enabled"
             }),
         )),
-        Ok(Some((account, code))) => code_page(&state, account, code),
+        Ok(Some((account, code))) => code_page(&state, account, code, Flash::new("account_reset")),
         Err(e) => refused(&state, &admin, account_error(e)?).await,
     }
 }

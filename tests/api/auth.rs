@@ -646,8 +646,12 @@ async fn an_admin_creates_a_brigade_and_a_staff_member_who_activates() {
     // The code is shown once, on the account's own page.
     assert_status(&res, StatusCode::SEE_OTHER);
     let shown = header(&res, "location").to_owned();
-    let code = crate::cases::code_on(&admin.get(&shown).await.text().await.unwrap())
-        .expect("the page shows the code");
+    let page = admin.get(&shown).await.text().await.unwrap();
+    let code = crate::cases::code_on(&page).expect("the page shows the code");
+    assert!(
+        page.contains(r#"<p class="flash" role="status">账户已创建。"#),
+        "the creation is said"
+    );
     assert_status(&admin.get(&shown).await, StatusCode::SEE_OTHER);
 
     let staff = app.with_client(client());
@@ -764,6 +768,10 @@ async fn agents_use_personal_tokens_for_downloads_only() {
     let start = html.find(r#"id="new-token">"#).unwrap() + 15;
     let token = html[start..].split('<').next().unwrap().to_owned();
     assert!(token.starts_with("ep_") && token.len() == 67, "{token}");
+    assert!(
+        html.contains(r#"<p class="flash" role="status">已创建访问令牌“律所电脑”。请现在复制"#),
+        "the creation is said, with what to do now"
+    );
     let reloaded = app.get(&shown).await;
     assert_status(&reloaded, StatusCode::SEE_OTHER);
     assert_eq!(

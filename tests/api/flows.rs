@@ -17,7 +17,6 @@ fn flash_of(html: &str) -> Option<String> {
 /// Follows a `303` on the same browser and returns the page it leads to.
 async fn follow(app: &TestApp, res: reqwest::Response) -> String {
     assert_status(&res, StatusCode::SEE_OTHER);
-    eprintln!("DEBUG {:?}", res.headers().get_all("set-cookie"));
     let location = header(&res, "location").to_owned();
     app.get(&location).await.text().await.unwrap()
 }
@@ -290,8 +289,14 @@ async fn the_notice_survives_a_reload_without_a_second_registration_or_a_second_
     let first = staff.get(&notice).await.text().await.unwrap();
     let code = crate::cases::code_on(&first).expect("shown the first time");
     assert!(!sealed.contains(&code), "sealed, not in clear");
+    assert_eq!(
+        flash_of(&first).as_deref(),
+        Some("已登记当事人甲。请打印下方通知交给本人：访问码只显示这一次。"),
+        "the registration is said on the notice"
+    );
     let reloaded = staff.get(&notice).await.text().await.unwrap();
     assert_eq!(crate::cases::code_on(&reloaded), None, "shown once");
+    assert_eq!(flash_of(&reloaded), None, "said once");
     assert!(reloaded.contains("访问码只在告知书第一次打开时显示"));
     let parties =
         evidence_portal::cases::parties(&app.state.db, case_id.parse::<uuid::Uuid>().unwrap())

@@ -85,8 +85,9 @@ fn to_notice(
     case_id: Uuid,
     party_id: Uuid,
     code: Option<crate::auth::access_code::IssuedCode>,
+    flash: Flash,
 ) -> AppResult<HttpResponse> {
-    with_code(state, &notice_path(case_id, party_id), code)
+    with_code(state, &notice_path(case_id, party_id), code, flash)
 }
 
 /// `303` to the page at `path`, with `code` sealed for that page (routes::once).
@@ -94,8 +95,9 @@ fn with_code(
     state: &AppState,
     path: &str,
     code: Option<crate::auth::access_code::IssuedCode>,
+    flash: Flash,
 ) -> AppResult<HttpResponse> {
-    let mut res = crate::routes::see_other(path);
+    let mut res = flash::see_other(path, flash);
     if let Some(code) = code {
         let cookie = crate::routes::once::seal_code(
             &state.key,
@@ -224,7 +226,10 @@ pub async fn party_register_post(
     )
     .await
     {
-        Ok((party, _, code)) => to_notice(&state, case.id, party.id, code),
+        Ok((party, _, code)) => {
+            let flash = Flash::new("party_registered").with("label", &party.label);
+            to_notice(&state, case.id, party.id, code, flash)
+        }
         Err(e) => refused_typed(&state, &staff, case, e, "party", typed).await,
     }
 }
@@ -250,7 +255,12 @@ pub async fn party_code_post(
         party_id,
     )
     .await?;
-    to_notice(&state, case.id, party.id, code)
+    let flash = Flash::new(if code.is_some() {
+        "code_reissued"
+    } else {
+        "notice_again"
+    });
+    to_notice(&state, case.id, party.id, code, flash)
 }
 
 #[derive(Deserialize)]
@@ -294,7 +304,10 @@ pub async fn party_reset_post(
     )
     .await
     {
-        Ok((party, _, code)) => to_notice(&state, case.id, party.id, Some(code)),
+        Ok((party, _, code)) => {
+            let flash = Flash::new("party_reset").with("label", &party.label);
+            to_notice(&state, case.id, party.id, Some(code), flash)
+        }
         Err(CaseError::Forbidden(m)) => super::render_status(
             actix_web::http::StatusCode::FORBIDDEN,
             &case_page(&state, &staff, case, Some(crate::i18n::pick(&m))).await?,
@@ -402,6 +415,10 @@ pub async fn delegation_grant_post(
             &state,
             &format!("/staff/cases/{}/delegations/{}/notice", case.id, d.id),
             code,
+            Flash::new("agent_registered").with_date(
+                "until",
+                cases::delegation_days(d.valid_from, d.valid_until).1,
+            ),
         ),
         Err(e) => {
             // Nothing half-done stays behind: the document goes if the delegation did not land.
