@@ -76,16 +76,96 @@ async fn an_agent_downloads_the_bundle_until_staff_revoke_the_delegation() {
     })
     .await;
 
-    b.step("03-download-bundle", async {
-        let before = b.downloaded()?;
-        b.click(&bundle_link).await?;
-        let path = b.wait_for_download("zip", &before).await?;
-        let entries = Browser::unzip(&path)?;
-        let names: Vec<&String> = entries.keys().collect();
+    let bundle = b
+        .step("03-download-bundle", async {
+            let before = b.downloaded()?;
+            b.click(&bundle_link).await?;
+            let path = b.wait_for_download("zip", &before).await?;
+            let entries = Browser::unzip(&path)?;
+            let names: Vec<&String> = entries.keys().collect();
+            ensure!(
+                entries.contains_key("manifest.jws")
+                    && names.iter().any(|n| n.starts_with("现场图/")),
+                "a signed bundle with the scene diagram: {names:?}"
+            );
+            Ok(path)
+        })
+        .await;
+
+    // The bundle as the court or insurer receives it: the zip itself, checked at /verify.
+    b.step("03b-verify-the-bundle", async {
+        b.goto("/verify").await?;
+        b.find("#bundle")
+            .await?
+            .send_keys(&bundle.display().to_string())
+            .await?;
+        b.click_and_load(r#"form[action^="/verify"] button[type="submit"]"#)
+            .await?;
+        let verdict = b.text("#verdict").await?;
         ensure!(
-            entries.contains_key("manifest.jws") && names.iter().any(|n| n.starts_with("现场图/")),
-            "a signed bundle with the scene diagram: {names:?}"
+            verdict == "核验通过：这是本平台出具的证据包，所有文件均未被改动。",
+            "the verdict first, in plain words: {verdict}"
         );
+        Ok(())
+    })
+    .await;
+
+    // A personal token for curl: shown once, gone on a reload, revoked after a confirmation.
+    b.step("03c-token-created", async {
+        b.goto("/account").await?;
+        b.fill("#token-name", "律所电脑").await?;
+        b.click_and_load(r#"form[action="/account/tokens"] button[type="submit"]"#)
+            .await?;
+        let token = b.text("#new-token").await?;
+        ensure!(token.starts_with("ep_"), "the token shown: {token}");
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(
+            flash.starts_with("已创建访问令牌“律所电脑”"),
+            "created: {flash}"
+        );
+        Ok(())
+    })
+    .await;
+    b.step("03d-token-page-reloaded", async {
+        b.reload().await?;
+        b.wait_for_path("/account").await?;
+        let shown = b
+            .js(
+                "return document.querySelectorAll('#new-token').length;",
+                vec![],
+            )
+            .await?;
+        ensure!(shown == serde_json::json!(0), "the token is shown once");
+        Ok(())
+    })
+    .await;
+    b.step("03e-token-revoke-confirm", async {
+        b.click_and_load(r#"form[action$="/revoke"] button[type="submit"]"#)
+            .await?;
+        let consequence = b.text("#consequence").await?;
+        ensure!(
+            consequence.contains("律所电脑") && consequence.contains("不能恢复"),
+            "the consequence in plain words: {consequence}"
+        );
+        Ok(())
+    })
+    .await;
+    b.step("03f-token-revoked", async {
+        b.click_and_load(r#"form.confirm-actions button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(
+            flash == "访问令牌已撤销，使用它的程序将无法再下载。",
+            "revoked: {flash}"
+        );
+        let state = b.text("#tokens tbody tr td:last-child").await?;
+        ensure!(state == "已撤销", "listed as revoked: {state}");
+        Ok(())
+    })
+    .await;
+    b.step("03g-case-again", async {
+        b.goto(&case_page).await?;
+        b.find(&bundle_link).await?;
         Ok(())
     })
     .await;

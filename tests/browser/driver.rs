@@ -406,6 +406,18 @@ impl Browser {
         .await
     }
 
+    /// Reloads the page, as F5 does, and waits until it has loaded again.
+    pub async fn reload(&self) -> Outcome {
+        self.js("window.__portalOldPage = true;", vec![]).await?;
+        self.client.refresh().await?;
+        self.wait_js(
+            "the page reloaded",
+            "return !window.__portalOldPage && document.readyState === 'complete';",
+            vec![],
+        )
+        .await
+    }
+
     /// Signs in through the form at `/login` and waits to land on `landing`.
     pub async fn sign_in(&self, identifier: &str, password: &str, landing: &str) -> Outcome {
         self.goto("/login").await?;

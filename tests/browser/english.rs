@@ -6,7 +6,8 @@ use crate::driver::{Browser, browser_available};
 use crate::ensure;
 use crate::helpers::spawn_app;
 use crate::setup::{
-    PARTY_A, PASSWORD, open_case, register_party, release, scene_diagram_png, serve, staff, upload,
+    PARTY_A, PASSWORD, admin, open_case, pdf, register_party, release, scene_diagram_png, serve,
+    staff, upload,
 };
 
 const CASE_NUMBER: &str = "京公交认字[2026]第00888号";
@@ -31,6 +32,17 @@ async fn the_pages_read_in_english_at_both_widths() {
     .await;
     release(&office, &case_id, &diagram).await;
     serve(&office, &case_id).await;
+    // A draft the officer releases from the case page, ticked.
+    let survey = upload(
+        &office,
+        &case_id,
+        "survey_record",
+        "Survey record",
+        "survey.pdf",
+        &pdf("Survey record"),
+    )
+    .await;
+    admin(&app, "admin").await;
 
     let b = Browser::open("english", &app.address).await.unwrap();
     let case_page = format!("/cases/{case_id}");
@@ -67,6 +79,15 @@ async fn the_pages_read_in_english_at_both_widths() {
         Ok(())
     })
     .await;
+    let bundle = b
+        .step("04b-bundle", async {
+            b.goto(&case_page).await?;
+            let before = b.downloaded()?;
+            b.click(&format!(r#"a[href="{case_page}/bundle.zip"]"#))
+                .await?;
+            b.wait_for_download("zip", &before).await
+        })
+        .await;
     b.step("05-account", async {
         b.goto("/account").await?;
         Ok(())
@@ -74,7 +95,18 @@ async fn the_pages_read_in_english_at_both_widths() {
     .await;
     b.step("06-verify", async {
         b.goto("/verify").await?;
-        b.find(r#"input[name="bundle"]"#).await?;
+        b.find("#bundle")
+            .await?
+            .send_keys(&bundle.display().to_string())
+            .await?;
+        b.click_and_load(r#"form[action^="/verify"] button[type="submit"]"#)
+            .await?;
+        let verdict = b.text("#verdict").await?;
+        ensure!(
+            verdict
+                == "Verified: this is a bundle the portal issued, and none of its files has been changed.",
+            "{verdict}"
+        );
         Ok(())
     })
     .await;
@@ -92,6 +124,12 @@ async fn the_pages_read_in_english_at_both_widths() {
     .await;
     b.step("08-staff-case", async {
         b.goto(&format!("/staff/cases/{case_id}")).await?;
+        b.click(&format!(r#"input[name="material"][value="{survey}"]"#))
+            .await?;
+        b.click_and_load(r#"#bulk-release button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash.starts_with("Items released: 1."), "{flash}");
         Ok(())
     })
     .await;
@@ -107,6 +145,42 @@ async fn the_pages_read_in_english_at_both_widths() {
     .await;
     b.step("11-staff-audit", async {
         b.goto("/staff/audit").await?;
+        Ok(())
+    })
+    .await;
+    // An administrator disables the party's account: said first, then done, then said.
+    let party = evidence_portal::cases::parties(&app.state.db, case_id.parse().unwrap())
+        .await
+        .unwrap()
+        .remove(0)
+        .0
+        .account_id;
+    b.step("12-admin-disable-confirm", async {
+        b.goto("/account").await?;
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.sign_in("admin", PASSWORD, "/admin").await?;
+        b.click_and_load(&format!(
+            r#"form[action="/admin/accounts/{party}/disable"] button[type="submit"]"#
+        ))
+        .await?;
+        let consequence = b.text("#consequence").await?;
+        ensure!(
+            consequence.starts_with("All sessions and access tokens of"),
+            "{consequence}"
+        );
+        Ok(())
+    })
+    .await;
+    b.step("13-admin-disabled", async {
+        b.click_and_load(r#"form.confirm-actions button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(
+            flash
+                == "The account has been disabled: all its sessions and access tokens have ended.",
+            "{flash}"
+        );
         Ok(())
     })
     .await;

@@ -38,16 +38,36 @@ pub async fn staff(app: &TestApp, username: &str) -> TestApp {
     )
     .await
     .unwrap();
+    activated(
+        app,
+        evidence_portal::vocab::Role::Staff,
+        username,
+        Some(dep.id),
+    )
+    .await
+}
+
+/// An administrator with `PASSWORD`, activated (and signed in) over HTTP.
+pub async fn admin(app: &TestApp, username: &str) -> TestApp {
+    activated(app, evidence_portal::vocab::Role::Admin, username, None).await
+}
+
+async fn activated(
+    app: &TestApp,
+    role: evidence_portal::vocab::Role,
+    username: &str,
+    department_id: Option<uuid::Uuid>,
+) -> TestApp {
     let (_, issued) = accounts::create(
         &app.state.db,
         &app.state.key,
         &app.state.audit,
         Actor::SYSTEM,
         NewAccount {
-            role: evidence_portal::vocab::Role::Staff,
+            role,
             identifier: Identifier::Username(username.into()),
             display_name: format!("民警{username}"),
-            department_id: Some(dep.id),
+            department_id,
         },
     )
     .await

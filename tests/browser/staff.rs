@@ -83,9 +83,39 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
             .await?;
         let code = b.text("#access-code").await?;
         ensure!(code.len() >= 10, "an access code on the notice: {code}");
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash.starts_with("已登记当事人甲。"), "registered: {flash}");
         Ok(())
     })
     .await;
+
+    // A reload of the printed notice neither registers the party again nor shows the code again;
+    // it says how to get a new one.
+    b.step("03b-notice-reloaded", async {
+        b.reload().await?;
+        let shown = b
+            .js(
+                "return document.querySelectorAll('#access-code, .flash').length;",
+                vec![],
+            )
+            .await?;
+        ensure!(shown == json!(0), "neither the code nor the message again");
+        let page = b.text("main").await?;
+        ensure!(
+            page.contains("访问码只在告知书第一次打开时显示"),
+            "how to get a new code: {page}"
+        );
+        Ok(())
+    })
+    .await;
+    let parties = evidence_portal::cases::parties(&app.state.db, case_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        parties.len(),
+        1,
+        "one party, however often the notice loads"
+    );
 
     b.step("04-upload-choose-files", async {
         b.goto(&format!("{case_page}/upload")).await?;
@@ -219,13 +249,23 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
             video.size
         );
         b.goto(&case_page).await?;
-        for title in ["现场图", "现场勘查笔录"] {
-            let id = uploaded[title].id;
-            b.click_and_load(&format!(
-                r#"form[action="{case_page}/materials/{id}/release"] button[type="submit"]"#
-            ))
+        let id = uploaded["现场图"].id;
+        b.click_and_load(&format!(
+            r#"form[action="{case_page}/materials/{id}/release"] button[type="submit"]"#
+        ))
+        .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash.starts_with("已公开：现场图。"), "released: {flash}");
+        let at = b.js("return location.hash;", vec![]).await?;
+        ensure!(at == json!("#materials"), "back at the materials: {at}");
+        // Several at once: the ticked drafts (here one) released by one button.
+        let id = uploaded["现场勘查笔录"].id;
+        b.click(&format!(r#"input[name="material"][value="{id}"]"#))
             .await?;
-        }
+        b.click_and_load(r#"#bulk-release button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(flash.starts_with("已公开 1 份材料。"), "released: {flash}");
         let id = video.id;
         let withhold = format!(r#"form[action="{case_page}/materials/{id}/withhold"]"#);
         b.js(
@@ -299,6 +339,19 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
     assert_eq!(row.status.as_str(), "served");
     assert_eq!(row.service_kind.map(|k| k.as_str()), Some("determination"));
     assert_eq!(row.served_on.map(|d| d.to_string()), Some(today()));
+
+    b.step("10-case-list-sorted", async {
+        b.goto("/staff/cases").await?;
+        b.click_and_load(r#"thead a[href*="sort=number"]"#).await?;
+        let sorted = b.text(r#"th[aria-sort="ascending"]"#).await?;
+        ensure!(
+            sorted == "事故编号",
+            "sorted by the accident number: {sorted}"
+        );
+        b.find(&format!(r#"a[href="{case_page}"]"#)).await?;
+        Ok(())
+    })
+    .await;
 
     b.close().await;
 }
