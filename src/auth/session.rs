@@ -114,12 +114,23 @@ pub async fn resume(
     db: &impl ConnectionTrait,
     claims: &Claims,
 ) -> Result<Option<(session::Model, account::Model)>, DbErr> {
-    // One statement for both rows: every signed-in request pays for this lookup.
-    let Some((row, Some(account))) = session::Entity::find_by_id(claims.sid)
-        .find_also_related(account::Entity)
-        .one(db)
-        .await?
-    else {
+    use sea_orm::{QuerySelect, QueryTrait, SelectorTrait};
+    // One statement for both rows, its SQL written once: every signed-in request pays for this.
+    static RESUME: crate::db::Reused = crate::db::Reused::new();
+    let backend = db.get_database_backend();
+    let statement = RESUME.statement(backend, vec![claims.sid.into(), 1u64.into()], || {
+        session::Entity::find_by_id(claims.sid)
+            .find_also_related(account::Entity)
+            .limit(1)
+            .build(backend)
+    });
+    let found = match db.query_one_raw(statement).await? {
+        Some(row) => Some(
+            sea_orm::SelectTwoModel::<session::Model, account::Model>::from_raw_query_result(row)?,
+        ),
+        None => None,
+    };
+    let Some((row, Some(account))) = found else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();

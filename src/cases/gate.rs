@@ -24,7 +24,22 @@ pub async fn authorize(
     action: CaseAction,
     case_id: Uuid,
 ) -> Result<(CasePermit, CaseFacts), AppError> {
-    let found = case_with_own_party(actor.id, case_id).one(db).await?;
+    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait, SelectorTrait};
+    // Its SQL written once: every case page and action runs it (db::Reused).
+    static CASE: crate::db::Reused = crate::db::Reused::new();
+    let backend = db.get_database_backend();
+    let values = vec![actor.id.into(), case_id.into(), 1u64.into()];
+    let statement = CASE.statement(backend, values, || {
+        case_with_own_party(actor.id, case_id)
+            .limit(1)
+            .build(backend)
+    });
+    let found = match db.query_one_raw(statement).await? {
+        Some(row) => Some(
+            sea_orm::SelectTwoModel::<case::Model, case_party::Model>::from_raw_query_result(row)?,
+        ),
+        None => None,
+    };
     decide(db, audit, actor, client, action, case_id, found).await
 }
 
@@ -142,11 +157,31 @@ pub async fn authorize_material(
     // The case, the actor's party row and the material in one statement. No row: the case is
     // missing, or the material is (or belongs to another case); the two-step path then gives
     // the same answer and denial reason as it always did.
-    let found = case_with_own_party(actor.id, case_id)
-        .find_also_related(material::Entity)
-        .filter(material::Column::Id.eq(material_id))
-        .one(db)
-        .await?;
+    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait, SelectorTrait};
+    // Its SQL written once: every byte range of evidence runs it (db::Reused).
+    static CASE_AND_MATERIAL: crate::db::Reused = crate::db::Reused::new();
+    let backend = db.get_database_backend();
+    let values = vec![
+        actor.id.into(),
+        case_id.into(),
+        material_id.into(),
+        1u64.into(),
+    ];
+    let statement = CASE_AND_MATERIAL.statement(backend, values, || {
+        case_with_own_party(actor.id, case_id)
+            .find_also_related(material::Entity)
+            .filter(material::Column::Id.eq(material_id))
+            .limit(1)
+            .build(backend)
+    });
+    let found = match db.query_one_raw(statement).await? {
+        Some(row) => Some(sea_orm::SelectThreeModel::<
+            case::Model,
+            case_party::Model,
+            material::Model,
+        >::from_raw_query_result(row)?),
+        None => None,
+    };
     let (permit, facts, material) = match found {
         Some((case, party, material)) => {
             let found = Some((case, party));

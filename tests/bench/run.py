@@ -226,7 +226,8 @@ def open_case(staff, number):
 def serve_case(staff, case_id):
     today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
     status, _, body = staff.post(f"/staff/cases/{case_id}/status", {
-        "to": "served", "service_kind": "determination", "served_on": today},
+        "to": "served", "service_kind": "determination", "served_on": today,
+        "confirmed": "yes"},  # the confirmation page's answer (service starts the review clock)
         f"/staff/cases/{case_id}")
     if status != 303:
         raise RuntimeError(f"serving case: {status} {body[:200]!r}")
