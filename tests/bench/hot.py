@@ -64,24 +64,6 @@ def pinned(cmd, cpus):
     return ["taskset", "-c", cpus] + cmd if cpus else cmd
 
 
-def wrk_pinned(url, seconds, cookie, cpus):
-    cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-H", f"Cookie: {cookie}", url]
-    out = subprocess.run(pinned(cmd, cpus), capture_output=True, check=True, text=True).stdout
-    import re
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-    errors = 0
-    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)",):
-        m = re.search(pattern, out)
-        if m:
-            errors += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errors += sum(int(x) for x in m.groups())
-    return rps, p99, errors
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cores", default="1,2", help="portal core counts to measure, e.g. 1,2,16")
@@ -111,8 +93,8 @@ def main():
                                            stderr=open(os.path.join(work, "portal.log"), "ab"))
             run.wait_http(portal.base + "/healthz")
             # Warm up: statement caches, the page cache, the first thumbnails.
-            wrk_pinned(portal.base + paths["case_page"], 2, cookie, wrk_cpus)
-            wrk_pinned(portal.base + paths["material_20k"], 2, cookie, wrk_cpus)
+            run.wrk(portal.base + paths["case_page"], 2, cookie, wrk_cpus)
+            run.wrk(portal.base + paths["material_20k"], 2, cookie, wrk_cpus)
             for name, path in paths.items():
                 figures = []
                 for i in range(args.runs):
@@ -122,7 +104,7 @@ def main():
                         perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p",
                                                  str(portal.pid), "-o", args.perf],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    rps, p99, errors = wrk_pinned(portal.base + path, args.seconds, cookie, wrk_cpus)
+                    rps, p99, errors = run.wrk(portal.base + path, args.seconds, cookie, wrk_cpus)
                     if perf:
                         perf.send_signal(2)
                         perf.wait()

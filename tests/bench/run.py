@@ -310,10 +310,14 @@ def curl_put(url, path):
     return float(out[1])
 
 
-def wrk(url, seconds, cookie=None):
+def wrk(url, seconds, cookie=None, cpus=None):
+    """wrk -t2 -c64 on `url` (pinned to the cores `cpus` with taskset, if given): req/s, p99 in ms
+    and the count of errors."""
     cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency"]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
+    if cpus:
+        cmd = ["taskset", "-c", cpus] + cmd
     out = subprocess.run(cmd + [url], capture_output=True, check=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)

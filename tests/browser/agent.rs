@@ -94,14 +94,7 @@ async fn an_agent_downloads_the_bundle_until_staff_revoke_the_delegation() {
 
     // The bundle as the court or insurer receives it: the zip itself, checked at /verify.
     b.step("03b-verify-the-bundle", async {
-        b.goto("/verify").await?;
-        b.find("#bundle")
-            .await?
-            .send_keys(&bundle.display().to_string())
-            .await?;
-        b.click_and_load(r#"form[action^="/verify"] button[type="submit"]"#)
-            .await?;
-        let verdict = b.text("#verdict").await?;
+        let verdict = b.verify_bundle(&bundle).await?;
         ensure!(
             verdict == "核验通过：这是本平台出具的证据包，所有文件均未被改动。",
             "the verdict first, in plain words: {verdict}"

@@ -406,6 +406,19 @@ impl Browser {
         .await
     }
 
+    /// Submits the zip at `bundle` to `/verify`, as its recipient would, and returns the verdict
+    /// the page puts first.
+    pub async fn verify_bundle(&self, bundle: &Path) -> Outcome<String> {
+        self.goto("/verify").await?;
+        self.find("#bundle")
+            .await?
+            .send_keys(&bundle.display().to_string())
+            .await?;
+        self.click_and_load(r#"form[action^="/verify"] button[type="submit"]"#)
+            .await?;
+        self.text("#verdict").await
+    }
+
     /// Reloads the page, as F5 does, and waits until it has loaded again.
     pub async fn reload(&self) -> Outcome {
         self.js("window.__portalOldPage = true;", vec![]).await?;

@@ -94,14 +94,7 @@ async fn the_pages_read_in_english_at_both_widths() {
     })
     .await;
     b.step("06-verify", async {
-        b.goto("/verify").await?;
-        b.find("#bundle")
-            .await?
-            .send_keys(&bundle.display().to_string())
-            .await?;
-        b.click_and_load(r#"form[action^="/verify"] button[type="submit"]"#)
-            .await?;
-        let verdict = b.text("#verdict").await?;
+        let verdict = b.verify_bundle(&bundle).await?;
         ensure!(
             verdict
                 == "Verified: this is a bundle the portal issued, and none of its files has been changed.",
