@@ -4,8 +4,10 @@ case page of two materials, with wrk -t2 -c64, the portal pinned with taskset to
 
     python3 tests/bench/hot.py                       # 1 and 2 cores (or --cores 1,2,16)
     python3 tests/bench/hot.py --cores 2 --seconds 10 --perf target/hot.perf.data
+    python3 tests/bench/hot.py --database-url postgres://postgres@127.0.0.1:5432/hot   # PostgreSQL
 
-Embedded defaults (SQLite + a local directory), a demo data set with one served case of two
+Embedded defaults (SQLite + a local directory), or PostgreSQL with --database-url (the database
+is dropped and created afresh; the store stays a local directory), a demo data set with one served case of two
 released materials, the demo party signed in. The portal runs on cores 0..n-1 (taskset); wrk
 runs on the cores left, or shares them when there are none (said in the table). Each figure is
 the median of --runs runs; the portal's peak RSS (VmHWM) is reset before each. Prints a table and
@@ -70,6 +72,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--portal-bin", default=os.path.join(ROOT, "target/release/evidence-portal"))
+    ap.add_argument("--database-url", default=None,
+                    help="a PostgreSQL database to use instead of SQLite (dropped and re-created)")
     ap.add_argument("--perf", default=None, help="record a perf profile of one 20 KiB run here")
     ap.add_argument("--json", default=os.path.join(ROOT, "tests/bench/results/hot.json"))
     args = ap.parse_args()
@@ -80,7 +84,11 @@ def main():
     work = tempfile.mkdtemp(prefix="portal-hot-")
     results = {}
     try:
-        portal, paths, cookie = prepare(args.portal_bin, work, {})
+        env = {}
+        if args.database_url:
+            fresh_database(args.database_url)
+            env["PORTAL_DATABASE_URL"] = args.database_url
+        portal, paths, cookie = prepare(args.portal_bin, work, env)
         for n in [int(c) for c in args.cores.split(",")]:
             if n > total:
                 print(f"skipping {n} cores: this machine has {total}", flush=True)
@@ -128,8 +136,19 @@ def main():
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": total,
+                   "database": "postgresql" if args.database_url else "sqlite",
                    "seconds": args.seconds, "runs": args.runs, "results": results}, f, indent=2)
     print(f"written to {args.json}")
+
+
+def fresh_database(url):
+    """Drops and creates the database named in `url` (psql on the same server's `postgres`)."""
+    import urllib.parse
+    u = urllib.parse.urlparse(url)
+    name = u.path.lstrip("/")
+    admin = u._replace(path="/postgres").geturl()
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", admin, "-q", "-c", sql], check=True, capture_output=True)
 
 
 def portal_running(scope):
