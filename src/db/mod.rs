@@ -306,3 +306,47 @@ impl Default for Reused {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Reused;
+    use sea_orm::{DbBackend, Statement, Value};
+
+    fn build(a: i32, b: i32) -> Statement {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT ? , ?",
+            [Value::from(a), Value::from(b)],
+        )
+    }
+
+    #[test]
+    fn a_reused_statement_takes_the_new_values() {
+        let reused = Reused::new();
+        let first = reused.statement(DbBackend::Sqlite, vec![1.into(), 2.into()], || build(1, 2));
+        assert_eq!(first.values, build(1, 2).values);
+        let second = reused.statement(DbBackend::Sqlite, vec![3.into(), 4.into()], || build(3, 4));
+        assert_eq!(second.sql, first.sql);
+        assert_eq!(second.values, build(3, 4).values);
+        // Another backend is built afresh, never given the first backend's SQL.
+        let other = reused.statement(DbBackend::Postgres, vec![5.into(), 6.into()], || {
+            Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT $1, $2",
+                [Value::from(5), Value::from(6)],
+            )
+        });
+        assert_eq!(other.sql, "SELECT $1, $2");
+    }
+
+    /// Values given in another order than the builder binds them fail in debug builds (every
+    /// test), so a reused hot statement cannot silently swap a case id for an account id.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not bound as its builder binds them")]
+    fn values_out_of_the_builders_order_fail() {
+        let reused = Reused::new();
+        reused.statement(DbBackend::Sqlite, vec![1.into(), 2.into()], || build(1, 2));
+        reused.statement(DbBackend::Sqlite, vec![4.into(), 3.into()], || build(3, 4));
+    }
+}

@@ -456,6 +456,12 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
     let reprint = res.text().await.unwrap();
     assert!(code_on(&reprint).is_none());
     assert!(reprint.contains("您已开通账户"));
+    assert!(
+        reprint.contains(
+            r#"<p class="flash" role="status">该当事人的账户已激活，继续使用其本人设置的密码"#
+        ),
+        "the reprint says why it has no code"
+    );
     assert_status(&party.get("/cases").await, StatusCode::OK);
 
     // Resetting is its own, confirmed action with a reason: unconfirmed, nothing happens.
@@ -475,7 +481,12 @@ async fn an_existing_party_account_is_reused_and_codes_can_be_reissued() {
     assert_status(&party.get("/cases").await, StatusCode::OK);
     let res = reset(true).await;
     assert_status(&res, StatusCode::OK);
-    let code3 = code_on(&res.text().await.unwrap()).unwrap();
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains(r#"<p class="flash" role="status">已重置当事人丙的账户"#),
+        "the reset is said"
+    );
+    let code3 = code_on(&page).unwrap();
     assert_status(&party.get("/cases").await, StatusCode::SEE_OTHER);
     let again = app.with_client(client());
     assert_status(
