@@ -83,6 +83,7 @@ def main():
     total = os.cpu_count()
     work = tempfile.mkdtemp(prefix="portal-hot-")
     results = {}
+    portal = None
     try:
         env = {}
         if args.database_url:
@@ -130,8 +131,8 @@ def main():
                       flush=True)
             portal.stop()
     finally:
-        if portal_running(locals()):
-            locals()["portal"].stop()
+        if portal is not None:
+            portal.stop()
         shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
@@ -149,11 +150,6 @@ def fresh_database(url):
     admin = u._replace(path="/postgres").geturl()
     for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
         subprocess.run(["psql", admin, "-q", "-c", sql], check=True, capture_output=True)
-
-
-def portal_running(scope):
-    p = scope.get("portal")
-    return p is not None and p.proc is not None and p.proc.poll() is None
 
 
 if __name__ == "__main__":

@@ -242,11 +242,12 @@ def release(staff, case_id, material_id):
 
 # ---------------------------------------------------------------------------- peers
 
-def start_nginx(work, root):
+def nginx(work, name, http_body):
+    """nginx on a free loopback port with `http_body` inside `http {}` (which must `listen` on
+    `{port}`), its prefix, logs and temp paths under `work`; returns the process and its base URL."""
     port = free_port()
-    prefix = os.path.join(work, "nginx")
+    prefix = os.path.join(work, name)
     os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
-    os.makedirs(os.path.join(root, "upload"), exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""
@@ -258,22 +259,30 @@ error_log {prefix}/logs/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
-  sendfile on;
-  tcp_nopush on;
-  client_max_body_size 4g;
   client_body_temp_path {prefix}/body;
   proxy_temp_path {prefix}/proxy; fastcgi_temp_path {prefix}/fcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
-  types {{ video/mp4 mp4; image/jpeg jpg; application/pdf pdf; }}
-  server {{
-    listen 127.0.0.1:{port};
-    root {root};
-    location /upload/ {{ dav_methods PUT; create_full_put_path on; }}
-  }}
+{http_body.replace("{port}", str(port))}
 }}
 """)
     proc = subprocess.Popen(["nginx", "-p", prefix, "-c", conf], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    return proc, base
+
+
+def start_nginx(work, root):
+    os.makedirs(os.path.join(root, "upload"), exist_ok=True)
+    proc, base = nginx(work, "nginx", f"""
+  sendfile on;
+  tcp_nopush on;
+  client_max_body_size 4g;
+  types {{ video/mp4 mp4; image/jpeg jpg; application/pdf pdf; }}
+  server {{
+    listen 127.0.0.1:{{port}};
+    root {root};
+    location /upload/ {{ dav_methods PUT; create_full_put_path on; }}
+  }}
+""")
     wait_http(base + "/")
     return proc, base
 

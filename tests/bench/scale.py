@@ -42,29 +42,15 @@ def start_s3s(binary, root):
     return proc, base
 
 
-def start_nginx(work, name, upstreams):
-    port = run.free_port()
-    prefix = os.path.join(work, f"nginx-{name}")
-    os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
-    conf = os.path.join(prefix, "nginx.conf")
+def start_balancer(work, name, upstreams):
+    """nginx balancing round robin over `upstreams` (host:port), with upstream keep-alive."""
     servers = "".join(f"    server {u};\n" for u in upstreams)
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 2;
-daemon off;
-{"user root;" if os.geteuid() == 0 else ""}
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy; fastcgi_temp_path {prefix}/fcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+    proc, base = run.nginx(work, f"nginx-{name}", f"""
   upstream portal {{
 {servers}    keepalive 64;
   }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{{port}};
     location / {{
       proxy_pass http://portal;
       proxy_http_version 1.1;
@@ -73,11 +59,7 @@ http {{
       proxy_buffering off;
     }}
   }}
-}}
 """)
-    proc = subprocess.Popen(["nginx", "-p", prefix, "-c", conf], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     run.wait_http(base + "/healthz")
     return proc, base
 
@@ -116,7 +98,7 @@ def main():
         for p in instances:
             p.start()
         for n in (1, 2):
-            lb, base = start_nginx(work, str(n), [f"127.0.0.1:{p.port}" for p in instances[:n]])
+            lb, base = start_balancer(work, str(n), [f"127.0.0.1:{p.port}" for p in instances[:n]])
             procs.append(lb)
             run.wrk(base + paths["material_20k"], 2, cookie)  # warm-up
             for name, path in paths.items():
