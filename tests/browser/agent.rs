@@ -6,10 +6,7 @@ use sea_orm::{EntityTrait, QueryOrder};
 use crate::driver::{Browser, browser_available};
 use crate::ensure;
 use crate::helpers::{TestApp, spawn_app};
-use crate::setup::{
-    AGENT_MOBILE, PASSWORD, grant, open_case, register_party, release, revoke_delegation,
-    scene_diagram_png, serve, staff, upload,
-};
+use crate::setup::{AGENT_MOBILE, PASSWORD, ServedCase, grant, revoke_delegation, served_case};
 
 const CASE_NUMBER: &str = "京公交认字[2026]第00777号";
 
@@ -40,20 +37,12 @@ async fn an_agent_downloads_the_bundle_until_staff_revoke_the_delegation() {
         return;
     }
     let app = spawn_app().await;
-    let office = staff(&app, "wang.li").await;
-    let case_id = open_case(&office, CASE_NUMBER).await;
-    register_party(&office, &case_id).await;
-    let diagram = upload(
-        &office,
-        &case_id,
-        "scene_diagram",
-        "现场图",
-        "现场图.png",
-        &scene_diagram_png(),
-    )
-    .await;
-    release(&office, &case_id, &diagram).await;
-    serve(&office, &case_id).await;
+    let ServedCase {
+        office,
+        case_id,
+        code: _,
+        diagram,
+    } = served_case(&app, CASE_NUMBER).await;
     let code = grant(&office, &case_id).await;
 
     let b = Browser::open("agent", &app.address).await.unwrap();

@@ -5,10 +5,7 @@
 use crate::driver::{Browser, browser_available};
 use crate::ensure;
 use crate::helpers::spawn_app;
-use crate::setup::{
-    PARTY_A, PASSWORD, admin, open_case, pdf, register_party, release, scene_diagram_png, serve,
-    staff, upload,
-};
+use crate::setup::{PARTY_A, PASSWORD, ServedCase, admin, pdf, served_case, upload};
 
 const CASE_NUMBER: &str = "京公交认字[2026]第00888号";
 
@@ -18,20 +15,12 @@ async fn the_pages_read_in_english_at_both_widths() {
         return;
     }
     let app = spawn_app().await;
-    let office = staff(&app, "wang.li").await;
-    let case_id = open_case(&office, CASE_NUMBER).await;
-    let code = register_party(&office, &case_id).await;
-    let diagram = upload(
-        &office,
-        &case_id,
-        "scene_diagram",
-        "现场图",
-        "现场图.png",
-        &scene_diagram_png(),
-    )
-    .await;
-    release(&office, &case_id, &diagram).await;
-    serve(&office, &case_id).await;
+    let ServedCase {
+        office,
+        case_id,
+        code,
+        diagram,
+    } = served_case(&app, CASE_NUMBER).await;
     // A draft the officer releases from the case page, ticked.
     let survey = upload(
         &office,

@@ -113,6 +113,39 @@ pub async fn open_case(staff: &TestApp, number: &str) -> String {
         .to_owned()
 }
 
+/// A served case as the party and agent journeys start from: officer wang.li opens case
+/// `number`, registers party 甲, uploads and releases a scene diagram, and records service.
+pub struct ServedCase {
+    pub office: TestApp,
+    pub case_id: String,
+    /// Party 甲's access code.
+    pub code: String,
+    pub diagram: String,
+}
+
+pub async fn served_case(app: &TestApp, number: &str) -> ServedCase {
+    let office = staff(app, "wang.li").await;
+    let case_id = open_case(&office, number).await;
+    let code = register_party(&office, &case_id).await;
+    let diagram = upload(
+        &office,
+        &case_id,
+        "scene_diagram",
+        "现场图",
+        "现场图.png",
+        &scene_diagram_png(),
+    )
+    .await;
+    release(&office, &case_id, &diagram).await;
+    serve(&office, &case_id).await;
+    ServedCase {
+        office,
+        case_id,
+        code,
+        diagram,
+    }
+}
+
 /// Registers party 甲 and returns the access code printed on the notice.
 pub async fn register_party(staff: &TestApp, case_id: &str) -> String {
     let page = format!("/staff/cases/{case_id}");
