@@ -39,6 +39,8 @@ pub struct Settings {
     /// How often this instance renews its heartbeat; one silent for three beats is taken for
     /// stopped, and the transfers it left open are closed as interrupted.
     pub heartbeat: std::time::Duration,
+    /// How many HTTP workers (one thread each) serve requests; unset, one per available core.
+    pub workers: usize,
 }
 
 /// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
@@ -121,6 +123,7 @@ struct FileSettings {
     db_timeout_seconds: Option<u64>,
     store_timeout_seconds: Option<u64>,
     heartbeat_seconds: Option<u64>,
+    workers: Option<u64>,
 }
 
 impl Settings {
@@ -238,6 +241,18 @@ impl Settings {
             10,
         )?;
         let heartbeat = seconds("PORTAL_HEARTBEAT_SECONDS", file.heartbeat_seconds, 30)?;
+        let workers = match pick("PORTAL_WORKERS", file.workers.map(|n| n.to_string())) {
+            Some((name, v)) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        &name,
+                        "must be a number of workers, 1 to 256",
+                    ));
+                }
+            },
+            None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        };
         Ok(Settings {
             bind,
             public_url,
@@ -253,6 +268,7 @@ impl Settings {
             db_timeout,
             store_timeout,
             heartbeat,
+            workers,
         })
     }
 
@@ -452,6 +468,13 @@ mod tests {
         assert_eq!(e.setting, "PORTAL_TRUSTED_PROXIES");
         let e = load(&[("PORTAL_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert_eq!(e.setting, "PORTAL_PUBLIC_URL");
+        for bad in ["0", "257", "-1", "many"] {
+            let e = load(&[("PORTAL_WORKERS", bad)]).unwrap_err();
+            assert_eq!(e.setting, "PORTAL_WORKERS", "{bad}");
+        }
+        assert_eq!(load(&[("PORTAL_WORKERS", " 16 ")]).unwrap().workers, 16);
+        let default = load(&[]).unwrap().workers;
+        assert!((1..=1024).contains(&default), "{default}");
         let e = load(&[
             ("PORTAL_BIND", "127.0.0.1:9000"),
             ("PORTAL_METRICS_BIND", "127.0.0.1:9000"),

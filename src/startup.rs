@@ -162,6 +162,7 @@ impl Application {
             std::time::Duration::from_secs(300),
         ));
         let bind = state.settings.bind;
+        let workers = state.settings.workers;
         let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
             addr: bind.to_string(),
             source,
@@ -234,6 +235,7 @@ impl Application {
                 .default_service(web::to(crate::routes::not_found))
         })
         .shutdown_timeout(30)
+        .workers(workers)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: bind.to_string(),

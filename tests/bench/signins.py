@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """200 parallel sign-ins against a release portal: the server's peak RSS (VmHWM) must stay under
 256 MiB (DESIGN §7) however many arrive at once, because at most one argon2id hash (19 MiB) per
-core runs at a time and the rest wait up to 3 s, then get 503 with Retry-After.
+core runs at a time and the rest wait up to 3 s, then get 503 with Retry-After. Passes when all
+200 are answered (none refused with 503, none dropped) within 5 s in total.
 
 Each attempt comes from its own address (X-Forwarded-For through PORTAL_TRUSTED_PROXIES), so the
 per-address block does not answer them early: every one asks for argon2 work. Half name a real
@@ -110,7 +111,9 @@ def main():
         print(f"{args.n} parallel sign-ins in {wall:.1f} s (slowest answer {slowest:.1f} s)")
         print(f"answers: {dict(sorted(counts.items(), key=str))}")
         print(f"server RSS: idle {idle / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB (target < 256 MiB)")
-        ok = peak < 256 * MIB and all(s in (200, 503) for s in counts) and no_retry_after == 0
+        # The performance issue's promise: every attempt answered (the sign-in form again, 200),
+        # none refused for load (503), all within 5 s, under 256 MiB.
+        ok = peak < 256 * MIB and set(counts) == {200} and wall <= 5.0 and no_retry_after == 0
         print("PASS" if ok else "FAIL")
         sys.exit(0 if ok else 1)
     finally:
