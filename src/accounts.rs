@@ -97,6 +97,11 @@ pub async fn create(
         locked_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        mobile: Set(None),
+        email: Set(None),
+        notify_sms: Set(false),
+        notify_email: Set(false),
+        unread_notifications: Set(0),
     }
     .insert(&txn)
     .await

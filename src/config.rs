@@ -41,6 +41,29 @@ pub struct Settings {
     pub heartbeat: std::time::Duration,
     /// How many HTTP workers (one thread each) serve requests; unset, one per available core.
     pub workers: usize,
+    /// The SMS gateway notifications go through, if any (`notifications::sms`).
+    pub sms: Option<SmsSettings>,
+    /// How often this instance looks for notifications to send.
+    pub notify_every: std::time::Duration,
+}
+
+/// Where SMS go and the secret their requests are signed with.
+#[derive(Clone)]
+pub struct SmsSettings {
+    pub url: Url,
+    pub secret: String,
+    /// The longest a send may take, connecting included.
+    pub timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsSettings")
+            .field("url", &self.url.as_str())
+            .field("secret", &"***")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
@@ -124,6 +147,10 @@ struct FileSettings {
     store_timeout_seconds: Option<u64>,
     heartbeat_seconds: Option<u64>,
     workers: Option<u64>,
+    sms_url: Option<String>,
+    sms_secret: Option<String>,
+    sms_timeout_seconds: Option<u64>,
+    notify_seconds: Option<u64>,
 }
 
 impl Settings {
@@ -253,6 +280,36 @@ impl Settings {
             },
             None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
         };
+        let sms_timeout = seconds("PORTAL_SMS_TIMEOUT_SECONDS", file.sms_timeout_seconds, 10)?;
+        let sms = match (
+            pick("PORTAL_SMS_URL", file.sms_url),
+            pick("PORTAL_SMS_SECRET", file.sms_secret),
+        ) {
+            (None, None) => None,
+            (Some((name, url)), secret) => {
+                let url = Url::parse(url.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .ok_or_else(|| {
+                        ConfigError::new(&name, "must be the gateway's http:// or https:// URL")
+                    })?;
+                let Some((_, secret)) = secret.filter(|(_, s)| s.trim().len() >= 16) else {
+                    return Err(ConfigError::new(
+                        "PORTAL_SMS_SECRET",
+                        "must be set with PORTAL_SMS_URL: the shared signing secret, at least 16 characters",
+                    ));
+                };
+                Some(SmsSettings {
+                    url,
+                    secret: secret.trim().to_owned(),
+                    timeout: sms_timeout,
+                })
+            }
+            (None, Some((name, _))) => {
+                return Err(ConfigError::new(&name, "needs PORTAL_SMS_URL as well"));
+            }
+        };
+        let notify_every = seconds("PORTAL_NOTIFY_SECONDS", file.notify_seconds, 5)?;
         Ok(Settings {
             bind,
             public_url,
@@ -269,6 +326,8 @@ impl Settings {
             store_timeout,
             heartbeat,
             workers,
+            sms,
+            notify_every,
         })
     }
 
@@ -473,6 +532,26 @@ mod tests {
             assert_eq!(e.setting, "PORTAL_WORKERS", "{bad}");
         }
         assert_eq!(load(&[("PORTAL_WORKERS", " 16 ")]).unwrap().workers, 16);
+        let e = load(&[("PORTAL_SMS_URL", "http://127.0.0.1:9/sms")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_SMS_SECRET", "a gateway without a secret");
+        let e = load(&[("PORTAL_SMS_SECRET", "0123456789abcdef")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_SMS_SECRET", "a secret without a gateway");
+        let e = load(&[
+            ("PORTAL_SMS_URL", "ftp://x/"),
+            ("PORTAL_SMS_SECRET", "0123456789abcdef"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.setting, "PORTAL_SMS_URL");
+        let s = load(&[
+            ("PORTAL_SMS_URL", "http://127.0.0.1:9/sms"),
+            ("PORTAL_SMS_SECRET", "0123456789abcdef"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            s.sms.is_some() && !shown.contains("0123456789abcdef"),
+            "{shown}"
+        );
         let default = load(&[]).unwrap().workers;
         assert!((1..=1024).contains(&default), "{default}");
         let e = load(&[

@@ -191,6 +191,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         materials::decide(
             &state.db,
             &state.audit,
+            crate::notifications::Channels::INBOX_ONLY,
             &staff,
             &permit,
             *id,
@@ -201,6 +202,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
     materials::decide(
         &state.db,
         &state.audit,
+        crate::notifications::Channels::INBOX_ONLY,
         &staff,
         &permit,
         ids[3],
@@ -243,6 +245,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
     cases::change_status(
         &state.db,
         &state.audit,
+        crate::notifications::Channels::INBOX_ONLY,
         &staff,
         &permit,
         case,

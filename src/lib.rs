@@ -24,6 +24,7 @@ pub mod keys;
 pub mod limits;
 pub mod materials;
 pub mod metrics;
+pub mod notifications;
 pub mod policy;
 pub mod routes;
 pub mod signing;

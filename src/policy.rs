@@ -250,6 +250,11 @@ mod tests {
             locked_until: None,
             created_at: NOW,
             updated_at: NOW,
+            mobile: None,
+            email: None,
+            notify_sms: false,
+            notify_email: false,
+            unread_notifications: 0,
         }
     }
 

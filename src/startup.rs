@@ -68,6 +68,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     let clock = crate::clock::Clock::default();
     let audit = Audit::start(db.clone(), clock.clone());
     Ok(AppState {
+        channels: crate::state::Channels::of(&settings),
         settings,
         db,
         store,
@@ -160,6 +161,16 @@ impl Application {
             state.store.clone(),
             state.manifest_key.clone(),
             std::time::Duration::from_secs(300),
+        ));
+        // Sends the notifications' outbox (SMS, e-mail) from this instance.
+        tokio::spawn(crate::notifications::dispatch::keep_dispatching(
+            state.db.clone(),
+            state.audit.clone(),
+            state.clock.clone(),
+            std::sync::Arc::new(crate::notifications::dispatch::Senders::from_settings(
+                &state.settings,
+            )),
+            state.settings.notify_every,
         ));
         let bind = state.settings.bind;
         let workers = state.settings.workers;

@@ -24,4 +24,30 @@ pub struct AppState {
     /// Bundles being checked at once on the public /verify page (each takes disk for its copy
     /// and a core for its hashing): two; the rest are told to come back.
     pub bundle_checks: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The channels notifications go out by besides the inbox.
+    pub channels: Channels,
+}
+
+/// The channels this installation sends notifications through besides the inbox. A delivery
+/// is written only for these: an event while SMS was not set up is not texted days later
+/// when it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Channels {
+    pub sms: bool,
+    pub email: bool,
+}
+
+impl Channels {
+    /// The inbox only (the demo, and installations without gateways).
+    pub const INBOX_ONLY: Channels = Channels {
+        sms: false,
+        email: false,
+    };
+
+    pub fn of(settings: &crate::config::Settings) -> Channels {
+        Channels {
+            sms: settings.sms.is_some(),
+            email: false,
+        }
+    }
 }

@@ -17,6 +17,7 @@ mod m20261128_000009_create_account_resets;
 mod m20261128_000010_create_instances;
 mod m20261129_000011_index_transfer_ends;
 mod m20261129_000012_add_brigade_contact;
+mod m20261129_000013_create_notifications;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_create_instances::Migration),
             Box::new(m20261129_000011_index_transfer_ends::Migration),
             Box::new(m20261129_000012_add_brigade_contact::Migration),
+            Box::new(m20261129_000013_create_notifications::Migration),
         ]
     }
 }

@@ -64,11 +64,14 @@ pub enum Action {
     AuditView,
     AuditExport,
     AuditVerify,
+    NotificationSent,
+    NotificationFailed,
+    AccountNotifications,
 }
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 36] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -102,6 +105,9 @@ impl Action {
         Action::AuditView,
         Action::AuditExport,
         Action::AuditVerify,
+        Action::NotificationSent,
+        Action::NotificationFailed,
+        Action::AccountNotifications,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +145,9 @@ impl Action {
             Action::AuditView => "audit.view",
             Action::AuditExport => "audit.export",
             Action::AuditVerify => "audit.verify",
+            Action::NotificationSent => "notification.sent",
+            Action::NotificationFailed => "notification.failed",
+            Action::AccountNotifications => "account.notifications",
         }
     }
 }

@@ -347,6 +347,7 @@ pub fn check_status_change(
 pub async fn change_status(
     db: &DatabaseConnection,
     audit: &Audit,
+    channels: crate::notifications::Channels,
     staff: &account::Model,
     permit: &CasePermit,
     current: case::Model,
@@ -376,7 +377,23 @@ pub async fn change_status(
     row.status_changed_by = Set(Some(staff.id));
     row.status_changed_at = Set(Some(now));
     row.updated_at = Set(now);
-    Ok(row.update(db).await?)
+    // The parties and agents are told in the transaction that moves the case.
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    let case = row.update(&txn).await?;
+    let event = match to {
+        CaseStatus::Investigating => None,
+        CaseStatus::Disclosing => Some(crate::notifications::Event::DisclosureOpened),
+        CaseStatus::Served => Some(crate::notifications::Event::DeterminationServed {
+            deadline: review_deadline(&case),
+        }),
+        CaseStatus::Closed => Some(crate::notifications::Event::CaseClosed),
+    };
+    if let Some(event) = event {
+        let audience = crate::notifications::case_audience(&txn, case.id, now).await?;
+        crate::notifications::notify(&txn, channels, &audience, Some(&case), &event, now).await?;
+    }
+    txn.commit().await?;
+    Ok(case)
 }
 
 /// Who handles a case, as its parties are to reach them: the brigade (with its address,

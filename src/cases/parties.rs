@@ -212,6 +212,17 @@ pub async fn register_party(
     }
     .insert(db)
     .await?;
+    // The number the brigade took down is where the party's SMS go, unless the account already
+    // has one; the party can change it, or turn SMS off, on their account page.
+    if let Some(mobile) = &row.mobile {
+        account::Entity::update_many()
+            .col_expr(account::Column::Mobile, Expr::value(mobile.clone()))
+            .col_expr(account::Column::NotifySms, Expr::value(true))
+            .filter(account::Column::Id.eq(party_account.id))
+            .filter(account::Column::Mobile.is_null())
+            .exec(db)
+            .await?;
+    }
     Ok((row, party_account, code))
 }
 

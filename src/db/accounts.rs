@@ -45,6 +45,11 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
         locked_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        mobile: Set(None),
+        email: Set(None),
+        notify_sms: Set(false),
+        notify_email: Set(false),
+        unread_notifications: Set(0),
     }
     .insert(db)
     .await

@@ -36,6 +36,16 @@ struct AccountPage {
     /// A token just created: shown this once.
     new_token: Option<String>,
     password_error: Option<String>,
+    /// The notification form as kept, or as typed when refused.
+    mobile: String,
+    email: String,
+    notify_sms: bool,
+    notify_email: bool,
+    /// Whether this installation sends SMS and e-mail at all.
+    sms_available: bool,
+    email_available: bool,
+    /// A refused notification choice: the field and why.
+    notify_error: Option<(&'static str, String)>,
 }
 
 async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
@@ -66,7 +76,60 @@ async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
         tokens,
         new_token: None,
         password_error: None,
+        mobile: user.account.mobile.clone().unwrap_or_default(),
+        email: user.account.email.clone().unwrap_or_default(),
+        notify_sms: user.account.notify_sms,
+        notify_email: user.account.notify_email,
+        sms_available: state.channels.sms,
+        email_available: state.channels.email,
+        notify_error: None,
     })
+}
+
+#[derive(Deserialize)]
+pub struct NotifyForm {
+    #[serde(default)]
+    mobile: String,
+    #[serde(default)]
+    email: String,
+    sms: Option<String>,
+    email_on: Option<String>,
+}
+
+/// `POST /account/notifications`: the person's channels and addresses.
+pub async fn notifications_post(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    form: web::Form<NotifyForm>,
+) -> AppResult<HttpResponse> {
+    use crate::notifications::{ChannelsError, Choice};
+    let form = form.into_inner();
+    let choice = Choice {
+        mobile: form.mobile.clone(),
+        email: form.email.clone(),
+        sms: form.sms.is_some(),
+        email_on: form.email_on.is_some(),
+    };
+    match crate::notifications::set_channels(&state.db, &state.audit, &user.account, choice).await {
+        Ok(()) => Ok(flash::see_other(
+            "/account#notifications",
+            Flash::new("notifications_saved"),
+        )),
+        Err(ChannelsError::Choice(e)) => {
+            let mut page = page(&state, &user).await?;
+            page.mobile = form.mobile;
+            page.email = form.email;
+            page.notify_sms = form.sms.is_some();
+            page.notify_email = form.email_on.is_some();
+            page.notify_error = Some((e.field, crate::i18n::pick(&e.message)));
+            super::render_status(actix_web::http::StatusCode::BAD_REQUEST, &page)
+        }
+        Err(ChannelsError::Db(e)) => Err(e.into()),
+        Err(ChannelsError::Audit(e)) => Err(AppError::Unavailable {
+            part: "audit",
+            cause: Some(Box::new(e)),
+        }),
+    }
 }
 
 /// `GET /account`

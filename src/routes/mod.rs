@@ -12,6 +12,7 @@ pub mod content;
 pub mod errors;
 pub mod flash;
 pub mod health;
+pub mod inbox;
 pub mod once;
 pub mod public;
 pub mod staff;
@@ -50,6 +51,9 @@ pub struct UserBar {
     pub home: &'static str,
     /// Staff and administrators read the audit log.
     pub audit: bool,
+    /// "消息" or "消息（3条未读）": the inbox link, with the unread count kept on the account.
+    pub inbox: String,
+    pub unread: bool,
 }
 
 impl Layout {
@@ -100,6 +104,12 @@ impl Layout {
                 csrf_token: user.csrf_token.clone(),
                 home: home_for(user.role()),
                 audit: matches!(user.role(), Role::Staff | Role::Admin),
+                inbox: match user.account.unread_notifications {
+                    n if n > 0 => crate::i18n::Locale::current()
+                        .tf("inbox.nav_unread", &[("n", &n.to_string())]),
+                    _ => crate::i18n::t("inbox.nav"),
+                },
+                unread: user.account.unread_notifications > 0,
             }),
             ..Layout::new()
         }
@@ -247,6 +257,21 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/account/tokens/{id}/revoke",
         methods: &["POST"],
         build: |r| r.route(web::post().to(account::token_revoke_post)),
+    },
+    RouteSpec {
+        path: "/account/notifications",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(account::notifications_post)),
+    },
+    RouteSpec {
+        path: "/inbox",
+        methods: &["GET"],
+        build: |r| r.route(get().to(inbox::view_inbox_get)),
+    },
+    RouteSpec {
+        path: "/inbox/read",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(inbox::inbox_read_post)),
     },
     RouteSpec {
         path: "/api/whoami",

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the access-audit log", &["audit"]),
     ("access policy; the shared state", &["policy", "state"]),
     ("identity and request limits", &["auth", "limits"]),
+    ("telling the people of a case", &["notifications"]),
     (
         "domain",
         &["accounts", "materials", "thumbnails", "delivery"],

@@ -23,6 +23,7 @@ mod i18n;
 mod layers;
 mod materials;
 mod matrix;
+mod notifications;
 mod pages;
 mod security;
 mod store;

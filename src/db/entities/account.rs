@@ -24,6 +24,15 @@ pub struct Model {
     pub locked_until: Option<TimeDateTimeWithTimeZone>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+    /// Where SMS notifications go (11 digits), if the person gave one.
+    pub mobile: Option<String>,
+    /// Where e-mail notifications go, if the person gave one.
+    pub email: Option<String>,
+    /// The channels the person chose besides the inbox, which is always on.
+    pub notify_sms: bool,
+    pub notify_email: bool,
+    /// Unread inbox rows, kept with them in one transaction (the header's badge).
+    pub unread_notifications: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

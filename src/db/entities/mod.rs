@@ -14,4 +14,6 @@ pub mod department;
 pub mod instance;
 pub mod login_throttle;
 pub mod material;
+pub mod notification;
+pub mod outbox;
 pub mod session;

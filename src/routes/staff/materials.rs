@@ -194,7 +194,7 @@ pub async fn materials_release_post(
     path: web::Path<Uuid>,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    use crate::materials::{Decision, MaterialError};
+    use crate::materials::MaterialError;
     let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
     let ids: Vec<Uuid> = url::form_urlencoded::parse(&body)
         .filter(|(k, _)| k == "material")
@@ -211,33 +211,20 @@ pub async fn materials_release_post(
         .await;
     }
     // Only what is not out yet: releasing a released item again would say nothing new.
-    let waiting: Vec<Uuid> = crate::materials::all_of_case(&state.db, case.id)
-        .await?
-        .into_iter()
-        .filter(|m| m.state != MaterialState::Released)
-        .map(|m| m.id)
-        .collect();
-    let (mut released, mut skipped) = (0usize, 0usize);
-    for id in ids {
-        if !waiting.contains(&id) {
-            skipped += 1;
-            continue;
-        }
-        match crate::materials::decide(
-            &state.db,
-            &state.audit,
-            &staff.0.account,
-            &permit,
-            id,
-            Decision::Release,
-        )
-        .await
-        {
-            Ok(_) => released += 1,
-            Err(MaterialError::Invalid(_) | MaterialError::NotFound) => skipped += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let (released, skipped) = match crate::materials::release_many(
+        &state.db,
+        &state.audit,
+        state.channels,
+        &staff.0.account,
+        &permit,
+        &ids,
+    )
+    .await
+    {
+        Ok(counts) => counts,
+        Err(MaterialError::Invalid(_) | MaterialError::NotFound) => (0, ids.len()),
+        Err(e) => return Err(e.into()),
+    };
     Ok(flash::see_other(
         &format!("/staff/cases/{}#materials", case.id),
         Flash::new(if skipped == 0 {
@@ -282,6 +269,7 @@ pub async fn material_decide_post(
     let decided = crate::materials::decide(
         &state.db,
         &state.audit,
+        state.channels,
         account,
         &permit,
         material_id,

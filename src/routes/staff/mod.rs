@@ -467,6 +467,7 @@ pub async fn case_status_post(
     match cases::change_status(
         &state.db,
         &state.audit,
+        state.channels,
         &staff.0.account,
         &permit,
         case.clone(),

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::entities::material;
+
+mod decisions;
 use crate::store::{ObjectKey, Store, StoreError, Stored};
 use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
 
@@ -334,77 +336,7 @@ pub async fn upload(
     Ok((row, duplicate))
 }
 
-/// What staff decide about a material.
-pub enum Decision {
-    Release,
-    Withhold { ground: String, note: String },
-}
-
-/// Releases or withholds a current material of the case, audited. Released material can still
-/// be withheld later (and the reverse); superseded and internal material cannot change.
-pub async fn decide(
-    db: &sea_orm::DatabaseConnection,
-    audit: &crate::audit::Audit,
-    staff: &crate::db::entities::account::Model,
-    permit: &crate::policy::CasePermit,
-    material_id: Uuid,
-    decision: Decision,
-) -> Result<material::Model, MaterialError> {
-    use sea_orm::EntityTrait;
-    debug_assert_eq!(permit.action, crate::policy::CaseAction::Manage);
-    let current = material::Entity::find_by_id(material_id)
-        .one(db)
-        .await?
-        .filter(|m| m.case_id == permit.case_id)
-        .ok_or(MaterialError::NotFound)?;
-    if current.kind == MaterialKind::Authorisation || current.superseded_by.is_some() {
-        return Err(MaterialError::Invalid("此材料不能公开或不予公开".into()));
-    }
-    let (action, state, ground, note) = match decision {
-        Decision::Release => (
-            crate::audit::Action::MaterialRelease,
-            MaterialState::Released,
-            None,
-            None,
-        ),
-        Decision::Withhold { ground, note } => {
-            let Some(ground) = WithholdGround::parse(&ground) else {
-                return Err(MaterialError::Invalid(
-                    "不予公开须选择法定理由（第六十五条）".into(),
-                ));
-            };
-            let note = note.trim().to_owned();
-            if note.is_empty() || note.chars().count() > 2000 {
-                return Err(MaterialError::Invalid(
-                    "请填写不予公开的说明（存档，不向当事人显示）".into(),
-                ));
-            }
-            (
-                crate::audit::Action::MaterialWithhold,
-                MaterialState::Withheld,
-                Some(ground),
-                Some(note),
-            )
-        }
-    };
-    audit
-        .record(
-            crate::audit::Event::new(staff_actor(staff), action, crate::audit::Outcome::Allowed)
-                .case(permit.case_id)
-                .material(material_id)
-                .details(
-                    serde_json::json!({ "from": current.state, "to": state, "ground": ground }),
-                ),
-        )
-        .await?;
-    let mut row: material::ActiveModel = current.into();
-    row.state = Set(state);
-    row.withhold_ground = Set(ground);
-    row.withhold_note = Set(note);
-    row.decided_by = Set(Some(staff.id));
-    row.decided_at = Set(Some(OffsetDateTime::now_utc()));
-    Ok(row.update(db).await?)
-}
+pub use decisions::{Decision, decide, release_many};
 
 /// Every material of a case, oldest first (staff see them all).
 pub async fn all_of_case(

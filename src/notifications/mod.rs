@@ -1,0 +1,463 @@
+//! Telling people what happened on their case (issue: notifications).
+//!
+//! Every event lands in the person's inbox (站内信, always on) and, for each channel they chose
+//! (SMS, e-mail), as a delivery in the outbox — both written with [`notify`] inside the
+//! transaction of the change that causes them, so a change is never committed without its
+//! messages and no message exists for a change that was rolled back. [`dispatch`] sends the
+//! deliveries from every instance, each claimed by one of them at a time.
+//!
+//! Messages carry no evidence, no access code, no name and no ID number: a masked case number,
+//! what happened, a date where one matters, and the portal's address.
+
+pub mod dispatch;
+pub mod sms;
+
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::db::entities::{account, case, notification, outbox};
+use sea_orm::ColumnTrait;
+use sea_orm::sea_query::ExprTrait;
+
+pub use crate::state::Channels;
+
+/// What a person is told about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Staff released materials of the case: one message per release action (a bulk release is
+    /// one), with how many.
+    MaterialReleased {
+        count: u32,
+    },
+    /// Evidence opened to the parties before the determination (fatal or complex cases).
+    DisclosureOpened,
+    /// The determination (or certificate) was served; a review may be applied for until `deadline`.
+    DeterminationServed {
+        deadline: Option<Date>,
+    },
+    CaseClosed,
+}
+
+impl Event {
+    /// The stored word of the event (inbox rows, SMS template codes, audit details).
+    pub fn word(&self) -> &'static str {
+        match self {
+            Event::MaterialReleased { .. } => "material.released",
+            Event::DisclosureOpened => "case.disclosing",
+            Event::DeterminationServed { .. } => "case.served",
+            Event::CaseClosed => "case.closed",
+        }
+    }
+
+    fn params(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut params = serde_json::Map::new();
+        match self {
+            Event::MaterialReleased { count } => {
+                params.insert("count".into(), (*count).into());
+            }
+            Event::DeterminationServed {
+                deadline: Some(deadline),
+            } => {
+                params.insert("deadline".into(), deadline.to_string().into());
+            }
+            _ => {}
+        }
+        params
+    }
+}
+
+/// A case number as messages show it: its first two and last four characters, the rest masked
+/// (`演示****001号`), enough for a person to know which of their cases, and nothing for others.
+pub fn masked_case_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= 6 {
+        return chars
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i + 2 >= chars.len() { *c } else { '*' })
+            .collect();
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+/// The accounts told about a case's events: its parties, and the agents whose delegation is in
+/// force at `now`.
+pub async fn case_audience(
+    db: &impl ConnectionTrait,
+    case_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<account::Model>, DbErr> {
+    use crate::db::entities::{case_party, delegation};
+    let mut ids: Vec<Uuid> = case_party::Entity::find()
+        .filter(case_party::Column::CaseId.eq(case_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| p.account_id)
+        .collect();
+    ids.extend(
+        delegation::Entity::find()
+            .filter(delegation::Column::CaseId.eq(case_id))
+            .filter(delegation::Column::RevokedAt.is_null())
+            .filter(delegation::Column::ValidFrom.lte(now))
+            .filter(delegation::Column::ValidUntil.gt(now))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|d| d.agent_account_id),
+    );
+    ids.sort();
+    ids.dedup();
+    account::Entity::find()
+        .filter(account::Column::Id.is_in(ids))
+        .filter(account::Column::Disabled.eq(false))
+        .all(db)
+        .await
+}
+
+/// Writes `event` into the inbox of each of `to`, and one delivery per channel they chose,
+/// on `txn` — the caller's transaction, so the messages commit with the change or not at all.
+pub async fn notify(
+    txn: &impl ConnectionTrait,
+    channels: Channels,
+    to: &[account::Model],
+    case: Option<&case::Model>,
+    event: &Event,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let mut params = event.params();
+    if let Some(case) = case {
+        params.insert("case".into(), masked_case_number(&case.case_number).into());
+    }
+    let params = serde_json::Value::Object(params).to_string();
+    for person in to {
+        let id = Uuid::now_v7();
+        notification::ActiveModel {
+            id: Set(id),
+            account_id: Set(person.id),
+            case_id: Set(case.map(|c| c.id)),
+            event: Set(event.word().to_owned()),
+            params: Set(params.clone()),
+            created_at: Set(now),
+            read_at: Set(None),
+        }
+        .insert(txn)
+        .await?;
+        account::Entity::update_many()
+            .col_expr(
+                account::Column::UnreadNotifications,
+                sea_orm::sea_query::Expr::col(account::Column::UnreadNotifications).add(1),
+            )
+            .filter(account::Column::Id.eq(person.id))
+            .exec(txn)
+            .await?;
+        let chosen = [
+            (
+                Channel::Sms,
+                channels.sms && person.notify_sms,
+                person.mobile.as_deref(),
+            ),
+            (
+                Channel::Email,
+                channels.email && person.notify_email,
+                person.email.as_deref(),
+            ),
+        ];
+        for (channel, chosen, address) in chosen {
+            let Some(address) = address.filter(|a| chosen && !a.is_empty()) else {
+                continue;
+            };
+            outbox::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                notification_id: Set(id),
+                channel: Set(channel.as_str().to_owned()),
+                address: Set(address.to_owned()),
+                idempotency_key: Set(format!("{id}-{}", channel.as_str())),
+                state: Set(State::Pending.as_str().to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                claimed_until: Set(None),
+                last_error: Set(None),
+                sent_at: Set(None),
+                created_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The person's latest `limit` notifications, newest first.
+pub async fn inbox(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    limit: u64,
+) -> Result<Vec<notification::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    notification::Entity::find()
+        .filter(notification::Column::AccountId.eq(account_id))
+        .order_by_desc(notification::Column::CreatedAt)
+        .order_by_desc(notification::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Marks the person's notifications up to `upto` (the newest their page showed) as read — not
+/// one that arrived after the page was drawn — and recounts their unread ones, in one
+/// transaction. Returns how many were marked.
+pub async fn mark_read(
+    db: &sea_orm::DatabaseConnection,
+    account_id: Uuid,
+    upto: Uuid,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    use sea_orm::TransactionTrait;
+    use sea_orm::sea_query::{Expr, Query};
+    let txn = db.begin().await?;
+    let Some(last) = notification::Entity::find_by_id(upto)
+        .one(&txn)
+        .await?
+        .filter(|n| n.account_id == account_id)
+    else {
+        return Ok(0);
+    };
+    let marked = notification::Entity::update_many()
+        .col_expr(notification::Column::ReadAt, Expr::value(now))
+        .filter(notification::Column::AccountId.eq(account_id))
+        .filter(notification::Column::ReadAt.is_null())
+        .filter(notification::Column::CreatedAt.lte(last.created_at))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let unread = Query::select()
+        .expr(Expr::col(notification::Column::Id).count())
+        .from(notification::Entity)
+        .and_where(notification::Column::AccountId.eq(account_id))
+        .and_where(notification::Column::ReadAt.is_null())
+        .to_owned();
+    account::Entity::update_many()
+        .col_expr(account::Column::UnreadNotifications, Expr::expr(unread))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(marked)
+}
+
+/// How a person wants to be told, as their account page sends it.
+pub struct Choice {
+    pub mobile: String,
+    pub email: String,
+    pub sms: bool,
+    pub email_on: bool,
+}
+
+/// A choice that cannot be kept: which field, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ChoiceError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// A plausible e-mail address: one `@` with text either side, a dot in the domain, no spaces
+/// or control characters, at most 254 characters. Whether it reaches anyone, only a message can
+/// tell.
+pub fn parse_email(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    let (local, domain) = s.split_once('@')?;
+    let plausible = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && s.len() <= 254
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    plausible.then(|| s.to_owned())
+}
+
+/// Checks and keeps a person's channels and addresses, audited (`account.notifications`, with
+/// the channels chosen and the addresses masked).
+pub async fn set_channels(
+    db: &sea_orm::DatabaseConnection,
+    audit: &crate::audit::Audit,
+    person: &account::Model,
+    choice: Choice,
+) -> Result<(), ChannelsError> {
+    let mobile = match choice.mobile.trim() {
+        "" => None,
+        raw => Some(
+            crate::auth::identifier::parse_mobile(raw).map_err(|e| ChoiceError {
+                field: "mobile",
+                message: e.to_string(),
+            })?,
+        ),
+    };
+    let email = match choice.email.trim() {
+        "" => None,
+        raw => Some(parse_email(raw).ok_or(ChoiceError {
+            field: "email",
+            message: "电子邮箱地址格式不对 (this is not an e-mail address)".into(),
+        })?),
+    };
+    if choice.sms && mobile.is_none() {
+        return Err(ChoiceError {
+            field: "mobile",
+            message: "要接收短信，请填写手机号码 (give a mobile number to receive SMS)".into(),
+        }
+        .into());
+    }
+    if choice.email_on && email.is_none() {
+        return Err(ChoiceError {
+            field: "email",
+            message: "要接收邮件，请填写电子邮箱 (give an e-mail address to receive e-mail)".into(),
+        }
+        .into());
+    }
+    let masked_mobile = mobile.as_deref().map(|m| {
+        format!(
+            "{}****{}",
+            m.get(..3).unwrap_or(""),
+            m.get(7..).unwrap_or("")
+        )
+    });
+    let email_domain = email
+        .as_deref()
+        .and_then(|e| e.split_once('@'))
+        .map(|(_, d)| format!("***@{d}"));
+    audit
+        .record(
+            crate::audit::Event::new(
+                crate::audit::Actor::account(person.id, person.role),
+                crate::audit::Action::AccountNotifications,
+                crate::audit::Outcome::Allowed,
+            )
+            .details(serde_json::json!({
+                "sms": choice.sms, "email": choice.email_on,
+                "mobile": masked_mobile, "email_address": email_domain,
+            })),
+        )
+        .await?;
+    let mut row: account::ActiveModel = person.clone().into();
+    row.mobile = Set(mobile);
+    row.email = Set(email);
+    row.notify_sms = Set(choice.sms);
+    row.notify_email = Set(choice.email_on);
+    row.update(db).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelsError {
+    #[error(transparent)]
+    Choice(#[from] ChoiceError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+/// How a delivery travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "sms" => Some(Channel::Sms),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// The sender's signature that opens every SMS (短信签名): registered with the provider, in
+/// Chinese, as the rules for SMS senders in China require.
+pub const SIGNATURE: &str = "【交通事故证据公开】";
+
+/// The text of a message, in Chinese with an English line (SMS and e-mail go out in both; the
+/// inbox shows the reader's language from the catalog).
+pub fn message_text(event: &str, params: &serde_json::Value, portal: &str) -> String {
+    let case = params["case"].as_str().unwrap_or("");
+    let what = match event {
+        "material.released" => {
+            let n = params["count"].as_u64().unwrap_or(1);
+            format!(
+                "案件{case}有{n}份证据材料已公开。 ({n} evidence item(s) of case {case} released.)"
+            )
+        }
+        "case.disclosing" => format!(
+            "案件{case}已向当事人公开证据。 (The evidence of case {case} is open to the parties.)"
+        ),
+        "case.served" => match params["deadline"].as_str() {
+            Some(deadline) => format!(
+                "案件{case}的事故认定已送达，可于{deadline}前申请复核。 (The determination of case {case} was served; a review may be applied for until {deadline}.)"
+            ),
+            None => format!(
+                "案件{case}的事故认定已送达。 (The determination of case {case} was served.)"
+            ),
+        },
+        "case.closed" => format!("案件{case}已结案。 (Case {case} is closed.)"),
+        _ => format!("案件{case}有新进展。 (Case {case} has news.)"),
+    };
+    format!("{SIGNATURE}{what} {portal}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_numbers_are_masked_but_recognisable() {
+        assert_eq!(masked_case_number("演示[2026]第00001号"), "演示****001号");
+        assert_eq!(masked_case_number("A12"), "*12");
+        assert_eq!(masked_case_number(""), "");
+    }
+
+    #[test]
+    fn messages_carry_the_masked_number_and_the_deadline_and_no_more() {
+        let params = serde_json::json!({"case": "演示****001号", "deadline": "2026-12-02"});
+        let text = message_text("case.served", &params, "https://p.example/");
+        assert!(text.contains("演示****001号") && text.contains("2026-12-02"));
+        assert!(text.ends_with("https://p.example/"));
+        let released = message_text(
+            "material.released",
+            &serde_json::json!({"case": "x", "count": 3}),
+            "u",
+        );
+        assert!(released.contains("3份") && released.contains("3 evidence"));
+    }
+}

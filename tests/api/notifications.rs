@@ -1,0 +1,484 @@
+//! Notifications through the running server: the inbox and its badge, and SMS through a signed
+//! HTTP gateway — a local stand-in here that checks the signature and can be made to fail or
+//! hang — delivered once, retried after an outage, never carrying a name, an ID or evidence.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use evidence_portal::db::entities::{account, outbox};
+use evidence_portal::notifications::{self, Channels, Event, dispatch};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sha2::Sha256;
+
+use crate::auth::{PASSWORD, activate, events};
+use crate::cases::{open_case, registered, set_status, staff_of};
+use crate::helpers::{TestApp, assert_status, client, csrf_in, header, spawn_app_with};
+use crate::materials::{PDF, uploaded};
+
+const SECRET: &str = "stand-in-gateway-secret-2026";
+const PARTY_ID: &str = "110101199003070011";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Accept,
+    Fail(u16),
+    Hang,
+}
+
+/// What the stand-in gateway was sent, with whether the signature held.
+#[derive(Clone, Debug)]
+struct Received {
+    body: serde_json::Value,
+    key: String,
+    signed: bool,
+}
+
+struct Gateway {
+    url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    mode: Arc<Mutex<Mode>>,
+    _handle: actix_web::dev::ServerHandle,
+}
+
+impl Gateway {
+    async fn start() -> Gateway {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let mode = Arc::new(Mutex::new(Mode::Accept));
+        let (r, m) = (received.clone(), mode.clone());
+        let server = HttpServer::new(move || {
+            let (r, m) = (r.clone(), m.clone());
+            App::new().route(
+                "/sms",
+                web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                    let (r, m) = (r.clone(), m.clone());
+                    async move { gateway_answer(req, body, r, m).await }
+                }),
+            )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Gateway {
+            url: format!("http://127.0.0.1:{port}/sms"),
+            received,
+            mode,
+            _handle: handle,
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` signed messages have arrived (at most 15 s).
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..150 {
+            let got = self.received();
+            if got.iter().filter(|r| r.signed).count() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the gateway received {:?}", self.received());
+    }
+}
+
+async fn gateway_answer(
+    req: HttpRequest,
+    body: web::Bytes,
+    received: Arc<Mutex<Vec<Received>>>,
+    mode: Arc<Mutex<Mode>>,
+) -> HttpResponse {
+    let get = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    // The signature, computed here independently of the portal's code.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(get("X-Portal-Timestamp").as_bytes());
+    mac.update(b"\n");
+    mac.update(&body);
+    let signed = hex::encode(mac.finalize().into_bytes()) == get("X-Portal-Signature");
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mode = *mode.lock().unwrap();
+    if mode == Mode::Hang {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    received.lock().unwrap().push(Received {
+        body,
+        key: get("Idempotency-Key"),
+        signed,
+    });
+    match mode {
+        _ if !signed => HttpResponse::Unauthorized().finish(),
+        Mode::Fail(code) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).finish()
+        }
+        _ => HttpResponse::Ok().json(serde_json::json!({"code": "OK"})),
+    }
+}
+
+/// An instance that sends SMS through `gateway`, looking every second.
+async fn app_with(gateway: &Gateway) -> TestApp {
+    let url = gateway.url.clone();
+    spawn_app_with(move |env| {
+        env.insert("PORTAL_SMS_URL".into(), url);
+        env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
+        env.insert("PORTAL_SMS_TIMEOUT_SECONDS".into(), "1".into());
+        env.insert("PORTAL_NOTIFY_SECONDS".into(), "1".into());
+    })
+    .await
+}
+
+/// A case with one registered, activated party (mobile 13800138000, as the brigade took it
+/// down); returns (staff, party, case id).
+async fn case_with_party(app: &TestApp, number: &str) -> (TestApp, TestApp, String) {
+    let staff = staff_of(app, "110105", "wang.li").await;
+    let case_id = open_case(&staff, number, false).await;
+    let code = registered(&staff, &case_id, "甲", PARTY_ID, "张伟").await;
+    let party = app.with_client(client());
+    assert_status(
+        &activate(&party, PARTY_ID, &code, PASSWORD).await,
+        StatusCode::SEE_OTHER,
+    );
+    (staff, party, case_id)
+}
+
+async fn deliveries(app: &TestApp) -> Vec<outbox::Model> {
+    outbox::Entity::find().all(&app.state.db).await.unwrap()
+}
+
+fn today() -> String {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_release_and_the_service_reach_the_party_in_the_inbox_and_by_signed_sms() {
+    let gateway = Gateway::start().await;
+    let app = app_with(&gateway).await;
+    let (staff, party, case_id) = case_with_party(&app, "京公交[2026]第00517号").await;
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    let b = uploaded(&staff, &case_id, "survey_record", "勘查笔录", "b.pdf", PDF).await;
+    // Two materials released at once: one message, saying two.
+    let page = format!("/staff/cases/{case_id}");
+    let csrf = csrf_in(&staff.get(&page).await.text().await.unwrap());
+    let res = staff
+        .post_form(
+            &format!("{page}/release"),
+            &[("csrf_token", &csrf), ("material", &a), ("material", &b)],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let served_on = today();
+    let res = set_status(
+        &staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "determination"),
+            ("served_on", &served_on),
+        ],
+    )
+    .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+
+    let got = gateway.wait_for(2).await;
+    assert_eq!(got.len(), 2, "one SMS per event: {got:?}");
+    let deadline = time::Date::parse(
+        &served_on,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap()
+    .checked_add(time::Duration::days(3))
+    .unwrap()
+    .to_string();
+    let released = got
+        .iter()
+        .find(|r| r.body["template"] == "material.released")
+        .expect("the release was texted");
+    assert_eq!(released.body["phone"], "13800138000");
+    assert_eq!(released.body["params"]["count"], 2);
+    assert_eq!(released.body["params"]["case"], "京公****517号");
+    assert_eq!(released.key, released.body["out_id"].as_str().unwrap());
+    let served = got
+        .iter()
+        .find(|r| r.body["template"] == "case.served")
+        .expect("the service was texted");
+    assert_eq!(served.body["params"]["deadline"], deadline.as_str());
+    assert!(served.body["text"].as_str().unwrap().contains(&deadline));
+    for r in &got {
+        let all = r.body.to_string();
+        assert!(r.signed, "signed with the shared secret");
+        for secret in ["张伟", PARTY_ID, "00517", "现场图", "勘查笔录"] {
+            assert!(!all.contains(secret), "{secret} in an SMS: {all}");
+        }
+        assert!(
+            all.contains(app.state.settings.public_url.as_str()),
+            "the portal's address"
+        );
+    }
+    // Sent, recorded, and audited without the number.
+    let rows = deliveries(&app).await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|d| d.state == "sent" && d.attempts == 1));
+    let sent = events(&app, "notification.sent").await;
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|e| !e.details.contains("13800138000")));
+
+    // The inbox: a badge with the count, both messages in the party's language, read state.
+    let html = party.get("/cases").await.text().await.unwrap();
+    assert!(html.contains("消息（2条未读）"), "badge");
+    let inbox = party.get("/inbox").await.text().await.unwrap();
+    assert!(inbox.contains("有2份证据材料已公开"));
+    assert!(
+        inbox.contains(&format!("可在{deadline}前申请复核")),
+        "{inbox}"
+    );
+    assert!(inbox.contains(&format!("/cases/{case_id}")));
+    let upto = inbox
+        .split(r#"name="upto" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("mark-read form")
+        .to_owned();
+    let res = party
+        .post_form(
+            "/inbox/read",
+            &[("csrf_token", &csrf_in(&inbox)), ("upto", &upto)],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert_eq!(header(&res, "location"), "/inbox");
+    let html = party.get("/inbox").await.text().await.unwrap();
+    assert!(html.contains("已将2条消息标为已读"), "{html}");
+    assert!(!html.contains("未读）") && !html.contains(r#"class="unread""#));
+    // Another person's message id marks nothing of theirs.
+    let staff_inbox = staff.get("/inbox").await.text().await.unwrap();
+    assert!(staff_inbox.contains("暂无消息"));
+}
+
+#[tokio::test]
+async fn an_outage_delays_but_loses_nothing_a_hung_gateway_is_cut_off_and_a_refusal_is_final() {
+    let gateway = Gateway::start().await;
+    let app = app_with(&gateway).await;
+    let (staff, _party, case_id) = case_with_party(&app, "2026-518").await;
+    gateway.set(Mode::Fail(503));
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
+    gateway.wait_for(1).await;
+    // Failed once, kept for later with the reason; audited as a failed attempt to retry.
+    let mut row = None;
+    for _ in 0..50 {
+        let rows = deliveries(&app).await;
+        if rows[0].last_error.is_some() {
+            row = Some(rows[0].clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let row = row.expect("the failed attempt was recorded");
+    assert_eq!((row.state.as_str(), row.attempts), ("pending", 1));
+    assert_eq!(row.last_error.as_deref(), Some("gateway answered 503"));
+    let failed = events(&app, "notification.failed").await;
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].details.contains(r#""will_retry":true"#));
+
+    // The gateway hangs: the attempt is cut off after the deadline (1 s here), not waited on.
+    gateway.set(Mode::Hang);
+    app.state
+        .clock
+        .set(app.state.clock.now() + time::Duration::minutes(2));
+    let t0 = std::time::Instant::now();
+    let senders = dispatch::Senders::from_settings(&app.state.settings);
+    dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders)
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let row = deliveries(&app).await.remove(0);
+    assert_eq!(row.state, "pending");
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("gateway did not answer in time")
+    );
+
+    // Back: the next due round sends it, with the same idempotency key every time.
+    gateway.set(Mode::Accept);
+    app.state
+        .clock
+        .set(app.state.clock.now() + time::Duration::minutes(5));
+    dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders)
+        .await
+        .unwrap();
+    let row = deliveries(&app).await.remove(0);
+    assert_eq!(row.state, "sent");
+    let got = gateway.received();
+    let keys: std::collections::BTreeSet<&str> = got.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), 1, "one message, one key: {got:?}");
+    assert_eq!(events(&app, "notification.sent").await.len(), 1);
+
+    // A refusal by the gateway (a wrong number) is final at once, and says why.
+    gateway.set(Mode::Fail(400));
+    let b = uploaded(&staff, &case_id, "survey_record", "勘查笔录", "b.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &b, "release", &[]).await;
+    dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders)
+        .await
+        .unwrap();
+    let mut rows = deliveries(&app).await;
+    rows.sort_by_key(|d| d.created_at);
+    let last = rows.last().unwrap();
+    assert_eq!(last.state, "failed");
+    assert_eq!(last.last_error.as_deref(), Some("gateway answered 400"));
+}
+
+#[tokio::test]
+async fn two_instances_sharing_one_outbox_send_each_message_exactly_once() {
+    let gateway = Gateway::start().await;
+    let a = app_with(&gateway).await;
+    // The second instance: the same database (and, on SQLite, the same file).
+    let mut env = a.env.clone();
+    env.entry("PORTAL_DATABASE_URL".into())
+        .or_insert_with(|| format!("sqlite://{}/portal.db?mode=rwc", a.env["PORTAL_DATA_DIR"]));
+    let b = crate::helpers::spawn_with_env(env, tempfile::tempdir().unwrap()).await;
+    let (_staff, _party, case_id) = case_with_party(&a, "2026-519").await;
+    let case_id: uuid::Uuid = case_id.parse().unwrap();
+    let case = evidence_portal::db::entities::case::Entity::find_by_id(case_id)
+        .one(&a.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let party = account::Entity::find()
+        .filter(account::Column::Mobile.eq("13800138000"))
+        .one(&a.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    const N: u32 = 40;
+    let now = a.state.clock.now();
+    let txn = a.state.db.begin().await.unwrap();
+    for count in 1..=N {
+        notifications::notify(
+            &txn,
+            Channels {
+                sms: true,
+                email: false,
+            },
+            std::slice::from_ref(&party),
+            Some(&case),
+            &Event::MaterialReleased { count },
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    txn.commit().await.unwrap();
+    // Both instances' dispatchers run on their own; two more rounds each, at the same time.
+    let (sa, sb) = (
+        dispatch::Senders::from_settings(&a.state.settings),
+        dispatch::Senders::from_settings(&b.state.settings),
+    );
+    let (ra, rb) = tokio::join!(
+        dispatch::dispatch_due(&a.state.db, &a.state.audit, &a.state.clock, &sa),
+        dispatch::dispatch_due(&b.state.db, &b.state.audit, &b.state.clock, &sb),
+    );
+    ra.unwrap();
+    rb.unwrap();
+    let got = gateway.wait_for(N as usize).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = if got.len() < gateway.received().len() {
+        gateway.received()
+    } else {
+        got
+    };
+    let mut keys: Vec<&str> = got.iter().map(|r| r.key.as_str()).collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(before, keys.len(), "a message was sent twice");
+    assert_eq!(keys.len(), N as usize);
+    let rows = deliveries(&a).await;
+    assert!(rows.iter().all(|d| d.state == "sent" && d.attempts == 1));
+    assert_eq!(events(&a, "notification.sent").await.len(), N as usize);
+}
+
+#[tokio::test]
+async fn people_choose_their_channels_and_bad_addresses_are_refused_with_the_field_marked() {
+    let gateway = Gateway::start().await;
+    let app = app_with(&gateway).await;
+    let (staff, party, case_id) = case_with_party(&app, "2026-520").await;
+    let html = party.get("/account").await.text().await.unwrap();
+    assert!(
+        html.contains(r#"value="13800138000""#),
+        "the brigade's number"
+    );
+    assert!(html.contains(r#"name="sms" type="checkbox" value="on" checked"#));
+    assert!(html.contains("本站暂未开通邮件通知"));
+    let csrf = csrf_in(&html);
+    let res = party
+        .post_form(
+            "/account/notifications",
+            &[("csrf_token", &csrf), ("mobile", "12345"), ("sms", "on")],
+        )
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="notify-error""#) && html.contains(r#"aria-invalid="true""#));
+    assert!(html.contains(r#"value="12345""#), "what was typed is kept");
+    // SMS off: a release reaches the inbox only.
+    let res = party
+        .post_form(
+            "/account/notifications",
+            &[("csrf_token", &csrf), ("mobile", "13900139000")],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let changed = events(&app, "account.notifications").await;
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].details.contains("139****9000"));
+    assert!(!changed[0].details.contains("13900139000"));
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
+    assert!(
+        deliveries(&app).await.is_empty(),
+        "no SMS chosen, none queued"
+    );
+    let html = party.get("/inbox").await.text().await.unwrap();
+    assert!(html.contains("有1份证据材料已公开"));
+    assert!(gateway.received().is_empty());
+}
+
+#[tokio::test]
+async fn without_a_gateway_nothing_is_queued_and_the_account_page_says_so() {
+    let app = crate::helpers::spawn_app().await;
+    let (staff, party, case_id) = case_with_party(&app, "2026-521").await;
+    let html = party.get("/account").await.text().await.unwrap();
+    assert!(html.contains("本站暂未开通短信通知"));
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
+    assert!(deliveries(&app).await.is_empty());
+    assert!(
+        party
+            .get("/cases")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("消息（1条未读）")
+    );
+}
