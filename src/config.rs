@@ -43,6 +43,10 @@ pub struct Settings {
     pub workers: usize,
     /// The SMS gateway notifications go through, if any (`notifications::sms`).
     pub sms: Option<SmsSettings>,
+    /// The SMTP server e-mail notifications go through, if any (`notifications::email`).
+    pub smtp: Option<SmtpSettings>,
+    /// The longest one send (an SMS or an e-mail) may take, connecting included.
+    pub notify_timeout: std::time::Duration,
     /// How often this instance looks for notifications to send.
     pub notify_every: std::time::Duration,
 }
@@ -52,8 +56,29 @@ pub struct Settings {
 pub struct SmsSettings {
     pub url: Url,
     pub secret: String,
-    /// The longest a send may take, connecting included.
-    pub timeout: std::time::Duration,
+}
+
+/// Where e-mail goes (`smtp://` or `smtps://`, with any credentials in the URL) and from whom.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub url: String,
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.url.clone(),
+        };
+        f.debug_struct("SmtpSettings")
+            .field("url", &shown)
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for SmsSettings {
@@ -61,7 +86,6 @@ impl std::fmt::Debug for SmsSettings {
         f.debug_struct("SmsSettings")
             .field("url", &self.url.as_str())
             .field("secret", &"***")
-            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -149,7 +173,9 @@ struct FileSettings {
     workers: Option<u64>,
     sms_url: Option<String>,
     sms_secret: Option<String>,
-    sms_timeout_seconds: Option<u64>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    notify_timeout_seconds: Option<u64>,
     notify_seconds: Option<u64>,
 }
 
@@ -280,7 +306,49 @@ impl Settings {
             },
             None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
         };
-        let sms_timeout = seconds("PORTAL_SMS_TIMEOUT_SECONDS", file.sms_timeout_seconds, 10)?;
+        let notify_timeout = seconds(
+            "PORTAL_NOTIFY_TIMEOUT_SECONDS",
+            file.notify_timeout_seconds,
+            10,
+        )?;
+        let smtp = match (
+            pick("PORTAL_SMTP_URL", file.smtp_url),
+            pick("PORTAL_MAIL_FROM", file.mail_from),
+        ) {
+            (None, None) => None,
+            (Some((name, url)), from) => {
+                let url = url.trim().to_owned();
+                let parsed = Url::parse(&url).ok().filter(|u| {
+                    matches!(u.scheme(), "smtp" | "smtps")
+                        && u.host_str().is_some_and(|h| !h.is_empty())
+                });
+                if parsed.is_none() {
+                    return Err(ConfigError::new(
+                        &name,
+                        "must be smtp://[user:pass@]host[:port][?tls=required] or smtps://…",
+                    ));
+                }
+                let Some((from_name, from)) = from else {
+                    return Err(ConfigError::new(
+                        "PORTAL_MAIL_FROM",
+                        "must be set with PORTAL_SMTP_URL: the sender, such as 交通事故证据公开 <noreply@example.gov.cn>",
+                    ));
+                };
+                if from.trim().parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(ConfigError::new(
+                        &from_name,
+                        "is not an e-mail sender such as Name <noreply@example.gov.cn>",
+                    ));
+                }
+                Some(SmtpSettings {
+                    url,
+                    from: from.trim().to_owned(),
+                })
+            }
+            (None, Some((name, _))) => {
+                return Err(ConfigError::new(&name, "needs PORTAL_SMTP_URL as well"));
+            }
+        };
         let sms = match (
             pick("PORTAL_SMS_URL", file.sms_url),
             pick("PORTAL_SMS_SECRET", file.sms_secret),
@@ -302,7 +370,6 @@ impl Settings {
                 Some(SmsSettings {
                     url,
                     secret: secret.trim().to_owned(),
-                    timeout: sms_timeout,
                 })
             }
             (None, Some((name, _))) => {
@@ -327,6 +394,8 @@ impl Settings {
             heartbeat,
             workers,
             sms,
+            smtp,
+            notify_timeout,
             notify_every,
         })
     }
@@ -552,6 +621,24 @@ mod tests {
             s.sms.is_some() && !shown.contains("0123456789abcdef"),
             "{shown}"
         );
+        let e = load(&[("PORTAL_SMTP_URL", "smtp://mail.example:587")]).unwrap_err();
+        assert_eq!(e.setting, "PORTAL_MAIL_FROM", "a server without a sender");
+        let e = load(&[
+            ("PORTAL_SMTP_URL", "http://mail.example"),
+            ("PORTAL_MAIL_FROM", "a@b.example"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.setting, "PORTAL_SMTP_URL");
+        let s = load(&[
+            (
+                "PORTAL_SMTP_URL",
+                "smtp://u:hunter22@mail.example:587?tls=required",
+            ),
+            ("PORTAL_MAIL_FROM", "证据公开 <noreply@example.gov.cn>"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(s.smtp.is_some() && !shown.contains("hunter22"), "{shown}");
         let default = load(&[]).unwrap().workers;
         assert!((1..=1024).contains(&default), "{default}");
         let e = load(&[

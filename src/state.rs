@@ -47,7 +47,7 @@ impl Channels {
     pub fn of(settings: &crate::config::Settings) -> Channels {
         Channels {
             sms: settings.sms.is_some(),
-            email: false,
+            email: settings.smtp.is_some(),
         }
     }
 }

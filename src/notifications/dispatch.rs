@@ -30,16 +30,22 @@ const AT_ONCE: usize = 8;
 /// The channels this instance can send through, and the address messages point to.
 pub struct Senders {
     pub sms: Option<sms::Gateway>,
+    pub email: Option<super::email::Mailer>,
     pub portal_url: String,
 }
 
 impl Senders {
     pub fn from_settings(settings: &crate::config::Settings) -> Senders {
         Senders {
-            sms: settings
-                .sms
-                .as_ref()
-                .map(|s| sms::Gateway::new(s.url.clone(), s.secret.clone(), s.timeout)),
+            sms: settings.sms.as_ref().map(|s| {
+                sms::Gateway::new(s.url.clone(), s.secret.clone(), settings.notify_timeout)
+            }),
+            email: settings.smtp.as_ref().and_then(|s| {
+                let domain = settings.public_url.host_str().unwrap_or("localhost");
+                super::email::Mailer::new(&s.url, &s.from, domain, settings.notify_timeout)
+                    .map_err(|e| tracing::error!(error = %e, "notifications: e-mail disabled"))
+                    .ok()
+            }),
             portal_url: settings.public_url.to_string(),
         }
     }
@@ -157,9 +163,15 @@ async fn send(
             }
             None => sms::Outcome::Final("SMS gateway not configured (PORTAL_SMS_URL)".into()),
         },
-        Some(Channel::Email) => {
-            sms::Outcome::Final("e-mail not configured (PORTAL_SMTP_URL)".into())
-        }
+        Some(Channel::Email) => match &senders.email {
+            Some(mailer) => {
+                let subject = super::message_subject(&params);
+                mailer
+                    .send(&d.address, &subject, &text, &d.idempotency_key)
+                    .await
+            }
+            None => sms::Outcome::Final("e-mail not configured (PORTAL_SMTP_URL)".into()),
+        },
         None => sms::Outcome::Final(format!("unknown channel {:?}", d.channel)),
     }
 }

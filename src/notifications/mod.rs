@@ -10,6 +10,7 @@
 //! what happened, a date where one matters, and the portal's address.
 
 pub mod dispatch;
+pub mod email;
 pub mod sms;
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
@@ -402,6 +403,12 @@ impl State {
             State::Failed => "failed",
         }
     }
+}
+
+/// An e-mail's subject: the signature and the masked case number, both languages.
+pub fn message_subject(params: &serde_json::Value) -> String {
+    let case = params["case"].as_str().unwrap_or("");
+    format!("{SIGNATURE}案件{case}有新消息 (news on case {case})")
 }
 
 /// The sender's signature that opens every SMS (短信签名): registered with the provider, in

@@ -138,7 +138,7 @@ async fn app_with(gateway: &Gateway) -> TestApp {
     spawn_app_with(move |env| {
         env.insert("PORTAL_SMS_URL".into(), url);
         env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
-        env.insert("PORTAL_SMS_TIMEOUT_SECONDS".into(), "1".into());
+        env.insert("PORTAL_NOTIFY_TIMEOUT_SECONDS".into(), "1".into());
         env.insert("PORTAL_NOTIFY_SECONDS".into(), "1".into());
     })
     .await
@@ -481,4 +481,170 @@ async fn without_a_gateway_nothing_is_queued_and_the_account_page_says_so() {
             .unwrap()
             .contains("消息（1条未读）")
     );
+}
+
+/// The SMTP server of the test rig: Python's aiosmtpd (from PyPI; `.ci/run` installs it and
+/// names it in `PORTAL_TEST_AIOSMTPD`) writing what it receives into a maildir.
+struct MailServer {
+    port: u16,
+    maildir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl MailServer {
+    /// Starts one, or `None` outside CI where aiosmtpd is not installed (CI fails instead).
+    async fn start() -> Option<MailServer> {
+        let program = std::env::var("PORTAL_TEST_AIOSMTPD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .or_else(|| {
+                std::process::Command::new("sh")
+                    .args(["-c", "command -v aiosmtpd"])
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            });
+        let Some(program) = program else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "aiosmtpd is missing: .ci/run installs it and sets PORTAL_TEST_AIOSMTPD"
+            );
+            eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(&program)
+            .args(["-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(MailServer {
+                    port,
+                    maildir,
+                    child,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// The messages received so far, each parsed by Python's `email` package as a mail client
+    /// would: To, the decoded Subject, Message-ID, then the decoded body.
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail").join("new");
+        let Ok(entries) = std::fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        let script = "import email, email.header, sys\n\
+            m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n\
+            print(m['To'])\n\
+            print(str(email.header.make_header(email.header.decode_header(m['Subject']))))\n\
+            print(m['Message-ID'])\n\
+            print(m.get_payload(decode=True).decode())";
+        entries
+            .map(|e| {
+                let out = std::process::Command::new("python3")
+                    .args(["-c", script])
+                    .arg(e.unwrap().path())
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                String::from_utf8(out.stdout).unwrap()
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_party_who_chose_e_mail_receives_the_release_from_a_real_smtp_server() {
+    let Some(mail) = MailServer::start().await else {
+        return;
+    };
+    let port = mail.port;
+    let app = spawn_app_with(move |env| {
+        env.insert("PORTAL_SMTP_URL".into(), format!("smtp://127.0.0.1:{port}"));
+        env.insert(
+            "PORTAL_MAIL_FROM".into(),
+            "交通事故证据公开 <noreply@evidence.example.gov.cn>".into(),
+        );
+        env.insert("PORTAL_NOTIFY_SECONDS".into(), "1".into());
+    })
+    .await;
+    let (staff, party, case_id) = case_with_party(&app, "京公交[2026]第00522号").await;
+    let html = party.get("/account").await.text().await.unwrap();
+    assert!(html.contains("本站暂未开通短信通知"), "no gateway here");
+    let res = party
+        .post_form(
+            "/account/notifications",
+            &[
+                ("csrf_token", &csrf_in(&html)),
+                ("email", "zhang.wei@example.com"),
+                ("email_on", "on"),
+            ],
+        )
+        .await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
+    let mut got = Vec::new();
+    for _ in 0..150 {
+        got = mail.messages();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "one e-mail: {got:?}");
+    let message = &got[0];
+    assert!(message.starts_with("zhang.wei@example.com\n"), "{message}");
+    assert!(
+        message.contains("【交通事故证据公开】案件京公****522号有新消息"),
+        "{message}"
+    );
+    assert!(
+        message.contains("案件京公****522号有1份证据材料已公开"),
+        "{message}"
+    );
+    assert!(message.contains("1 evidence item(s) of case 京公****522号 released"));
+    for secret in ["张伟", PARTY_ID, "现场图", "00522"] {
+        assert!(
+            !message.contains(secret),
+            "{secret} in the e-mail: {message}"
+        );
+    }
+    let rows = deliveries(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].channel.as_str(), rows[0].state.as_str()),
+        ("email", "sent")
+    );
+    assert!(
+        message.contains(&rows[0].idempotency_key),
+        "Message-ID carries the key"
+    );
+    let sent = events(&app, "notification.sent").await;
+    assert_eq!(sent.len(), 1);
+    assert!(!sent[0].details.contains("zhang.wei"));
 }
