@@ -534,16 +534,18 @@ impl MailServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{program} does not start: {e}"));
+        // Owned at once, so that it is stopped and reaped however this ends.
+        let server = MailServer {
+            port,
+            maildir,
+            child,
+        };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Some(MailServer {
-                    port,
-                    maildir,
-                    child,
-                });
+                return Some(server);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
