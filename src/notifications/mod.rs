@@ -250,6 +250,102 @@ pub async fn mark_read(
     Ok(marked)
 }
 
+/// One notification of a case as staff see it: to whom, what, and where each SMS or e-mail stands.
+pub struct Sent {
+    pub notification: notification::Model,
+    pub recipient: String,
+    pub deliveries: Vec<outbox::Model>,
+}
+
+/// The latest `limit` notifications of a case, newest first, with their deliveries.
+pub async fn of_case(
+    db: &impl ConnectionTrait,
+    case_id: Uuid,
+    limit: u64,
+) -> Result<Vec<Sent>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let notes = notification::Entity::find()
+        .filter(notification::Column::CaseId.eq(case_id))
+        .order_by_desc(notification::Column::CreatedAt)
+        .order_by_desc(notification::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = notes.iter().map(|n| n.id).collect();
+    let people: Vec<Uuid> = notes.iter().map(|n| n.account_id).collect();
+    let mut deliveries = outbox::Entity::find()
+        .filter(outbox::Column::NotificationId.is_in(ids))
+        .order_by_asc(outbox::Column::Channel)
+        .all(db)
+        .await?;
+    let names: std::collections::HashMap<Uuid, String> = account::Entity::find()
+        .filter(account::Column::Id.is_in(people))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.display_name))
+        .collect();
+    Ok(notes
+        .into_iter()
+        .map(|n| {
+            let (mine, rest): (Vec<_>, Vec<_>) = deliveries
+                .drain(..)
+                .partition(|d| d.notification_id == n.id);
+            deliveries = rest;
+            Sent {
+                recipient: names.get(&n.account_id).cloned().unwrap_or_default(),
+                notification: n,
+                deliveries: mine,
+            }
+        })
+        .collect())
+}
+
+/// Deliveries given up for good, newest first, with the case they were about (for
+/// administrators: someone was not told and may need a call).
+pub async fn failed(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<(outbox::Model, notification::Model)>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::State.eq(State::Failed.as_str()))
+        .order_by_desc(outbox::Column::CreatedAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|d| d.notification_id).collect();
+    let notes: std::collections::HashMap<Uuid, notification::Model> = notification::Entity::find()
+        .filter(notification::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| (n.id, n))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|d| notes.get(&d.notification_id).cloned().map(|n| (d, n)))
+        .collect())
+}
+
+/// An address as staff and administrators see it in lists: `138****8000`, `z***@example.com`.
+pub fn masked_address(channel: &str, address: &str) -> String {
+    match channel {
+        "email" => match address.split_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => "***".into(),
+        },
+        _ => format!(
+            "{}****{}",
+            address.get(..3).unwrap_or(""),
+            address.get(7..).unwrap_or("")
+        ),
+    }
+}
+
 /// How a person wants to be told, as their account page sends it.
 pub struct Choice {
     pub mobile: String,

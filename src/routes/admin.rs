@@ -43,6 +43,15 @@ struct AdminPage {
     departments: Vec<DepartmentRow>,
     accounts: Vec<AccountRow>,
     error: Option<String>,
+    /// SMS and e-mail given up for good: someone was not told.
+    failed: Vec<FailedRow>,
+}
+
+pub struct FailedRow {
+    pub when: String,
+    pub case: String,
+    pub text: String,
+    pub delivery: String,
 }
 
 #[derive(Template)]
@@ -86,7 +95,22 @@ async fn admin_page(
             role: crate::i18n::label(a.role),
         })
         .collect();
+    let locale = crate::i18n::Locale::current();
+    let failed = crate::notifications::failed(&state.db, 50)
+        .await?
+        .into_iter()
+        .map(|(d, n)| {
+            let params: serde_json::Value = serde_json::from_str(&n.params).unwrap_or_default();
+            FailedRow {
+                when: super::cst(d.created_at),
+                case: params["case"].as_str().unwrap_or("").to_owned(),
+                text: super::inbox::text_of(&n.event, &params),
+                delivery: super::inbox::delivery_state(locale, &d),
+            }
+        })
+        .collect();
     Ok(AdminPage {
+        failed,
         layout: Layout::for_user(&admin.0),
         csrf_token: admin.0.csrf_token.clone(),
         departments: departments

@@ -125,3 +125,67 @@ pub async fn inbox_read_post(
         Flash::new("inbox_read").with("n", marked),
     ))
 }
+
+/// One notification of a case on the staff case page.
+pub struct SentRow {
+    pub when: String,
+    pub recipient: String,
+    pub text: String,
+    /// "在站内 · 短信 138****8000：已发送" and the like.
+    pub channels: String,
+    pub failed: bool,
+}
+
+/// The case's latest 50 notifications for its staff page.
+pub async fn sent_rows(
+    db: &sea_orm::DatabaseConnection,
+    case_id: Uuid,
+) -> Result<Vec<SentRow>, sea_orm::DbErr> {
+    let locale = crate::i18n::Locale::current();
+    Ok(crate::notifications::of_case(db, case_id, 50)
+        .await?
+        .into_iter()
+        .map(|sent| {
+            let params: serde_json::Value =
+                serde_json::from_str(&sent.notification.params).unwrap_or_default();
+            let mut channels = vec![locale.t("staff.notices.inbox").into_owned()];
+            channels.extend(sent.deliveries.iter().map(|d| delivery_state(locale, d)));
+            SentRow {
+                when: cst(sent.notification.created_at),
+                recipient: sent.recipient,
+                text: text_of(&sent.notification.event, &params),
+                channels: channels.join(" · "),
+                failed: sent.deliveries.iter().any(|d| d.state == "failed"),
+            }
+        })
+        .collect())
+}
+
+/// Where one SMS or e-mail stands, in the page's language.
+pub fn delivery_state(
+    locale: crate::i18n::Locale,
+    d: &crate::db::entities::outbox::Model,
+) -> String {
+    let channel = locale.t(if d.channel == "email" {
+        "staff.notices.email"
+    } else {
+        "staff.notices.sms"
+    });
+    let address = crate::notifications::masked_address(&d.channel, &d.address);
+    let error = d.last_error.clone().unwrap_or_default();
+    let n = d.attempts.to_string();
+    let state = match d.state.as_str() {
+        "sent" => locale.t("staff.notices.sent").into_owned(),
+        "failed" => locale.tf("staff.notices.failed", &[("error", &error), ("n", &n)]),
+        _ if d.attempts == 0 => locale.t("staff.notices.queued").into_owned(),
+        _ => locale.tf("staff.notices.retrying", &[("error", &error), ("n", &n)]),
+    };
+    locale.tf(
+        "staff.notices.line",
+        &[
+            ("channel", &channel),
+            ("address", &address),
+            ("state", &state),
+        ],
+    )
+}

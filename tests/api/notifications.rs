@@ -272,6 +272,17 @@ async fn a_release_and_the_service_reach_the_party_in_the_inbox_and_by_signed_sm
     // Another person's message id marks nothing of theirs.
     let staff_inbox = staff.get("/inbox").await.text().await.unwrap();
     assert!(staff_inbox.contains("暂无消息"));
+    let html = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        html.matches("短信 138****8000：已发送").count(),
+        2,
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -345,6 +356,25 @@ async fn an_outage_delays_but_loses_nothing_a_hung_gateway_is_cut_off_and_a_refu
     let last = rows.last().unwrap();
     assert_eq!(last.state, "failed");
     assert_eq!(last.last_error.as_deref(), Some("gateway answered 400"));
+
+    // Staff see where each message stands on the case page; administrators see what failed.
+    let html = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("短信 138****8000：已发送"), "{html}");
+    assert!(
+        html.contains("短信 138****8000：发送失败（gateway answered 400，共1次），请电话告知"),
+        "{html}"
+    );
+    assert!(html.contains(r#"class="alert-row""#));
+    let admin = crate::auth::admin(&app).await;
+    let html = admin.get("/admin").await.text().await.unwrap();
+    assert!(html.contains("未能送达的通知"));
+    assert!(html.contains("发送失败（gateway answered 400"), "{html}");
+    assert_eq!(html.matches("请电话告知").count(), 1, "only the failed one");
 }
 
 #[tokio::test]

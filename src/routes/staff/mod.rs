@@ -118,6 +118,8 @@ struct CasePage {
     today: String,
     /// A refused registration form as it was typed, with the field at fault.
     typed: Typed,
+    /// What the parties and agents were told, and where each SMS and e-mail stands.
+    notices: Vec<super::inbox::SentRow>,
 }
 
 /// What was typed into one of the case page's forms when it was refused: shown again (nothing
@@ -281,6 +283,7 @@ async fn case_page_typed(
         error,
         roles: super::choices(PartyRole::ALL),
         today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
+        notices: super::inbox::sent_rows(&state.db, case.id).await?,
         case,
         typed,
     })
