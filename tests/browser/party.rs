@@ -45,6 +45,16 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
         release(&office, &case_id, id).await;
     }
     serve(&office, &case_id).await;
+    // Released once the party is registered: the party is told (step 04b).
+    let opinion = upload(
+        &office,
+        &case_id,
+        "expert_opinion",
+        "鉴定意见",
+        "鉴定意见.pdf",
+        &pdf("Expert opinion"),
+    )
+    .await;
 
     let b = Browser::open("party", &app.address).await.unwrap();
     let case_page = format!("/cases/{case_id}");
@@ -112,6 +122,31 @@ async fn a_party_activates_from_the_notice_views_the_evidence_and_downloads_the_
             .await?;
         b.sign_in(PARTY_A, PASSWORD, "/cases").await?;
         b.find(&format!(r#"a[href="{case_page}"]"#)).await?;
+        Ok(())
+    })
+    .await;
+
+    release(&office, &case_id, &opinion).await;
+    b.step("04b-inbox", async {
+        b.goto("/cases").await?;
+        let badge = b.text(".inbox-link.has-unread").await?;
+        ensure!(
+            badge == "消息（1条未读）",
+            "the header counts the message: {badge}"
+        );
+        b.click_and_load(".inbox-link").await?;
+        b.wait_for_path("/inbox").await?;
+        let message = b.text(".inbox li.unread").await?;
+        ensure!(
+            message.contains("有1份证据材料已公开") && message.contains("查看案件"),
+            "the message says what and links the case: {message}"
+        );
+        b.click_and_load(r#"form[action="/inbox/read"] button[type="submit"]"#)
+            .await?;
+        let flash = b.text(".flash").await?;
+        ensure!(flash.contains("已将1条消息标为已读"), "said: {flash}");
+        let badge = b.text(".inbox-link").await?;
+        ensure!(badge == "消息", "no unread count left: {badge}");
         Ok(())
     })
     .await;
