@@ -96,6 +96,23 @@ words! {
 }
 
 words! {
+    /// The stages of a case's handling as the national service's progress query names them
+    /// (事故处理进度): the case's timeline is made of these.
+    pub enum Stage in "stage" {
+        Accepted = "accepted",
+        Investigation = "investigation",
+        Examination = "examination",
+        Detention = "detention",
+        Determination = "determination",
+        ReviewApplied = "review_applied",
+        ReviewConcluded = "review_concluded",
+        Mediation = "mediation",
+        HitAndRun = "hit_and_run",
+        Closed = "closed",
+    }
+}
+
+words! {
     /// What was served on the parties: an accident determination (认定书) or, where the facts
     /// cannot be established, a certificate (证明).
     pub enum ServiceKind in "service_kind" {

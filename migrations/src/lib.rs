@@ -18,6 +18,7 @@ mod m20261128_000010_create_instances;
 mod m20261129_000011_index_transfer_ends;
 mod m20261129_000012_add_brigade_contact;
 mod m20261129_000013_create_notifications;
+mod m20261129_000014_create_case_milestones;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_index_transfer_ends::Migration),
             Box::new(m20261129_000012_add_brigade_contact::Migration),
             Box::new(m20261129_000013_create_notifications::Migration),
+            Box::new(m20261129_000014_create_case_milestones::Migration),
         ]
     }
 }

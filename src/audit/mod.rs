@@ -67,11 +67,12 @@ pub enum Action {
     NotificationSent,
     NotificationFailed,
     AccountNotifications,
+    CaseMilestone,
 }
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -108,6 +109,7 @@ impl Action {
         Action::NotificationSent,
         Action::NotificationFailed,
         Action::AccountNotifications,
+        Action::CaseMilestone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +150,7 @@ impl Action {
             Action::NotificationSent => "notification.sent",
             Action::NotificationFailed => "notification.failed",
             Action::AccountNotifications => "account.notifications",
+            Action::CaseMilestone => "case.milestone",
         }
     }
 }

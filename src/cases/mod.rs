@@ -26,6 +26,7 @@ mod delegations;
 mod gate;
 mod parties;
 mod queue;
+pub mod timeline;
 
 pub use delegations::*;
 pub use gate::*;
@@ -177,7 +178,8 @@ pub async fn create(
         )
         .await?;
     let now = OffsetDateTime::now_utc();
-    Ok(case::ActiveModel {
+    let txn = db.begin().await?;
+    let case = case::ActiveModel {
         id: Set(id),
         department_id: Set(department_id),
         case_number: Set(details.case_number),
@@ -195,8 +197,12 @@ pub async fn create(
         status_changed_by: Set(Some(staff.id)),
         status_changed_at: Set(Some(now)),
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    let today = now.to_offset(time::macros::offset!(+8)).date();
+    crate::db::cases::add_milestone(&txn, id, crate::vocab::Stage::Accepted, today, now).await?;
+    txn.commit().await?;
+    Ok(case)
 }
 
 fn actor(a: &account::Model) -> Actor {
@@ -380,18 +386,7 @@ pub async fn change_status(
     // The parties and agents are told in the transaction that moves the case.
     let txn = sea_orm::TransactionTrait::begin(db).await?;
     let case = row.update(&txn).await?;
-    let event = match to {
-        CaseStatus::Investigating => None,
-        CaseStatus::Disclosing => Some(crate::notifications::Event::DisclosureOpened),
-        CaseStatus::Served => Some(crate::notifications::Event::DeterminationServed {
-            deadline: review_deadline(&case),
-        }),
-        CaseStatus::Closed => Some(crate::notifications::Event::CaseClosed),
-    };
-    if let Some(event) = event {
-        let audience = crate::notifications::case_audience(&txn, case.id, now).await?;
-        crate::notifications::notify(&txn, channels, &audience, Some(&case), &event, now).await?;
-    }
+    timeline::after_status_change(&txn, channels, &case, now).await?;
     txn.commit().await?;
     Ok(case)
 }

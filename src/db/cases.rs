@@ -23,3 +23,30 @@ pub async fn ids_matching(db: &DatabaseConnection, case: &str) -> Result<Vec<Uui
         .await?;
     rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
 }
+
+/// Adds an entry the portal makes itself to a case's timeline (the case opened, served, closed,
+/// an expert opinion released), on `db` — the transaction of the change that caused it.
+pub async fn add_milestone(
+    db: &impl ConnectionTrait,
+    case_id: Uuid,
+    stage: crate::vocab::Stage,
+    on: time::Date,
+    now: time::OffsetDateTime,
+) -> Result<(), DbErr> {
+    use sea_orm::{ActiveModelTrait, Set};
+    super::entities::case_milestone::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        case_id: Set(case_id),
+        stage: Set(stage),
+        occurred_on: Set(on),
+        note: Set(None),
+        internal_note: Set(None),
+        automatic: Set(true),
+        corrects: Set(None),
+        recorded_by: Set(None),
+        recorded_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -111,6 +111,17 @@ async fn apply_decision(
     row.update(txn).await
 }
 
+/// The timeline's entry for an expert opinion released (检验鉴定), dated today (CST).
+async fn examined(
+    txn: &impl ConnectionTrait,
+    case_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    let today = now.to_offset(time::macros::offset!(+8)).date();
+    crate::db::cases::add_milestone(txn, case_id, crate::vocab::Stage::Examination, today, now)
+        .await
+}
+
 /// Tells the case's parties and agents that `count` materials were released, on `txn`.
 async fn tell_released(
     txn: &impl ConnectionTrait,
@@ -161,6 +172,9 @@ pub async fn decide(
     let row = apply_decision(&txn, staff, checked, now).await?;
     if newly_released {
         tell_released(&txn, channels, row.case_id, 1, now).await?;
+        if row.kind == MaterialKind::ExpertOpinion {
+            examined(&txn, row.case_id, now).await?;
+        }
     }
     txn.commit().await?;
     Ok(row)
@@ -196,10 +210,16 @@ pub async fn release_many(
         audit_decision(audit, staff, c).await?;
     }
     let released = checked.len();
+    let opinion = checked
+        .iter()
+        .any(|c| c.current.kind == MaterialKind::ExpertOpinion);
     let now = OffsetDateTime::now_utc();
     let txn = db.begin().await?;
     for c in checked {
         apply_decision(&txn, staff, c, now).await?;
+    }
+    if opinion {
+        examined(&txn, permit.case_id, now).await?;
     }
     tell_released(&txn, channels, permit.case_id, released as u32, now).await?;
     txn.commit().await?;

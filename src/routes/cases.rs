@@ -23,6 +23,36 @@ pub struct MyCaseRow {
     pub review_deadline: Option<String>,
     pub acting_for: Option<String>,
     pub released: u64,
+    /// The case's progress (办理进度): all of it while the case is not open to the person (the
+    /// card is all they can see), the latest entry once it is (the case page has the rest).
+    pub timeline: Vec<TimelineItem>,
+    pub next_step: Option<String>,
+}
+
+/// A case's current timeline (corrections applied), oldest first, in the page's language.
+async fn timeline_of(
+    db: &sea_orm::DatabaseConnection,
+    case_id: Uuid,
+) -> Result<Vec<TimelineItem>, sea_orm::DbErr> {
+    let entries = cases::timeline::of_case(db, case_id).await?;
+    let locale = crate::i18n::Locale::current();
+    Ok(cases::timeline::current(&entries)
+        .into_iter()
+        .map(|e| TimelineItem {
+            date: locale.date(e.occurred_on),
+            stage: locale.label(e.stage),
+            note: e.note.clone().unwrap_or_default(),
+        })
+        .collect())
+}
+
+fn next_step(status: CaseStatus) -> Option<String> {
+    match status {
+        CaseStatus::Investigating => Some(crate::i18n::t("timeline.next.investigating")),
+        CaseStatus::Disclosing => Some(crate::i18n::t("timeline.next.disclosing")),
+        CaseStatus::Served => Some(crate::i18n::t("timeline.next.served")),
+        CaseStatus::Closed => None,
+    }
 }
 
 #[derive(Template)]
@@ -44,11 +74,22 @@ pub async fn view_my_cases_get(
     if !matches!(user.role(), Role::Party | Role::Agent) {
         return Err(crate::auth::extract::refuse(&req, &user, "role").await);
     }
-    let rows = cases::my_cases(&state.db, &user.account)
-        .await?
+    let mine = cases::my_cases(&state.db, &user.account).await?;
+    let mut timelines = Vec::with_capacity(mine.len());
+    for m in &mine {
+        let mut timeline = timeline_of(&state.db, m.case.id).await?;
+        if m.case.status != CaseStatus::Investigating {
+            timeline = timeline.split_off(timeline.len().saturating_sub(1));
+        }
+        timelines.push(timeline);
+    }
+    let rows = mine
         .into_iter()
-        .map(|m| MyCaseRow {
+        .zip(timelines)
+        .map(|(m, timeline)| MyCaseRow {
             id: m.case.id,
+            timeline,
+            next_step: next_step(m.case.status),
             open: m.case.status != CaseStatus::Investigating,
             review_deadline: cases::review_deadline(&m.case)
                 .map(|d| crate::i18n::Locale::current().date(d)),
@@ -112,6 +153,16 @@ struct CasePage {
     history: Vec<crate::audit::read::Access>,
     /// The person's own accesses, newest first (shown folded).
     own_history: Vec<crate::audit::read::Access>,
+    /// The case's progress (办理进度), corrections applied, oldest first.
+    timeline: Vec<TimelineItem>,
+    /// What comes next, while something does.
+    next_step: Option<String>,
+}
+
+pub struct TimelineItem {
+    pub date: String,
+    pub stage: String,
+    pub note: String,
 }
 
 /// The brigade and officer handling a case, as the party's page shows them.
@@ -204,6 +255,7 @@ pub async fn view_case_get(
     // The person's own views fold away, so that accesses by others stand out.
     let (own_history, history): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| h.mine);
     let handling = HandlingPanel::of(cases::handling(&state.db, &case).await?);
+    let timeline = timeline_of(&state.db, case.id).await?;
     let today = state
         .clock
         .now()
@@ -259,6 +311,8 @@ pub async fn view_case_get(
                 .map(|d| crate::i18n::Locale::current().date(d)),
             handling,
             review,
+            timeline,
+            next_step: next_step(case.status),
             number: case.case_number,
             place: case.place,
         },

@@ -355,6 +355,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(staff::case_status_post)),
     },
     RouteSpec {
+        path: "/staff/cases/{id}/milestones",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::milestone_post)),
+    },
+    RouteSpec {
         path: "/staff/cases/{id}/parties",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::party_register_post)),

@@ -27,3 +27,4 @@ mod notifications;
 mod pages;
 mod security;
 mod store;
+mod timeline;

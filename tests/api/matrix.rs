@@ -481,6 +481,7 @@ fn invalid_body(path: &str, csrf: &str) -> Vec<(String, String)> {
             ("place", ""),
         ],
         "/staff/cases/{id}/status" => &[("to", "nowhere")],
+        "/staff/cases/{id}/milestones" => &[("stage", "nowhere")],
         "/staff/cases/{id}/parties" => &[
             ("name", "某"),
             ("identifier", "123"),

@@ -8,6 +8,7 @@ pub mod api_token;
 pub mod audit_event;
 pub mod bundle;
 pub mod case;
+pub mod case_milestone;
 pub mod case_party;
 pub mod delegation;
 pub mod department;

@@ -28,11 +28,13 @@ mod case_list;
 mod materials;
 mod parties;
 mod queue;
+mod timeline;
 
 pub use case_list::*;
 pub use materials::*;
 pub use parties::*;
 pub use queue::*;
+pub use timeline::milestone_post;
 
 const CST: time::UtcOffset = time::macros::offset!(+8);
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -120,6 +122,9 @@ struct CasePage {
     typed: Typed,
     /// What the parties and agents were told, and where each SMS and e-mail stands.
     notices: Vec<super::inbox::SentRow>,
+    /// The case's timeline (办理进度), corrected entries included.
+    timeline: Vec<timeline::MilestoneRow>,
+    stages: Vec<super::Choice>,
 }
 
 /// What was typed into one of the case page's forms when it was refused: shown again (nothing
@@ -284,6 +289,8 @@ async fn case_page_typed(
         roles: super::choices(PartyRole::ALL),
         today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
         notices: super::inbox::sent_rows(&state.db, case.id).await?,
+        timeline: timeline::rows(&cases::timeline::of_case(&state.db, case.id).await?),
+        stages: super::choices(crate::vocab::Stage::ALL),
         case,
         typed,
     })
