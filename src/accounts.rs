@@ -171,6 +171,7 @@ pub async fn reset(
     db: &DatabaseConnection,
     key: &ServerKey,
     audit: &Audit,
+    channels: crate::notifications::Channels,
     by: ResetBy,
     id: Uuid,
 ) -> Result<(account::Model, IssuedCode), AccountError> {
@@ -208,6 +209,17 @@ pub async fn reset(
     .insert(&txn)
     .await?;
     let code = access_code::issue(&txn, key, id, by.actor.id).await?;
+    // A security notice to the person, by every channel they chose: if they did not ask for the
+    // reset, they hear of it at once.
+    crate::notifications::notify(
+        &txn,
+        channels,
+        std::slice::from_ref(&acc),
+        None,
+        &crate::notifications::Event::AccountReset,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok((acc, code))
 }

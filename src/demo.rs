@@ -227,6 +227,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         &state.db,
         &state.key,
         &state.audit,
+        crate::notifications::Channels::INBOX_ONLY,
         &staff,
         &permit,
         &case,

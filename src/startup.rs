@@ -172,6 +172,13 @@ impl Application {
             )),
             state.settings.notify_every,
         ));
+        // Reminders due by time (review period, agency, access code), written once whichever
+        // instance finds them.
+        tokio::spawn(crate::cases::reminders::keep_reminding(
+            state.db.clone(),
+            state.channels,
+            state.clock.clone(),
+        ));
         let bind = state.settings.bind;
         let workers = state.settings.workers;
         let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {

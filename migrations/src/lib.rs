@@ -19,6 +19,7 @@ mod m20261129_000011_index_transfer_ends;
 mod m20261129_000012_add_brigade_contact;
 mod m20261129_000013_create_notifications;
 mod m20261129_000014_create_case_milestones;
+mod m20261129_000015_add_notification_dedupe_key;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_add_brigade_contact::Migration),
             Box::new(m20261129_000013_create_notifications::Migration),
             Box::new(m20261129_000014_create_case_milestones::Migration),
+            Box::new(m20261129_000015_add_notification_dedupe_key::Migration),
         ]
     }
 }

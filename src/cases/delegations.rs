@@ -23,6 +23,7 @@ pub async fn grant_delegation(
     db: &DatabaseConnection,
     key: &ServerKey,
     audit: &Audit,
+    channels: crate::notifications::Channels,
     staff: &account::Model,
     permit: &CasePermit,
     case: &case::Model,
@@ -70,7 +71,23 @@ pub async fn grant_delegation(
             "委托期限已经届满 (the delegation would already have ended)",
         ));
     }
-    let (agent, code) = account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
+    let (mut agent, code) =
+        account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
+    // An agent known by a mobile number is texted there, unless their account already has one
+    // (they can change it, or turn SMS off, on their account page).
+    if let (crate::auth::identifier::Identifier::Mobile(m), None) = (&new.agent, &agent.mobile) {
+        let set = account::Entity::update_many()
+            .col_expr(account::Column::Mobile, Expr::value(m.clone()))
+            .col_expr(account::Column::NotifySms, Expr::value(true))
+            .filter(account::Column::Id.eq(agent.id))
+            .filter(account::Column::Mobile.is_null())
+            .exec(db)
+            .await?;
+        if set.rows_affected == 1 {
+            agent.mobile = Some(m.clone());
+            agent.notify_sms = true;
+        }
+    }
     let id = Uuid::now_v7();
     audit
         .record(
@@ -116,6 +133,17 @@ pub async fn grant_delegation(
     }
     .insert(&txn)
     .await?;
+    // The principal and the agent are told, with the end of the agency (its last day, CST).
+    let (_, last) = super::delegation_days(row.valid_from, row.valid_until);
+    tell_both(
+        &txn,
+        channels,
+        case,
+        principal.account_id,
+        agent.id,
+        &crate::notifications::Event::DelegationRegistered { until: last },
+    )
+    .await?;
     txn.commit().await?;
     Ok((row, agent, code))
 }
@@ -124,6 +152,7 @@ pub async fn grant_delegation(
 pub async fn revoke_delegation(
     db: &DatabaseConnection,
     audit: &Audit,
+    channels: crate::notifications::Channels,
     staff: &account::Model,
     permit: &CasePermit,
     case: &case::Model,
@@ -147,11 +176,53 @@ pub async fn revoke_delegation(
                 ),
         )
         .await?;
+    let principal = case_party::Entity::find_by_id(d.principal_party_id)
+        .one(db)
+        .await?
+        .map(|p| p.account_id);
+    let agent = d.agent_account_id;
     let mut row: delegation::ActiveModel = d.into();
     row.revoked_at = Set(Some(OffsetDateTime::now_utc()));
     row.revoked_by = Set(Some(staff.id));
-    row.update(db).await?;
+    let txn = db.begin().await?;
+    row.update(&txn).await?;
+    if let Some(principal) = principal {
+        tell_both(
+            &txn,
+            channels,
+            case,
+            principal,
+            agent,
+            &crate::notifications::Event::DelegationRevoked,
+        )
+        .await?;
+    }
+    txn.commit().await?;
     Ok(())
+}
+
+/// Tells a delegation's principal and agent of `event`, on `txn`.
+async fn tell_both(
+    txn: &impl sea_orm::ConnectionTrait,
+    channels: crate::notifications::Channels,
+    case: &case::Model,
+    principal: Uuid,
+    agent: Uuid,
+    event: &crate::notifications::Event,
+) -> Result<(), DbErr> {
+    let people = account::Entity::find()
+        .filter(account::Column::Id.is_in([principal, agent]))
+        .all(txn)
+        .await?;
+    crate::notifications::notify(
+        txn,
+        channels,
+        &people,
+        Some(case),
+        event,
+        OffsetDateTime::now_utc(),
+    )
+    .await
 }
 
 /// A case's delegations with their agents, newest first.

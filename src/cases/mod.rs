@@ -26,6 +26,7 @@ mod delegations;
 mod gate;
 mod parties;
 mod queue;
+pub mod reminders;
 pub mod timeline;
 
 pub use delegations::*;

@@ -273,6 +273,7 @@ pub async fn reset_party_account(
     db: &DatabaseConnection,
     key: &ServerKey,
     audit: &Audit,
+    channels: crate::notifications::Channels,
     staff: &account::Model,
     brigade: String,
     permit: &CasePermit,
@@ -303,7 +304,7 @@ pub async fn reset_party_account(
         label: brigade,
         reason,
     };
-    match accounts::reset(db, key, audit, by, account.id).await {
+    match accounts::reset(db, key, audit, channels, by, account.id).await {
         Ok((account, code)) => Ok((party, account, code)),
         Err(AccountError::Db(e)) => Err(e.into()),
         Err(AccountError::Audit(e)) => Err(e.into()),

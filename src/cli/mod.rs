@@ -287,9 +287,16 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
                 label: "系统管理员 (administrator)".into(),
                 reason,
             };
-            let (acc, code) = accounts::reset(&state.db, &state.key, &state.audit, by, acc.id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (acc, code) = accounts::reset(
+                &state.db,
+                &state.key,
+                &state.audit,
+                state.channels,
+                by,
+                acc.id,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             print_code(&acc.login_masked, code);
         }
         AccountAction::CreateDepartment { code, name } => {

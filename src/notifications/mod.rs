@@ -12,6 +12,9 @@
 pub mod dispatch;
 pub mod email;
 pub mod sms;
+mod text;
+
+pub use text::{SIGNATURE, masked_address, masked_case_number, message_subject, message_text};
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use time::{Date, OffsetDateTime};
@@ -38,6 +41,25 @@ pub enum Event {
         deadline: Option<Date>,
     },
     CaseClosed,
+    /// The review window ends tomorrow (sent the day before its last day).
+    ReviewClosingTomorrow {
+        deadline: Date,
+    },
+    /// An agent was registered for a party (to the principal and to the agent).
+    DelegationRegistered {
+        until: Date,
+    },
+    /// A delegation ends within three days.
+    DelegationEnding {
+        until: Date,
+    },
+    DelegationRevoked,
+    /// The account's access code expires within a day and has not been used.
+    CodeExpiring {
+        until: OffsetDateTime,
+    },
+    /// The account was reset: a security notice.
+    AccountReset,
 }
 
 impl Event {
@@ -48,6 +70,12 @@ impl Event {
             Event::DisclosureOpened => "case.disclosing",
             Event::DeterminationServed { .. } => "case.served",
             Event::CaseClosed => "case.closed",
+            Event::ReviewClosingTomorrow { .. } => "review.closing",
+            Event::DelegationRegistered { .. } => "delegation.registered",
+            Event::DelegationEnding { .. } => "delegation.ending",
+            Event::DelegationRevoked => "delegation.revoked",
+            Event::CodeExpiring { .. } => "code.expiring",
+            Event::AccountReset => "account.reset",
         }
     }
 
@@ -59,29 +87,24 @@ impl Event {
             }
             Event::DeterminationServed {
                 deadline: Some(deadline),
-            } => {
+            }
+            | Event::ReviewClosingTomorrow { deadline } => {
                 params.insert("deadline".into(), deadline.to_string().into());
+            }
+            Event::DelegationRegistered { until } | Event::DelegationEnding { until } => {
+                params.insert("until".into(), until.to_string().into());
+            }
+            Event::CodeExpiring { until } => {
+                let cst = until.to_offset(time::macros::offset!(+8));
+                params.insert(
+                    "until".into(),
+                    format!("{} {:02}:{:02}", cst.date(), cst.hour(), cst.minute()).into(),
+                );
             }
             _ => {}
         }
         params
     }
-}
-
-/// A case number as messages show it: its first two and last four characters, the rest masked
-/// (`演示****001号`), enough for a person to know which of their cases, and nothing for others.
-pub fn masked_case_number(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    if chars.len() <= 6 {
-        return chars
-            .iter()
-            .enumerate()
-            .map(|(i, c)| if i + 2 >= chars.len() { *c } else { '*' })
-            .collect();
-    }
-    let head: String = chars[..2].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}****{tail}")
 }
 
 /// The accounts told about a case's events: its parties, and the agents whose delegation is in
@@ -129,67 +152,111 @@ pub async fn notify(
     event: &Event,
     now: OffsetDateTime,
 ) -> Result<(), DbErr> {
+    for person in to {
+        notify_person(txn, channels, person, case, event, now, None).await?;
+    }
+    Ok(())
+}
+
+/// As [`notify`], once per person and `key`: a reminder a scan finds again (here or in another
+/// instance) is not written again. Returns how many were written.
+pub async fn notify_once(
+    txn: &impl ConnectionTrait,
+    channels: Channels,
+    to: &[account::Model],
+    case: Option<&case::Model>,
+    event: &Event,
+    now: OffsetDateTime,
+    key: &str,
+) -> Result<usize, DbErr> {
+    let mut written = 0;
+    for person in to {
+        let key = format!("{key}:{}", person.id);
+        if notify_person(txn, channels, person, case, event, now, Some(key)).await? {
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+async fn notify_person(
+    txn: &impl ConnectionTrait,
+    channels: Channels,
+    person: &account::Model,
+    case: Option<&case::Model>,
+    event: &Event,
+    now: OffsetDateTime,
+    dedupe_key: Option<String>,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::OnConflict;
     let mut params = event.params();
     if let Some(case) = case {
         params.insert("case".into(), masked_case_number(&case.case_number).into());
     }
-    let params = serde_json::Value::Object(params).to_string();
-    for person in to {
-        let id = Uuid::now_v7();
-        notification::ActiveModel {
-            id: Set(id),
-            account_id: Set(person.id),
-            case_id: Set(case.map(|c| c.id)),
-            event: Set(event.word().to_owned()),
-            params: Set(params.clone()),
+    let id = Uuid::now_v7();
+    let row = notification::ActiveModel {
+        id: Set(id),
+        account_id: Set(person.id),
+        case_id: Set(case.map(|c| c.id)),
+        event: Set(event.word().to_owned()),
+        params: Set(serde_json::Value::Object(params).to_string()),
+        created_at: Set(now),
+        read_at: Set(None),
+        dedupe_key: Set(dedupe_key),
+    };
+    let written = notification::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(notification::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if written == 0 {
+        return Ok(false);
+    }
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::UnreadNotifications,
+            sea_orm::sea_query::Expr::col(account::Column::UnreadNotifications).add(1),
+        )
+        .filter(account::Column::Id.eq(person.id))
+        .exec(txn)
+        .await?;
+    let chosen = [
+        (
+            Channel::Sms,
+            channels.sms && person.notify_sms,
+            person.mobile.as_deref(),
+        ),
+        (
+            Channel::Email,
+            channels.email && person.notify_email,
+            person.email.as_deref(),
+        ),
+    ];
+    for (channel, chosen, address) in chosen {
+        let Some(address) = address.filter(|a| chosen && !a.is_empty()) else {
+            continue;
+        };
+        outbox::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            notification_id: Set(id),
+            channel: Set(channel.as_str().to_owned()),
+            address: Set(address.to_owned()),
+            idempotency_key: Set(format!("{id}-{}", channel.as_str())),
+            state: Set(State::Pending.as_str().to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            claimed_until: Set(None),
+            last_error: Set(None),
+            sent_at: Set(None),
             created_at: Set(now),
-            read_at: Set(None),
         }
         .insert(txn)
         .await?;
-        account::Entity::update_many()
-            .col_expr(
-                account::Column::UnreadNotifications,
-                sea_orm::sea_query::Expr::col(account::Column::UnreadNotifications).add(1),
-            )
-            .filter(account::Column::Id.eq(person.id))
-            .exec(txn)
-            .await?;
-        let chosen = [
-            (
-                Channel::Sms,
-                channels.sms && person.notify_sms,
-                person.mobile.as_deref(),
-            ),
-            (
-                Channel::Email,
-                channels.email && person.notify_email,
-                person.email.as_deref(),
-            ),
-        ];
-        for (channel, chosen, address) in chosen {
-            let Some(address) = address.filter(|a| chosen && !a.is_empty()) else {
-                continue;
-            };
-            outbox::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                notification_id: Set(id),
-                channel: Set(channel.as_str().to_owned()),
-                address: Set(address.to_owned()),
-                idempotency_key: Set(format!("{id}-{}", channel.as_str())),
-                state: Set(State::Pending.as_str().to_owned()),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                claimed_until: Set(None),
-                last_error: Set(None),
-                sent_at: Set(None),
-                created_at: Set(now),
-            }
-            .insert(txn)
-            .await?;
-        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The person's latest `limit` notifications, newest first.
@@ -326,24 +393,6 @@ pub async fn failed(
         .into_iter()
         .filter_map(|d| notes.get(&d.notification_id).cloned().map(|n| (d, n)))
         .collect())
-}
-
-/// An address as staff and administrators see it in lists: `138****8000`, `z***@example.com`.
-pub fn masked_address(channel: &str, address: &str) -> String {
-    match channel {
-        "email" => match address.split_once('@') {
-            Some((local, domain)) => {
-                let first: String = local.chars().take(1).collect();
-                format!("{first}***@{domain}")
-            }
-            None => "***".into(),
-        },
-        _ => format!(
-            "{}****{}",
-            address.get(..3).unwrap_or(""),
-            address.get(7..).unwrap_or("")
-        ),
-    }
 }
 
 /// How a person wants to be told, as their account page sends it.
@@ -499,44 +548,6 @@ impl State {
             State::Failed => "failed",
         }
     }
-}
-
-/// An e-mail's subject: the signature and the masked case number, both languages.
-pub fn message_subject(params: &serde_json::Value) -> String {
-    let case = params["case"].as_str().unwrap_or("");
-    format!("{SIGNATURE}案件{case}有新消息 (news on case {case})")
-}
-
-/// The sender's signature that opens every SMS (短信签名): registered with the provider, in
-/// Chinese, as the rules for SMS senders in China require.
-pub const SIGNATURE: &str = "【交通事故证据公开】";
-
-/// The text of a message, in Chinese with an English line (SMS and e-mail go out in both; the
-/// inbox shows the reader's language from the catalog).
-pub fn message_text(event: &str, params: &serde_json::Value, portal: &str) -> String {
-    let case = params["case"].as_str().unwrap_or("");
-    let what = match event {
-        "material.released" => {
-            let n = params["count"].as_u64().unwrap_or(1);
-            format!(
-                "案件{case}有{n}份证据材料已公开。 ({n} evidence item(s) of case {case} released.)"
-            )
-        }
-        "case.disclosing" => format!(
-            "案件{case}已向当事人公开证据。 (The evidence of case {case} is open to the parties.)"
-        ),
-        "case.served" => match params["deadline"].as_str() {
-            Some(deadline) => format!(
-                "案件{case}的事故认定已送达，可于{deadline}前申请复核。 (The determination of case {case} was served; a review may be applied for until {deadline}.)"
-            ),
-            None => format!(
-                "案件{case}的事故认定已送达。 (The determination of case {case} was served.)"
-            ),
-        },
-        "case.closed" => format!("案件{case}已结案。 (Case {case} is closed.)"),
-        _ => format!("案件{case}有新进展。 (Case {case} has news.)"),
-    };
-    format!("{SIGNATURE}{what} {portal}")
 }
 
 #[cfg(test)]

@@ -380,7 +380,7 @@ pub async fn account_action_post(
                 label: crate::i18n::t("admin.accounts.reset_by_admin"),
                 reason: form.reason,
             };
-            accounts::reset(&state.db, &state.key, &state.audit, by, id)
+            accounts::reset(&state.db, &state.key, &state.audit, state.channels, by, id)
                 .await
                 .map(Some)
         }

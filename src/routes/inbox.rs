@@ -40,6 +40,12 @@ pub fn text_of(event: &str, params: &serde_json::Value) -> String {
     let locale = crate::i18n::Locale::current();
     let case = params["case"].as_str().unwrap_or("");
     let count = params["count"].as_u64().unwrap_or(1).to_string();
+    let until = params["until"].as_str().map(|u| match u.len() {
+        10 => time::Date::parse(u, &time::format_description::well_known::Iso8601::DATE)
+            .map(|d| locale.date(d))
+            .unwrap_or_else(|_| u.to_owned()),
+        _ => u.to_owned(),
+    });
     let deadline = params["deadline"]
         .as_str()
         .and_then(|d| {
@@ -52,6 +58,12 @@ pub fn text_of(event: &str, params: &serde_json::Value) -> String {
         ("case.served", Some(_)) => "inbox.event.case_served_deadline",
         ("case.served", None) => "inbox.event.case_served",
         ("case.closed", _) => "inbox.event.case_closed",
+        ("review.closing", _) => "inbox.event.review_closing",
+        ("delegation.registered", _) => "inbox.event.delegation_registered",
+        ("delegation.ending", _) => "inbox.event.delegation_ending",
+        ("delegation.revoked", _) => "inbox.event.delegation_revoked",
+        ("code.expiring", _) => "inbox.event.code_expiring",
+        ("account.reset", _) => "inbox.event.account_reset",
         _ => "inbox.event.other",
     };
     locale.tf(
@@ -60,6 +72,7 @@ pub fn text_of(event: &str, params: &serde_json::Value) -> String {
             ("case", case),
             ("n", &count),
             ("deadline", deadline.as_deref().unwrap_or("")),
+            ("until", until.as_deref().unwrap_or("")),
         ],
     )
 }

@@ -318,6 +318,7 @@ async fn reissuing_a_code_invalidates_the_previous_one() {
         &app.state.db,
         &app.state.key,
         &app.state.audit,
+        app.state.channels,
         by,
         account.id,
     )

@@ -680,3 +680,99 @@ async fn a_party_who_chose_e_mail_receives_the_release_from_a_real_smtp_server()
     assert_eq!(sent.len(), 1);
     assert!(!sent[0].details.contains("zhang.wei"));
 }
+
+#[tokio::test]
+async fn reminders_and_security_notices_reach_people_once() {
+    use evidence_portal::cases::reminders;
+    let gateway = Gateway::start().await;
+    let app = app_with(&gateway).await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    // Served today, party 甲 registered (13800138000) and not activated yet.
+    let (case_id, party_id) = crate::cases::served_case_with_party(&staff).await;
+    let start = app.state.clock.now();
+    let in_four_days =
+        (start.to_offset(time::macros::offset!(+8)).date() + time::Duration::days(4)).to_string();
+    let res = crate::cases::grant(
+        &staff,
+        &case_id,
+        &party_id,
+        &in_four_days,
+        Some(("授权委托书.pdf", PDF)),
+    )
+    .await;
+    assert_status(&res, StatusCode::OK);
+
+    // Two days on, the review period ends tomorrow and the agency within three days: each
+    // reminder once, however often (and by however many instances) the scan runs.
+    app.state.clock.set(start + time::Duration::days(2));
+    let channels = app.state.channels;
+    let written = reminders::scan(&app.state.db, channels, app.state.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(written, 4, "review and agency, to the party and the agent");
+    let again = reminders::scan(&app.state.db, channels, app.state.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nobody is reminded twice");
+    // Near the end of the access codes' fortnight, both unused codes.
+    app.state
+        .clock
+        .set(start + time::Duration::days(13) + time::Duration::hours(12));
+    let written = reminders::scan(&app.state.db, channels, app.state.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(written, 2, "the party's and the agent's codes");
+
+    // A reset is a security notice to the person.
+    let party = account::Entity::find()
+        .filter(account::Column::Mobile.eq("13800138000"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    evidence_portal::accounts::reset(
+        &app.state.db,
+        &app.state.key,
+        &app.state.audit,
+        channels,
+        evidence_portal::accounts::ResetBy {
+            actor: evidence_portal::audit::Actor::SYSTEM,
+            label: "系统管理员".into(),
+            reason: "当事人申请".into(),
+        },
+        party.id,
+    )
+    .await
+    .unwrap();
+
+    // With the service of the determination, told to the party at the start.
+    let got = gateway.wait_for(10).await;
+    let count = |template: &str, phone: &str| {
+        got.iter()
+            .filter(|r| r.body["template"] == template && r.body["phone"] == phone)
+            .count()
+    };
+    for phone in ["13800138000", crate::cases::AGENT_MOBILE] {
+        assert_eq!(count("delegation.registered", phone), 1, "{phone}: {got:?}");
+        assert_eq!(count("review.closing", phone), 1, "{phone}");
+        assert_eq!(count("delegation.ending", phone), 1, "{phone}");
+        assert_eq!(count("code.expiring", phone), 1, "{phone}");
+    }
+    assert_eq!(count("account.reset", "13800138000"), 1);
+    assert_eq!(count("case.served", "13800138000"), 1);
+    assert_eq!(got.len(), 10, "{got:?}");
+    let closing = got
+        .iter()
+        .find(|r| r.body["template"] == "review.closing")
+        .unwrap();
+    let deadline =
+        (start.to_offset(time::macros::offset!(+8)).date() + time::Duration::days(3)).to_string();
+    assert_eq!(closing.body["params"]["deadline"], deadline.as_str());
+    assert!(closing.body["text"].as_str().unwrap().contains("明天"));
+    for r in &got {
+        let all = r.body.to_string();
+        for secret in ["张伟", "赵律师", "北京某某律师事务所"] {
+            assert!(!all.contains(secret), "{secret} in an SMS: {all}");
+        }
+    }
+}

@@ -16,6 +16,9 @@ pub struct Model {
     pub params: String,
     pub created_at: TimeDateTimeWithTimeZone,
     pub read_at: Option<TimeDateTimeWithTimeZone>,
+    /// Set on reminders: the same key is never written twice (unique), whichever instance
+    /// scans first.
+    pub dedupe_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

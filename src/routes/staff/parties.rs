@@ -295,6 +295,7 @@ pub async fn party_reset_post(
         &state.db,
         &state.key,
         &state.audit,
+        state.channels,
         &staff.0.account,
         brigade,
         &permit,
@@ -401,6 +402,7 @@ pub async fn delegation_grant_post(
                 &state.db,
                 &state.key,
                 &state.audit,
+                state.channels,
                 &staff.0.account,
                 &permit,
                 &case,
@@ -514,6 +516,7 @@ pub async fn delegation_revoke_post(
     cases::revoke_delegation(
         &state.db,
         &state.audit,
+        state.channels,
         &staff.0.account,
         &permit,
         &case,
