@@ -82,15 +82,7 @@ pub async fn dispatch_due(
     if claimed.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<uuid::Uuid> = claimed.iter().map(|d| d.notification_id).collect();
-    let notes: std::collections::HashMap<uuid::Uuid, notification::Model> =
-        notification::Entity::find()
-            .filter(notification::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|n| (n.id, n))
-            .collect();
+    let notes = super::by_id(db, claimed.iter().map(|d| d.notification_id).collect()).await?;
     let n = claimed.len();
     let results: Vec<Result<(), DbErr>> = futures_util::stream::iter(claimed)
         .map(|d| {

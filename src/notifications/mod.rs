@@ -152,9 +152,7 @@ pub async fn notify(
     event: &Event,
     now: OffsetDateTime,
 ) -> Result<(), DbErr> {
-    for person in to {
-        notify_person(txn, channels, person, case, event, now, None).await?;
-    }
+    notify_keyed(txn, channels, to, case, event, now, None).await?;
     Ok(())
 }
 
@@ -169,14 +167,40 @@ pub async fn notify_once(
     now: OffsetDateTime,
     key: &str,
 ) -> Result<usize, DbErr> {
+    notify_keyed(txn, channels, to, case, event, now, Some(key)).await
+}
+
+async fn notify_keyed(
+    txn: &impl ConnectionTrait,
+    channels: Channels,
+    to: &[account::Model],
+    case: Option<&case::Model>,
+    event: &Event,
+    now: OffsetDateTime,
+    key: Option<&str>,
+) -> Result<usize, DbErr> {
     let mut written = 0;
     for person in to {
-        let key = format!("{key}:{}", person.id);
-        if notify_person(txn, channels, person, case, event, now, Some(key)).await? {
+        let key = key.map(|k| format!("{k}:{}", person.id));
+        if notify_person(txn, channels, person, case, event, now, key).await? {
             written += 1;
         }
     }
     Ok(written)
+}
+
+/// The notifications of `ids`, by id.
+pub async fn by_id(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, notification::Model>, DbErr> {
+    Ok(notification::Entity::find()
+        .filter(notification::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| (n.id, n))
+        .collect())
 }
 
 async fn notify_person(
@@ -381,14 +405,7 @@ pub async fn failed(
         .limit(limit)
         .all(db)
         .await?;
-    let ids: Vec<Uuid> = rows.iter().map(|d| d.notification_id).collect();
-    let notes: std::collections::HashMap<Uuid, notification::Model> = notification::Entity::find()
-        .filter(notification::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|n| (n.id, n))
-        .collect();
+    let notes = by_id(db, rows.iter().map(|d| d.notification_id).collect()).await?;
     Ok(rows
         .into_iter()
         .filter_map(|d| notes.get(&d.notification_id).cloned().map(|n| (d, n)))

@@ -146,7 +146,8 @@ pub async fn set_status(
     staff.post_form(&format!("{page}/status"), &all).await
 }
 
-fn today() -> String {
+/// Today's date in China Standard Time, as the forms take it.
+pub fn today() -> String {
     time::OffsetDateTime::now_utc()
         .to_offset(time::macros::offset!(+8))
         .date()

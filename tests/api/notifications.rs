@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use sha2::Sha256;
 
 use crate::auth::{PASSWORD, activate, events};
-use crate::cases::{open_case, registered, set_status, staff_of};
+use crate::cases::{open_case, registered, set_status, staff_of, today};
 use crate::helpers::{TestApp, assert_status, client, csrf_in, header, spawn_app_with};
 use crate::materials::{PDF, uploaded};
 
@@ -160,13 +160,6 @@ async fn case_with_party(app: &TestApp, number: &str) -> (TestApp, TestApp, Stri
 
 async fn deliveries(app: &TestApp) -> Vec<outbox::Model> {
     outbox::Entity::find().all(&app.state.db).await.unwrap()
-}
-
-fn today() -> String {
-    time::OffsetDateTime::now_utc()
-        .to_offset(time::macros::offset!(+8))
-        .date()
-        .to_string()
 }
 
 #[tokio::test]

@@ -6,18 +6,11 @@ use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::auth::{PASSWORD, activate, events};
-use crate::cases::{open_case, registered, set_status, staff_of};
+use crate::cases::{open_case, registered, set_status, staff_of, today};
 use crate::helpers::{TestApp, assert_status, client, csrf_in, header, spawn_app};
 use crate::materials::{PDF, uploaded};
 
 const PARTY_ID: &str = "110101199003070011";
-
-fn today() -> String {
-    time::OffsetDateTime::now_utc()
-        .to_offset(time::macros::offset!(+8))
-        .date()
-        .to_string()
-}
 
 async fn record(staff: &TestApp, case_id: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let page = format!("/staff/cases/{case_id}");
