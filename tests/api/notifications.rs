@@ -769,3 +769,51 @@ async fn reminders_and_security_notices_reach_people_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_delivery_left_claimed_by_a_dead_instance_is_sent_after_its_lease_with_the_same_key() {
+    use sea_orm::ActiveModelTrait;
+    let gateway = Gateway::start().await;
+    // A dispatcher that looks rarely, so the test decides when rounds run.
+    let url = gateway.url.clone();
+    let app = spawn_app_with(move |env| {
+        env.insert("PORTAL_SMS_URL".into(), url);
+        env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
+        env.insert("PORTAL_NOTIFY_SECONDS".into(), "600".into());
+    })
+    .await;
+    let (staff, _party, case_id) = case_with_party(&app, "2026-531").await;
+    // The background round at start-up has run; from here the test runs the rounds.
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
+    // An instance claimed the row, then died before sending or recording anything.
+    let row = deliveries(&app).await.remove(0);
+    let key = row.idempotency_key.clone();
+    let now = app.state.clock.now();
+    let mut claimed: outbox::ActiveModel = row.into();
+    claimed.claimed_until = sea_orm::Set(Some(now + dispatch::LEASE));
+    claimed.attempts = sea_orm::Set(1);
+    claimed.update(&app.state.db).await.unwrap();
+
+    let senders = dispatch::Senders::from_settings(&app.state.settings);
+    let round =
+        || dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders);
+    assert_eq!(
+        round().await.unwrap(),
+        0,
+        "still leased: nobody else sends it"
+    );
+    assert!(gateway.received().is_empty());
+    app.state
+        .clock
+        .set(now + dispatch::LEASE + time::Duration::seconds(1));
+    assert_eq!(round().await.unwrap(), 1, "the lease ran out: sent now");
+    let got = gateway.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].key, key,
+        "with the key the dead instance would have used"
+    );
+    let row = deliveries(&app).await.remove(0);
+    assert_eq!((row.state.as_str(), row.attempts), ("sent", 2));
+}
