@@ -253,7 +253,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         StatusChange {
             to: CaseStatus::Served.as_str().into(),
             service_kind: Some(ServiceKind::Determination.as_str().into()),
-            served_on: today.previous_day(),
+            served_on: Some(today),
         },
     )
     .await?;
