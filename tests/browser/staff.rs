@@ -303,6 +303,36 @@ async fn staff_open_a_case_upload_with_progress_decide_and_record_service() {
         ]
     );
 
+    // A milestone for the parties, typed into the timeline form; it lands back at the timeline.
+    b.step("07b-record-milestone", async {
+        b.find("#ms-stage")
+            .await?
+            .select_by_value("detention")
+            .await?;
+        b.fill("#ms-note", "肇事车辆已依法扣留，待检验后返还")
+            .await?;
+        b.fill("#ms-internal", "停车场B区12号").await?;
+        b.click_and_load(r#"form[action$="/milestones"] button[type="submit"]"#)
+            .await?;
+        let flash = b.text(r#".flash[role="status"]"#).await?;
+        ensure!(
+            flash.starts_with("已记录办理进度：扣留扣押"),
+            "said: {flash}"
+        );
+        let timeline = b.text("#timeline .timeline").await?;
+        ensure!(
+            timeline.contains("扣留扣押") && timeline.contains("肇事车辆已依法扣留"),
+            "on the timeline: {timeline}"
+        );
+        ensure!(
+            timeline.contains("案件受理"),
+            "with the portal's own entry: {timeline}"
+        );
+        // Back to the top of the case page, where service is recorded.
+        b.goto(&format!("/staff/cases/{case_id}")).await
+    })
+    .await;
+
     b.step("08-record-service", async {
         b.find("#service_kind")
             .await?
