@@ -59,6 +59,25 @@ async fn the_pages_read_in_english_at_both_widths() {
             handling == "Who handles your case, and what comes next",
             "{handling}"
         );
+        let timeline = b.text("#timeline").await?;
+        ensure!(
+            timeline.contains("Case accepted") && timeline.contains("Accident determination"),
+            "the timeline in English: {timeline}"
+        );
+        Ok(())
+    })
+    .await;
+    // The service was told to the party: the inbox in English.
+    b.step("03b-inbox", async {
+        b.click_and_load(".inbox-link").await?;
+        let heading = b.text("h1").await?;
+        ensure!(heading == "My messages", "{heading}");
+        let message = b.text(".inbox li").await?;
+        ensure!(
+            message.contains("the determination has been served")
+                && message.contains("Open the case"),
+            "the message in English: {message}"
+        );
         Ok(())
     })
     .await;
