@@ -162,6 +162,19 @@ async fn deliveries(app: &TestApp) -> Vec<outbox::Model> {
     outbox::Entity::find().all(&app.state.db).await.unwrap()
 }
 
+/// The deliveries once every one is recorded as sent (the gateway answers before the dispatcher
+/// audits and records, so a test that saw the message waits for the record; at most 10 s).
+async fn all_sent(app: &TestApp) -> Vec<outbox::Model> {
+    for _ in 0..100 {
+        let rows = deliveries(app).await;
+        if !rows.is_empty() && rows.iter().all(|d| d.state == "sent") {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not all recorded as sent: {:?}", deliveries(app).await);
+}
+
 #[tokio::test]
 async fn a_release_and_the_service_reach_the_party_in_the_inbox_and_by_signed_sms() {
     let gateway = Gateway::start().await;
@@ -228,7 +241,7 @@ async fn a_release_and_the_service_reach_the_party_in_the_inbox_and_by_signed_sm
         );
     }
     // Sent, recorded, and audited without the number.
-    let rows = deliveries(&app).await;
+    let rows = all_sent(&app).await;
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|d| d.state == "sent" && d.attempts == 1));
     let sent = events(&app, "notification.sent").await;
@@ -435,7 +448,7 @@ async fn two_instances_sharing_one_outbox_send_each_message_exactly_once() {
     keys.dedup();
     assert_eq!(before, keys.len(), "a message was sent twice");
     assert_eq!(keys.len(), N as usize);
-    let rows = deliveries(&a).await;
+    let rows = all_sent(&a).await;
     assert!(rows.iter().all(|d| d.state == "sent" && d.attempts == 1));
     assert_eq!(events(&a, "notification.sent").await.len(), N as usize);
 }
@@ -659,7 +672,7 @@ async fn a_party_who_chose_e_mail_receives_the_release_from_a_real_smtp_server()
             "{secret} in the e-mail: {message}"
         );
     }
-    let rows = deliveries(&app).await;
+    let rows = all_sent(&app).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (rows[0].channel.as_str(), rows[0].state.as_str()),
