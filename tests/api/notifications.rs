@@ -144,6 +144,19 @@ async fn app_with(gateway: &Gateway) -> TestApp {
     .await
 }
 
+/// An instance whose own dispatcher looks only every ten minutes (once at start): the test runs
+/// the rounds itself, so no background round races it.
+async fn driven_app(gateway: &Gateway) -> TestApp {
+    let url = gateway.url.clone();
+    spawn_app_with(move |env| {
+        env.insert("PORTAL_SMS_URL".into(), url);
+        env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
+        env.insert("PORTAL_NOTIFY_TIMEOUT_SECONDS".into(), "1".into());
+        env.insert("PORTAL_NOTIFY_SECONDS".into(), "600".into());
+    })
+    .await
+}
+
 /// A case with one registered, activated party (mobile 13800138000, as the brigade took it
 /// down); returns (staff, party, case id).
 async fn case_with_party(app: &TestApp, number: &str) -> (TestApp, TestApp, String) {
@@ -294,23 +307,18 @@ async fn a_release_and_the_service_reach_the_party_in_the_inbox_and_by_signed_sm
 #[tokio::test]
 async fn an_outage_delays_but_loses_nothing_a_hung_gateway_is_cut_off_and_a_refusal_is_final() {
     let gateway = Gateway::start().await;
-    let app = app_with(&gateway).await;
+    let app = driven_app(&gateway).await;
+    let senders = dispatch::Senders::from_settings(&app.state.settings);
     let (staff, _party, case_id) = case_with_party(&app, "2026-518").await;
     gateway.set(Mode::Fail(503));
     let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
     crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
-    gateway.wait_for(1).await;
+    dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders)
+        .await
+        .unwrap();
+    assert_eq!(gateway.received().len(), 1);
     // Failed once, kept for later with the reason; audited as a failed attempt to retry.
-    let mut row = None;
-    for _ in 0..50 {
-        let rows = deliveries(&app).await;
-        if rows[0].last_error.is_some() {
-            row = Some(rows[0].clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let row = row.expect("the failed attempt was recorded");
+    let row = deliveries(&app).await.remove(0);
     assert_eq!((row.state.as_str(), row.attempts), ("pending", 1));
     assert_eq!(row.last_error.as_deref(), Some("gateway answered 503"));
     let failed = events(&app, "notification.failed").await;
@@ -323,7 +331,6 @@ async fn an_outage_delays_but_loses_nothing_a_hung_gateway_is_cut_off_and_a_refu
         .clock
         .set(app.state.clock.now() + time::Duration::minutes(2));
     let t0 = std::time::Instant::now();
-    let senders = dispatch::Senders::from_settings(&app.state.settings);
     dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders)
         .await
         .unwrap();
@@ -787,14 +794,7 @@ async fn reminders_and_security_notices_reach_people_once() {
 async fn a_delivery_left_claimed_by_a_dead_instance_is_sent_after_its_lease_with_the_same_key() {
     use sea_orm::ActiveModelTrait;
     let gateway = Gateway::start().await;
-    // A dispatcher that looks rarely, so the test decides when rounds run.
-    let url = gateway.url.clone();
-    let app = spawn_app_with(move |env| {
-        env.insert("PORTAL_SMS_URL".into(), url);
-        env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
-        env.insert("PORTAL_NOTIFY_SECONDS".into(), "600".into());
-    })
-    .await;
+    let app = driven_app(&gateway).await;
     let (staff, _party, case_id) = case_with_party(&app, "2026-531").await;
     // The background round at start-up has run; from here the test runs the rounds.
     let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
