@@ -364,11 +364,16 @@ pub async fn of_case(
         .await?;
     let ids: Vec<Uuid> = notes.iter().map(|n| n.id).collect();
     let people: Vec<Uuid> = notes.iter().map(|n| n.account_id).collect();
-    let mut deliveries = outbox::Entity::find()
+    let mut deliveries: std::collections::HashMap<Uuid, Vec<outbox::Model>> =
+        std::collections::HashMap::new();
+    for d in outbox::Entity::find()
         .filter(outbox::Column::NotificationId.is_in(ids))
         .order_by_asc(outbox::Column::Channel)
         .all(db)
-        .await?;
+        .await?
+    {
+        deliveries.entry(d.notification_id).or_default().push(d);
+    }
     let names: std::collections::HashMap<Uuid, String> = account::Entity::find()
         .filter(account::Column::Id.is_in(people))
         .all(db)
@@ -378,16 +383,10 @@ pub async fn of_case(
         .collect();
     Ok(notes
         .into_iter()
-        .map(|n| {
-            let (mine, rest): (Vec<_>, Vec<_>) = deliveries
-                .drain(..)
-                .partition(|d| d.notification_id == n.id);
-            deliveries = rest;
-            Sent {
-                recipient: names.get(&n.account_id).cloned().unwrap_or_default(),
-                notification: n,
-                deliveries: mine,
-            }
+        .map(|n| Sent {
+            recipient: names.get(&n.account_id).cloned().unwrap_or_default(),
+            deliveries: deliveries.remove(&n.id).unwrap_or_default(),
+            notification: n,
         })
         .collect())
 }
@@ -482,17 +481,9 @@ pub async fn set_channels(
         }
         .into());
     }
-    let masked_mobile = mobile.as_deref().map(|m| {
-        format!(
-            "{}****{}",
-            m.get(..3).unwrap_or(""),
-            m.get(7..).unwrap_or("")
-        )
-    });
-    let email_domain = email
-        .as_deref()
-        .and_then(|e| e.split_once('@'))
-        .map(|(_, d)| format!("***@{d}"));
+    // Masked as the staff lists show them: the audit log keeps no address in clear.
+    let masked_mobile = mobile.as_deref().map(|m| masked_address("sms", m));
+    let email_domain = email.as_deref().map(|e| masked_address("email", e));
     audit
         .record(
             crate::audit::Event::new(

@@ -134,25 +134,22 @@ async fn gateway_answer(
 
 /// An instance that sends SMS through `gateway`, looking every second.
 async fn app_with(gateway: &Gateway) -> TestApp {
-    let url = gateway.url.clone();
-    spawn_app_with(move |env| {
-        env.insert("PORTAL_SMS_URL".into(), url);
-        env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
-        env.insert("PORTAL_NOTIFY_TIMEOUT_SECONDS".into(), "1".into());
-        env.insert("PORTAL_NOTIFY_SECONDS".into(), "1".into());
-    })
-    .await
+    app_looking_every(gateway, "1").await
 }
 
 /// An instance whose own dispatcher looks only every ten minutes (once at start): the test runs
 /// the rounds itself, so no background round races it.
 async fn driven_app(gateway: &Gateway) -> TestApp {
+    app_looking_every(gateway, "600").await
+}
+
+async fn app_looking_every(gateway: &Gateway, seconds: &'static str) -> TestApp {
     let url = gateway.url.clone();
     spawn_app_with(move |env| {
         env.insert("PORTAL_SMS_URL".into(), url);
         env.insert("PORTAL_SMS_SECRET".into(), SECRET.into());
         env.insert("PORTAL_NOTIFY_TIMEOUT_SECONDS".into(), "1".into());
-        env.insert("PORTAL_NOTIFY_SECONDS".into(), "600".into());
+        env.insert("PORTAL_NOTIFY_SECONDS".into(), seconds.into());
     })
     .await
 }
@@ -483,6 +480,22 @@ async fn people_choose_their_channels_and_bad_addresses_are_refused_with_the_fie
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"id="notify-error""#) && html.contains(r#"aria-invalid="true""#));
     assert!(html.contains(r#"value="12345""#), "what was typed is kept");
+    for bad in ["zhang wei@example.com", "no-at-sign", "a@b", "a@@b.example"] {
+        let res = party
+            .post_form(
+                "/account/notifications",
+                &[("csrf_token", &csrf), ("email", bad), ("email_on", "on")],
+            )
+            .await;
+        assert_status(&res, StatusCode::BAD_REQUEST);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("电子邮箱地址格式不对"), "{bad}");
+        assert!(html.contains(r#"id="email" name="email" type="email""#));
+    }
+    assert!(
+        events(&app, "account.notifications").await.is_empty(),
+        "a refused choice changes and records nothing"
+    );
     // SMS off: a release reaches the inbox only.
     let res = party
         .post_form(
