@@ -102,6 +102,7 @@ pub async fn create(
         notify_sms: Set(false),
         notify_email: Set(false),
         unread_notifications: Set(0),
+        organisation: Set(None),
     }
     .insert(&txn)
     .await

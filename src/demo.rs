@@ -105,6 +105,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         case,
         party: None,
         delegations: Vec::new(),
+        grants: Vec::new(),
     };
     let permit = policy::decide(
         &staff,

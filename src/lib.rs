@@ -7,6 +7,7 @@
 rust_i18n::i18n!("src/locales", fallback = "zh-CN");
 
 pub mod accounts;
+pub mod applications;
 pub mod assets;
 pub mod audit;
 pub mod auth;

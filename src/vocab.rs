@@ -74,13 +74,18 @@ macro_rules! words {
 }
 
 words! {
-    /// What an account may do: run the portal, work a brigade's cases, or see a case as one of
-    /// its parties or as a party's agent.
+    /// What an account may do: run the portal, work a brigade's cases, see a case as one of its
+    /// parties or as a party's agent, or query it as a vehicle's owner or insurer on an approved
+    /// application.
     pub enum Role in "role" {
         Admin = "admin",
         Staff = "staff",
         Party = "party",
         Agent = "agent",
+        /// The owner of an accident vehicle, on an approved application (scoped to that case).
+        Owner = "owner",
+        /// A staff member of the insurer covering an accident vehicle, on an approved application.
+        Insurer = "insurer",
     }
 }
 
@@ -134,8 +139,9 @@ words! {
 }
 
 words! {
-    /// What a material is. `Authorisation` (an agent's letter of authorisation) is internal: it
-    /// is registered with a delegation, never uploaded as evidence (see [`MaterialKind::EVIDENCE`]).
+    /// What a material is. `Authorisation` (an agent's letter of authorisation) and
+    /// `ReviewAttachment` are internal: registered with a delegation or a review application,
+    /// never evidence (see [`MaterialKind::EVIDENCE`]).
     pub enum MaterialKind in "kind" {
         SceneDiagram = "scene_diagram",
         ScenePhoto = "scene_photo",
@@ -146,13 +152,16 @@ words! {
         Video = "video",
         DocumentCopy = "document_copy",
         Other = "other",
+        ReviewConclusion = "review_conclusion",
         Authorisation = "authorisation",
+        /// An attachment to a party's review application (internal: staff see it).
+        ReviewAttachment = "review_attachment",
     }
 }
 
 impl MaterialKind {
     /// The kinds staff upload as evidence, in the order the case page groups them.
-    pub const EVIDENCE: [MaterialKind; 9] = [
+    pub const EVIDENCE: [MaterialKind; 10] = [
         MaterialKind::SceneDiagram,
         MaterialKind::ScenePhoto,
         MaterialKind::SurveyRecord,
@@ -162,7 +171,14 @@ impl MaterialKind {
         MaterialKind::Video,
         MaterialKind::DocumentCopy,
         MaterialKind::Other,
+        MaterialKind::ReviewConclusion,
     ];
+
+    /// Whether this is evidence (shown to those entitled once released), not an internal
+    /// document (authorisations, application attachments and proofs).
+    pub fn is_evidence(self) -> bool {
+        Self::EVIDENCE.contains(&self)
+    }
 }
 
 words! {
@@ -182,6 +198,35 @@ words! {
         StateSecret = "state_secret",
         CommercialSecret = "commercial_secret",
         PersonalPrivacy = "personal_privacy",
+    }
+}
+
+words! {
+    /// Where a party's review application (复核申请) stands: filed with the brigade, forwarded
+    /// to the reviewing authority, accepted or refused by it, concluded.
+    pub enum ReviewState in "review_state" {
+        Filed = "filed",
+        Forwarded = "forwarded",
+        Accepted = "accepted",
+        Refused = "refused",
+        Concluded = "concluded",
+    }
+}
+
+words! {
+    /// Where an owner's or insurer's application to query a case stands.
+    pub enum AccessState in "access_state" {
+        Pending = "pending",
+        Approved = "approved",
+        Refused = "refused",
+    }
+}
+
+words! {
+    /// What an approved access application lets its holder do with the granted materials.
+    pub enum AccessMode in "access_mode" {
+        View = "view",
+        Download = "download",
     }
 }
 
@@ -208,5 +253,8 @@ mod tests {
         round_trips::<MaterialKind>();
         round_trips::<MaterialState>();
         round_trips::<WithholdGround>();
+        round_trips::<ReviewState>();
+        round_trips::<AccessState>();
+        round_trips::<AccessMode>();
     }
 }

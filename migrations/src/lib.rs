@@ -20,6 +20,7 @@ mod m20261129_000012_add_brigade_contact;
 mod m20261129_000013_create_notifications;
 mod m20261129_000014_create_case_milestones;
 mod m20261129_000015_add_notification_dedupe_key;
+mod m20261129_000016_create_applications;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_create_notifications::Migration),
             Box::new(m20261129_000014_create_case_milestones::Migration),
             Box::new(m20261129_000015_add_notification_dedupe_key::Migration),
+            Box::new(m20261129_000016_create_applications::Migration),
         ]
     }
 }

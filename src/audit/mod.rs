@@ -68,11 +68,17 @@ pub enum Action {
     NotificationFailed,
     AccountNotifications,
     CaseMilestone,
+    ReviewFile,
+    ReviewStep,
+    AccessApply,
+    AccessDecide,
+    AccessVoucher,
+    AccessProofView,
 }
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 43] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -110,6 +116,12 @@ impl Action {
         Action::NotificationFailed,
         Action::AccountNotifications,
         Action::CaseMilestone,
+        Action::ReviewFile,
+        Action::ReviewStep,
+        Action::AccessApply,
+        Action::AccessDecide,
+        Action::AccessVoucher,
+        Action::AccessProofView,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +163,12 @@ impl Action {
             Action::NotificationFailed => "notification.failed",
             Action::AccountNotifications => "account.notifications",
             Action::CaseMilestone => "case.milestone",
+            Action::ReviewFile => "review.file",
+            Action::ReviewStep => "review.step",
+            Action::AccessApply => "access.apply",
+            Action::AccessDecide => "access.decide",
+            Action::AccessVoucher => "access.voucher",
+            Action::AccessProofView => "access.proof_view",
         }
     }
 }
@@ -295,14 +313,21 @@ struct Pending {
 #[derive(Clone)]
 pub struct Audit {
     queue: mpsc::Sender<Pending>,
+    /// The clock events are stamped by, which access decisions read too (tests move it).
+    clock: crate::clock::Clock,
 }
 
 impl Audit {
     /// Starts this process's writer task on the current Tokio runtime.
     pub fn start(db: DatabaseConnection, clock: crate::clock::Clock) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer::run(db, clock, rx));
-        Audit { queue }
+        tokio::spawn(writer::run(db, clock.clone(), rx));
+        Audit { queue, clock }
+    }
+
+    /// The time by the portal's clock (events are stamped by it; access is decided at it).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     /// Records `event`; returns once it is durably committed.

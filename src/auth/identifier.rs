@@ -168,7 +168,8 @@ pub fn normalise_username(raw: &str) -> Result<String, IdError> {
 impl Identifier {
     /// The identifier a new account of `role` is known by: staff and administrators by a
     /// username; a party by a citizen ID number (or, with `passport`, a passport number); an
-    /// agent by a mobile number or else a lawyer's licence number.
+    /// agent by a mobile number or else a lawyer's licence number; a vehicle owner or an
+    /// insurer's staff member by the mobile number their application gave.
     pub fn for_role(role: Role, raw: &str, passport: bool) -> Result<Identifier, IdError> {
         Ok(match role {
             Role::Staff | Role::Admin => Identifier::Username(normalise_username(raw)?),
@@ -178,6 +179,7 @@ impl Identifier {
                 Ok(m) => Identifier::Mobile(m),
                 Err(_) => Identifier::LawyerLicence(parse_lawyer_licence(raw)?),
             },
+            Role::Owner | Role::Insurer => Identifier::Mobile(parse_mobile(raw)?),
         })
     }
 

@@ -176,3 +176,39 @@ pub async fn address_refund(db: &impl ConnectionTrait, address: &str) -> Result<
     .await?;
     Ok(())
 }
+
+/// Counts one submission under `key` (an address, a case number) atomically — one upsert, so
+/// fifty at once each see their own count — and says whether it is within `limit` per `window`.
+/// A window starts with the first submission after the previous one ended.
+pub async fn within_rate(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window: Duration,
+    limit: i32,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let cutoff = times::bound(backend, now - window);
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "INSERT INTO rate_limits (\"key\", window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (\"key\") DO UPDATE SET \
+             count = CASE WHEN rate_limits.window_start < $3 THEN 1 ELSE rate_limits.count + 1 END, \
+             window_start = CASE WHEN rate_limits.window_start < $3 THEN excluded.window_start ELSE rate_limits.window_start END \
+             RETURNING count",
+            "INSERT INTO rate_limits (\"key\", window_start, count) VALUES (?, ?, 1) \
+             ON CONFLICT (\"key\") DO UPDATE SET \
+             count = CASE WHEN rate_limits.window_start < ? THEN 1 ELSE rate_limits.count + 1 END, \
+             window_start = CASE WHEN rate_limits.window_start < ? THEN excluded.window_start ELSE rate_limits.window_start END \
+             RETURNING count",
+            match backend {
+                DbBackend::Postgres => vec![key.into(), now.into(), cutoff],
+                _ => vec![key.into(), now.into(), cutoff.clone(), cutoff],
+            },
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("rate_limits".into()))?;
+    let count: i32 = row.try_get("", "count")?;
+    Ok(count <= limit)
+}

@@ -32,7 +32,7 @@ use crate::error::AppError;
 use crate::policy::{CaseFacts, CasePermit};
 use crate::signing::ManifestKey;
 use crate::store::{ObjectKey, Store, StoreError};
-use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
+use crate::vocab::{MaterialState, WithholdGround};
 
 pub mod check;
 mod layout;
@@ -67,7 +67,7 @@ pub fn choose(
 ) -> Result<Vec<material::Model>, AppError> {
     let eligible: Vec<material::Model> = visible
         .into_iter()
-        .filter(|m| m.superseded_by.is_none() && m.kind != MaterialKind::Authorisation)
+        .filter(|m| m.superseded_by.is_none() && m.kind.is_evidence())
         .collect();
     let chosen = match selection {
         None => eligible,
@@ -127,8 +127,26 @@ pub async fn plan(
             })
         })
         .collect();
+    // An owner or insurer sees only the kinds granted: the manifest says which, and until when,
+    // and says nothing of withheld items (a party's matter).
+    let scope = permit.kinds.as_ref().map(|kinds| {
+        let grant = facts
+            .grants
+            .iter()
+            .filter(|g| g.account_id == Some(actor.id))
+            .max_by_key(|g| g.granted_until);
+        serde_json::json!({
+            "kinds": kinds,
+            "kind_labels": kinds.iter().map(|k| crate::i18n::Locale::Zh.label(*k)).collect::<Vec<_>>(),
+            "mode": grant.and_then(|g| g.granted_mode),
+            "until": grant.and_then(|g| g.granted_until).map(|d| d.to_string()),
+            "application": grant.map(|g| g.receipt_no.clone()),
+            "note": "仅含经交警大队批准查询的材料类别 (only the kinds of material the brigade approved for this query)",
+        })
+    });
     let withheld: Vec<serde_json::Value> = withheld
         .iter()
+        .filter(|_| permit.kinds.is_none())
         .map(|(ground, n)| {
             serde_json::json!({
                 "ground": crate::i18n::Locale::Zh.label(*ground),
@@ -151,6 +169,9 @@ pub async fn plan(
         "withheld": withheld,
         "signing_key": key.kid(),
     });
+    if let Some(scope) = scope {
+        manifest["scope"] = scope;
+    }
     let contents = hex::encode(Sha256::digest(manifest.to_string().as_bytes()));
 
     let earlier = bundle::Entity::find()

@@ -93,12 +93,24 @@ async fn decide(
     } else {
         Vec::new()
     };
+    let grants = if matches!(actor.role, Role::Owner | Role::Insurer) {
+        use crate::db::entities::access_application;
+        access_application::Entity::find()
+            .filter(access_application::Column::CaseId.eq(case_id))
+            .filter(access_application::Column::AccountId.eq(actor.id))
+            .filter(access_application::Column::State.eq(crate::vocab::AccessState::Approved))
+            .all(db)
+            .await?
+    } else {
+        Vec::new()
+    };
     let facts = CaseFacts {
         case,
         party,
         delegations,
+        grants,
     };
-    match policy::decide(actor, action, &facts, OffsetDateTime::now_utc()) {
+    match policy::decide(actor, action, &facts, audit.now()) {
         Ok(permit) => Ok((permit, facts)),
         Err(d) => {
             audit.record(denied(d.reason)).await?;
@@ -118,11 +130,13 @@ async fn decide(
 
 /// The refusals a party or an agent meets in the course of a case, which their page explains
 /// (why, what happens next, whom to ask) instead of a bare "forbidden".
-const EXPLAINED: [&str; 4] = [
+const EXPLAINED: [&str; 6] = [
     "not_open",
     "view_only",
     "delegation_revoked",
     "delegation_expired",
+    "grant_expired",
+    "grant_view_only",
 ];
 
 /// How the person is to reach the brigade handling a case.

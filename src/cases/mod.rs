@@ -24,6 +24,7 @@ use crate::vocab::{CaseStatus, MaterialKind, MaterialState, Role, ServiceKind};
 
 mod delegations;
 mod gate;
+mod mine;
 mod parties;
 mod queue;
 pub mod reminders;
@@ -31,6 +32,7 @@ pub mod timeline;
 
 pub use delegations::*;
 pub use gate::*;
+pub use mine::*;
 pub use parties::*;
 pub use queue::*;
 
@@ -503,77 +505,4 @@ pub async fn search(
         .paginate(db, PAGE_SIZE);
     let pages = paginator.num_pages().await?;
     Ok((paginator.fetch_page(page).await?, pages))
-}
-
-/// A case as its party or agent sees it in "my cases".
-pub struct MyCase {
-    pub case: case::Model,
-    /// The label of the party the person is or acts for.
-    pub label: String,
-    /// For agents: the principal's name and the delegation's end.
-    pub acting_for: Option<(String, OffsetDateTime)>,
-    /// Released, current evidence (what a party can open).
-    pub released: u64,
-}
-
-/// How many materials of a case its parties can see: released, current, evidence.
-pub async fn released_count(db: &DatabaseConnection, case_id: Uuid) -> Result<u64, DbErr> {
-    use crate::db::entities::material;
-    material::Entity::find()
-        .filter(material::Column::CaseId.eq(case_id))
-        .filter(material::Column::State.eq(MaterialState::Released))
-        .filter(material::Column::Kind.ne(MaterialKind::Authorisation))
-        .filter(material::Column::SupersededBy.is_null())
-        .count(db)
-        .await
-}
-
-/// The cases a party is registered on, or an agent holds a current delegation for.
-pub async fn my_cases(
-    db: &DatabaseConnection,
-    person: &account::Model,
-) -> Result<Vec<MyCase>, DbErr> {
-    let mut out = Vec::new();
-    if person.role == Role::Party {
-        let rows = case_party::Entity::find()
-            .filter(case_party::Column::AccountId.eq(person.id))
-            .all(db)
-            .await?;
-        for p in rows {
-            if let Some(c) = case::Entity::find_by_id(p.case_id).one(db).await? {
-                let released = released_count(db, c.id).await?;
-                out.push(MyCase {
-                    case: c,
-                    label: p.label,
-                    acting_for: None,
-                    released,
-                });
-            }
-        }
-    } else if person.role == Role::Agent {
-        let now = OffsetDateTime::now_utc();
-        let rows = delegation::Entity::find()
-            .filter(delegation::Column::AgentAccountId.eq(person.id))
-            .all(db)
-            .await?;
-        for d in rows.into_iter().filter(|d| d.current(now)) {
-            let principal = case_party::Entity::find_by_id(d.principal_party_id)
-                .one(db)
-                .await?;
-            if let (Some(c), Some(p)) = (
-                case::Entity::find_by_id(d.case_id).one(db).await?,
-                principal,
-            ) {
-                let released = released_count(db, c.id).await?;
-                out.push(MyCase {
-                    case: c,
-                    label: p.label,
-                    acting_for: Some((p.name, d.valid_until)),
-                    released,
-                });
-            }
-        }
-    }
-    out.sort_by_key(|m| std::cmp::Reverse(m.case.occurred_at));
-    Ok(out)
 }

@@ -44,7 +44,7 @@ pub async fn work_queue(
     let drafts = material::Entity::find()
         .filter(material::Column::CaseId.is_in(ids.clone()))
         .filter(material::Column::State.eq(MaterialState::Draft))
-        .filter(material::Column::Kind.ne(MaterialKind::Authorisation))
+        .filter(material::Column::Kind.is_in(MaterialKind::EVIDENCE))
         .filter(material::Column::SupersededBy.is_null())
         .all(db)
         .await?;

@@ -123,6 +123,16 @@ pub async fn of_case(
         .await
 }
 
+/// An entry's note for the parties in the reader's language: the portal writes its own notes
+/// `中文 (English)`; staff write theirs in one language, shown as written.
+pub fn note_of(entry: &case_milestone::Model) -> String {
+    match &entry.note {
+        Some(n) if entry.automatic => crate::i18n::pick(n),
+        Some(n) => n.clone(),
+        None => String::new(),
+    }
+}
+
 /// The entries as the parties see them: each corrected entry replaced by its correction.
 pub fn current(entries: &[case_milestone::Model]) -> Vec<&case_milestone::Model> {
     entries

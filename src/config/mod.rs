@@ -41,6 +41,8 @@ pub struct Settings {
     pub heartbeat: std::time::Duration,
     /// How many HTTP workers (one thread each) serve requests; unset, one per available core.
     pub workers: usize,
+    /// Query applications one address may file per hour (`PORTAL_APPLICATIONS_PER_HOUR`, 5).
+    pub applications_per_hour: i32,
     /// The SMS gateway notifications go through, if any (`notifications::sms`).
     pub sms: Option<SmsSettings>,
     /// The SMTP server e-mail notifications go through, if any (`notifications::email`).
@@ -171,6 +173,7 @@ struct FileSettings {
     store_timeout_seconds: Option<u64>,
     heartbeat_seconds: Option<u64>,
     workers: Option<u64>,
+    applications_per_hour: Option<u64>,
     sms_url: Option<String>,
     sms_secret: Option<String>,
     smtp_url: Option<String>,
@@ -306,6 +309,21 @@ impl Settings {
             },
             None => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
         };
+        let applications_per_hour = match pick(
+            "PORTAL_APPLICATIONS_PER_HOUR",
+            file.applications_per_hour.map(|n| n.to_string()),
+        ) {
+            Some((name, v)) => match v.trim().parse::<i32>() {
+                Ok(n) if (1..=10_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        &name,
+                        "must be a number of applications, 1 to 10000",
+                    ));
+                }
+            },
+            None => 5,
+        };
         let notify_timeout = seconds(
             "PORTAL_NOTIFY_TIMEOUT_SECONDS",
             file.notify_timeout_seconds,
@@ -393,6 +411,7 @@ impl Settings {
             store_timeout,
             heartbeat,
             workers,
+            applications_per_hour,
             sms,
             smtp,
             notify_timeout,

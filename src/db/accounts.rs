@@ -50,6 +50,7 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
         notify_sms: Set(false),
         notify_email: Set(false),
         unread_notifications: Set(0),
+        organisation: Set(None),
     }
     .insert(db)
     .await

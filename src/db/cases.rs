@@ -33,13 +33,26 @@ pub async fn add_milestone(
     on: time::Date,
     now: time::OffsetDateTime,
 ) -> Result<(), DbErr> {
+    add_milestone_noted(db, case_id, stage, on, "", now).await
+}
+
+/// As [`add_milestone`], with a note for the parties written `中文 (English)` (shown in the
+/// reader's language); an empty note is none.
+pub async fn add_milestone_noted(
+    db: &impl ConnectionTrait,
+    case_id: Uuid,
+    stage: crate::vocab::Stage,
+    on: time::Date,
+    note: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), DbErr> {
     use sea_orm::{ActiveModelTrait, Set};
     super::entities::case_milestone::ActiveModel {
         id: Set(Uuid::now_v7()),
         case_id: Set(case_id),
         stage: Set(stage),
         occurred_on: Set(on),
-        note: Set(None),
+        note: Set(Some(note.to_owned()).filter(|n| !n.is_empty())),
         internal_note: Set(None),
         automatic: Set(true),
         corrects: Set(None),

@@ -37,7 +37,7 @@ async fn check_decision(
         .await?
         .filter(|m| m.case_id == permit.case_id)
         .ok_or(MaterialError::NotFound)?;
-    if current.kind == MaterialKind::Authorisation || current.superseded_by.is_some() {
+    if !current.kind.is_evidence() || current.superseded_by.is_some() {
         return Err(MaterialError::Invalid(
             "此材料不能公开或不予公开 (this material cannot be released or withheld)".into(),
         ));

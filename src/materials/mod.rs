@@ -266,7 +266,7 @@ pub async fn upload(
                 .await?
                 .filter(|m| m.case_id == permit.case_id)
                 .ok_or_else(|| MaterialError::Invalid("要更正的材料不存在".into()))?;
-            if old.kind == MaterialKind::Authorisation || old.superseded_by.is_some() {
+            if !old.kind.is_evidence() || old.superseded_by.is_some() {
                 return Err(MaterialError::Invalid("该材料已被更正，或不能更正".into()));
             }
             Some(old)
@@ -393,7 +393,8 @@ pub struct Orphan {
     pub modified: OffsetDateTime,
 }
 
-/// Objects under `cases/` that no row references and that are older than `min_age` (an
+/// Objects under `cases/` that no row (of a material or an access application's proof)
+/// references and that are older than `min_age` (an
 /// upload may still be in flight, its row not yet written). Deletes them when `delete`.
 pub async fn collect_garbage(
     db: &sea_orm::DatabaseConnection,
@@ -401,8 +402,9 @@ pub async fn collect_garbage(
     min_age: time::Duration,
     delete: bool,
 ) -> Result<Vec<Orphan>, MaterialError> {
+    use crate::db::entities::access_application;
     use sea_orm::{EntityTrait, QuerySelect};
-    let referenced: std::collections::HashSet<String> = material::Entity::find()
+    let mut referenced: std::collections::HashSet<String> = material::Entity::find()
         .select_only()
         .column(material::Column::ObjectKey)
         .into_tuple()
@@ -410,6 +412,15 @@ pub async fn collect_garbage(
         .await?
         .into_iter()
         .collect();
+    // The proofs of access applications are no materials but are kept all the same.
+    referenced.extend(
+        access_application::Entity::find()
+            .select_only()
+            .column(access_application::Column::ProofKey)
+            .into_tuple::<String>()
+            .all(db)
+            .await?,
+    );
     let objects = store
         .objects_under("cases")
         .await

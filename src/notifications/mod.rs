@@ -60,6 +60,21 @@ pub enum Event {
     },
     /// The account was reset: a security notice.
     AccountReset,
+    /// A review application of the party's moved: filed (with its receipt number), forwarded,
+    /// accepted, refused by the authority, concluded.
+    Review {
+        state: crate::vocab::ReviewState,
+        receipt: String,
+    },
+    /// An application to query a case was approved, until its last day.
+    AccessApproved {
+        receipt: String,
+        until: Date,
+    },
+    /// An application to query a case was refused (the reason is on its status page).
+    AccessRefused {
+        receipt: String,
+    },
 }
 
 impl Event {
@@ -76,6 +91,15 @@ impl Event {
             Event::DelegationRevoked => "delegation.revoked",
             Event::CodeExpiring { .. } => "code.expiring",
             Event::AccountReset => "account.reset",
+            Event::Review { state, .. } => match state {
+                crate::vocab::ReviewState::Filed => "review.filed",
+                crate::vocab::ReviewState::Forwarded => "review.forwarded",
+                crate::vocab::ReviewState::Accepted => "review.accepted",
+                crate::vocab::ReviewState::Refused => "review.refused",
+                crate::vocab::ReviewState::Concluded => "review.concluded",
+            },
+            Event::AccessApproved { .. } => "access.approved",
+            Event::AccessRefused { .. } => "access.refused",
         }
     }
 
@@ -92,6 +116,13 @@ impl Event {
                 params.insert("deadline".into(), deadline.to_string().into());
             }
             Event::DelegationRegistered { until } | Event::DelegationEnding { until } => {
+                params.insert("until".into(), until.to_string().into());
+            }
+            Event::Review { receipt, .. } | Event::AccessRefused { receipt } => {
+                params.insert("receipt".into(), receipt.clone().into());
+            }
+            Event::AccessApproved { receipt, until } => {
+                params.insert("receipt".into(), receipt.clone().into());
                 params.insert("until".into(), until.to_string().into());
             }
             Event::CodeExpiring { until } => {

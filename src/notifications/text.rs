@@ -94,6 +94,37 @@ pub fn message_text(event: &str, params: &serde_json::Value, portal: &str) -> St
             )
         }
         "account.reset" => "您的账户已被重置，原密码已失效，所有登录已退出。如非您本人申请，请立即联系办案大队。 (Your account was reset: the old password no longer works and every sign-in was ended. If you did not ask for this, call the brigade at once.)".to_owned(),
+        "review.filed" => {
+            let r = params["receipt"].as_str().unwrap_or("");
+            format!(
+                "案件{case}的复核申请已提交，受理编号{r}。 (The review application on case {case} was filed, receipt {r}.)"
+            )
+        }
+        "review.forwarded" => format!(
+            "案件{case}的复核申请已转交复核机关。 (The review application on case {case} was forwarded to the reviewing authority.)"
+        ),
+        "review.accepted" => format!(
+            "案件{case}的复核申请已被复核机关受理。 (The review application on case {case} was accepted by the reviewing authority.)"
+        ),
+        "review.refused" => format!(
+            "案件{case}的复核申请未被受理，原因见案件页面。 (The review application on case {case} was not accepted; the reason is on the case page.)"
+        ),
+        "review.concluded" => format!(
+            "案件{case}的复核已作出结论。 (The review of case {case} is concluded.)"
+        ),
+        "access.approved" => {
+            let r = params["receipt"].as_str().unwrap_or("");
+            let u = params["until"].as_str().unwrap_or("");
+            format!(
+                "您的查询申请{r}（案件{case}）已批准，查询期限至{u}，请通过申请时获得的链接领取查询凭证。 (Your application {r} to query case {case} was approved until {u}; collect the query voucher through the link you were given when applying.)"
+            )
+        }
+        "access.refused" => {
+            let r = params["receipt"].as_str().unwrap_or("");
+            format!(
+                "您的查询申请{r}（案件{case}）未获批准，原因请通过申请时获得的链接查看。 (Your application {r} to query case {case} was refused; the reason is on its page, through the link you were given.)"
+            )
+        }
         _ => format!("案件{case}有新进展。 (Case {case} has news.)"),
     };
     format!("{SIGNATURE}{what} {portal}")

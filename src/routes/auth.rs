@@ -75,7 +75,7 @@ pub(crate) fn safe_next(next: &str) -> Option<&str> {
     same.then_some(next)
 }
 
-fn with_cookie(
+pub(crate) fn with_cookie(
     mut res: HttpResponse,
     cookie: Option<actix_web::cookie::Cookie<'static>>,
 ) -> AppResult<HttpResponse> {
@@ -272,7 +272,7 @@ pub async fn view_activate_post(
 }
 
 /// The anonymous CSRF token for this browser, and the cookie to set if it has none yet.
-fn anonymous_token(
+pub(crate) fn anonymous_token(
     req: &HttpRequest,
     state: &AppState,
 ) -> (String, Option<actix_web::cookie::Cookie<'static>>) {

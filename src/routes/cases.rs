@@ -27,6 +27,8 @@ pub struct MyCaseRow {
     /// card is all they can see), the latest entry once it is (the case page has the rest).
     pub timeline: Vec<TimelineItem>,
     pub next_step: Option<String>,
+    /// For owners and insurers: what their approved application lets them see, until when.
+    pub grant: Option<String>,
 }
 
 /// A case's current timeline (corrections applied), oldest first, in the page's language.
@@ -41,9 +43,32 @@ async fn timeline_of(
         .map(|e| TimelineItem {
             date: locale.date(e.occurred_on),
             stage: locale.label(e.stage),
-            note: e.note.clone().unwrap_or_default(),
+            note: crate::cases::timeline::note_of(e),
         })
         .collect())
+}
+
+/// What an owner's or insurer's approved application lets them do, in the page's language.
+fn grant_text(g: &crate::db::entities::access_application::Model) -> String {
+    let locale = crate::i18n::Locale::current();
+    let kinds: Vec<String> = g.kinds().into_iter().map(|k| locale.label(k)).collect();
+    locale.tf(
+        "access.grant_scope",
+        &[
+            (
+                "kinds",
+                &kinds.join(locale.t("access.list_separator").as_ref()),
+            ),
+            (
+                "mode",
+                &g.granted_mode.map(|m| locale.label(m)).unwrap_or_default(),
+            ),
+            (
+                "until",
+                &g.granted_until.map(|d| locale.date(d)).unwrap_or_default(),
+            ),
+        ],
+    )
 }
 
 fn next_step(status: CaseStatus) -> Option<String> {
@@ -71,13 +96,20 @@ pub async fn view_my_cases_get(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
-    if !matches!(user.role(), Role::Party | Role::Agent) {
+    if !matches!(
+        user.role(),
+        Role::Party | Role::Agent | Role::Owner | Role::Insurer
+    ) {
         return Err(crate::auth::extract::refuse(&req, &user, "role").await);
     }
     let mine = cases::my_cases(&state.db, &user.account).await?;
     let mut timelines = Vec::with_capacity(mine.len());
     for m in &mine {
-        let mut timeline = timeline_of(&state.db, m.case.id).await?;
+        let mut timeline = if m.granted.is_none() {
+            timeline_of(&state.db, m.case.id).await?
+        } else {
+            Vec::new()
+        };
         if m.case.status != CaseStatus::Investigating {
             timeline = timeline.split_off(timeline.len().saturating_sub(1));
         }
@@ -88,10 +120,12 @@ pub async fn view_my_cases_get(
         .zip(timelines)
         .map(|(m, timeline)| MyCaseRow {
             id: m.case.id,
+            grant: m.granted.as_ref().map(grant_text),
             timeline,
-            next_step: next_step(m.case.status),
+            next_step: next_step(m.case.status).filter(|_| m.granted.is_none()),
             open: m.case.status != CaseStatus::Investigating,
             review_deadline: cases::review_deadline(&m.case)
+                .filter(|_| m.granted.is_none())
                 .map(|d| crate::i18n::Locale::current().date(d)),
             status: crate::i18n::label(m.case.status),
             occurred: cst(m.case.occurred_at),
@@ -157,6 +191,14 @@ struct CasePage {
     timeline: Vec<TimelineItem>,
     /// What comes next, while something does.
     next_step: Option<String>,
+    /// A party or an agent (who see the history, the timeline and the review application).
+    party_like: bool,
+    /// The review application made for this party: where it stands.
+    review_application: Option<String>,
+    /// The review window is open and no application is made yet.
+    may_apply: bool,
+    /// For owners and insurers: what their approved application lets them see, and until when.
+    grant: Option<String>,
 }
 
 pub struct TimelineItem {
@@ -249,30 +291,57 @@ pub async fn view_case_get(
         })
         .filter(|g| !g.items.is_empty())
         .collect();
+    let party_like = matches!(user.role(), Role::Party | Role::Agent);
+    let now = state.audit.now();
+    let may_download =
+        crate::policy::decide(&user.account, CaseAction::Download, &facts, now).is_ok();
+    let grant = facts
+        .grants
+        .iter()
+        .find(|g| g.in_force(now))
+        .map(grant_text);
     let case = facts.case;
-    let history =
-        crate::audit::read::case_history(&state.db, case.id, 100, user.account.id).await?;
+    let history = if party_like {
+        crate::audit::read::case_history(&state.db, case.id, 100, user.account.id).await?
+    } else {
+        Vec::new()
+    };
+    let filed = match permit.as_party {
+        Some(party) if matches!(case.status, CaseStatus::Served | CaseStatus::Closed) => {
+            crate::applications::review::of_party(&state.db, case.id, party).await?
+        }
+        _ => None,
+    };
+    let may_apply =
+        party_like && filed.is_none() && crate::applications::review::window(&case, now).is_ok();
+    let review_application = filed.map(|a| crate::i18n::label(a.state));
     // The person's own views fold away, so that accesses by others stand out.
     let (own_history, history): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| h.mine);
     let handling = HandlingPanel::of(cases::handling(&state.db, &case).await?);
-    let timeline = timeline_of(&state.db, case.id).await?;
+    let timeline = if party_like {
+        timeline_of(&state.db, case.id).await?
+    } else {
+        Vec::new()
+    };
     let today = state
         .clock
         .now()
         .to_offset(time::macros::offset!(+8))
         .date();
-    let review = cases::review_deadline(&case).map(|deadline| {
-        let locale = crate::i18n::Locale::current();
-        let date = locale.date(deadline);
-        match cases::review_days_left(&case, today) {
-            Some(0) => locale.tf("case.review.last_day", &[("date", &date)]),
-            Some(n) => locale.tf(
-                "case.review.days_left",
-                &[("date", &date), ("n", &n.to_string())],
-            ),
-            None => locale.tf("case.review.passed", &[("date", &date)]),
-        }
-    });
+    let review = cases::review_deadline(&case)
+        .filter(|_| party_like)
+        .map(|deadline| {
+            let locale = crate::i18n::Locale::current();
+            let date = locale.date(deadline);
+            match cases::review_days_left(&case, today) {
+                Some(0) => locale.tf("case.review.last_day", &[("date", &date)]),
+                Some(n) => locale.tf(
+                    "case.review.days_left",
+                    &[("date", &date), ("n", &n.to_string())],
+                ),
+                None => locale.tf("case.review.passed", &[("date", &date)]),
+            }
+        });
     // ~1.3 KB of markup per material and ~0.3 KB per access, on top of the page's frame.
     let size = 16 * 1024 + 1400 * view.visible.len() + 400 * (history.len() + own_history.len());
     render_sized(
@@ -281,9 +350,14 @@ pub async fn view_case_get(
             own_history,
             case_id: case.id,
             groups,
+            party_like,
+            review_application,
+            may_apply,
+            grant,
             withheld: view
                 .withheld
                 .iter()
+                .filter(|_| party_like)
                 .map(|(ground, n)| {
                     crate::i18n::Locale::current().tf(
                         "case.withheld_count",
@@ -297,7 +371,7 @@ pub async fn view_case_get(
             layout: Layout::for_user(&user),
             occurred: cst(case.occurred_at),
             status: crate::i18n::label(case.status),
-            view_only: case.status == CaseStatus::Disclosing,
+            view_only: !may_download,
             served: case.served_on.map(|d| {
                 let locale = crate::i18n::Locale::current();
                 let kind = if case.service_kind == Some(ServiceKind::Certificate) {
@@ -308,11 +382,12 @@ pub async fn view_case_get(
                 locale.tf(kind, &[("date", &locale.date(d))])
             }),
             review_deadline: cases::review_deadline(&case)
+                .filter(|_| party_like)
                 .map(|d| crate::i18n::Locale::current().date(d)),
             handling,
             review,
             timeline,
-            next_step: next_step(case.status),
+            next_step: next_step(case.status).filter(|_| party_like),
             number: case.case_number,
             place: case.place,
         },
@@ -361,7 +436,7 @@ pub async fn view_material_get(
         &user.account,
         CaseAction::Download,
         &facts,
-        time::OffsetDateTime::now_utc(),
+        state.audit.now(),
     )
     .is_ok();
     let ct = material.content_type.as_str();

@@ -64,6 +64,11 @@ pub fn text_of(event: &str, params: &serde_json::Value) -> String {
         ("delegation.revoked", _) => "inbox.event.delegation_revoked",
         ("code.expiring", _) => "inbox.event.code_expiring",
         ("account.reset", _) => "inbox.event.account_reset",
+        ("review.filed", _) => "inbox.event.review_filed",
+        ("review.forwarded", _) => "inbox.event.review_forwarded",
+        ("review.accepted", _) => "inbox.event.review_accepted",
+        ("review.refused", _) => "inbox.event.review_refused",
+        ("review.concluded", _) => "inbox.event.review_concluded",
         _ => "inbox.event.other",
     };
     locale.tf(
@@ -73,6 +78,7 @@ pub fn text_of(event: &str, params: &serde_json::Value) -> String {
             ("n", &count),
             ("deadline", deadline.as_deref().unwrap_or("")),
             ("until", until.as_deref().unwrap_or("")),
+            ("receipt", params["receipt"].as_str().unwrap_or("")),
         ],
     )
 }
@@ -83,7 +89,10 @@ pub async fn view_inbox_get(
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {
     let rows = crate::notifications::inbox(&state.db, user.account.id, SHOWN).await?;
-    let opens_cases = matches!(user.role(), Role::Party | Role::Agent);
+    let opens_cases = matches!(
+        user.role(),
+        Role::Party | Role::Agent | Role::Owner | Role::Insurer
+    );
     let items: Vec<Item> = rows
         .iter()
         .map(|n| {

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod api;
+pub mod apply;
 pub mod audit;
 pub mod auth;
 pub mod bundles;
@@ -15,8 +16,10 @@ pub mod health;
 pub mod inbox;
 pub mod once;
 pub mod public;
+pub mod review;
 pub mod staff;
 pub mod static_files;
+pub mod uploads;
 pub mod verify;
 
 use actix_web::http::header::ContentType;
@@ -139,7 +142,7 @@ pub fn home_for(role: Role) -> &'static str {
     match role {
         Role::Admin => "/admin",
         Role::Staff => "/staff",
-        Role::Party | Role::Agent => "/cases",
+        Role::Party | Role::Agent | Role::Owner | Role::Insurer => "/cases",
     }
 }
 
@@ -211,6 +214,24 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/language",
         methods: &["GET"],
         build: |r| r.route(get().to(public::language_get)),
+    },
+    RouteSpec {
+        path: "/apply",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(apply::view_apply_get))
+                .route(web::post().to(apply::apply_post))
+        },
+    },
+    RouteSpec {
+        path: "/apply/{id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(apply::view_apply_status_get)),
+    },
+    RouteSpec {
+        path: "/apply/{id}/voucher",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(apply::apply_voucher_post)),
     },
     RouteSpec {
         path: "/login",
@@ -292,6 +313,14 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}/bundle.zip",
         methods: &["GET"],
         build: |r| r.route(get().to(bundles::bundle_get)),
+    },
+    RouteSpec {
+        path: "/cases/{id}/review",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(review::view_review_get))
+                .route(web::post().to(review::review_file_post))
+        },
     },
     RouteSpec {
         path: "/cases/{id}/materials/{material_id}",
@@ -408,6 +437,36 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/staff/cases/{id}/materials/{material_id}/{decision}",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::material_decide_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/reviews/{application_id}/{step}",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::review_step_post)),
+    },
+    RouteSpec {
+        path: "/staff/applications",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::view_ledger_get)),
+    },
+    RouteSpec {
+        path: "/staff/applications.csv",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::ledger_csv_get)),
+    },
+    RouteSpec {
+        path: "/staff/applications/{id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::view_access_application_get)),
+    },
+    RouteSpec {
+        path: "/staff/applications/{id}/proof",
+        methods: &["GET"],
+        build: |r| r.route(get().to(staff::access_proof_get)),
+    },
+    RouteSpec {
+        path: "/staff/applications/{id}/{decision}",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::access_decide_post)),
     },
     RouteSpec {
         path: "/admin",

@@ -7,7 +7,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// `admin` | `staff` | `party` | `agent`.
+    /// `admin` | `staff` | `party` | `agent` | `owner` | `insurer`.
     pub role: crate::vocab::Role,
     pub display_name: String,
     /// Hex HMAC-SHA256 (server key) of the normalised login identifier; look-ups use only this.
@@ -33,6 +33,8 @@ pub struct Model {
     pub notify_email: bool,
     /// Unread inbox rows, kept with them in one transaction (the header's badge).
     pub unread_notifications: i32,
+    /// The insurer (or firm) an owner or insurer account acts for, masked in access histories.
+    pub organisation: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

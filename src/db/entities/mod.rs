@@ -1,6 +1,7 @@
 //! sea-orm entities, one file per table. Non-obvious columns are documented on the migration that
 //! created them and again here.
 
+pub mod access_application;
 pub mod account;
 pub mod account_reset;
 pub mod activation;
@@ -17,4 +18,6 @@ pub mod login_throttle;
 pub mod material;
 pub mod notification;
 pub mod outbox;
+pub mod rate_limit;
+pub mod review_application;
 pub mod session;

@@ -13,6 +13,7 @@ pub(super) type UploadParts = (
     Option<String>,
 );
 
+/// One file and the form's fields (each at most 4 KiB): see `routes::uploads::read`.
 pub(super) async fn read_upload(
     state: &AppState,
     case_id: Uuid,
@@ -21,85 +22,22 @@ pub(super) async fn read_upload(
     allowed: &'static [&'static str],
     allowed_text: &'static str,
 ) -> AppResult<UploadParts> {
-    use futures_util::StreamExt;
-    let mut fields = std::collections::HashMap::new();
-    let mut file: Option<crate::materials::Received> = None;
-    let mut problem = None;
-    let read = async {
-        while let Some(field) = payload.next().await {
-            let mut field = field.map_err(multipart_error)?;
-            let name = field.name().unwrap_or("").to_owned();
-            if name == file_field {
-                if file.is_some() || problem.is_some() {
-                    continue;
-                }
-                let limit = state.settings.max_upload_bytes;
-                let received = crate::materials::receive(
-                    &state.store,
-                    case_id,
-                    field,
-                    limit,
-                    allowed,
-                    allowed_text,
-                )
-                .await;
-                match received {
-                    Ok(r) => file = Some(r),
-                    Err(crate::materials::UploadError::Store(
-                        crate::store::StoreError::TooLarge { limit },
-                    )) => return Err(AppError::PayloadTooLarge { limit }),
-                    Err(crate::materials::UploadError::Store(e)) => return Err(e.into()),
-                    Err(e) => problem = Some(e.to_string()),
-                }
-            } else {
-                let mut value = Vec::new();
-                while let Some(chunk) = field.next().await {
-                    let chunk = chunk.map_err(multipart_error)?;
-                    if value.len() + chunk.len() > 4096 {
-                        return Err(AppError::bad_request(
-                            "field_too_long",
-                            "表单字段过长（不超过 4096 字节） (a form field is longer than 4096 bytes)",
-                        ));
-                    }
-                    value.extend_from_slice(&chunk);
-                }
-                fields.insert(name, String::from_utf8_lossy(&value).into_owned());
-            }
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = read {
-        // A later field was refused or the connection was cut: the stored file goes too.
-        discard(state, file.as_ref()).await;
-        return Err(e);
-    }
-    Ok((fields, file, problem))
-}
-
-/// A multipart body that cannot be read, in words the person can act on.
-fn multipart_error(e: actix_multipart::MultipartError) -> AppError {
-    tracing::info!(error = %e, "unreadable upload");
-    match e {
-        actix_multipart::MultipartError::Incomplete
-        | actix_multipart::MultipartError::Payload(_) => AppError::bad_request(
-            "upload_incomplete",
-            "上传未完成：连接中断或速度过慢，请重新上传 (the upload was cut off or too slow; upload the file again)",
-        ),
-        _ => AppError::bad_request(
-            "bad_upload_form",
-            "无法读取上传的表单：文件名或字段含有不允许的字符（如控制字符）。请重命名文件后重新上传 (the upload could not be read: a file name or field contains characters that are not allowed, such as control characters; rename the file and upload it again)",
-        ),
-    }
+    let rule = crate::routes::uploads::Rule {
+        file_field,
+        max_files: 1,
+        field_limit: 4096,
+        allowed,
+        allowed_text,
+        file_limit: u64::MAX,
+    };
+    let form = crate::routes::uploads::read(state, case_id, payload, &rule).await?;
+    let fields = form.fields.into_iter().collect();
+    Ok((fields, form.files.into_iter().next(), form.problem))
 }
 
 /// Removes a stored file whose record was refused: nothing half-done stays behind.
 pub(super) async fn discard(state: &AppState, file: Option<&crate::materials::Received>) {
-    if let Some(f) = file
-        && let Err(e) = state.store.delete(&f.key).await
-    {
-        tracing::warn!(error = %e, "could not remove a refused upload; gc will");
-    }
+    crate::routes::uploads::discard(state, file.into_iter()).await;
 }
 
 #[derive(serde::Serialize)]

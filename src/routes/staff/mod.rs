@@ -24,13 +24,19 @@ use crate::vocab::{
 };
 use sea_orm::EntityTrait;
 
+mod applications;
 mod case_list;
+mod ledger;
 mod materials;
 mod parties;
 mod queue;
 mod timeline;
 
+pub use applications::{
+    access_decide_post, access_proof_get, review_step_post, view_access_application_get,
+};
 pub use case_list::*;
+pub use ledger::{ledger_csv_get, view_ledger_get};
 pub use materials::*;
 pub use parties::*;
 pub use queue::*;
@@ -125,6 +131,8 @@ struct CasePage {
     /// The case's timeline (办理进度), corrected entries included.
     timeline: Vec<timeline::MilestoneRow>,
     stages: Vec<super::Choice>,
+    /// The parties' review applications and the access applications of the case.
+    applications: applications::CaseApplications,
 }
 
 /// What was typed into one of the case page's forms when it was refused: shown again (nothing
@@ -193,7 +201,7 @@ async fn case_page_typed(
                     "staff.materials.withheld_on",
                     &[("ground", &locale.label(g))],
                 ),
-                (MaterialState::Draft, ..) if m.kind == MaterialKind::Authorisation => {
+                (MaterialState::Draft, ..) if !m.kind.is_evidence() => {
                     t("staff.materials.internal")
                 }
                 (state, ..) => locale.label(state),
@@ -202,7 +210,7 @@ async fn case_page_typed(
                 "staff.materials.option",
                 &[("kind", &crate::i18n::label(m.kind)), ("title", &m.title)],
             ),
-            decidable: m.kind != MaterialKind::Authorisation && m.superseded_by.is_none(),
+            decidable: m.kind.is_evidence() && m.superseded_by.is_none(),
             released: m.state == MaterialState::Released,
             title: m.title,
             original_name: m.original_name,
@@ -291,6 +299,7 @@ async fn case_page_typed(
         notices: super::inbox::sent_rows(&state.db, case.id).await?,
         timeline: timeline::rows(&cases::timeline::of_case(&state.db, case.id).await?),
         stages: super::choices(crate::vocab::Stage::ALL),
+        applications: applications::of_case(state, &case).await?,
         case,
         typed,
     })

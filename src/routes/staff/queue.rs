@@ -10,6 +10,17 @@ struct QueuePage {
     drafts_total: usize,
     waiting: Vec<QueueParty>,
     reviews: Vec<QueueCase>,
+    /// Review applications to forward or follow, access applications to decide.
+    applications: Vec<QueueApplication>,
+}
+
+struct QueueApplication {
+    /// The staff page where the next step is taken.
+    url: String,
+    receipt_no: String,
+    number: String,
+    kind: String,
+    state: String,
 }
 
 struct QueueCase {
@@ -42,6 +53,29 @@ pub async fn view_queue_get(
     let today = now.to_offset(time::macros::offset!(+8)).date();
     let queue = cases::work_queue(&state.db, department_id, today, now).await?;
     let locale = Locale::current();
+    let open = ["filed", "forwarded", "accepted", "pending"];
+    let applications = crate::applications::ledger::list(
+        &state.db,
+        Some(department_id),
+        &crate::applications::ledger::Filter::default(),
+    )
+    .await?
+    .into_iter()
+    .filter(|e| open.contains(&e.state))
+    .map(|e| QueueApplication {
+        url: if e.kind == "access" {
+            format!("/staff/applications/{}", e.id)
+        } else {
+            format!("/staff/cases/{}#review-{}", e.case_id, e.id)
+        },
+        receipt_no: e.receipt_no,
+        number: e.case_number,
+        kind: locale.t(&format!("ledger.kind.{}", e.kind)).into_owned(),
+        state: locale
+            .t(&format!("{}.{}", e.state_catalog, e.state))
+            .into_owned(),
+    })
+    .collect();
     let drafts: Vec<QueueCase> = queue
         .drafts
         .into_iter()
@@ -54,6 +88,7 @@ pub async fn view_queue_get(
         .collect();
     render(&QueuePage {
         layout: Layout::for_user(&staff.0),
+        applications,
         drafts_total: drafts.iter().map(|d| d.count).sum(),
         drafts,
         waiting: queue

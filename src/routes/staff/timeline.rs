@@ -41,7 +41,7 @@ pub fn rows(entries: &[case_milestone::Model]) -> Vec<MilestoneRow> {
             id: e.id,
             date: locale.date(e.occurred_on),
             stage: locale.label(e.stage),
-            note: e.note.clone().unwrap_or_default(),
+            note: crate::cases::timeline::note_of(e),
             internal_note: e.internal_note.clone().unwrap_or_default(),
             automatic: e.automatic,
             replaced: entries.iter().any(|c| c.corrects == Some(e.id)),

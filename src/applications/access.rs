@@ -1,0 +1,450 @@
+//! Applications to query a case by a vehicle owner or an insurer's staff member (查询申请),
+//! made on a public form without an account. Staff of the brigade handling the case approve one
+//! with a scope — which kinds of material, view or download, until which day — or refuse it
+//! with a reason (`grant`); either way the applicant is told through their account, found or
+//! made when they apply (role `owner` or `insurer`, not activated until approval), and collects
+//! the query voucher (查询凭证) with its one-time code through the private link shown when
+//! applying.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
+};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{ApplicationError, clean_text, receipt_no};
+use crate::audit::{Action, Actor, Audit, Event as AuditEvent, Outcome};
+use crate::auth::identifier::{Identifier, parse_mobile};
+use crate::db::entities::{access_application, account, case};
+use crate::keys::ServerKey;
+use crate::materials::Received;
+use crate::vocab::{AccessState, Role};
+
+/// Applications one case may receive per day.
+pub const PER_CASE_PER_DAY: i32 = 10;
+/// The longest a grant may run.
+pub const LONGEST_GRANT_DAYS: i64 = 180;
+
+/// What the public form sends (before checking).
+#[derive(Clone, Debug, Default)]
+pub struct NewAccess {
+    /// `owner` or `insurer`.
+    pub kind: String,
+    /// The brigade's id (the form lists the brigades).
+    pub brigade: String,
+    pub case_number: String,
+    pub applicant_name: String,
+    pub organisation: String,
+    pub credit_code: String,
+    pub plate: String,
+    pub policy_no: String,
+    pub mobile: String,
+    pub email: String,
+}
+
+/// A form that passed its checks, with the case it names.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub kind: Role,
+    pub case: case::Model,
+    pub applicant_name: String,
+    pub organisation: Option<String>,
+    pub credit_code: Option<String>,
+    pub plate: String,
+    pub policy_no: Option<String>,
+    pub mobile: String,
+    pub email: Option<String>,
+}
+
+/// Letters, digits and hyphens, upper-cased, full-width folded: credit codes, policy numbers.
+fn code_text(raw: &str) -> String {
+    crate::auth::identifier::clean(raw).to_ascii_uppercase()
+}
+
+/// A plate number as compared: full-width folded, spaces, hyphens and dots removed, upper case.
+pub fn plate_text(raw: &str) -> String {
+    crate::auth::identifier::clean(raw)
+        .chars()
+        .filter(|c| !matches!(c, '·' | '.' | '•'))
+        .collect::<String>()
+        .to_uppercase()
+}
+
+/// A plate number of the mainland: a province's character, a letter, then 5 or 6 letters and
+/// digits (new-energy plates have 6), or 4 or 5 before a final 挂/学/警/港/澳.
+pub fn plausible_plate(plate: &str) -> bool {
+    let chars: Vec<char> = plate.chars().collect();
+    let Some((first, rest)) = chars.split_first() else {
+        return false;
+    };
+    // A suffixed plate (trailer, learner, police, Hong Kong, Macao) has one character less.
+    let (rest, lengths) = match rest.last() {
+        Some('挂' | '学' | '警' | '港' | '澳') => (&rest[..rest.len() - 1], 5..=6),
+        _ => (rest, 6..=7),
+    };
+    !first.is_ascii()
+        && rest.first().is_some_and(char::is_ascii_uppercase)
+        && lengths.contains(&rest.len())
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// A unified social credit code (统一社会信用代码, GB 32100: 18 characters) or a licence
+/// number: 6–30 letters and digits.
+fn plausible_code(code: &str) -> bool {
+    (6..=30).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Checks the form's fields and finds the case it names (before any file is kept). A case
+/// number the brigade does not have is refused on its field.
+pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, ApplicationError> {
+    let kind = Role::parse(new.kind.trim())
+        .filter(|r| matches!(r, Role::Owner | Role::Insurer))
+        .ok_or_else(|| {
+            ApplicationError::field(
+                "kind",
+                "请选择申请人身份：车辆所有人或保险公司 (choose who you are: the vehicle's owner or its insurer)",
+            )
+        })?;
+    let name = clean_text(&new.applicant_name);
+    if !(2..=50).contains(&name.chars().count()) {
+        return Err(ApplicationError::field(
+            "applicant_name",
+            "请填写申请人姓名（2至50字） (give the applicant's name, 2 to 50 characters)",
+        ));
+    }
+    let plate = plate_text(&new.plate);
+    if !plausible_plate(&plate) {
+        return Err(ApplicationError::field(
+            "plate",
+            "请填写事故车辆的号牌号码，如“京A12345” (give the accident vehicle's plate number, e.g. 京A12345)",
+        ));
+    }
+    let (organisation, credit_code, policy_no) = if kind == Role::Insurer {
+        let org = clean_text(&new.organisation);
+        if !(4..=100).contains(&org.chars().count()) {
+            return Err(ApplicationError::field(
+                "organisation",
+                "请填写保险公司名称（4至100字） (give the insurer's name, 4 to 100 characters)",
+            ));
+        }
+        let code = code_text(&new.credit_code);
+        if !plausible_code(&code) {
+            return Err(ApplicationError::field(
+                "credit_code",
+                "请填写保险公司的统一社会信用代码或许可证号（6至30位字母或数字） (give the insurer's unified social credit code or licence number, 6 to 30 letters or digits)",
+            ));
+        }
+        let policy = code_text(&new.policy_no);
+        if !plausible_code(&policy) {
+            return Err(ApplicationError::field(
+                "policy_no",
+                "请填写承保事故车辆的保单号（6至30位字母或数字） (give the number of the policy covering the vehicle, 6 to 30 letters or digits)",
+            ));
+        }
+        (Some(org), Some(code), Some(policy))
+    } else {
+        (None, None, None)
+    };
+    let mobile =
+        parse_mobile(&new.mobile).map_err(|e| ApplicationError::field("mobile", &e.to_string()))?;
+    let email = match new.email.trim() {
+        "" => None,
+        raw => Some(crate::notifications::parse_email(raw).ok_or_else(|| {
+            ApplicationError::field(
+                "email",
+                "电子邮箱格式不正确 (the e-mail address is not valid)",
+            )
+        })?),
+    };
+    let not_found = || {
+        ApplicationError::field(
+            "case_number",
+            "所选大队没有这个事故编号，请核对事故认定书或交警出具的材料上的编号 (the chosen brigade has no case with this number: check it against the determination or the papers the police gave)",
+        )
+    };
+    let brigade = Uuid::parse_str(new.brigade.trim()).map_err(|_| {
+        ApplicationError::field(
+            "brigade",
+            "请选择办案大队 (choose the brigade handling the case)",
+        )
+    })?;
+    let number = clean_text(&new.case_number);
+    if number.is_empty() || number.chars().count() > 64 {
+        return Err(not_found());
+    }
+    let case = case::Entity::find()
+        .filter(case::Column::DepartmentId.eq(brigade))
+        .filter(case::Column::CaseNumber.eq(number))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Checked {
+        kind,
+        case,
+        applicant_name: name,
+        organisation,
+        credit_code,
+        plate,
+        policy_no,
+        mobile,
+        email,
+    })
+}
+
+/// Counts a submission against the limits — per address per hour, per case per day — and says
+/// whether it may go on. Counted before any file is read, atomically (parallel submissions
+/// each see their own count).
+pub async fn within_limits(
+    db: &impl ConnectionTrait,
+    per_address_per_hour: i32,
+    address: Option<&str>,
+    case_id: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<bool, sea_orm::DbErr> {
+    use crate::auth::throttle::within_rate;
+    if let Some(a) = address
+        && !within_rate(
+            db,
+            &format!("apply:address:{a}"),
+            Duration::hours(1),
+            per_address_per_hour,
+            now,
+        )
+        .await?
+    {
+        return Ok(false);
+    }
+    if let Some(c) = case_id
+        && !within_rate(
+            db,
+            &format!("apply:case:{c}"),
+            Duration::days(1),
+            PER_CASE_PER_DAY,
+            now,
+        )
+        .await?
+    {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn status_hash(key: &ServerKey, id: Uuid, status_key: &str) -> String {
+    hex::encode(key.mac(
+        b"access-application-status",
+        format!("{id}:{status_key}").as_bytes(),
+    ))
+}
+
+/// A filed application and the key of its private status link (shown once).
+pub struct Filed {
+    pub application: access_application::Model,
+    pub status_key: String,
+}
+
+/// Files a checked application with its proof (already in the store under the case: the
+/// caller removes it if this refuses; `gc` would). Audited (`access.apply`, by an anonymous actor with the
+/// client's address), and told to the applicant at their contact.
+#[allow(clippy::too_many_arguments)]
+pub async fn file(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    key: &ServerKey,
+    checked: Checked,
+    proof: &Received,
+    client: (Option<String>, Option<String>),
+) -> Result<Filed, ApplicationError> {
+    let now = audit.now();
+    let id = Uuid::now_v7();
+    let receipt = receipt_no("CX", now);
+    let status_key = hex::encode(rand::random::<[u8; 16]>());
+    audit
+        .record(
+            AuditEvent::new(Actor::ANONYMOUS, Action::AccessApply, Outcome::Allowed)
+                .case(checked.case.id)
+                .client(client.0, client.1)
+                .details(serde_json::json!({
+                    "application_id": id, "receipt": receipt, "kind": checked.kind,
+                    "mobile": Identifier::Mobile(checked.mobile.clone()).masked(),
+                    "proof_size": proof.stored.size, "sha256": proof.stored.sha256,
+                })),
+        )
+        .await?;
+    let txn = db.begin().await?;
+    let account_id = applicant_account(&txn, key, &checked, now).await?;
+    let row = access_application::ActiveModel {
+        id: Set(id),
+        receipt_no: Set(receipt),
+        kind: Set(checked.kind),
+        case_id: Set(checked.case.id),
+        department_id: Set(checked.case.department_id),
+        applicant_name: Set(checked.applicant_name),
+        organisation: Set(checked.organisation),
+        credit_code: Set(checked.credit_code),
+        plate: Set(checked.plate),
+        policy_no: Set(checked.policy_no),
+        mobile: Set(checked.mobile),
+        email: Set(checked.email),
+        proof_key: Set(proof.key.as_str().to_owned()),
+        proof_name: Set(proof.original_name.clone()),
+        proof_type: Set(proof.content_type.to_owned()),
+        proof_size: Set(proof.stored.size as i64),
+        proof_sha256: Set(proof.stored.sha256.clone()),
+        state: Set(AccessState::Pending),
+        status_key_hash: Set(status_hash(key, id, &status_key)),
+        filed_at: Set(now),
+        decided_by: Set(None),
+        decided_at: Set(None),
+        refusal_reason: Set(None),
+        granted_kinds: Set(None),
+        granted_mode: Set(None),
+        granted_until: Set(None),
+        account_id: Set(account_id),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(Filed {
+        application: row,
+        status_key,
+    })
+}
+
+/// The applicant's account: theirs if their mobile number already opens one of the role they
+/// apply as (an insurer's staff member applying again), else a new one — not activated, no
+/// password, no code, and no access until an application of it is approved. It is what the
+/// applicant is told through (SMS to the mobile given, e-mail if given, and the inbox once
+/// activated). A number that opens an account of another role gets none: staff are told at
+/// approval; nothing here tells the public which numbers have accounts.
+async fn applicant_account(
+    txn: &impl ConnectionTrait,
+    key: &ServerKey,
+    checked: &Checked,
+    now: OffsetDateTime,
+) -> Result<Option<Uuid>, ApplicationError> {
+    let identifier = Identifier::Mobile(checked.mobile.clone());
+    let login_key = identifier.login_key(key);
+    let find = || {
+        account::Entity::find()
+            .filter(account::Column::LoginKey.eq(login_key.clone()))
+            .one(txn)
+    };
+    if let Some(a) = find().await? {
+        return Ok((a.role == checked.kind && !a.disabled).then_some(a.id));
+    }
+    let id = Uuid::now_v7();
+    let inserted = account::ActiveModel {
+        id: Set(id),
+        role: Set(checked.kind),
+        display_name: Set(checked.applicant_name.clone()),
+        login_key: Set(login_key.clone()),
+        login_masked: Set(identifier.masked()),
+        password_hash: Set(None),
+        department_id: Set(None),
+        disabled: Set(false),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        mobile: Set(Some(checked.mobile.clone())),
+        email: Set(checked.email.clone()),
+        notify_sms: Set(true),
+        notify_email: Set(checked.email.is_some()),
+        unread_notifications: Set(0),
+        organisation: Set(checked.organisation.clone()),
+    }
+    .insert(txn)
+    .await;
+    match inserted {
+        Ok(a) => Ok(Some(a.id)),
+        // The same number applying twice at once: the other made it.
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Ok(find()
+                .await?
+                .filter(|a| a.role == checked.kind && !a.disabled)
+                .map(|a| a.id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The application `id` if `status_key` is its key (the applicant's private link).
+pub async fn by_status_key(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    id: Uuid,
+    status_key: &str,
+) -> Result<Option<access_application::Model>, sea_orm::DbErr> {
+    use subtle::ConstantTimeEq;
+    let Some(app) = access_application::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let given = status_hash(key, id, status_key.trim());
+    Ok(bool::from(given.as_bytes().ct_eq(app.status_key_hash.as_bytes())).then_some(app))
+}
+
+/// An access application and the case it names (staff pages).
+pub async fn with_case(
+    db: &DatabaseConnection,
+    id: Uuid,
+) -> Result<Option<(access_application::Model, case::Model)>, sea_orm::DbErr> {
+    let Some(app) = access_application::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(case::Entity::find_by_id(app.case_id)
+        .one(db)
+        .await?
+        .map(|c| (app, c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn plates_of_the_mainland_pass_and_others_do_not() {
+        for ok in [
+            "京A12345",
+            "粤B·D12345",
+            "沪AD12345",
+            "京A1234学",
+            "苏E 12345",
+        ] {
+            assert!(plausible_plate(&plate_text(ok)), "{ok}");
+        }
+        for bad in [
+            "",
+            "A12345",
+            "京12345",
+            "京A123",
+            "京A123456789",
+            "京a<script>",
+        ] {
+            assert!(!plausible_plate(&plate_text(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credit_codes_are_letters_and_digits() {
+        assert!(plausible_code(&code_text("91110000100017643K")));
+        assert!(plausible_code(&code_text("ＰＩＣＣ-2026-0001")));
+        assert!(!plausible_code(&code_text("12345")));
+        assert!(!plausible_code(&code_text("9111<0000>")));
+    }
+
+    proptest! {
+        #[test]
+        fn plate_checks_never_panic(raw in "\\PC{0,20}") {
+            let _ = plausible_plate(&plate_text(&raw));
+        }
+    }
+}
