@@ -38,6 +38,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["accounts", "materials", "thumbnails", "delivery"],
     ),
     ("domain built on domain", &["cases", "bundle"]),
+    (
+        "applications made online, built on cases",
+        &["applications"],
+    ),
     ("web", &["routes"]),
     ("the program", &["startup"]),
     ("demo data", &["demo"]),

@@ -8,6 +8,7 @@
 // Test helpers panic on failure by design: a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod applications;
 mod audit;
 mod audit_pages;
 mod auth;

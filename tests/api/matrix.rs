@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use evidence_portal::db::entities::{account, audit_event, delegation};
+use evidence_portal::db::entities::{
+    access_application, account, audit_event, delegation, login_throttle,
+};
 use evidence_portal::routes::ROUTES;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -13,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::{PASSWORD, activate};
 use crate::cases::{code_on, open_case, register, registered, set_status, staff_of};
-use crate::helpers::{TestApp, client, csrf_in, spawn_app};
+use crate::helpers::{TestApp, client, csrf_in, spawn_app, spawn_app_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Who {
@@ -26,9 +28,13 @@ enum Who {
     Staff,
     StaffOtherBrigade,
     Admin,
+    /// An insurer approved for the served case's scene diagrams, download, for 30 days.
+    Insurer,
+    /// A vehicle owner whose approval (view only) for the served case has ended.
+    OwnerExpired,
 }
 
-const EVERYONE: [Who; 9] = [
+const EVERYONE: [Who; 11] = [
     Who::Anonymous,
     Who::Party,
     Who::DisabledParty,
@@ -38,6 +44,8 @@ const EVERYONE: [Who; 9] = [
     Who::Staff,
     Who::StaffOtherBrigade,
     Who::Admin,
+    Who::Insurer,
+    Who::OwnerExpired,
 ];
 
 /// The case a request names, as the actor relates to it.
@@ -117,7 +125,11 @@ async fn delegate(staff: &TestApp, case_id: &str, mobile: &str) -> String {
 }
 
 async fn world() -> World {
-    let app = spawn_app().await;
+    // Every actor posts the public application form once.
+    let app = spawn_app_with(|env| {
+        env.insert("PORTAL_APPLICATIONS_PER_HOUR".into(), "1000".into());
+    })
+    .await;
     let staff = staff_of(&app, "110105", "wang.li").await;
     let staff_b = staff_of(&app, "310101", "li.jing").await;
     let admin = crate::auth::admin(&app).await;
@@ -185,7 +197,48 @@ async fn world() -> World {
         .await
         .unwrap();
 
+    // An insurer approved for the served case; an owner whose approval has ended.
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        .to_offset(time::macros::offset!(+8))
+        .date()
+        .to_string();
+    let insurer_status = crate::applications::insurer_applies(&app, "110105", "A-SERVED").await;
+    let res = crate::applications::approve(
+        &staff,
+        &insurer_status,
+        &["scene_diagram"],
+        "download",
+        &until,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let insurer = crate::applications::insurer_signed_in(
+        &app,
+        &insurer_status,
+        crate::applications::INSURER_MOBILE,
+    )
+    .await;
+    let owner_status =
+        crate::applications::applies(&app, "owner", "13700002222", "110105", "A-SERVED").await;
+    let res =
+        crate::applications::approve(&staff, &owner_status, &["scene_photo"], "view", &today())
+            .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let owner = crate::applications::insurer_signed_in(&app, &owner_status, "13700002222").await;
+    let ended = (time::OffsetDateTime::now_utc() - time::Duration::days(2)).date();
+    access_application::Entity::update_many()
+        .col_expr(
+            access_application::Column::GrantedUntil,
+            sea_orm::sea_query::Expr::value(ended),
+        )
+        .filter(access_application::Column::Kind.eq("owner"))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+
     let mut actors = HashMap::new();
+    actors.insert(Who::Insurer, insurer);
+    actors.insert(Who::OwnerExpired, owner);
     actors.insert(Who::Anonymous, app.with_client(client()));
     actors.insert(Who::Party, party);
     actors.insert(Who::DisabledParty, disabled);
@@ -246,6 +299,10 @@ fn is_party_or_agent(who: Who) -> bool {
     )
 }
 
+fn is_grantee(who: Who) -> bool {
+    matches!(who, Who::Insurer | Who::OwnerExpired)
+}
+
 /// What a party's or agent's view of a case should answer.
 fn case_view(who: Who, case: Case) -> u16 {
     match (who, case) {
@@ -268,6 +325,8 @@ fn case_view(who: Who, case: Case) -> u16 {
         (Who::Party, Case::OwnInvestigating) => 403,
         (Who::Agent, Case::OwnServed) => 200,
         (Who::AgentExpired | Who::AgentRevoked, Case::OwnServed) => 403,
+        (Who::Insurer, Case::OwnServed) => 200,
+        (Who::OwnerExpired, Case::OwnServed) => 403,
         _ => 404,
     }
 }
@@ -281,10 +340,15 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             | "/readyz"
             | "/static/{hash}/{name}"
             | "/login"
+            | "/apply"
             | "/activate"
             | "/.well-known/evidence-portal/manifest-key.pem"
             | "/.well-known/jwks.json"
     );
+    if (path, method) == ("/apply", "POST") {
+        // Anyone may apply; this form names no case.
+        return (400, false);
+    }
     if public || (path, method) == ("/verify", "GET") {
         return (200, false);
     }
@@ -295,6 +359,10 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
     if (path, method) == ("/verify", "POST") {
         // Anyone may check a manifest; this form names none.
         return (400, false);
+    }
+    if path.starts_with("/apply/{id}") {
+        // An application's page opens only with its key: without one it does not exist.
+        return (404, false);
     }
     if !signed_in(who) {
         return (anonymous_answer, false);
@@ -314,13 +382,20 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
         }
         ("/account/tokens/{id}/revoke", "POST") | ("/account/tokens/{id}", "GET") => 404,
         ("/cases", "GET") => {
-            if is_party_or_agent(who) {
+            if is_party_or_agent(who) || is_grantee(who) {
                 200
             } else {
                 403
             }
         }
         ("/cases/{id}", "GET") => case_view(who, case),
+        // Parties and agents only; the matrix's form has no grounds.
+        ("/cases/{id}/review", m) => match (is_party_or_agent(who), case_view(who, case)) {
+            (false, _) => 403,
+            (true, 200) if m == "GET" => 200,
+            (true, 200) => 400,
+            (true, other) => other,
+        },
         // The matrix's cases hold no material: where a bundle is allowed, there is nothing to
         // put in it.
         ("/cases/{id}/bundle.zip", "GET") => match case_view(who, case) {
@@ -350,6 +425,23 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                 403
             }
         }
+        ("/staff/applications", "GET") | ("/staff/applications.csv", "GET") => {
+            if staff {
+                200
+            } else {
+                403
+            }
+        }
+        // No such application (the matrix names a case id), no such decision.
+        ("/staff/applications/{id}", "GET")
+        | ("/staff/applications/{id}/proof", "GET")
+        | ("/staff/applications/{id}/{decision}", "POST") => {
+            if staff {
+                404
+            } else {
+                403
+            }
+        }
         (p, m) if p.starts_with("/staff/cases/{id}") => {
             if !staff {
                 403
@@ -368,7 +460,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                     | (true, "/staff/cases/{id}/delegations/{delegation_id}/notice", _)
                     | (true, "/staff/cases/{id}/parties/{party_id}/reset", _)
                     | (true, "/staff/cases/{id}/delegations/{delegation_id}/revoke", _)
-                    | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _) => 404,
+                    | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _)
+                    | (true, "/staff/cases/{id}/reviews/{application_id}/{step}", _) => 404,
                     (true, _, _) => 400,
                 }
             }
@@ -459,6 +552,8 @@ fn concrete(world: &World, path: &str, case: Case) -> String {
     .replace("{material_id}", &Uuid::now_v7().to_string())
     .replace("{decision}", "release")
     .replace("{mode}", "view")
+    .replace("{application_id}", &Uuid::now_v7().to_string())
+    .replace("{step}", "forward")
 }
 
 /// A body that gets past CSRF and parsing but fails validation, so nothing changes.
@@ -519,6 +614,14 @@ async fn every_route_role_and_relationship_answers_as_the_rules_say() {
                     let (status, audited) = expected(spec.path, method, who, case);
                     let browser = &world.actors[&who];
                     let url = format!("{}{}", browser.address, concrete(&world, spec.path, case));
+                    if matches!(spec.path, "/login" | "/activate") {
+                        // Every actor here is one address (127.0.0.1): its failed sign-ins would
+                        // reach the address limit (tested in `auth`) before the last actor.
+                        login_throttle::Entity::delete_many()
+                            .exec(&world.app.state.db)
+                            .await
+                            .unwrap();
+                    }
                     let before = denied_events(&world).await;
                     let res = match *method {
                         "GET" => browser.client.get(&url).send().await.unwrap(),
@@ -527,6 +630,9 @@ async fn every_route_role_and_relationship_answers_as_the_rules_say() {
                                 spec.path,
                                 "/staff/cases/{id}/delegations"
                                     | "/staff/cases/{id}/materials"
+                                    | "/staff/cases/{id}/reviews/{application_id}/{step}"
+                                    | "/cases/{id}/review"
+                                    | "/apply"
                                     | "/verify"
                             ) =>
                         {
@@ -599,6 +705,8 @@ async fn every_listed_route_answers_its_methods_and_only_those() {
             .replace("{action}", "disable")
             .replace("{decision}", "release")
             .replace("{mode}", "view")
+            .replace("{step}", "forward")
+            .replace("{application_id}", &Uuid::now_v7().to_string())
             .replace("{material_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{party_id}", &Uuid::now_v7().to_string())

@@ -284,7 +284,7 @@ impl Browser {
     }
 
     /// Emulates a device of `width`×`height` CSS pixels (a phone below 600: mobile viewport).
-    async fn set_viewport(&self, (width, height): (u32, u32)) -> Outcome {
+    pub async fn set_viewport(&self, (width, height): (u32, u32)) -> Outcome {
         self.cdp(
             "Emulation.setDeviceMetricsOverride",
             json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 }),

@@ -18,6 +18,7 @@ mod helpers;
 mod setup;
 
 mod agent;
+mod applications;
 mod english;
 mod party;
 mod staff;
