@@ -107,7 +107,7 @@ pub fn message_text(event: &str, params: &serde_json::Value, portal: &str) -> St
             "案件{case}的复核申请已被复核机关受理。 (The review application on case {case} was accepted by the reviewing authority.)"
         ),
         "review.refused" => format!(
-            "案件{case}的复核申请未被受理，原因见案件页面。 (The review application on case {case} was not accepted; the reason is on the case page.)"
+            "案件{case}的复核申请未被受理，原因见复核申请页面。 (The review application on case {case} was not accepted; the reason is on the application's page.)"
         ),
         "review.concluded" => format!(
             "案件{case}的复核已作出结论。 (The review of case {case} is concluded.)"

@@ -93,7 +93,12 @@ async fn describe(state: &AppState, app: &review_application::Model) -> AppResul
         review::ids(json)
             .iter()
             .filter_map(|id| materials.iter().find(|m| m.id == *id))
-            .map(|m| format!("{}：{}", locale.label(m.kind), m.title))
+            .map(|m| {
+                locale.tf(
+                    "review.kind_title",
+                    &[("kind", &locale.label(m.kind)), ("title", &m.title)],
+                )
+            })
             .collect()
     };
     let party = crate::db::entities::case_party::Entity::find_by_id(app.party_id)
@@ -164,7 +169,10 @@ async fn page(
             .map(|m| Choice {
                 id: m.id,
                 checked: contested.contains(&m.id),
-                label: format!("{}：{}", locale.label(m.kind), m.title),
+                label: locale.tf(
+                    "review.kind_title",
+                    &[("kind", &locale.label(m.kind)), ("title", &m.title)],
+                ),
             })
             .collect()
     } else {

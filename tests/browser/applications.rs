@@ -135,15 +135,34 @@ async fn a_party_applies_for_review_on_a_phone_and_follows_it_to_its_conclusion(
         })
         .await;
 
-    let on = today();
-    review_step(
-        &office,
-        &case_id,
-        "forward",
-        &[("on", &on), ("authority", "北京市公安局公安交通管理局")],
-        None,
-    )
+    b.step("03b-staff-case", async {
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.sign_in("wang.li", PASSWORD, "/staff").await?;
+        let queue = b.text("#applications").await?;
+        ensure!(queue.contains(&receipt), "the queue lists it: {queue}");
+        b.click_and_load("#applications a").await?;
+        let panel = b.text("#review-applications").await?;
+        ensure!(
+            panel.contains("制动痕迹"),
+            "the grounds are on the case page: {panel}"
+        );
+        Ok(())
+    })
     .await;
+    b.step("03c-staff-forwards", async {
+        b.fill(r#"input[name="authority"]"#, "北京市公安局公安交通管理局")
+            .await?;
+        b.click_and_load(r#"form[action*="/forward?"] button[type="submit"]"#)
+            .await?;
+        let flash = b.text(".flash").await?;
+        ensure!(flash.contains(&receipt), "told: {flash}");
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.sign_in(PARTY_A, PASSWORD, "/cases").await
+    })
+    .await;
+    let on = today();
     review_step(&office, &case_id, "accept", &[("on", &on)], None).await;
     review_step(
         &office,

@@ -101,6 +101,16 @@ async fn the_pages_read_in_english_at_both_widths() {
         Ok(())
     })
     .await;
+    b.step("05b-review-form", async {
+        b.goto(&case_page).await?;
+        b.click_and_load("#apply-review").await?;
+        let title = b.text("h1").await?;
+        ensure!(title == "Apply for a review", "{title}");
+        let label = b.text(r#"label[for="grounds"]"#).await?;
+        ensure!(label == "Grounds for review", "{label}");
+        Ok(())
+    })
+    .await;
     b.step("06-verify", async {
         let verdict = b.verify_bundle(&bundle).await?;
         ensure!(
@@ -146,6 +156,20 @@ async fn the_pages_read_in_english_at_both_widths() {
     .await;
     b.step("11-staff-audit", async {
         b.goto("/staff/audit").await?;
+        Ok(())
+    })
+    .await;
+    b.step("11b-staff-ledger", async {
+        b.goto("/staff/applications").await?;
+        let title = b.text("h1").await?;
+        ensure!(title == "Ledger of applications", "{title}");
+        Ok(())
+    })
+    .await;
+    b.step("11c-apply-form", async {
+        b.goto("/apply").await?;
+        let title = b.text("h1").await?;
+        ensure!(title == "Apply to query an accident's material", "{title}");
         Ok(())
     })
     .await;

@@ -58,7 +58,15 @@ pub async fn of_case(state: &AppState, case: &case::Model) -> AppResult<CaseAppl
         review::ids(json)
             .into_iter()
             .filter_map(|id| materials.iter().find(|m| m.id == id))
-            .map(|m: &material::Model| (m.id, format!("{}：{}", locale.label(m.kind), m.title)))
+            .map(|m: &material::Model| {
+                (
+                    m.id,
+                    locale.tf(
+                        "review.kind_title",
+                        &[("kind", &locale.label(m.kind)), ("title", &m.title)],
+                    ),
+                )
+            })
             .collect()
     };
     let reviews = apps
