@@ -255,30 +255,8 @@ fn status_page(
     voucher: Option<grant::Voucher>,
 ) -> StatusPage {
     let locale = crate::i18n::Locale::current();
-    let scope = (app.state == AccessState::Approved).then(|| {
-        let kinds: Vec<String> = app.kinds().into_iter().map(|k| locale.label(k)).collect();
-        locale.tf(
-            "staff.access.staff_scope",
-            &[
-                (
-                    "kinds",
-                    &kinds.join(locale.t("access.list_separator").as_ref()),
-                ),
-                (
-                    "mode",
-                    &app.granted_mode
-                        .map(|m| locale.label(m))
-                        .unwrap_or_default(),
-                ),
-                (
-                    "until",
-                    &app.granted_until
-                        .map(|d| locale.date(d))
-                        .unwrap_or_default(),
-                ),
-            ],
-        )
-    });
+    let scope =
+        (app.state == AccessState::Approved).then(|| scope_text(&app, "staff.access.staff_scope"));
     StatusPage {
         layout: Layout::new(),
         csrf_token,
@@ -294,6 +272,34 @@ fn status_page(
         portal: state.settings.public_url.to_string(),
         app,
     }
+}
+
+/// What an approved application grants, worded by catalog `key` (with `%{kinds}`, `%{mode}`
+/// and `%{until}`) in the page's language.
+pub fn scope_text(app: &access_application::Model, key: &str) -> String {
+    let locale = crate::i18n::Locale::current();
+    let kinds: Vec<String> = app.kinds().into_iter().map(|k| locale.label(k)).collect();
+    locale.tf(
+        key,
+        &[
+            (
+                "kinds",
+                &kinds.join(locale.t("access.list_separator").as_ref()),
+            ),
+            (
+                "mode",
+                &app.granted_mode
+                    .map(|m| locale.label(m))
+                    .unwrap_or_default(),
+            ),
+            (
+                "until",
+                &app.granted_until
+                    .map(|d| locale.date(d))
+                    .unwrap_or_default(),
+            ),
+        ],
+    )
 }
 
 /// `GET /apply/{id}?key=…`: where the application stands (the applicant's private link).

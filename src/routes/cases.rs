@@ -50,25 +50,7 @@ async fn timeline_of(
 
 /// What an owner's or insurer's approved application lets them do, in the page's language.
 fn grant_text(g: &crate::db::entities::access_application::Model) -> String {
-    let locale = crate::i18n::Locale::current();
-    let kinds: Vec<String> = g.kinds().into_iter().map(|k| locale.label(k)).collect();
-    locale.tf(
-        "access.grant_scope",
-        &[
-            (
-                "kinds",
-                &kinds.join(locale.t("access.list_separator").as_ref()),
-            ),
-            (
-                "mode",
-                &g.granted_mode.map(|m| locale.label(m)).unwrap_or_default(),
-            ),
-            (
-                "until",
-                &g.granted_until.map(|d| locale.date(d)).unwrap_or_default(),
-            ),
-        ],
-    )
+    super::apply::scope_text(g, "access.grant_scope")
 }
 
 fn next_step(status: CaseStatus) -> Option<String> {

@@ -461,6 +461,18 @@ async fn twenty_applications_at_once_file_one_and_leave_no_attachment_behind() {
     );
 }
 
+/// The application id in a status page's path (`/apply/{id}?key=…`).
+fn application_id(status_path: &str) -> String {
+    let rest = status_path.trim_start_matches("/apply/");
+    rest.split('?').next().unwrap_or(rest).to_owned()
+}
+
+/// The private key in a status page's path.
+fn status_key(status_path: &str) -> String {
+    let rest = status_path.split("key=").nth(1).expect("a key");
+    rest.split('&').next().unwrap_or(rest).to_owned()
+}
+
 /// The insurer's form, filled in; `case_number` and `brigade` say which case.
 fn insurer_form(
     brigade: &str,
@@ -539,12 +551,7 @@ pub async fn approve(
     mode: &str,
     until: &str,
 ) -> reqwest::Response {
-    let id = status_path
-        .trim_start_matches("/apply/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = application_id(status_path);
     let page = staff
         .get(&format!("/staff/applications/{id}"))
         .await
@@ -570,22 +577,12 @@ pub async fn insurer_signed_in(app: &TestApp, status_path: &str, mobile: &str) -
     let public = app.with_client(client());
     let page = public.get(status_path).await.text().await.unwrap();
     assert!(page.contains(r#"id="get-voucher""#), "{page}");
-    let key = status_path
-        .split("key=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let id = status_path
-        .trim_start_matches("/apply/")
-        .split('?')
-        .next()
-        .unwrap();
+    let key = status_key(status_path);
+    let id = application_id(status_path);
     let res = public
         .post_form(
             &format!("/apply/{id}/voucher"),
-            &[("csrf_token", &csrf_in(&page)), ("key", key)],
+            &[("csrf_token", &csrf_in(&page)), ("key", &key)],
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -789,12 +786,7 @@ async fn a_refused_application_tells_the_applicant_why_and_grants_nothing() {
     let app = spawn_app().await;
     let (staff, _party, case_id) = served_case(&app, "2026-保险-2").await;
     let status = insurer_applies(&app, "110105", "2026-保险-2").await;
-    let id = status
-        .trim_start_matches("/apply/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = application_id(&status);
     let page = staff
         .get(&format!("/staff/applications/{id}"))
         .await
@@ -825,19 +817,13 @@ async fn a_refused_application_tells_the_applicant_why_and_grants_nothing() {
     assert!(page.contains("不予批准") && page.contains("授权书未加盖公章"));
     assert!(!page.contains(r#"id="get-voucher""#));
     assert_eq!(inbox_events(&app, "access.refused").await, 1);
-    let key = status
-        .split("key=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let key = status_key(&status);
     let res = public
         .post_form(
             &format!("/apply/{id}/voucher"),
             &[
                 ("csrf_token", &public.csrf_from("/login").await),
-                ("key", key),
+                ("key", &key),
             ],
         )
         .await;

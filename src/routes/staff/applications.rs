@@ -251,30 +251,8 @@ async fn access_page(
 ) -> AppResult<AccessPage> {
     let locale = Locale::current();
     let today = crate::applications::today(state.audit.now());
-    let scope = (app.state == AccessState::Approved).then(|| {
-        let kinds: Vec<String> = app.kinds().into_iter().map(|k| locale.label(k)).collect();
-        locale.tf(
-            "staff.access.staff_scope",
-            &[
-                (
-                    "kinds",
-                    &kinds.join(locale.t("access.list_separator").as_ref()),
-                ),
-                (
-                    "mode",
-                    &app.granted_mode
-                        .map(|m| locale.label(m))
-                        .unwrap_or_default(),
-                ),
-                (
-                    "until",
-                    &app.granted_until
-                        .map(|d| locale.date(d))
-                        .unwrap_or_default(),
-                ),
-            ],
-        )
-    });
+    let scope = (app.state == AccessState::Approved)
+        .then(|| crate::routes::apply::scope_text(&app, "staff.access.staff_scope"));
     Ok(AccessPage {
         layout: Layout::for_user(&staff.0),
         csrf_token: staff.0.csrf_token.clone(),
