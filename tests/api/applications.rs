@@ -874,3 +874,63 @@ async fn applications_from_one_address_are_limited_and_the_excess_keeps_nothing(
         2
     );
 }
+
+#[tokio::test]
+async fn when_the_audit_log_cannot_commit_no_application_is_kept() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let (_staff, party, case_id) = served_case(&app, "2026-审计-1").await;
+    let public = app.with_client(client());
+    let brigade = brigade_on_form(&public, "110105").await;
+    let review_page = format!("/cases/{case_id}/review");
+    let review_csrf = csrf_in_action(&party.get(&review_page).await.text().await.unwrap());
+    let apply_csrf = csrf_in_action(&public.get("/apply").await.text().await.unwrap());
+    // The audit log alone breaks (its chain head disappears); the rest of the database works.
+    app.state
+        .db
+        .execute_unprepared("DROP TABLE audit_chain_head")
+        .await
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("grounds", "认定事实不清，责任划分不当。")
+        .part("attachment", file("a.png", PNG));
+    let res = party
+        .client
+        .post(format!(
+            "{}{review_page}?csrf_token={review_csrf}",
+            party.address
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let res = public
+        .client
+        .post(format!("{}/apply?csrf_token={apply_csrf}", public.address))
+        .multipart(insurer_form(&brigade, "2026-审计-1", Some(PDF)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        review_application::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        access_application::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(materials_of(&app, &case_id).await, 0);
+    assert_eq!(
+        objects_of(&app, &case_id).await,
+        0,
+        "no unrecorded file is left"
+    );
+}
