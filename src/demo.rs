@@ -244,6 +244,8 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
     )
     .await?;
     set_password(state, agent.id, LOGINS[3].password).await?;
+    let (case_id, department_id, case_number) =
+        (case.id, case.department_id, case.case_number.clone());
     cases::change_status(
         &state.db,
         &state.audit,
@@ -258,6 +260,43 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         },
     )
     .await?;
+    // An insurer's application to query the case, waiting in the officer's queue.
+    let application = crate::applications::access::NewAccess {
+        kind: "insurer".into(),
+        brigade: department_id.to_string(),
+        case_number,
+        applicant_name: "李明".into(),
+        organisation: "演示财产保险股份有限公司".into(),
+        credit_code: "91110000710931141J".into(),
+        plate: "京A12345".into(),
+        policy_no: "PDAA202611000001".into(),
+        mobile: "13700001111".into(),
+        email: String::new(),
+    };
+    let checked = crate::applications::access::check(&state.db, &application)
+        .await
+        .map_err(|e| e.to_string())?;
+    let proof = store_bytes(
+        state,
+        case_id,
+        "查询授权书.pdf",
+        pdf(&[
+            "查询授权书",
+            "演示财产保险股份有限公司",
+            "授权李明查询事故材料",
+        ]),
+    )
+    .await?;
+    crate::applications::access::file(
+        &state.db,
+        &state.audit,
+        &state.key,
+        checked,
+        &proof,
+        (None, None),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok("演示[2026]第00001号".into())
 }
 

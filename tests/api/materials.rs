@@ -975,6 +975,18 @@ async fn the_demo_seeds_a_served_case_people_can_sign_in_to() {
     }
     assert!(page.contains("证人要求保密 1 份"));
     assert!(!page.contains("证人证言"));
+    assert!(
+        page.contains(r#"id="apply-review""#),
+        "the review window is open"
+    );
+    // The officer finds an insurer's application waiting.
+    let officer = app.with_client(client());
+    crate::auth::sign_in(&officer, "demo.wangli", "Demo-Staff-河桥-2026").await;
+    let queue = officer.get("/staff").await.text().await.unwrap();
+    assert!(
+        queue.contains("查询申请") && queue.contains("待审核"),
+        "{queue}"
+    );
     // Every generated file downloads intact (its hash is its ETag).
     for id in page
         .split("/materials/")
