@@ -103,6 +103,7 @@ pub async fn create(
         notify_email: Set(false),
         unread_notifications: Set(0),
         organisation: Set(None),
+        second_factor_grace_until: Set(None),
     }
     .insert(&txn)
     .await
@@ -223,6 +224,52 @@ pub async fn reset(
     .await?;
     txn.commit().await?;
     Ok((acc, code))
+}
+
+/// Removes a staff member's second factor (their app lost with its recovery codes): every factor
+/// and recovery code goes, every session ends, the reason is audited (`second_factor.reset`) and
+/// the person is told; at their next sign-in they enrol anew. An administrator's is reset with
+/// the CLI (`account reset-second-factor`).
+pub async fn reset_second_factor(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    channels: crate::notifications::Channels,
+    by: ResetBy,
+    id: Uuid,
+) -> Result<account::Model, AccountError> {
+    let reason = by.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(AccountError::NoReason);
+    }
+    let acc = find_managed(db, id).await?;
+    if !crate::auth::second_factor::required(acc.role) {
+        return Err(AccountError::Invalid(
+            "只有民警和管理员账户有二次验证 (only officers and administrators have a second factor)"
+                .into(),
+        ));
+    }
+    audit
+        .record(
+            Event::new(by.actor.clone(), Action::SecondFactorReset, Outcome::Allowed).details(
+                serde_json::json!({ "account_id": id, "login": acc.login_masked, "by": by.label, "reason": reason }),
+            ),
+        )
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let txn = db.begin().await?;
+    crate::auth::second_factor::reset(&txn, id).await?;
+    session::revoke_all(&txn, id, None).await?;
+    crate::notifications::notify(
+        &txn,
+        channels,
+        std::slice::from_ref(&acc),
+        None,
+        &crate::notifications::Event::SecondFactorReset,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(acc)
 }
 
 /// The resets of `account_id` its owner has not been told of yet, oldest first; marks them told.

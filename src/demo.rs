@@ -48,6 +48,10 @@ pub const LOGINS: [DemoLogin; 4] = [
     },
 ];
 
+/// The demo officer's authenticator-app key (20 bytes; `demo` prints it in base32 to add to an
+/// app). For trying the portal only.
+pub const STAFF_TOTP_SECRET: &[u8; 20] = b"demo-officer-totp-01";
+
 type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Seeds the demo data set; refuses if the demo brigade already exists.
@@ -82,6 +86,15 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
     )
     .await?;
     set_password(state, staff.id, LOGINS[0].password).await?;
+    crate::auth::second_factor::enrol_known(
+        &state.db,
+        &state.key,
+        staff.id,
+        STAFF_TOTP_SECRET,
+        "演示验证器 (demo app)",
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     let staff = crate::db::entities::account::Entity::find_by_id(staff.id)
         .one(&state.db)
         .await?

@@ -19,6 +19,11 @@ pub enum AppError {
     /// ended by a password change): like `NotSignedIn`, and the sign-in page says why.
     #[error("the session has expired; sign in again")]
     SessionExpired,
+    /// A staff member's or administrator's session has not passed its second factor (`next`:
+    /// where to go once it has; none: back to this page), or — `step_up` — passed it more than
+    /// five minutes ago and the act is among the most sensitive.
+    #[error("a second factor is required")]
+    SecondFactorRequired { next: Option<String>, step_up: bool },
     /// Signed in, but policy said no, and the resource's existence is not secret.
     #[error("forbidden")]
     Forbidden,
@@ -78,6 +83,7 @@ impl AppError {
         match self {
             AppError::BadRequest { code, .. } => code,
             AppError::NotSignedIn => "not_signed_in",
+            AppError::SecondFactorRequired { .. } => "second_factor_required",
             AppError::SessionExpired => "session_expired",
             AppError::Forbidden | AppError::Refused { .. } => "forbidden",
             AppError::CsrfRejected => "csrf_rejected",

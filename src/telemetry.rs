@@ -33,6 +33,8 @@ pub struct RequestContext {
     pub wants_json: bool,
     /// Path and query, for returning here after sign-in.
     pub path: String,
+    /// `GET`, `POST`, … (a form's post cannot be returned to).
+    pub method: String,
 }
 
 tokio::task_local! {
@@ -60,6 +62,7 @@ impl RequestContext {
                 .uri()
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            method: req.method().as_str().to_owned(),
         }
     }
 

@@ -21,6 +21,7 @@ mod m20261129_000013_create_notifications;
 mod m20261129_000014_create_case_milestones;
 mod m20261129_000015_add_notification_dedupe_key;
 mod m20261129_000016_create_applications;
+mod m20261129_000017_create_second_factors;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_create_case_milestones::Migration),
             Box::new(m20261129_000015_add_notification_dedupe_key::Migration),
             Box::new(m20261129_000016_create_applications::Migration),
+            Box::new(m20261129_000017_create_second_factors::Migration),
         ]
     }
 }

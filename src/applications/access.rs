@@ -355,6 +355,7 @@ async fn applicant_account(
         notify_email: Set(checked.email.is_some()),
         unread_notifications: Set(0),
         organisation: Set(checked.organisation.clone()),
+        second_factor_grace_until: Set(None),
     }
     .insert(txn)
     .await;

@@ -74,11 +74,15 @@ pub enum Action {
     AccessDecide,
     AccessVoucher,
     AccessProofView,
+    AuthSecondFactor,
+    SecondFactorEnrol,
+    SecondFactorRemove,
+    SecondFactorReset,
 }
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 43] = [
+    pub const ALL: [Action; 47] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -122,6 +126,10 @@ impl Action {
         Action::AccessDecide,
         Action::AccessVoucher,
         Action::AccessProofView,
+        Action::AuthSecondFactor,
+        Action::SecondFactorEnrol,
+        Action::SecondFactorRemove,
+        Action::SecondFactorReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -169,6 +177,10 @@ impl Action {
             Action::AccessDecide => "access.decide",
             Action::AccessVoucher => "access.voucher",
             Action::AccessProofView => "access.proof_view",
+            Action::AuthSecondFactor => "auth.second_factor",
+            Action::SecondFactorEnrol => "second_factor.enrol",
+            Action::SecondFactorRemove => "second_factor.remove",
+            Action::SecondFactorReset => "second_factor.reset",
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct CurrentUser {
     pub session_id: Uuid,
     /// What this session's forms must carry.
     pub csrf_token: String,
+    /// When this session last passed a second factor (staff and administrators).
+    pub second_factor_at: Option<time::OffsetDateTime>,
 }
 
 impl CurrentUser {
@@ -52,6 +54,30 @@ impl CurrentUser {
     pub fn actor(&self) -> crate::audit::Actor {
         crate::audit::Actor::account(self.account.id, self.account.role)
     }
+
+    /// The most sensitive acts (resetting or disabling accounts, exporting the audit log, bulk
+    /// release): a staff member or administrator must have passed a second factor within the
+    /// last five minutes, or is asked to again and sent back to `back` (the page of the form).
+    pub fn require_step_up(&self, back: &str) -> Result<(), AppError> {
+        let now = time::OffsetDateTime::now_utc();
+        if !super::second_factor::required(self.role())
+            || super::second_factor::recent(self.second_factor_at, now)
+            || self.in_grace(now)
+        {
+            return Ok(());
+        }
+        Err(AppError::SecondFactorRequired {
+            next: Some(back.to_owned()),
+            step_up: true,
+        })
+    }
+
+    /// An account the `create-admin` grace still lets act without a second factor.
+    fn in_grace(&self, now: time::OffsetDateTime) -> bool {
+        self.account
+            .second_factor_grace_until
+            .is_some_and(|until| until > now)
+    }
 }
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
@@ -60,7 +86,24 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
         .ok_or_else(|| AppError::internal("application state missing"))
 }
 
+/// The signed-in user, who — if staff or an administrator — has passed a second factor in this
+/// session (or is within their grace); else `SecondFactorRequired`.
 async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
+    let user = session_user(req).await?;
+    if super::second_factor::required(user.role())
+        && user.second_factor_at.is_none()
+        && !user.in_grace(time::OffsetDateTime::now_utc())
+    {
+        return Err(AppError::SecondFactorRequired {
+            next: None,
+            step_up: false,
+        });
+    }
+    Ok(user)
+}
+
+/// The signed-in user, second factor or not: only the pages that pass or enrol one take it.
+async fn session_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
     let state = state(&req)?;
     let cookie = req
         .cookie(session::cookie_name(&state.settings))
@@ -82,6 +125,7 @@ async fn current_user(req: HttpRequest) -> Result<CurrentUser, AppError> {
         // Masked per request: every page carries different bytes (BREACH).
         csrf_token: csrf::masked(&csrf::token_for_session(&state.key, row.id)),
         session_id: row.id,
+        second_factor_at: row.second_factor_at,
         account,
     };
     let _ = SIGNED_IN.try_with(|c| *c.borrow_mut() = Some(user.clone()));
@@ -118,6 +162,21 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         Box::pin(current_user(req.clone()))
+    }
+}
+
+/// A signed-in person whose session may still lack its second factor: the pages that pass or
+/// enrol one (and nothing else) take this.
+#[derive(Clone, Debug)]
+pub struct PendingUser(pub CurrentUser);
+
+impl FromRequest for PendingUser {
+    type Error = AppError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { session_user(req).await.map(PendingUser) })
     }
 }
 

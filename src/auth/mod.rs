@@ -6,12 +6,13 @@ pub mod csrf;
 pub mod extract;
 pub mod identifier;
 pub mod password;
+pub mod second_factor;
 pub mod session;
 pub mod signin;
 pub mod throttle;
 pub mod tokens;
 
-pub use extract::{AdminUser, CurrentUser, DownloadUser, StaffUser, signed_in};
+pub use extract::{AdminUser, CurrentUser, DownloadUser, PendingUser, StaffUser, signed_in};
 
 /// The client's address and user agent, as recorded with sessions and audit events and used by
 /// the sign-in throttle. The address is the TCP peer, unless the peer is one of

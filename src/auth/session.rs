@@ -80,6 +80,7 @@ pub async fn start(
             ua.truncate(ua.floor_char_boundary(512));
             ua
         })),
+        second_factor_at: Set(None),
     }
     .insert(db)
     .await?;

@@ -82,6 +82,10 @@ enum Command {
         /// (implied when standard input is not a terminal).
         #[arg(long)]
         password_stdin: bool,
+        /// Hours the new administrator may act before enrolling a second factor (0: enrol at
+        /// the first sign-in, which they may do at once). At most 72.
+        #[arg(long, default_value_t = 0)]
+        second_factor_grace_hours: u16,
     },
 }
 
@@ -111,6 +115,16 @@ enum AccountAction {
         identifier: String,
         /// Why (recorded in the audit log, and shown to the person at their next sign-in).
         #[arg(long, default_value = "系统管理员在服务器上重新发放访问码")]
+        reason: String,
+    },
+    /// Remove every second factor and recovery code of a staff member or administrator (their
+    /// phone lost with their codes) and end their sessions; they enrol anew at the next sign-in.
+    ResetSecondFactor {
+        /// The sign-in name.
+        #[arg(long)]
+        username: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
         reason: String,
     },
     /// Create a brigade (department).
@@ -177,7 +191,17 @@ pub fn main() -> ExitCode {
                 username,
                 display_name,
                 password_stdin,
-            } => create_admin(settings, &username, &display_name, password_stdin).await,
+                second_factor_grace_hours,
+            } => {
+                create_admin(
+                    settings,
+                    &username,
+                    &display_name,
+                    password_stdin,
+                    second_factor_grace_hours,
+                )
+                .await
+            }
         }
     });
     match result {
@@ -299,6 +323,43 @@ async fn account(settings: Settings, action: AccountAction) -> Result<(), Failur
             .map_err(|e| e.to_string())?;
             print_code(&acc.login_masked, code);
         }
+        AccountAction::ResetSecondFactor { username, reason } => {
+            let username = id::normalise_username(&username).map_err(text)?;
+            let key = Identifier::Username(username.clone()).login_key(&state.key);
+            let acc = crate::db::accounts::find_by_login_key(&state.db, &key)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no account has the sign-in name {username}"))?;
+            if !crate::auth::second_factor::required(acc.role) {
+                return Err(Failure::Other(
+                    "only officers and administrators have a second factor".into(),
+                ));
+            }
+            let reason = reason.trim().to_owned();
+            if reason.is_empty() || reason.chars().count() > 200 {
+                return Err(Failure::Other(
+                    "--reason must be 1 to 200 characters".into(),
+                ));
+            }
+            state
+                .audit
+                .record(
+                    Event::new(Actor::SYSTEM, Action::SecondFactorReset, Outcome::Allowed).details(
+                        serde_json::json!({ "account_id": acc.id, "login": acc.login_masked, "by": "cli", "reason": reason }),
+                    ),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let removed = crate::auth::second_factor::reset(&state.db, acc.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            crate::auth::session::revoke_all(&state.db, acc.id, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "removed {removed} second factor(s) of {username}; at the next sign-in they enrol a new one"
+            );
+        }
         AccountAction::CreateDepartment { code, name } => {
             let dep = accounts::create_department(
                 &state.db,
@@ -328,6 +389,10 @@ async fn demo(settings: Settings) -> Result<(), Failure> {
             login.who, login.identifier, login.password
         );
     }
+    println!(
+        "  the staff member's second factor: add this key to an authenticator app (time-based, 6 digits, 30 s): {}",
+        crate::auth::second_factor::base32(crate::demo::STAFF_TOTP_SECRET)
+    );
     Ok(())
 }
 
@@ -360,7 +425,13 @@ async fn create_admin(
     username: &str,
     display_name: &str,
     password_stdin: bool,
+    grace_hours: u16,
 ) -> Result<(), Failure> {
+    if grace_hours > 72 {
+        return Err(Failure::Other(
+            "--second-factor-grace-hours is at most 72".into(),
+        ));
+    }
     let username =
         identifier::normalise_username(username).map_err(|e| Failure::Other(e.to_string()))?;
     let display_name = display_name.trim();
@@ -431,6 +502,9 @@ async fn create_admin(
             login_masked: &username,
             display_name,
             password_hash: &hash,
+            second_factor_grace_until: (grace_hours > 0).then(|| {
+                time::OffsetDateTime::now_utc() + time::Duration::hours(i64::from(grace_hours))
+            }),
         },
     )
     .await;
@@ -448,6 +522,13 @@ async fn create_admin(
         return Err(Failure::Other(e.to_string()));
     }
     println!("created admin {username} ({id})");
+    if grace_hours > 0 {
+        println!(
+            "they may act without a second factor for {grace_hours} h; after that they must enrol one (an authenticator app) at /account/second-factor"
+        );
+    } else {
+        println!("at the first sign-in they enrol a second factor (an authenticator app)");
+    }
     Ok(())
 }
 

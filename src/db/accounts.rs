@@ -15,6 +15,8 @@ pub struct NewAdmin<'a> {
     pub login_masked: &'a str,
     pub display_name: &'a str,
     pub password_hash: &'a str,
+    /// Until when the administrator may act without a second factor.
+    pub second_factor_grace_until: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,7 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
         notify_email: Set(false),
         unread_notifications: Set(0),
         organisation: Set(None),
+        second_factor_grace_until: Set(new.second_factor_grace_until),
     }
     .insert(db)
     .await

@@ -60,6 +60,8 @@ pub enum Event {
     },
     /// The account was reset: a security notice.
     AccountReset,
+    /// The account's second factor was reset by an administrator: a security notice.
+    SecondFactorReset,
     /// A review application of the party's moved: filed (with its receipt number), forwarded,
     /// accepted, refused by the authority, concluded.
     Review {
@@ -91,6 +93,7 @@ impl Event {
             Event::DelegationRevoked => "delegation.revoked",
             Event::CodeExpiring { .. } => "code.expiring",
             Event::AccountReset => "account.reset",
+            Event::SecondFactorReset => "second_factor.reset",
             Event::Review { state, .. } => match state {
                 crate::vocab::ReviewState::Filed => "review.filed",
                 crate::vocab::ReviewState::Forwarded => "review.forwarded",

@@ -94,6 +94,7 @@ pub fn message_text(event: &str, params: &serde_json::Value, portal: &str) -> St
             )
         }
         "account.reset" => "您的账户已被重置，原密码已失效，所有登录已退出。如非您本人申请，请立即联系办案大队。 (Your account was reset: the old password no longer works and every sign-in was ended. If you did not ask for this, call the brigade at once.)".to_owned(),
+        "second_factor.reset" => "您的二次验证已被管理员重置，下次登录时须重新添加验证器应用。如非您本人申请，请立即联系管理员。 (An administrator reset your second factor: add an authenticator app again at your next sign-in. If you did not ask for this, call the administrator at once.)".to_owned(),
         "review.filed" => {
             let r = params["receipt"].as_str().unwrap_or("");
             format!(

@@ -27,6 +27,7 @@ fn account(role: Role, department: Option<Uuid>) -> account::Model {
         notify_email: false,
         unread_notifications: 0,
         organisation: None,
+        second_factor_grace_until: None,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct AccountRow {
     pub department: String,
     pub status: String,
     pub disabled: bool,
+    /// A staff member: an administrator may reset their second factor here.
+    pub staff: bool,
 }
 
 #[derive(Template)]
@@ -76,6 +78,7 @@ async fn admin_page(
         .await?
         .into_iter()
         .map(|a| AccountRow {
+            staff: a.role == crate::vocab::Role::Staff,
             department: a
                 .department_id
                 .and_then(|d| departments.iter().find(|x| x.id == d))
@@ -345,7 +348,7 @@ pub async fn account_action_post(
     let (id, action) = path.into_inner();
     let actor = admin.0.actor();
     let form = form.into_inner();
-    if action == "reset" && form.confirm.is_none() {
+    if matches!(action.as_str(), "reset" | "reset-second-factor") && form.confirm.is_none() {
         let message = crate::i18n::t("admin.accounts.reset_unconfirmed");
         return refused(&state, &admin, message).await;
     }
@@ -367,6 +370,26 @@ pub async fn account_action_post(
                 back: "/admin#accounts".into(),
             },
         );
+    }
+    // The most sensitive acts ask for a fresh second factor.
+    if matches!(action.as_str(), "disable" | "reset" | "reset-second-factor") {
+        admin.0.require_step_up("/admin#accounts")?;
+    }
+    if action == "reset-second-factor" {
+        let by = accounts::ResetBy {
+            actor,
+            label: crate::i18n::t("admin.accounts.reset_by_admin"),
+            reason: form.reason,
+        };
+        return match accounts::reset_second_factor(&state.db, &state.audit, state.channels, by, id)
+            .await
+        {
+            Ok(acc) => Ok(flash::see_other(
+                "/admin#accounts",
+                Flash::new("second_factor_reset").with("name", &acc.display_name),
+            )),
+            Err(e) => refused(&state, &admin, account_error(e)?).await,
+        };
     }
     let result = match action.as_str() {
         "disable" | "enable" => {

@@ -211,6 +211,7 @@ pub async fn audit_csv_get(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> AppResult<HttpResponse> {
+    user.require_step_up(&format!("/staff/audit.csv?{}", query.query_string()))?;
     let details = serde_json::json!({ "filter": query.query_string(), "format": "csv" });
     let (scope, filter) =
         open_log(&req, &user, &state, &query, Action::AuditExport, details).await?;

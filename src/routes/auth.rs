@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{Layout, home_for, render, see_other};
 use crate::audit::{Action, Event, Outcome};
 use crate::auth::signin::{self, ActivateError, Client, SignInError};
-use crate::auth::{CurrentUser, client_of, csrf, session};
+use crate::auth::{client_of, csrf, session};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -175,7 +175,7 @@ pub async fn view_login_post(
 
 /// `POST /logout`
 pub async fn logout_post(
-    user: CurrentUser,
+    crate::auth::PendingUser(user): crate::auth::PendingUser,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> AppResult<HttpResponse> {

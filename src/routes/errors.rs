@@ -40,7 +40,9 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::NotSignedIn | AppError::SessionExpired => StatusCode::UNAUTHORIZED,
+            AppError::NotSignedIn
+            | AppError::SessionExpired
+            | AppError::SecondFactorRequired { .. } => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::Refused { .. } | AppError::CsrfRejected => {
                 StatusCode::FORBIDDEN
             }
@@ -85,6 +87,26 @@ impl ResponseError for AppError {
                 .finish();
             if matches!(self, AppError::SessionExpired) {
                 super::flash::Flash::new("session_expired").attach(&mut res);
+            }
+            return res;
+        }
+
+        if let AppError::SecondFactorRequired { next, step_up } = self
+            && !wants_json
+        {
+            // Back to this page once passed — unless it was a form's post (its page instead).
+            let here = ctx
+                .as_ref()
+                .filter(|c| c.method == "GET")
+                .map_or("/", |c| c.path.as_str());
+            let next = next.as_deref().unwrap_or(here);
+            let location = format!("/login/second-factor?next={}", urlencode(next));
+            let mut res = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+            if *step_up {
+                super::flash::Flash::new("step_up").attach(&mut res);
             }
             return res;
         }

@@ -64,6 +64,7 @@ pub fn text_of(event: &str, params: &serde_json::Value) -> String {
         ("delegation.revoked", _) => "inbox.event.delegation_revoked",
         ("code.expiring", _) => "inbox.event.code_expiring",
         ("account.reset", _) => "inbox.event.account_reset",
+        ("second_factor.reset", _) => "inbox.event.second_factor_reset",
         ("review.filed", _) => "inbox.event.review_filed",
         ("review.forwarded", _) => "inbox.event.review_forwarded",
         ("review.accepted", _) => "inbox.event.review_accepted",

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod once;
 pub mod public;
 pub mod review;
+pub mod second_factor;
 pub mod staff;
 pub mod static_files;
 pub mod uploads;
@@ -240,6 +241,34 @@ pub const ROUTES: &[RouteSpec] = &[
             r.route(get().to(auth::view_login_get))
                 .route(web::post().to(auth::view_login_post))
         },
+    },
+    RouteSpec {
+        path: "/login/second-factor",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(second_factor::view_challenge_get))
+                .route(web::post().to(second_factor::challenge_post))
+        },
+    },
+    RouteSpec {
+        path: "/account/second-factor",
+        methods: &["GET"],
+        build: |r| r.route(get().to(second_factor::view_manage_get)),
+    },
+    RouteSpec {
+        path: "/account/second-factor/totp",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(second_factor::totp_begin_post)),
+    },
+    RouteSpec {
+        path: "/account/second-factor/totp/confirm",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(second_factor::totp_confirm_post)),
+    },
+    RouteSpec {
+        path: "/account/second-factor/{id}/remove",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(second_factor::remove_post)),
     },
     RouteSpec {
         path: "/logout",

@@ -41,20 +41,31 @@ pub async fn activate(
     password: &str,
 ) -> reqwest::Response {
     let csrf = app.csrf_from("/activate").await;
-    app.post_form(
-        "/activate",
-        &[
-            ("csrf_token", &csrf),
-            ("identifier", identifier),
-            ("code", code),
-            ("password", password),
-            ("password_repeat", password),
-        ],
-    )
-    .await
+    let res = app
+        .post_form(
+            "/activate",
+            &[
+                ("csrf_token", &csrf),
+                ("identifier", identifier),
+                ("code", code),
+                ("password", password),
+                ("password_repeat", password),
+            ],
+        )
+        .await;
+    crate::helpers::second_factor_after(app, identifier, &res).await;
+    res
 }
 
 pub async fn sign_in(app: &TestApp, identifier: &str, password: &str) -> reqwest::Response {
+    let res = password_only(app, identifier, password).await;
+    crate::helpers::second_factor_after(app, identifier, &res).await;
+    res
+}
+
+/// Signs in with the password alone (a staff member's session then still needs its second
+/// factor).
+pub async fn password_only(app: &TestApp, identifier: &str, password: &str) -> reqwest::Response {
     let csrf = app.csrf_from("/login").await;
     app.post_form(
         "/login",
@@ -596,6 +607,7 @@ pub async fn admin(app: &TestApp) -> TestApp {
             login_masked: "root.admin",
             display_name: "系统管理员",
             password_hash: &hash,
+            second_factor_grace_until: None,
         },
     )
     .await

@@ -215,3 +215,156 @@ pub fn unwritable_dir(tmp: &Path) -> PathBuf {
     std::fs::write(&blocker, b"a file, not a directory").expect("write blocker");
     blocker.join("data")
 }
+
+/// The authenticator apps the tests' staff and administrators enrolled, by instance and login:
+/// the secret, the last step a code was used for (a code is accepted once), the recovery codes.
+#[derive(Default, Clone)]
+pub struct Enrolled {
+    pub secret: Vec<u8>,
+    pub last_step: i64,
+    pub recovery: Vec<String>,
+}
+
+static ENROLLED: std::sync::LazyLock<std::sync::Mutex<HashMap<(String, String), Enrolled>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Records an app enrolled outside the helpers (the demo's officer, whose key is known; one
+/// enrolled in a browser), whose codes were last used for `last_step`.
+pub fn enrolled_elsewhere(address: &str, login: &str, secret: &[u8], last_step: i64) {
+    ENROLLED.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        (address.to_owned(), login.to_owned()),
+        Enrolled {
+            secret: secret.to_vec(),
+            last_step,
+            recovery: Vec::new(),
+        },
+    );
+}
+
+/// What `login` enrolled on the instance at `address`, if anything.
+pub fn enrolled(address: &str, login: &str) -> Option<Enrolled> {
+    ENROLLED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(address.to_owned(), login.to_owned()))
+        .cloned()
+}
+
+/// The next code `login`'s app would give that the portal has not accepted yet: this step's,
+/// the next one's (±1 step is accepted), else one of the recovery codes.
+pub fn next_second_factor_code(address: &str, login: &str) -> Option<String> {
+    let mut all = ENROLLED.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = all.get_mut(&(address.to_owned(), login.to_owned()))?;
+    let now = time::OffsetDateTime::now_utc();
+    let step = now.unix_timestamp() / 30;
+    let next = step.max(entry.last_step + 1);
+    if next <= step + 1 {
+        entry.last_step = next;
+        return evidence_portal::auth::second_factor::code_at(
+            &entry.secret,
+            time::OffsetDateTime::from_unix_timestamp(next * 30).ok()?,
+        );
+    }
+    entry.recovery.pop()
+}
+
+/// Enrols an authenticator app for the signed-in staff member or administrator `login` of
+/// `who`, as the page does (the secret read off it, the first code computed from it).
+pub async fn enrol_second_factor(who: &TestApp, login: &str) {
+    let page = who
+        .get("/account/second-factor")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let res = who
+        .post_form(
+            "/account/second-factor/totp",
+            &[("csrf_token", &csrf_in(&page))],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "the enrolment page");
+    let page = res.text().await.unwrap();
+    let secret_text = page
+        .split(r#"id="totp-secret">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the key is shown")
+        .replace(' ', "");
+    let factor_id = page
+        .split(r#"name="factor_id" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the enrolment's id")
+        .to_owned();
+    let secret = totp_rs::Secret::try_from_base32(&secret_text)
+        .expect("base32")
+        .as_bytes()
+        .to_vec();
+    let now = time::OffsetDateTime::now_utc();
+    let code = evidence_portal::auth::second_factor::code_at(&secret, now).unwrap();
+    let res = who
+        .post_form(
+            "/account/second-factor/totp/confirm",
+            &[
+                ("csrf_token", &csrf_in(&page)),
+                ("factor_id", &factor_id),
+                ("name", "测试手机"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "the app is confirmed");
+    let html = res.text().await.unwrap();
+    let recovery: Vec<String> = html
+        .split(r#"<li><code class="secret">"#)
+        .skip(1)
+        .filter_map(|s| s.split('<').next().map(str::to_owned))
+        .collect();
+    assert_eq!(recovery.len(), 10, "ten recovery codes shown");
+    ENROLLED.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        (who.address.clone(), login.to_owned()),
+        Enrolled {
+            secret,
+            last_step: now.unix_timestamp() / 30,
+            recovery,
+        },
+    );
+}
+
+/// After a password for `login` that landed on a staff or administrator page: passes the second
+/// factor (enrolling one first if the account has none), as the person would.
+pub async fn second_factor_after(who: &TestApp, login: &str, res: &reqwest::Response) {
+    let lands = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or("");
+    if res.status() != StatusCode::SEE_OTHER
+        || !(lands.starts_with("/staff") || lands.starts_with("/admin"))
+    {
+        return;
+    }
+    let challenge = who.get("/login/second-factor").await;
+    if challenge.status() == StatusCode::SEE_OTHER {
+        enrol_second_factor(who, login).await;
+        return;
+    }
+    let page = challenge.text().await.unwrap();
+    let code = next_second_factor_code(&who.address, login).expect("an enrolled app");
+    let res = who
+        .post_form(
+            "/login/second-factor",
+            &[
+                ("csrf_token", &csrf_in(&page)),
+                ("code", &code),
+                ("next", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "the second factor passes"
+    );
+}

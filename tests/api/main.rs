@@ -26,6 +26,7 @@ mod materials;
 mod matrix;
 mod notifications;
 mod pages;
+mod second_factor;
 mod security;
 mod store;
 mod timeline;

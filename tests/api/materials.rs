@@ -858,6 +858,7 @@ async fn session_of(app: &TestApp, username: &str) -> (String, String) {
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
         .find(|c| c.starts_with("portal-session="))
         .unwrap();
+    crate::helpers::second_factor_after(&fresh, username, &res).await;
     let csrf = fresh.csrf_from("/account").await;
     (cookie, csrf)
 }
@@ -981,6 +982,12 @@ async fn the_demo_seeds_a_served_case_people_can_sign_in_to() {
     );
     // The officer finds an insurer's application waiting.
     let officer = app.with_client(client());
+    crate::helpers::enrolled_elsewhere(
+        &app.address,
+        "demo.wangli",
+        evidence_portal::demo::STAFF_TOTP_SECRET,
+        0,
+    );
     crate::auth::sign_in(&officer, "demo.wangli", "Demo-Staff-河桥-2026").await;
     let queue = officer.get("/staff").await.text().await.unwrap();
     assert!(

@@ -21,4 +21,5 @@ mod agent;
 mod applications;
 mod english;
 mod party;
+mod second_factor;
 mod staff;

@@ -87,6 +87,7 @@ async fn activated(
         )
         .await;
     assert_status(&res, StatusCode::SEE_OTHER);
+    crate::helpers::second_factor_after(&browser, username, &res).await;
     browser
 }
 

@@ -35,6 +35,8 @@ pub struct Model {
     pub unread_notifications: i32,
     /// The insurer (or firm) an owner or insurer account acts for, masked in access histories.
     pub organisation: Option<String>,
+    /// Until when a staff or administrator account may act without a second factor.
+    pub second_factor_grace_until: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

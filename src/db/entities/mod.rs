@@ -19,5 +19,7 @@ pub mod material;
 pub mod notification;
 pub mod outbox;
 pub mod rate_limit;
+pub mod recovery_code;
 pub mod review_application;
+pub mod second_factor;
 pub mod session;

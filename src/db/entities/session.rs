@@ -17,6 +17,8 @@ pub struct Model {
     pub revoked_at: Option<TimeDateTimeWithTimeZone>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// When this session last passed a second factor (staff and administrators).
+    pub second_factor_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -134,6 +134,9 @@ pub async fn materials_release_post(
 ) -> AppResult<HttpResponse> {
     use crate::materials::MaterialError;
     let (permit, case) = authorize(&state, &staff, &req, path.into_inner()).await?;
+    staff
+        .0
+        .require_step_up(&format!("/staff/cases/{}#materials", case.id))?;
     let ids: Vec<Uuid> = url::form_urlencoded::parse(&body)
         .filter(|(k, _)| k == "material")
         .filter_map(|(_, v)| Uuid::parse_str(v.trim()).ok())

@@ -282,6 +282,9 @@ pub async fn party_reset_post(
 ) -> AppResult<HttpResponse> {
     let (case_id, party_id) = path.into_inner();
     let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    staff
+        .0
+        .require_step_up(&format!("/staff/cases/{case_id}#parties"))?;
     let found = cases::party_of(&state.db, &case, party_id)
         .await?
         .ok_or(AppError::NotFound)?;
