@@ -69,6 +69,7 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     let audit = Audit::start(db.clone(), clock.clone());
     Ok(AppState {
         channels: crate::state::Channels::of(&settings),
+        webauthn: crate::state::relying_party(&settings).map(std::sync::Arc::new),
         settings,
         db,
         store,

@@ -26,6 +26,27 @@ pub struct AppState {
     pub bundle_checks: std::sync::Arc<tokio::sync::Semaphore>,
     /// The channels notifications go out by besides the inbox.
     pub channels: Channels,
+    /// The passkey relying party (its id the host of `PORTAL_PUBLIC_URL`); `None` where that
+    /// host cannot be one (an IP address): authenticator apps only.
+    pub webauthn: Option<std::sync::Arc<webauthn_rs::Webauthn>>,
+}
+
+/// The passkey relying party of an installation: its id the public URL's host, its origin the
+/// public URL. On `localhost` any port is accepted (development and tests bind port 0).
+pub fn relying_party(settings: &crate::config::Settings) -> Option<webauthn_rs::Webauthn> {
+    let url = &settings.public_url;
+    // A relying party's id is a domain name: browsers refuse IP addresses.
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return None;
+    };
+    let local = host == "localhost";
+    let name = crate::i18n::Locale::Zh.t("site.name");
+    webauthn_rs::WebauthnBuilder::new(host, url)
+        .ok()?
+        .rp_name(&name)
+        .allow_any_port(local)
+        .build()
+        .ok()
 }
 
 /// The channels this installation sends notifications through besides the inbox. A delivery

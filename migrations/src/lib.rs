@@ -22,6 +22,7 @@ mod m20261129_000014_create_case_milestones;
 mod m20261129_000015_add_notification_dedupe_key;
 mod m20261129_000016_create_applications;
 mod m20261129_000017_create_second_factors;
+mod m20261129_000018_create_webauthn_challenges;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000015_add_notification_dedupe_key::Migration),
             Box::new(m20261129_000016_create_applications::Migration),
             Box::new(m20261129_000017_create_second_factors::Migration),
+            Box::new(m20261129_000018_create_webauthn_challenges::Migration),
         ]
     }
 }

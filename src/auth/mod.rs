@@ -5,6 +5,7 @@ pub mod access_code;
 pub mod csrf;
 pub mod extract;
 pub mod identifier;
+pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 pub mod session;

@@ -28,6 +28,24 @@ struct ChallengePage {
     csrf_token: String,
     next: String,
     error: Option<String>,
+    /// The account has a passkey (and the installation can use them): offer it.
+    passkey: bool,
+}
+
+/// Whether to offer `user` signing in with a passkey (and load the script that does it).
+async fn offers_passkey(
+    state: &AppState,
+    user: &CurrentUser,
+    layout: &mut Layout,
+) -> AppResult<bool> {
+    let offer = state.webauthn.is_some()
+        && !crate::auth::passkeys::of_account(&state.db, user.account.id)
+            .await?
+            .is_empty();
+    if offer {
+        layout.scripts.push(crate::assets::url("passkey.js"));
+    }
+    Ok(offer)
 }
 
 fn next_or_home(next: &str, user: &CurrentUser) -> String {
@@ -53,11 +71,14 @@ pub async fn view_challenge_get(
     {
         return Ok(super::see_other("/account/second-factor"));
     }
+    let mut layout = Layout::for_user(&user);
+    let passkey = offers_passkey(&state, &user, &mut layout).await?;
     render(&ChallengePage {
-        layout: Layout::for_user(&user),
+        layout,
         csrf_token: user.csrf_token.clone(),
         next: query.next.clone(),
         error: None,
+        passkey,
     })
 }
 
@@ -148,13 +169,16 @@ pub async fn challenge_post(
                 "replayed_second_factor" => "second_factor.replayed",
                 _ => "second_factor.wrong",
             };
+            let mut layout = Layout::for_user(&user);
+            let passkey = offers_passkey(&state, &user, &mut layout).await?;
             render_status(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 &ChallengePage {
-                    layout: Layout::for_user(&user),
+                    layout,
                     csrf_token: user.csrf_token.clone(),
                     next: form.next,
                     error: Some(crate::i18n::t(key)),
+                    passkey,
                 },
             )
         }
@@ -182,6 +206,8 @@ struct ManagePage {
     error: Option<String>,
     /// Just enrolled: the recovery codes, shown this once.
     recovery_codes: Vec<String>,
+    /// Passkeys can be registered here (the portal is reached by a domain name).
+    passkeys: bool,
 }
 
 async fn manage_page(
@@ -208,8 +234,14 @@ async fn manage_page(
                 .unwrap_or_else(|| locale.t("second_factor.manage.never").into_owned()),
         })
         .collect();
+    let mut layout = Layout::for_user(user);
+    let passkeys = state.webauthn.is_some();
+    if passkeys {
+        layout.scripts.push(crate::assets::url("passkey.js"));
+    }
     Ok(ManagePage {
-        layout: Layout::for_user(user),
+        passkeys,
+        layout,
         csrf_token: user.csrf_token.clone(),
         factors,
         recovery_left: second_factor::recovery_codes_left(&state.db, user.account.id).await?,

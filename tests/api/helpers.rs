@@ -368,3 +368,28 @@ pub async fn second_factor_after(who: &TestApp, login: &str, res: &reqwest::Resp
         "the second factor passes"
     );
 }
+
+/// The (outcome, details) of every audit event of `action`, oldest first.
+#[allow(dead_code)] // The browser journeys' (they share this file).
+pub async fn audit_actions(app: &TestApp, action: &str) -> Vec<(String, String)> {
+    use evidence_portal::db::entities::audit_event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq(action))
+        .order_by_asc(audit_event::Column::Seq)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.outcome, e.details))
+        .collect()
+}
+
+/// The same account reached at another address (`localhost` for passkeys): its app and codes.
+#[allow(dead_code)] // The browser journeys' (they share this file).
+pub fn enrolled_also_at(from: &str, to: &str, login: &str) {
+    let mut all = ENROLLED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = all.get(&(from.to_owned(), login.to_owned())).cloned() {
+        all.insert((to.to_owned(), login.to_owned()), entry);
+    }
+}

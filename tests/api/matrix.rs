@@ -396,6 +396,23 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                 403
             }
         }
+        // The matrix's instance is reached by an IP address, where passkeys cannot work.
+        ("/login/second-factor/passkey/begin", "POST")
+        | ("/account/second-factor/passkey/begin", "POST") => {
+            if staff || who == Who::Admin {
+                400
+            } else {
+                403
+            }
+        }
+        ("/login/second-factor/passkey/finish", "POST")
+        | ("/account/second-factor/passkey/finish", "POST") => {
+            if staff || who == Who::Admin {
+                400
+            } else {
+                403
+            }
+        }
         ("/account/second-factor/{id}/remove", "POST") => {
             if staff || who == Who::Admin {
                 404

@@ -203,6 +203,40 @@ impl Browser {
         Ok(browser)
     }
 
+    /// Adds a WebDriver virtual authenticator (WebAuthn Level 2, §11): a platform passkey
+    /// provider that verifies its user and consents without anyone touching it. Its id.
+    pub async fn add_virtual_authenticator(&self) -> Outcome<String> {
+        let res: Value = self
+            .http
+            .post(format!("{}/webauthn/authenticator", self.session_url))
+            .json(&json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(res["value"]
+            .as_str()
+            .ok_or(format!("no authenticator: {res}"))?
+            .to_owned())
+    }
+
+    /// Removes a virtual authenticator (its passkeys go with it).
+    pub async fn remove_virtual_authenticator(&self, id: &str) -> Outcome {
+        self.http
+            .delete(format!("{}/webauthn/authenticator/{id}", self.session_url))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
     /// Ends the browser session (Chromium exits); the profile directory is removed on drop.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

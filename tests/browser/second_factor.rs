@@ -147,3 +147,120 @@ async fn a_new_officer_enrols_an_app_and_signs_in_with_it_and_with_a_recovery_co
 
     b.close().await;
 }
+
+#[tokio::test]
+async fn an_officer_registers_a_passkey_signs_in_with_it_and_is_refused_with_another() {
+    if !browser_available("passkey") {
+        return;
+    }
+    // Passkeys need a domain name: the portal is reached as localhost (any port).
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_PUBLIC_URL".into(), "http://localhost:8080/".into());
+    })
+    .await;
+    let base = app.address.replace("127.0.0.1", "localhost");
+    let _office = crate::setup::staff(&app, "wang.li").await;
+    // The app the set-up enrolled, for the browser's sign-ins at this address.
+    crate::helpers::enrolled_also_at(&app.address, &base, "wang.li");
+    let b = Browser::open("passkey", &base).await.unwrap();
+    let authenticator = b.add_virtual_authenticator().await.unwrap();
+
+    b.step("01-add-a-passkey", async {
+        b.sign_in("wang.li", PASSWORD, "/staff").await?;
+        b.goto("/account/second-factor").await?;
+        b.fill("#passkey-name", "办公电脑").await?;
+        b.click("#add-passkey").await?;
+        b.wait_js(
+            "the passkey is listed",
+            "return document.querySelector('#factors') && document.querySelector('#factors').textContent.includes('办公电脑');",
+            vec![],
+        )
+        .await
+    })
+    .await;
+
+    b.step("02-sign-in-with-the-passkey", async {
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.goto("/login").await?;
+        b.fill("#identifier", "wang.li").await?;
+        b.fill("#password", PASSWORD).await?;
+        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
+            .await?;
+        b.wait_for_path("/login/second-factor").await?;
+        b.click("#use-passkey").await?;
+        b.wait_for_path("/staff").await
+    })
+    .await;
+
+    b.step("03-another-authenticator-is-refused", async {
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.remove_virtual_authenticator(&authenticator).await?;
+        b.add_virtual_authenticator().await?;
+        b.goto("/login").await?;
+        b.fill("#identifier", "wang.li").await?;
+        b.fill("#password", PASSWORD).await?;
+        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
+            .await?;
+        b.wait_for_path("/login/second-factor").await?;
+        b.click("#use-passkey").await?;
+        b.wait_js(
+            "the refusal is said",
+            "const s = document.getElementById('passkey-status'); return s && !s.hidden;",
+            vec![],
+        )
+        .await?;
+        b.goto("/staff").await?;
+        b.wait_for_path("/login/second-factor").await
+    })
+    .await;
+
+    b.step("04-removed-passkey", async {
+        // In with the app's code; the passkey removed; it is offered no more.
+        let code =
+            crate::helpers::next_second_factor_code(&base, "wang.li").ok_or("an app code")?;
+        b.fill("#code", &code).await?;
+        b.click_and_load(r#"form[action="/login/second-factor"] button[type="submit"]"#)
+            .await?;
+        b.goto("/account/second-factor").await?;
+        b.click_and_load(r#"#factors tr:last-child form button[type="submit"]"#)
+            .await?;
+        let flash = b.text(".flash").await?;
+        ensure!(flash.contains("已移除"), "{flash}");
+        let factors = b.text("#factors").await?;
+        ensure!(!factors.contains("办公电脑"), "{factors}");
+        b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
+            .await?;
+        b.goto("/login").await?;
+        b.fill("#identifier", "wang.li").await?;
+        b.fill("#password", PASSWORD).await?;
+        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
+            .await?;
+        b.wait_for_path("/login/second-factor").await?;
+        let offered = b
+            .js("return !!document.getElementById('use-passkey');", vec![])
+            .await?;
+        ensure!(
+            offered == serde_json::json!(false),
+            "a removed passkey is not offered"
+        );
+        Ok(())
+    })
+    .await;
+
+    b.close().await;
+    let checks = crate::helpers::audit_actions(&app, "auth.second_factor").await;
+    ensure_passkey_audited(&checks);
+}
+
+fn ensure_passkey_audited(checks: &[(String, String)]) {
+    assert!(
+        checks
+            .iter()
+            .any(|(outcome, details)| outcome == "allowed" && details.contains("passkey")),
+        "{checks:?}"
+    );
+    let enrolments = checks.iter().filter(|(_, d)| d.contains("passkey")).count();
+    assert!(enrolments >= 1, "{checks:?}");
+}

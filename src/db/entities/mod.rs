@@ -23,3 +23,4 @@ pub mod recovery_code;
 pub mod review_application;
 pub mod second_factor;
 pub mod session;
+pub mod webauthn_challenge;
