@@ -6,8 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use crate::audit::{Action, Event, Outcome};
-use crate::auth::{PendingUser, client_of, passkeys, second_factor, throttle};
+use super::second_factor::{audit_factor, next_or_home, staff_or_admin};
+use crate::audit::Action;
+use crate::auth::{PendingUser, passkeys, second_factor, throttle};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -29,14 +30,6 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
             "浏览器返回的通行密钥数据无法读取，请重试 (the browser's passkey answer could not be read: try again)",
         )
     })
-}
-
-async fn staff_or_admin(req: &HttpRequest, user: &crate::auth::CurrentUser) -> AppResult<()> {
-    if second_factor::required(user.role()) {
-        Ok(())
-    } else {
-        Err(crate::auth::extract::refuse(req, user, "role").await)
-    }
 }
 
 /// `POST /account/second-factor/passkey/begin`: the options to create a passkey with.
@@ -105,26 +98,19 @@ pub async fn register_finish_post(
         now,
     )
     .await?;
-    let (ip, ua) = client_of(&req);
-    state
-        .audit
-        .record(
-            Event::new(
-                user.actor(),
-                Action::SecondFactorEnrol,
-                if outcome.is_ok() {
-                    Outcome::Allowed
-                } else {
-                    Outcome::Denied
-                },
-            )
-            .client(ip, ua)
-            .details(match &outcome {
-                Ok(id) => serde_json::json!({ "kind": "passkey", "factor_id": id }),
-                Err(r) => serde_json::json!({ "kind": "passkey", "reason": r.as_str() }),
-            }),
-        )
-        .await?;
+    let details = match &outcome {
+        Ok(id) => serde_json::json!({ "kind": "passkey", "factor_id": id }),
+        Err(r) => serde_json::json!({ "kind": "passkey", "reason": r.as_str() }),
+    };
+    audit_factor(
+        &state,
+        &req,
+        &user,
+        Action::SecondFactorEnrol,
+        outcome.is_ok(),
+        details,
+    )
+    .await?;
     match outcome {
         Ok(_) => {
             second_factor::mark_session(&state.db, user.session_id, now).await?;
@@ -208,34 +194,24 @@ pub async fn sign_in_finish_post(
         .await?
         .map_err(|r| r.as_str()),
     };
-    let (ip, ua) = client_of(&req);
-    state
-        .audit
-        .record(
-            Event::new(
-                user.actor(),
-                Action::AuthSecondFactor,
-                if outcome.is_ok() {
-                    Outcome::Allowed
-                } else {
-                    Outcome::Denied
-                },
-            )
-            .client(ip, ua)
-            .details(match &outcome {
-                Ok(id) => serde_json::json!({ "method": "passkey", "factor_id": id }),
-                Err(reason) => serde_json::json!({ "method": "passkey", "reason": reason }),
-            }),
-        )
-        .await?;
+    let details = match &outcome {
+        Ok(id) => serde_json::json!({ "method": "passkey", "factor_id": id }),
+        Err(reason) => serde_json::json!({ "method": "passkey", "reason": reason }),
+    };
+    audit_factor(
+        &state,
+        &req,
+        &user,
+        Action::AuthSecondFactor,
+        outcome.is_ok(),
+        details,
+    )
+    .await?;
     match (outcome, attempt) {
         (Ok(_), _) => {
             throttle::account_succeeded(&state.db, user.account.id).await?;
             second_factor::mark_session(&state.db, user.session_id, now).await?;
-            let next = super::auth::safe_next(&body.next)
-                .filter(|n| !n.starts_with("/login"))
-                .unwrap_or(super::home_for(user.role()))
-                .to_owned();
+            let next = next_or_home(&body.next, &user);
             Ok(HttpResponse::Ok().json(serde_json::json!({ "redirect": next })))
         }
         (Err(reason), attempt) => {

@@ -48,7 +48,33 @@ async fn offers_passkey(
     Ok(offer)
 }
 
-fn next_or_home(next: &str, user: &CurrentUser) -> String {
+/// Records a second-factor event of `user`: allowed or denied, with its details.
+pub(super) async fn audit_factor(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &CurrentUser,
+    action: Action,
+    allowed: bool,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    let (ip, ua) = client_of(req);
+    let outcome = if allowed {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
+    };
+    state
+        .audit
+        .record(
+            Event::new(user.actor(), action, outcome)
+                .client(ip, ua)
+                .details(details),
+        )
+        .await?;
+    Ok(())
+}
+
+pub(super) fn next_or_home(next: &str, user: &CurrentUser) -> String {
     super::auth::safe_next(next)
         .filter(|n| !n.starts_with("/login"))
         .unwrap_or(home_for(user.role()))
@@ -98,7 +124,6 @@ async fn pass(
     user: &CurrentUser,
     code: &str,
 ) -> AppResult<Result<Passed, &'static str>> {
-    let (ip, ua) = client_of(req);
     let now = time::OffsetDateTime::now_utc();
     let attempt = throttle::account_attempt(&state.db, user.account.id).await?;
     let outcome = match attempt {
@@ -116,22 +141,15 @@ async fn pass(
         }
         Err(reason) => serde_json::json!({ "reason": reason }),
     };
-    state
-        .audit
-        .record(
-            Event::new(
-                user.actor(),
-                Action::AuthSecondFactor,
-                if outcome.is_ok() {
-                    Outcome::Allowed
-                } else {
-                    Outcome::Denied
-                },
-            )
-            .client(ip, ua)
-            .details(details),
-        )
-        .await?;
+    audit_factor(
+        state,
+        req,
+        user,
+        Action::AuthSecondFactor,
+        outcome.is_ok(),
+        details,
+    )
+    .await?;
     match (&outcome, attempt) {
         (Ok(_), _) => {
             throttle::account_succeeded(&state.db, user.account.id).await?;
@@ -254,7 +272,7 @@ async fn manage_page(
 
 /// Only staff and administrators have a second factor (parties and agents sign in with their
 /// password and see only their own cases).
-async fn staff_or_admin(req: &HttpRequest, user: &CurrentUser) -> AppResult<()> {
+pub(super) async fn staff_or_admin(req: &HttpRequest, user: &CurrentUser) -> AppResult<()> {
     if second_factor::required(user.role()) {
         Ok(())
     } else {
@@ -377,26 +395,21 @@ pub async fn totp_confirm_post(
         now,
     )
     .await?;
-    let (ip, ua) = client_of(&req);
-    state
-        .audit
-        .record(
-            Event::new(
-                user.actor(),
-                Action::SecondFactorEnrol,
-                if outcome.is_ok() {
-                    Outcome::Allowed
-                } else {
-                    Outcome::Denied
-                },
-            )
-            .client(ip, ua)
-            .details(match &outcome {
-                Ok(_) => serde_json::json!({ "kind": "totp", "factor_id": factor_id, "recovery_codes": second_factor::RECOVERY_CODES }),
-                Err(r) => serde_json::json!({ "kind": "totp", "reason": r.as_str() }),
-            }),
-        )
-        .await?;
+    let details = match &outcome {
+        Ok(_) => {
+            serde_json::json!({ "kind": "totp", "factor_id": factor_id, "recovery_codes": second_factor::RECOVERY_CODES })
+        }
+        Err(r) => serde_json::json!({ "kind": "totp", "reason": r.as_str() }),
+    };
+    audit_factor(
+        &state,
+        &req,
+        &user,
+        Action::SecondFactorEnrol,
+        outcome.is_ok(),
+        details,
+    )
+    .await?;
     match outcome {
         Ok(codes) => {
             second_factor::mark_session(&state.db, user.session_id, now).await?;
@@ -467,15 +480,16 @@ pub async fn remove_post(
             .await?,
         );
     }
-    let (ip, ua) = client_of(&req);
-    state
-        .audit
-        .record(
-            Event::new(user.actor(), Action::SecondFactorRemove, Outcome::Allowed)
-                .client(ip, ua)
-                .details(serde_json::json!({ "factor_id": id })),
-        )
-        .await?;
+    let details = serde_json::json!({ "factor_id": id });
+    audit_factor(
+        &state,
+        &req,
+        &user,
+        Action::SecondFactorRemove,
+        true,
+        details,
+    )
+    .await?;
     second_factor::remove(&state.db, user.account.id, id).await?;
     Ok(flash::see_other(
         "/account/second-factor",

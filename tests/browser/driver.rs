@@ -483,6 +483,17 @@ impl Browser {
         self.wait_for_path(landing).await
     }
 
+    /// Signs a staff member or administrator in with the password alone and waits on the second
+    /// factor's page (the journeys that pass it themselves).
+    pub async fn password_then_second_factor(&self, identifier: &str, password: &str) -> Outcome {
+        self.goto("/login").await?;
+        self.fill("#identifier", identifier).await?;
+        self.fill("#password", password).await?;
+        self.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
+            .await?;
+        self.wait_for_path("/login/second-factor").await
+    }
+
     /// Activates an account at `/activate` with the code from its notice, choosing `password`,
     /// and waits to land on the case list.
     pub async fn activate(&self, identifier: &str, code: &str, password: &str) -> Outcome {

@@ -109,12 +109,7 @@ async fn a_new_officer_enrols_an_app_and_signs_in_with_it_and_with_a_recovery_co
     b.step("06-recovery-code", async {
         b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
             .await?;
-        b.goto("/login").await?;
-        b.fill("#identifier", "li.na").await?;
-        b.fill("#password", PASSWORD).await?;
-        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/login/second-factor").await?;
+        b.password_then_second_factor("li.na", PASSWORD).await?;
         b.fill("#code", &recovery[0]).await?;
         b.click_and_load(r#"form[action="/login/second-factor"] button[type="submit"]"#)
             .await?;
@@ -182,12 +177,7 @@ async fn an_officer_registers_a_passkey_signs_in_with_it_and_is_refused_with_ano
     b.step("02-sign-in-with-the-passkey", async {
         b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
             .await?;
-        b.goto("/login").await?;
-        b.fill("#identifier", "wang.li").await?;
-        b.fill("#password", PASSWORD).await?;
-        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/login/second-factor").await?;
+        b.password_then_second_factor("wang.li", PASSWORD).await?;
         b.click("#use-passkey").await?;
         b.wait_for_path("/staff").await
     })
@@ -198,12 +188,7 @@ async fn an_officer_registers_a_passkey_signs_in_with_it_and_is_refused_with_ano
             .await?;
         b.remove_virtual_authenticator(&authenticator).await?;
         b.add_virtual_authenticator().await?;
-        b.goto("/login").await?;
-        b.fill("#identifier", "wang.li").await?;
-        b.fill("#password", PASSWORD).await?;
-        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/login/second-factor").await?;
+        b.password_then_second_factor("wang.li", PASSWORD).await?;
         b.click("#use-passkey").await?;
         b.wait_js(
             "the refusal is said",
@@ -232,12 +217,7 @@ async fn an_officer_registers_a_passkey_signs_in_with_it_and_is_refused_with_ano
         ensure!(!factors.contains("办公电脑"), "{factors}");
         b.click_and_load(r#"form[action="/logout"] button[type="submit"]"#)
             .await?;
-        b.goto("/login").await?;
-        b.fill("#identifier", "wang.li").await?;
-        b.fill("#password", PASSWORD).await?;
-        b.click_and_load(r#"form[action="/login"] button[type="submit"]"#)
-            .await?;
-        b.wait_for_path("/login/second-factor").await?;
+        b.password_then_second_factor("wang.li", PASSWORD).await?;
         let offered = b
             .js("return !!document.getElementById('use-passkey');", vec![])
             .await?;
