@@ -118,6 +118,23 @@ pub fn base32(secret: &[u8]) -> String {
         .join(" ")
 }
 
+/// The name a person gave a factor, as kept: control characters dropped, at most 50 characters,
+/// trimmed; none given, the label of its kind (`totp`, `passkey`) in the page's language.
+pub fn factor_name(raw: &str, kind: &str) -> String {
+    let name: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(50)
+        .collect::<String>()
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        crate::i18n::t(&format!("second_factor.kind.{kind}"))
+    } else {
+        name
+    }
+}
+
 /// A TOTP enrolment waiting for its first code.
 pub struct Enrolment {
     pub factor_id: Uuid,
@@ -519,6 +536,13 @@ mod tests {
         assert!(open(&key, Uuid::now_v7(), &sealed).is_none());
         assert!(open(&ServerKey::for_tests(4), a, &sealed).is_none());
         assert_ne!(seal(&key, a, b"x").unwrap(), seal(&key, a, b"x").unwrap());
+    }
+
+    #[test]
+    fn factor_names_are_plain_text_of_bounded_length() {
+        assert_eq!(factor_name("  工作\u{0007}手机 ", "totp"), "工作手机");
+        assert_eq!(factor_name(&"长".repeat(80), "totp").chars().count(), 50);
+        assert_eq!(factor_name("\n\t", "passkey"), "通行密钥");
     }
 
     #[test]

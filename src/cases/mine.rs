@@ -18,18 +18,12 @@ pub struct MyCase {
 
 /// How many materials of a case its parties can see: released, current, evidence.
 pub async fn released_count(db: &DatabaseConnection, case_id: Uuid) -> Result<u64, DbErr> {
-    use crate::db::entities::material;
-    material::Entity::find()
-        .filter(material::Column::CaseId.eq(case_id))
-        .filter(material::Column::State.eq(MaterialState::Released))
-        .filter(material::Column::Kind.is_in(MaterialKind::EVIDENCE))
-        .filter(material::Column::SupersededBy.is_null())
-        .count(db)
-        .await
+    released_of_kinds(db, case_id, &MaterialKind::EVIDENCE).await
 }
 
-/// How many released, current materials of `kinds` a case has (what an owner or insurer may open).
-async fn material_count(
+/// How many released, current materials of `kinds` a case has (an owner's or insurer's: those
+/// their application was granted).
+async fn released_of_kinds(
     db: &DatabaseConnection,
     case_id: Uuid,
     kinds: &[MaterialKind],
@@ -102,7 +96,7 @@ pub async fn my_cases(
             .await?;
         for g in grants.into_iter().filter(|g| g.in_force(now)) {
             if let Some(c) = case::Entity::find_by_id(g.case_id).one(db).await? {
-                let released = material_count(db, c.id, &g.kinds()).await?;
+                let released = released_of_kinds(db, c.id, &g.kinds()).await?;
                 out.push(MyCase {
                     case: c,
                     label: String::new(),

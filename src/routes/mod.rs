@@ -222,6 +222,30 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// A QR code of `data` as inline SVG (drawn here: no outside service sees what it carries), at
+/// least `size` pixels square, named `label` for assistive technology.
+pub fn qr_svg(data: &str, label: &str, size: u32) -> String {
+    let Ok(code) = qrcode::QrCode::new(data.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(size, size)
+        .quiet_zone(true)
+        .build();
+    // Inline in HTML: no XML declaration.
+    let start = svg.find("<svg").unwrap_or(0);
+    let label = label
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    svg[start..].replacen(
+        "<svg",
+        &format!(r#"<svg role="img" aria-label="{label}""#),
+        1,
+    )
+}
+
 /// Times shown to people: China Standard Time.
 pub fn cst(t: time::OffsetDateTime) -> String {
     crate::i18n::Locale::current().time(t)

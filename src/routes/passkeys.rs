@@ -75,19 +75,7 @@ pub async fn register_finish_post(
     let webauthn = relying_party(&state)?;
     let body: Registered = json(&body)?;
     let now = time::OffsetDateTime::now_utc();
-    let name: String = body
-        .name
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(50)
-        .collect::<String>()
-        .trim()
-        .to_owned();
-    let name = if name.is_empty() {
-        crate::i18n::t("second_factor.kind.passkey")
-    } else {
-        name
-    };
+    let name = second_factor::factor_name(&body.name, "passkey");
     let outcome = passkeys::finish_registration(
         &state.db,
         webauthn,

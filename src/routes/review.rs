@@ -80,6 +80,30 @@ async fn gate(
     Ok((permit, facts.case))
 }
 
+/// The steps after filing, as "date — what" in the page's language (the party's page and the
+/// staff case page alike).
+pub fn step_lines(app: &review_application::Model) -> Vec<String> {
+    let locale = crate::i18n::Locale::current();
+    let mut steps = Vec::new();
+    if let (Some(on), Some(authority)) = (app.forwarded_on, &app.authority) {
+        steps.push(locale.tf(
+            "review.step.forwarded",
+            &[("date", &locale.date(on)), ("authority", authority)],
+        ));
+    }
+    if let Some(on) = app.decided_on {
+        let key = match app.state {
+            crate::vocab::ReviewState::Refused => "review.step.refused",
+            _ => "review.step.accepted",
+        };
+        steps.push(locale.tf(key, &[("date", &locale.date(on))]));
+    }
+    if let Some(on) = app.concluded_on {
+        steps.push(locale.tf("review.step.concluded", &[("date", &locale.date(on))]));
+    }
+    steps
+}
+
 async fn describe(state: &AppState, app: &review_application::Model) -> AppResult<Filed> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let locale = crate::i18n::Locale::current();
@@ -107,23 +131,6 @@ async fn describe(state: &AppState, app: &review_application::Model) -> AppResul
     let filer = crate::db::entities::account::Entity::find_by_id(app.filed_by)
         .one(&state.db)
         .await?;
-    let mut steps = Vec::new();
-    if let (Some(on), Some(authority)) = (app.forwarded_on, &app.authority) {
-        steps.push(locale.tf(
-            "review.step.forwarded",
-            &[("date", &locale.date(on)), ("authority", authority)],
-        ));
-    }
-    if let Some(on) = app.decided_on {
-        let key = match app.state {
-            crate::vocab::ReviewState::Refused => "review.step.refused",
-            _ => "review.step.accepted",
-        };
-        steps.push(locale.tf(key, &[("date", &locale.date(on))]));
-    }
-    if let Some(on) = app.concluded_on {
-        steps.push(locale.tf("review.step.concluded", &[("date", &locale.date(on))]));
-    }
     Ok(Filed {
         receipt_no: app.receipt_no.clone(),
         filed_at: cst(app.filed_at),
@@ -137,7 +144,7 @@ async fn describe(state: &AppState, app: &review_application::Model) -> AppResul
         contested: titles(&app.contested),
         attachments: titles(&app.attachments),
         state: locale.label(app.state),
-        steps,
+        steps: step_lines(app),
         refusal_reason: app.refusal_reason.clone(),
     })
 }

@@ -290,25 +290,6 @@ pub async fn view_manage_get(
     render(&manage_page(&state, &user, None, None, Vec::new()).await?)
 }
 
-/// The QR code of an `otpauth://` address, as inline SVG with a name for assistive technology.
-fn qr_svg(uri: &str) -> String {
-    let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) else {
-        return String::new();
-    };
-    let svg = code
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(180, 180)
-        .quiet_zone(true)
-        .build();
-    let start = svg.find("<svg").unwrap_or(0);
-    let label = crate::i18n::t("second_factor.enrol.qr_label");
-    svg[start..].replacen(
-        "<svg",
-        &format!(r#"<svg role="img" aria-label="{label}""#),
-        1,
-    )
-}
-
 /// `POST /account/second-factor/totp`: starts adding an authenticator app (a new key each time;
 /// an unfinished earlier one is dropped).
 pub async fn totp_begin_post(
@@ -332,7 +313,11 @@ pub async fn totp_begin_post(
         time::OffsetDateTime::now_utc(),
     )
     .await?;
-    let qr = qr_svg(&enrolment.uri);
+    let qr = super::qr_svg(
+        &enrolment.uri,
+        &crate::i18n::t("second_factor.enrol.qr_label"),
+        180,
+    );
     let mut res = render(
         &manage_page(
             &state,
@@ -372,19 +357,7 @@ pub async fn totp_confirm_post(
     let form = form.into_inner();
     let factor_id = Uuid::parse_str(form.factor_id.trim()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
-    let name: String = form
-        .name
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(50)
-        .collect::<String>()
-        .trim()
-        .to_owned();
-    let name = if name.is_empty() {
-        crate::i18n::t("second_factor.kind.totp")
-    } else {
-        name
-    };
+    let name = second_factor::factor_name(&form.name, "totp");
     let outcome = second_factor::confirm_totp(
         &state.db,
         &state.key,
@@ -431,7 +404,13 @@ pub async fn totp_confirm_post(
                 &issuer,
             )
             .await?
-            .map(|e| (e.factor_id, e.secret, qr_svg(&e.uri)));
+            .map(|e| {
+                (
+                    e.factor_id,
+                    e.secret,
+                    super::qr_svg(&e.uri, &crate::i18n::t("second_factor.enrol.qr_label"), 180),
+                )
+            });
             let key = if refused == Refused::Replayed {
                 "second_factor.replayed"
             } else {

@@ -72,26 +72,9 @@ pub async fn of_case(state: &AppState, case: &case::Model) -> AppResult<CaseAppl
     let reviews = apps
         .iter()
         .map(|a: &review_application::Model| {
-            let mut steps = Vec::new();
-            if let (Some(on), Some(authority)) = (a.forwarded_on, &a.authority) {
-                steps.push(locale.tf(
-                    "review.step.forwarded",
-                    &[("date", &locale.date(on)), ("authority", authority)],
-                ));
-            }
-            if let Some(on) = a.decided_on {
-                let key = if a.state == ReviewState::Refused {
-                    "review.step.refused"
-                } else {
-                    "review.step.accepted"
-                };
-                steps.push(locale.tf(key, &[("date", &locale.date(on))]));
-            }
+            let mut steps = crate::routes::review::step_lines(a);
             if let Some(reason) = &a.refusal_reason {
                 steps.push(format!("{}{reason}", locale.t("review.refusal_reason")));
-            }
-            if let Some(on) = a.concluded_on {
-                steps.push(locale.tf("review.step.concluded", &[("date", &locale.date(on))]));
             }
             ReviewRow {
                 id: a.id,

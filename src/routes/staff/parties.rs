@@ -51,26 +51,8 @@ async fn brigade_name(state: &AppState, case: &case::Model) -> AppResult<String>
 /// external service sees who is being notified).
 fn activation_qr(state: &AppState) -> String {
     let url = format!("{}activate", state.settings.public_url);
-    let Ok(code) = qrcode::QrCode::new(url.as_bytes()) else {
-        return String::new();
-    };
-    let svg = code
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(150, 150)
-        .quiet_zone(true)
-        .build();
-    // Inline in HTML: no XML declaration, and a name for assistive technology.
-    let start = svg.find("<svg").unwrap_or(0);
     let label = crate::i18n::Locale::current().tf("staff.notice.qr_label", &[("url", &url)]);
-    let label = label
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;");
-    svg[start..].replacen(
-        "<svg",
-        &format!(r#"<svg role="img" aria-label="{label}""#),
-        1,
-    )
+    crate::routes::qr_svg(&url, &label, 150)
 }
 
 /// Where a party's printable notice is.
