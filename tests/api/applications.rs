@@ -934,3 +934,131 @@ async fn when_the_audit_log_cannot_commit_no_application_is_kept() {
         "no unrecorded file is left"
     );
 }
+
+#[tokio::test]
+async fn gc_keeps_an_applications_proof_and_ten_approvals_at_once_decide_once() {
+    let app = spawn_app().await;
+    let (staff, _party, case_id) = served_case(&app, "2026-保险-4").await;
+    let status = insurer_applies(&app, "110105", "2026-保险-4").await;
+    let id = application_id(&status);
+    // The proof is no material, yet gc must not take it for an orphan.
+    let before = objects_of(&app, &case_id).await;
+    assert_eq!(before, 1);
+    let out = crate::cli::run(&["gc", "--delete", "--min-age-minutes", "0"], &app.env, "");
+    assert_eq!(out.status.code(), Some(0), "{}", crate::cli::stderr(&out));
+    assert_eq!(objects_of(&app, &case_id).await, before, "the proof stays");
+    let proof = staff.get(&format!("/staff/applications/{id}/proof")).await;
+    assert_eq!(proof.status(), StatusCode::OK);
+    assert_eq!(proof.bytes().await.unwrap().as_ref(), PDF);
+    assert_eq!(events(&app, "access.proof_view").await.len(), 1);
+
+    // Ten officers' approvals at once: one takes effect, the rest are told it was decided.
+    let page = staff
+        .get(&format!("/staff/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let until = (today() + time::Duration::days(30)).to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let client = staff.client.clone();
+        let url = format!("{}/staff/applications/{id}/approve", staff.address);
+        let fields = vec![
+            ("csrf_token".to_owned(), csrf.clone()),
+            ("kind".to_owned(), "scene_diagram".to_owned()),
+            ("mode".to_owned(), "view".to_owned()),
+            ("until".to_owned(), until.clone()),
+        ];
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut approved = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::SEE_OTHER => approved += 1,
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(approved, 1);
+    assert_eq!(inbox_events(&app, "access.approved").await, 1, "told once");
+}
+
+#[tokio::test]
+async fn review_steps_refuse_what_is_missing_or_out_of_bounds() {
+    let app = spawn_app().await;
+    let (staff, party, case_id) = served_case(&app, "2026-复核-3").await;
+    let res = file_review(&party, &case_id, "认定事实不清，责任划分不当。", &[], &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let id = review_application::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string();
+    let on = today().to_string();
+    let future = (today() + time::Duration::days(1)).to_string();
+    for (step, fields) in [
+        ("forward", vec![("on", on.as_str()), ("authority", "")]),
+        (
+            "forward",
+            vec![("on", on.as_str()), ("authority", &"局".repeat(101))],
+        ),
+        (
+            "forward",
+            vec![("on", future.as_str()), ("authority", "上级交管局")],
+        ),
+        (
+            "forward",
+            vec![("on", "not a date"), ("authority", "上级交管局")],
+        ),
+    ] {
+        let res = review_step(&staff, &case_id, &id, step, &fields, None).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+    }
+    let res = review_step(
+        &staff,
+        &case_id,
+        &id,
+        "forward",
+        &[("on", &on), ("authority", "上级交管局")],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = review_step(
+        &staff,
+        &case_id,
+        &id,
+        "refuse",
+        &[("on", &on), ("reason", " ")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "a refusal needs its reason"
+    );
+    // An unknown step, another case's application: not found.
+    let res = review_step(&staff, &case_id, &id, "approve", &[("on", &on)], None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let other = uuid::Uuid::now_v7().to_string();
+    let res = review_step(&staff, &case_id, &other, "accept", &[("on", &on)], None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        events(&app, "review.step").await.len(),
+        1,
+        "only the one step recorded"
+    );
+}

@@ -396,3 +396,58 @@ async fn create_admin_may_grant_a_grace_before_the_second_factor() {
     );
     assert_eq!(out.status.code(), Some(1), "at most 72 hours");
 }
+
+async fn post_json(who: &TestApp, path: &str, body: &str) -> reqwest::Response {
+    let csrf = who.csrf_from("/account/second-factor").await;
+    who.client
+        .post(format!("{}{path}", who.address))
+        .header("X-CSRF-Token", csrf)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn passkeys_need_a_domain_and_refuse_what_is_not_an_answer() {
+    // Reached by an IP address: no passkeys, said so.
+    let app = spawn_app().await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let res = post_json(&staff, "/account/second-factor/passkey/begin", "{}").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "passkeys_unavailable");
+
+    // Reached as localhost: the options name it; garbage and stray answers are refused.
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_PUBLIC_URL".into(), "http://localhost:8080/".into());
+    })
+    .await;
+    let staff = staff_of(&app, "110105", "wang.li").await;
+    let res = post_json(&staff, "/account/second-factor/passkey/begin", "{}").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let options: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
+    for garbage in ["", "{", "[]", r#"{"credential": 1}"#, &"x".repeat(10_000)] {
+        let res = post_json(&staff, "/account/second-factor/passkey/finish", garbage).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{garbage:.20}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_passkey_answer");
+    }
+    // No passkey registered: nothing to sign in with.
+    let res = post_json(&staff, "/login/second-factor/passkey/begin", "{}").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_passkey");
+    // None of the refused answers left a passkey behind.
+    assert_eq!(
+        second_factor::Entity::find()
+            .filter(second_factor::Column::Kind.eq("passkey"))
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
