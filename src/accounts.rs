@@ -104,6 +104,9 @@ pub async fn create(
         unread_notifications: Set(0),
         organisation: Set(None),
         second_factor_grace_until: Set(None),
+        second_factor_failures: Set(0),
+        second_factor_locked_until: Set(None),
+        language: Set(None),
     }
     .insert(&txn)
     .await

@@ -23,6 +23,10 @@ const FILES: &[(&str, &[u8])] = &[
     ("upload.js", include_bytes!("../static/upload.js")),
     ("viewer.js", include_bytes!("../static/viewer.js")),
     ("passkey.js", include_bytes!("../static/passkey.js")),
+    (
+        "page-actions.js",
+        include_bytes!("../static/page-actions.js"),
+    ),
 ];
 
 static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {

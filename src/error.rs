@@ -43,6 +43,18 @@ pub enum AppError {
     /// Too many failed attempts from this address.
     #[error("too many attempts; try again later")]
     TooManyAttempts,
+    /// A submission past a rate limit: which one (`limit`, catalog
+    /// `error.rate_limited.<limit>`: `address` per hour, `case` per day), how many it allows,
+    /// and until when it holds. Code `too_many_attempts` like the above; 429 with `Retry-After`.
+    #[error(
+        "too many submissions (the {limit} limit of {allowed}); try again after {}",
+        rfc3339(until)
+    )]
+    RateLimited {
+        limit: &'static str,
+        allowed: i32,
+        until: time::OffsetDateTime,
+    },
     /// Missing, or hidden because its existence is itself private.
     #[error("not found")]
     NotFound,
@@ -50,6 +62,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("upload exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// A form with more parts or more text than its page sends (413): `message` says which
+    /// cap, "中文 (English)".
+    #[error("{message}")]
+    FormTooLarge { message: String },
     /// The store or the database has no space left: an upload cannot be kept (507). The
     /// officer is told to call the administrator; `http_requests_total{status="507"}` alarms.
     #[error("storage is full")]
@@ -88,11 +104,12 @@ impl AppError {
             AppError::Forbidden | AppError::Refused { .. } => "forbidden",
             AppError::CsrfRejected => "csrf_rejected",
             AppError::BadToken => "bad_token",
-            AppError::TooManyAttempts => "too_many_attempts",
+            AppError::TooManyAttempts | AppError::RateLimited { .. } => "too_many_attempts",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::InsufficientStorage(_) => "storage_full",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::FormTooLarge { .. } => "form_too_large",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
@@ -116,16 +133,28 @@ impl AppError {
         }
         let title_key = match self {
             AppError::BadRequest { .. } => "error.bad_request.title".to_owned(),
+            AppError::RateLimited { .. } => "error.rate_limited.title".to_owned(),
             _ => format!("error.{code}.title"),
         };
         let title = locale.t(&title_key).into_owned();
         let message = match self {
             // The domain writes its refusals "中文 (English)": the page's half is shown.
-            AppError::BadRequest { message, code } => locale.tf(
+            AppError::BadRequest { message, .. } | AppError::FormTooLarge { message } => locale.tf(
                 "error.bad_request.detail",
                 &[
                     ("message", &crate::i18n::pick_in(locale, message)),
                     ("code", code),
+                ],
+            ),
+            AppError::RateLimited {
+                limit,
+                allowed,
+                until,
+            } => locale.tf(
+                &format!("error.rate_limited.{limit}"),
+                &[
+                    ("allowed", &allowed.to_string()),
+                    ("until", &locale.time(*until)),
                 ],
             ),
             AppError::PayloadTooLarge { limit } => locale.tf(
@@ -201,6 +230,13 @@ impl From<crate::store::StoreError> for AppError {
             },
         }
     }
+}
+
+/// A time as API clients read it (`2026-11-29T02:34:00Z`).
+fn rfc3339(t: &time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The whole cause chain of an error on one line, for logs.

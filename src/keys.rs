@@ -89,6 +89,52 @@ impl ServerKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// `plain` sealed (AES-256-GCM under the key derived for `purpose`, bound to `bound_to`,
+    /// e.g. the id of the row that keeps it): base64 of the nonce and the ciphertext. What is
+    /// kept to be shown again (a TOTP secret, a voucher's code) is stored only like this.
+    pub fn seal(&self, purpose: &str, bound_to: &[u8], plain: &[u8]) -> Option<String> {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+        use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+        use base64::Engine;
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.derive(purpose)).ok()?);
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).ok()?;
+        let mut sealed = plain.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(bound_to),
+            &mut sealed,
+        )
+        .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Some(base64::engine::general_purpose::STANDARD.encode(out))
+    }
+
+    /// What [`ServerKey::seal`] sealed for `purpose` and `bound_to`; none if it was sealed for
+    /// anything else, or altered.
+    pub fn open(&self, purpose: &str, bound_to: &[u8], sealed: &str) -> Option<Vec<u8>> {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, body) = bytes.split_at(NONCE_LEN);
+        let mut body = body.to_vec();
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.derive(purpose)).ok()?);
+        let plain = key
+            .open_in_place(
+                Nonce::try_assume_unique_for_key(nonce).ok()?,
+                Aad::from(bound_to),
+                &mut body,
+            )
+            .ok()?;
+        Some(plain.to_vec())
+    }
+
     #[cfg(test)]
     pub fn for_tests(byte: u8) -> Self {
         ServerKey([byte; 32])

@@ -23,6 +23,8 @@ mod m20261129_000015_add_notification_dedupe_key;
 mod m20261129_000016_create_applications;
 mod m20261129_000017_create_second_factors;
 mod m20261129_000018_create_webauthn_challenges;
+mod m20261207_000019_bind_grants_and_second_factor_failures;
+mod m20261207_000020_add_account_language;
 
 pub struct Migrator;
 
@@ -48,6 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000016_create_applications::Migration),
             Box::new(m20261129_000017_create_second_factors::Migration),
             Box::new(m20261129_000018_create_webauthn_challenges::Migration),
+            Box::new(m20261207_000019_bind_grants_and_second_factor_failures::Migration),
+            Box::new(m20261207_000020_add_account_language::Migration),
         ]
     }
 }

@@ -97,6 +97,25 @@ fn plausible_code(code: &str) -> bool {
     (6..=30).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+/// The characters of a unified social credit code, in the order of their values (GB 32100:
+/// digits and upper-case letters without I, O, S, V and Z).
+const CREDIT_CODE_CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/// Whether an 18-character code is a unified social credit code whose check character (the
+/// 18th, GB 32100 §4.4: weights 3ⁱ mod 31) is right. Codes of other lengths are licence
+/// numbers and have none.
+pub fn credit_code_checks(code: &str) -> bool {
+    const WEIGHTS: [usize; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
+    let values: Option<Vec<usize>> = code.chars().map(|c| CREDIT_CODE_CHARS.find(c)).collect();
+    let Some(values) = values.filter(|v| v.len() == 18) else {
+        return false;
+    };
+    let sum: usize = values[..17].iter().zip(WEIGHTS).map(|(v, w)| v * w).sum();
+    (31 - sum % 31) % 31 == values[17]
+}
+
 /// Checks the form's fields and finds the case it names (before any file is kept). A case
 /// number the brigade does not have is refused on its field.
 pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, ApplicationError> {
@@ -137,6 +156,12 @@ pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, 
                 "请填写保险公司的统一社会信用代码或许可证号（6至30位字母或数字） (give the insurer's unified social credit code or licence number, 6 to 30 letters or digits)",
             ));
         }
+        if code.len() == 18 && !credit_code_checks(&code) {
+            return Err(ApplicationError::field(
+                "credit_code",
+                "统一社会信用代码有误（最后一位校验码不符），请按营业执照核对 (the unified social credit code is wrong: its check character does not match; copy it from the business licence)",
+            ));
+        }
         let policy = code_text(&new.policy_no);
         if !plausible_code(&policy) {
             return Err(ApplicationError::field(
@@ -175,12 +200,17 @@ pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, 
     if number.is_empty() || number.chars().count() > 64 {
         return Err(not_found());
     }
-    let case = case::Entity::find()
+    let case = match case::Entity::find()
         .filter(case::Column::DepartmentId.eq(brigade))
-        .filter(case::Column::CaseNumber.eq(number))
+        .filter(case::Column::CaseNumber.eq(number.clone()))
         .one(db)
         .await?
-        .ok_or_else(not_found)?;
+    {
+        Some(c) => c,
+        None => case_by_loose_number(db, brigade, &number)
+            .await?
+            .ok_or_else(not_found)?,
+    };
     Ok(Checked {
         kind,
         case,
@@ -194,42 +224,114 @@ pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, 
     })
 }
 
-/// Counts a submission against the limits — per address per hour, per case per day — and says
-/// whether it may go on. Counted before any file is read, atomically (parallel submissions
-/// each see their own count).
+/// The brigade's case whose number reads as `typed` does once brackets, widths, spaces and
+/// leading zeros are set aside (`cases::number_key`) — one only: two that would both match
+/// are no match (the applicant is asked to type it as printed).
+async fn case_by_loose_number(
+    db: &DatabaseConnection,
+    brigade: Uuid,
+    typed: &str,
+) -> Result<Option<case::Model>, sea_orm::DbErr> {
+    use sea_orm::QuerySelect;
+    let wanted = crate::cases::number_key(typed);
+    let numbers: Vec<(Uuid, String)> = case::Entity::find()
+        .select_only()
+        .column(case::Column::Id)
+        .column(case::Column::CaseNumber)
+        .filter(case::Column::DepartmentId.eq(brigade))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut matching = numbers
+        .into_iter()
+        .filter(|(_, n)| crate::cases::number_key(n) == wanted);
+    match (matching.next(), matching.next()) {
+        (Some((id, _)), None) => case::Entity::find_by_id(id).one(db).await,
+        _ => Ok(None),
+    }
+}
+
+/// Which limit a submission passed, and until when it holds (rounded up to the minute, as the
+/// page shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverLimit {
+    /// `address` (per hour) or `case` (per day): the catalog's `error.rate_limited.<limit>`.
+    pub limit: &'static str,
+    pub allowed: i32,
+    pub until: OffsetDateTime,
+}
+
+impl From<OverLimit> for crate::error::AppError {
+    fn from(o: OverLimit) -> Self {
+        crate::error::AppError::RateLimited {
+            limit: o.limit,
+            allowed: o.allowed,
+            until: o.until,
+        }
+    }
+}
+
+/// `t`, or the next whole minute after it: "try again after 10:34" must not be early.
+fn next_minute(t: OffsetDateTime) -> OffsetDateTime {
+    let floor = t
+        .replace_second(0)
+        .and_then(|t| t.replace_nanosecond(0))
+        .unwrap_or(t);
+    if floor == t {
+        t
+    } else {
+        floor + Duration::minutes(1)
+    }
+}
+
+/// Counts a submission against the limits — per address per hour (`address`), per case per
+/// day (`case_id`) — and says which one it passed, if any. Each count is one atomic upsert
+/// (parallel submissions each see their own count). The address is counted before anything is
+/// read, so refusals count against it; the case only once a submission's fields and proof have
+/// passed, just before filing, so junk cannot use up a case's day.
 pub async fn within_limits(
     db: &impl ConnectionTrait,
     per_address_per_hour: i32,
     address: Option<&str>,
     case_id: Option<Uuid>,
     now: OffsetDateTime,
-) -> Result<bool, sea_orm::DbErr> {
-    use crate::auth::throttle::within_rate;
-    if let Some(a) = address
-        && !within_rate(
+) -> Result<Result<(), OverLimit>, sea_orm::DbErr> {
+    use crate::auth::throttle::count_rate;
+    if let Some(a) = address {
+        let rate = count_rate(
             db,
-            &format!("apply:address:{a}"),
+            &format!("apply:address:{}", crate::auth::throttle::address_bucket(a)),
             Duration::hours(1),
             per_address_per_hour,
             now,
         )
-        .await?
-    {
-        return Ok(false);
+        .await?;
+        if !rate.within {
+            return Ok(Err(OverLimit {
+                limit: "address",
+                allowed: per_address_per_hour,
+                until: next_minute(rate.until),
+            }));
+        }
     }
-    if let Some(c) = case_id
-        && !within_rate(
+    if let Some(c) = case_id {
+        let rate = count_rate(
             db,
             &format!("apply:case:{c}"),
             Duration::days(1),
             PER_CASE_PER_DAY,
             now,
         )
-        .await?
-    {
-        return Ok(false);
+        .await?;
+        if !rate.within {
+            return Ok(Err(OverLimit {
+                limit: "case",
+                allowed: PER_CASE_PER_DAY,
+                until: next_minute(rate.until),
+            }));
+        }
     }
-    Ok(true)
+    Ok(Ok(()))
 }
 
 fn status_hash(key: &ServerKey, id: Uuid, status_key: &str) -> String {
@@ -274,7 +376,7 @@ pub async fn file(
         )
         .await?;
     let txn = db.begin().await?;
-    let account_id = applicant_account(&txn, key, &checked, now).await?;
+    let (account_id, made) = applicant_account(&txn, key, &checked, now).await?;
     let row = access_application::ActiveModel {
         id: Set(id),
         receipt_no: Set(receipt),
@@ -303,6 +405,11 @@ pub async fn file(
         granted_mode: Set(None),
         granted_until: Set(None),
         account_id: Set(account_id),
+        // The application that made the account is the one whose voucher activates it; any
+        // other giving the same number is claimed by signing in (see `grant::claim`).
+        account_verified: Set(made),
+        voucher_code: Set(None),
+        voucher_code_expires_at: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -318,13 +425,14 @@ pub async fn file(
 /// password, no code, and no access until an application of it is approved. It is what the
 /// applicant is told through (SMS to the mobile given, e-mail if given, and the inbox once
 /// activated). A number that opens an account of another role gets none: staff are told at
-/// approval; nothing here tells the public which numbers have accounts.
+/// approval; nothing here tells the public which numbers have accounts. Also says whether this
+/// application made the account (only then may its voucher issue the account's first code).
 async fn applicant_account(
     txn: &impl ConnectionTrait,
     key: &ServerKey,
     checked: &Checked,
     now: OffsetDateTime,
-) -> Result<Option<Uuid>, ApplicationError> {
+) -> Result<(Option<Uuid>, bool), ApplicationError> {
     let identifier = Identifier::Mobile(checked.mobile.clone());
     let login_key = identifier.login_key(key);
     let find = || {
@@ -333,7 +441,10 @@ async fn applicant_account(
             .one(txn)
     };
     if let Some(a) = find().await? {
-        return Ok((a.role == checked.kind && !a.disabled).then_some(a.id));
+        return Ok((
+            (a.role == checked.kind && !a.disabled).then_some(a.id),
+            false,
+        ));
     }
     let id = Uuid::now_v7();
     let inserted = account::ActiveModel {
@@ -356,11 +467,14 @@ async fn applicant_account(
         unread_notifications: Set(0),
         organisation: Set(checked.organisation.clone()),
         second_factor_grace_until: Set(None),
+        second_factor_failures: Set(0),
+        second_factor_locked_until: Set(None),
+        language: Set(Some(crate::i18n::Locale::current().code().to_owned())),
     }
     .insert(txn)
     .await;
     match inserted {
-        Ok(a) => Ok(Some(a.id)),
+        Ok(a) => Ok((Some(a.id), true)),
         // The same number applying twice at once: the other made it.
         Err(e)
             if matches!(
@@ -368,10 +482,13 @@ async fn applicant_account(
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
             ) =>
         {
-            Ok(find()
-                .await?
-                .filter(|a| a.role == checked.kind && !a.disabled)
-                .map(|a| a.id))
+            Ok((
+                find()
+                    .await?
+                    .filter(|a| a.role == checked.kind && !a.disabled)
+                    .map(|a| a.id),
+                false,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -431,6 +548,44 @@ mod tests {
             "京a<script>",
         ] {
             assert!(!plausible_plate(&plate_text(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_limit_holds_until_the_next_whole_minute() {
+        let t = time::macros::datetime!(2026-11-28 02:33:20.5 UTC);
+        assert_eq!(
+            next_minute(t),
+            time::macros::datetime!(2026-11-28 02:34 UTC)
+        );
+        let whole = time::macros::datetime!(2026-11-28 02:34 UTC);
+        assert_eq!(next_minute(whole), whole);
+    }
+
+    #[test]
+    fn unified_social_credit_codes_check_their_last_character() {
+        assert!(credit_code_checks("91110000710931141J"));
+        assert!(credit_code_checks("91110000100017643K"));
+        assert!(
+            !credit_code_checks("91110000710931141K"),
+            "a wrong check character"
+        );
+        assert!(!credit_code_checks("91110000710931141"), "17 characters");
+        assert!(
+            !credit_code_checks("9111000071093114IJ"),
+            "I is not a code character"
+        );
+    }
+
+    proptest! {
+        /// Exactly one check character completes any 17 valid characters.
+        #[test]
+        fn one_check_character_fits(body in "[0-9A-HJ-NPQRTUWXY]{17}") {
+            let fitting = CREDIT_CODE_CHARS
+                .chars()
+                .filter(|c| credit_code_checks(&format!("{body}{c}")))
+                .count();
+            prop_assert_eq!(fitting, 1);
         }
     }
 

@@ -184,15 +184,49 @@ pub async fn decide(
 }
 
 /// An approved application's query voucher: a fresh one-time code while its account is not
-/// activated (issuing revokes earlier ones), none once it is (the holder signs in).
+/// activated (issuing revokes earlier ones), none once it is (the holder signs in). Only the
+/// application that made the account issues its code: one giving a number whose account
+/// another application made is claimed instead, by signing in to that account ([`claim`]).
 pub struct Voucher {
     pub code: Option<IssuedCode>,
     /// The sign-in identifier as printed (masked mobile).
     pub login: String,
+    /// The account has a password (its holder signs in).
+    pub activated: bool,
+    /// This application opens nothing until its applicant signs in to the account of the
+    /// number it gives and adds it there.
+    pub to_claim: bool,
+}
+
+/// What the voucher's code is sealed for (with the application's id).
+const VOUCHER_CODE: &str = "voucher-code";
+
+/// The code this application's voucher issued before, if it still opens the account (not
+/// used, expired or replaced by a newer one).
+async fn kept_code(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    app: &access_application::Model,
+    account_id: uuid::Uuid,
+) -> Result<Option<IssuedCode>, ApplicationError> {
+    let (Some(sealed), Some(expires_at)) = (&app.voucher_code, app.voucher_code_expires_at) else {
+        return Ok(None);
+    };
+    let Some(code) = key
+        .open(VOUCHER_CODE, app.id.as_bytes(), sealed)
+        .and_then(|c| String::from_utf8(c).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(access_code::check(db, key, account_id, &code)
+        .await?
+        .ok()
+        .map(|_| IssuedCode { code, expires_at }))
 }
 
 /// Issues the voucher of an approved application to its applicant (who proved it with the
-/// status link), audited (`access.voucher`).
+/// status link), audited (`access.voucher`): the code it issued before while that still
+/// works (a reload shows the same code), else a new one.
 pub async fn voucher(
     db: &DatabaseConnection,
     audit: &Audit,
@@ -215,6 +249,14 @@ pub async fn voucher(
         .await?
         .ok_or(ApplicationError::NotFound)?;
     let activated = account.password_hash.is_some();
+    // A code opens the account: only the application that made it may issue one, so another
+    // applicant giving the same number never receives the first applicant's account.
+    let issue = !activated && app.account_verified;
+    let kept = if issue {
+        kept_code(db, key, app, account_id).await?
+    } else {
+        None
+    };
     audit
         .record(
             AuditEvent::new(Actor::ANONYMOUS, Action::AccessVoucher, Outcome::Allowed)
@@ -222,20 +264,128 @@ pub async fn voucher(
                 .client(client.0, client.1)
                 .details(serde_json::json!({
                     "application_id": app.id, "receipt": app.receipt_no,
-                    "account_id": account_id, "code_issued": !activated,
+                    "account_id": account_id, "code_issued": issue && kept.is_none(),
+                    "code_shown_again": kept.is_some(),
+                    "account_verified": app.account_verified,
                 })),
         )
         .await?;
-    let code = if activated {
-        None
-    } else {
-        let txn = db.begin().await?;
-        let code = access_code::issue(&txn, key, account_id, None).await?;
-        txn.commit().await?;
-        Some(code)
+    let code = match (issue, kept) {
+        (false, _) => None,
+        (true, Some(kept)) => Some(kept),
+        (true, None) => Some(new_voucher_code(db, key, app, account_id).await?),
     };
     Ok(Voucher {
         code,
         login: account.login_masked,
+        activated,
+        to_claim: !app.account_verified,
     })
+}
+
+/// Issues the voucher's code and keeps it sealed on the application, in one transaction. Two
+/// voucher pages opened at once issue one code: the one whose update finds the row as it read
+/// it keeps its code; the other rolls back (its code never existed) and shows that one.
+async fn new_voucher_code(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    app: &access_application::Model,
+    account_id: uuid::Uuid,
+) -> Result<IssuedCode, ApplicationError> {
+    use sea_orm::sea_query::Expr;
+    let txn = db.begin().await?;
+    let code = access_code::issue(&txn, key, account_id, None).await?;
+    let sealed = key
+        .seal(VOUCHER_CODE, app.id.as_bytes(), code.code.as_bytes())
+        .ok_or_else(|| ApplicationError::Db(sea_orm::DbErr::Custom("cannot seal a code".into())))?;
+    let mut update = access_application::Entity::update_many()
+        .col_expr(access_application::Column::VoucherCode, Expr::value(sealed))
+        .col_expr(
+            access_application::Column::VoucherCodeExpiresAt,
+            Expr::value(code.expires_at),
+        )
+        .filter(access_application::Column::Id.eq(app.id));
+    update = match &app.voucher_code {
+        Some(before) => update.filter(access_application::Column::VoucherCode.eq(before.clone())),
+        None => update.filter(access_application::Column::VoucherCode.is_null()),
+    };
+    if update.exec(&txn).await?.rows_affected == 1 {
+        txn.commit().await?;
+        return Ok(code);
+    }
+    txn.rollback().await?;
+    let now = access_application::Entity::find_by_id(app.id)
+        .one(db)
+        .await?
+        .ok_or(ApplicationError::NotFound)?;
+    kept_code(db, key, &now, account_id)
+        .await?
+        .ok_or(ApplicationError::NotFound)
+}
+
+/// Adds an application to the account of the person signed in, who holds its private status
+/// link: they proved control of the account (its password, and its second factor where one is
+/// required) and of the application (its key), so its grant may now open the case for them.
+/// Audited (`access.claim`); claiming an application already added is no change.
+pub async fn claim(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    app: &access_application::Model,
+    person: &account::Model,
+    client: (Option<String>, Option<String>),
+) -> Result<access_application::Model, ApplicationError> {
+    if app.account_id != Some(person.id) || app.kind != person.role {
+        audit
+            .record(
+                AuditEvent::new(
+                    Actor::account(person.id, person.role),
+                    Action::AccessClaim,
+                    Outcome::Denied,
+                )
+                .case(app.case_id)
+                .client(client.0, client.1)
+                .details(serde_json::json!({
+                    "application_id": app.id, "receipt": app.receipt_no,
+                    "reason": "other_account",
+                })),
+            )
+            .await?;
+        return Err(ApplicationError::refused(
+            "claim_other_account",
+            "本申请填写的手机号码不是您当前登录账户的号码，不能加入此账户；请退出后用申请时填写的手机号码登录 (this application gives another mobile number than the account you are signed in to: sign out and sign in with the number it gives)",
+        ));
+    }
+    if app.state == AccessState::Refused {
+        return Err(ApplicationError::refused(
+            "application_refused",
+            "该申请未获批准，无需加入账户 (this application was refused: there is nothing to add)",
+        ));
+    }
+    if app.account_verified {
+        return Ok(app.clone());
+    }
+    audit
+        .record(
+            AuditEvent::new(
+                Actor::account(person.id, person.role),
+                Action::AccessClaim,
+                Outcome::Allowed,
+            )
+            .case(app.case_id)
+            .client(client.0, client.1)
+            .details(serde_json::json!({
+                "application_id": app.id, "receipt": app.receipt_no, "account_id": person.id,
+            })),
+        )
+        .await?;
+    access_application::Entity::update_many()
+        .col_expr(access_application::Column::AccountVerified, true.into())
+        .filter(access_application::Column::Id.eq(app.id))
+        .filter(access_application::Column::AccountId.eq(person.id))
+        .exec(db)
+        .await?;
+    access_application::Entity::find_by_id(app.id)
+        .one(db)
+        .await?
+        .ok_or(ApplicationError::NotFound)
 }

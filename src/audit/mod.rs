@@ -73,6 +73,7 @@ pub enum Action {
     AccessApply,
     AccessDecide,
     AccessVoucher,
+    AccessClaim,
     AccessProofView,
     AuthSecondFactor,
     SecondFactorEnrol,
@@ -82,7 +83,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 48] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -125,6 +126,7 @@ impl Action {
         Action::AccessApply,
         Action::AccessDecide,
         Action::AccessVoucher,
+        Action::AccessClaim,
         Action::AccessProofView,
         Action::AuthSecondFactor,
         Action::SecondFactorEnrol,
@@ -176,6 +178,7 @@ impl Action {
             Action::AccessApply => "access.apply",
             Action::AccessDecide => "access.decide",
             Action::AccessVoucher => "access.voucher",
+            Action::AccessClaim => "access.claim",
             Action::AccessProofView => "access.proof_view",
             Action::AuthSecondFactor => "auth.second_factor",
             Action::SecondFactorEnrol => "second_factor.enrol",

@@ -159,6 +159,7 @@ pub async fn finish_registration(
         last_step: Set(None),
         created_at: Set(now),
         last_used_at: Set(None),
+        session_id: Set(None),
     }
     .insert(db)
     .await?;

@@ -11,9 +11,6 @@
 //! - Recovery codes are `ABCDE-FGHJK` (50 bits), stored as keyed hashes, each used once (a
 //!   conditional update again); enrolling anew replaces them.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine;
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -42,47 +39,14 @@ pub fn recent(passed_at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
     passed_at.is_some_and(|t| now - t < STEP_UP)
 }
 
-fn sealing_key(key: &ServerKey) -> Option<LessSafeKey> {
-    UnboundKey::new(&AES_256_GCM, &key.derive("totp-secret"))
-        .ok()
-        .map(LessSafeKey::new)
-}
-
 /// A TOTP secret sealed for `account_id` (base64 of nonce and ciphertext).
 pub fn seal(key: &ServerKey, account_id: Uuid, secret: &[u8]) -> Option<String> {
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new().fill(&mut nonce).ok()?;
-    let mut sealed = secret.to_vec();
-    sealing_key(key)?
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(account_id.as_bytes()),
-            &mut sealed,
-        )
-        .ok()?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Some(base64::engine::general_purpose::STANDARD.encode(out))
+    key.seal("totp-secret", account_id.as_bytes(), secret)
 }
 
 /// The secret sealed for `account_id`, if this is one (another account's, or altered: none).
 pub fn open(key: &ServerKey, account_id: Uuid, sealed: &str) -> Option<Vec<u8>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(sealed)
-        .ok()?;
-    if bytes.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, body) = bytes.split_at(NONCE_LEN);
-    let mut body = body.to_vec();
-    let plain = sealing_key(key)?
-        .open_in_place(
-            Nonce::try_assume_unique_for_key(nonce).ok()?,
-            Aad::from(account_id.as_bytes()),
-            &mut body,
-        )
-        .ok()?;
-    Some(plain.to_vec())
+    key.open("totp-secret", account_id.as_bytes(), sealed)
 }
 
 fn totp(secret: &[u8]) -> Option<totp_rs::Totp> {
@@ -144,11 +108,34 @@ pub struct Enrolment {
     pub uri: String,
 }
 
-/// Starts enrolling an authenticator app for `account` (an earlier unfinished one is dropped).
+/// How long an enrolment may wait for its first code.
+pub const ENROLMENT_LIFETIME: time::Duration = time::Duration::minutes(15);
+
+/// An enrolment waiting for its first code, if it belongs to `session_id` and has not expired:
+/// no other session ever sees its key or confirms it.
+fn pending_of(
+    factor: Option<second_factor::Model>,
+    account_id: Uuid,
+    session_id: Uuid,
+    now: OffsetDateTime,
+) -> Option<second_factor::Model> {
+    factor.filter(|f| {
+        f.account_id == account_id
+            && !f.confirmed
+            && f.kind == "totp"
+            && f.session_id == Some(session_id)
+            && f.created_at + ENROLMENT_LIFETIME > now
+    })
+}
+
+/// Starts enrolling an authenticator app for `account` in the session `session_id` (an earlier
+/// unfinished one is dropped); only that session may see its key again or confirm it, within
+/// [`ENROLMENT_LIFETIME`].
 pub async fn begin_totp(
     db: &impl ConnectionTrait,
     key: &ServerKey,
     account: &account::Model,
+    session_id: Uuid,
     issuer: &str,
     now: OffsetDateTime,
 ) -> Result<Enrolment, DbErr> {
@@ -172,6 +159,7 @@ pub async fn begin_totp(
         last_step: Set(None),
         created_at: Set(now),
         last_used_at: Set(None),
+        session_id: Set(Some(session_id)),
     }
     .insert(db)
     .await?;
@@ -194,18 +182,19 @@ fn enrolment(factor_id: Uuid, secret: &[u8], account: &account::Model, issuer: &
     }
 }
 
-/// The enrolment `factor_id` of `account` still waiting for its first code, if any.
+/// The enrolment `factor_id` of `account` that `session_id` began, still waiting for its first
+/// code and not expired, if any.
 pub async fn pending_totp(
     db: &impl ConnectionTrait,
     key: &ServerKey,
     account: &account::Model,
+    session_id: Uuid,
     factor_id: Uuid,
     issuer: &str,
+    now: OffsetDateTime,
 ) -> Result<Option<Enrolment>, DbErr> {
-    Ok(second_factor::Entity::find_by_id(factor_id)
-        .one(db)
-        .await?
-        .filter(|f| f.account_id == account.id && !f.confirmed)
+    let factor = second_factor::Entity::find_by_id(factor_id).one(db).await?;
+    Ok(pending_of(factor, account.id, session_id, now)
         .and_then(|f| f.secret.as_deref().and_then(|s| open(key, account.id, s)))
         .map(|secret| enrolment(factor_id, &secret, account, issuer)))
 }
@@ -232,6 +221,7 @@ pub async fn enrol_known(
         last_step: Set(None),
         created_at: Set(now),
         last_used_at: Set(None),
+        session_id: Set(None),
     }
     .insert(db)
     .await?;
@@ -280,20 +270,19 @@ async fn accept_step(
 
 /// Confirms an enrolment with its first code: the factor now counts, and the account gets ten
 /// new recovery codes (returned, to be shown once; earlier ones stop working).
+#[allow(clippy::too_many_arguments)]
 pub async fn confirm_totp(
     db: &impl ConnectionTrait,
     key: &ServerKey,
     account: &account::Model,
+    session_id: Uuid,
     factor_id: Uuid,
     name: &str,
     code: &str,
     now: OffsetDateTime,
 ) -> Result<Result<Vec<String>, Refused>, DbErr> {
-    let Some(factor) = second_factor::Entity::find_by_id(factor_id)
-        .one(db)
-        .await?
-        .filter(|f| f.account_id == account.id && !f.confirmed && f.kind == "totp")
-    else {
+    let factor = second_factor::Entity::find_by_id(factor_id).one(db).await?;
+    let Some(factor) = pending_of(factor, account.id, session_id, now) else {
         return Ok(Err(Refused::Wrong));
     };
     let Some(secret) = factor
@@ -482,6 +471,7 @@ pub async fn remove(
 /// Removes every factor and recovery code of an account (an administrator's or the CLI's
 /// reset): at the next sign-in the person enrols anew. The caller ends their sessions.
 pub async fn reset(db: &impl ConnectionTrait, account_id: Uuid) -> Result<u64, DbErr> {
+    super::throttle::second_factor_passed(db, account_id).await?;
     recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::AccountId.eq(account_id))
         .exec(db)

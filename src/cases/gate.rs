@@ -98,6 +98,7 @@ async fn decide(
         access_application::Entity::find()
             .filter(access_application::Column::CaseId.eq(case_id))
             .filter(access_application::Column::AccountId.eq(actor.id))
+            .filter(access_application::Column::AccountVerified.eq(true))
             .filter(access_application::Column::State.eq(crate::vocab::AccessState::Approved))
             .all(db)
             .await?

@@ -91,6 +91,7 @@ pub async fn my_cases(
         let now = OffsetDateTime::now_utc();
         let grants = access_application::Entity::find()
             .filter(access_application::Column::AccountId.eq(person.id))
+            .filter(access_application::Column::AccountVerified.eq(true))
             .filter(access_application::Column::State.eq(crate::vocab::AccessState::Approved))
             .all(db)
             .await?;

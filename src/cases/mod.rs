@@ -506,3 +506,66 @@ pub async fn search(
     let pages = paginator.num_pages().await?;
     Ok((paginator.fetch_page(page).await?, pages))
 }
+
+/// A case number as compared when someone types it (the public application form): full-width
+/// characters folded (NFKC), every kind of bracket one kind (〔〕［］【】（）), spaces dropped,
+/// leading zeros of each run of digits dropped — so `京公交认字(2026)第1号` finds
+/// `京公交认字〔2026〕第00001号`. Stored numbers are kept as staff typed them.
+pub fn number_key(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(raw.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if !digits.is_empty() {
+            let trimmed = digits.trim_start_matches('0');
+            out.push_str(if trimmed.is_empty() { "0" } else { trimmed });
+            digits.clear();
+        }
+    };
+    for c in raw.nfkc() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        flush(&mut digits, &mut out);
+        match c {
+            '〔' | '［' | '【' | '(' | '[' | '〖' | '﹝' => out.push('('),
+            '〕' | '］' | '】' | ')' | ']' | '〗' | '﹞' => out.push(')'),
+            c if c.is_whitespace() || c == '\u{3000}' => {}
+            c => out.push(c.to_ascii_uppercase()),
+        }
+    }
+    flush(&mut digits, &mut out);
+    // Dropping spaces can bring combining marks next to letters: compose them again.
+    out.nfkc().collect()
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::number_key;
+    use proptest::prelude::*;
+
+    #[test]
+    fn typed_variants_of_one_number_meet() {
+        let stored = number_key("京公交认字〔2026〕第00001号");
+        for typed in [
+            "京公交认字(2026)第1号",
+            "京公交认字（2026）第０００１号",
+            "京公交认字 [2026] 第001号",
+            "京公交认字【2026】第1号",
+        ] {
+            assert_eq!(number_key(typed), stored, "{typed}");
+        }
+        assert_ne!(number_key("京公交认字〔2026〕第10号"), stored);
+        assert_ne!(number_key("京公交认字〔2025〕第1号"), stored);
+        assert_eq!(number_key("2026-保险-1"), number_key("２０２６－保险－1"));
+    }
+
+    proptest! {
+        #[test]
+        fn keys_are_stable(raw in "\\PC{0,40}") {
+            let once = number_key(&raw);
+            prop_assert_eq!(number_key(&once), once);
+        }
+    }
+}

@@ -54,6 +54,9 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
         unread_notifications: Set(0),
         organisation: Set(None),
         second_factor_grace_until: Set(new.second_factor_grace_until),
+        second_factor_failures: Set(0),
+        second_factor_locked_until: Set(None),
+        language: Set(None),
     }
     .insert(db)
     .await

@@ -83,13 +83,18 @@ pub async fn dispatch_due(
         return Ok(0);
     }
     let notes = super::by_id(db, claimed.iter().map(|d| d.notification_id).collect()).await?;
+    // Each in the language its recipient last used, as it is when sent.
+    let languages = super::languages(db, notes.values().map(|n| n.account_id).collect()).await?;
     let n = claimed.len();
     let results: Vec<Result<(), DbErr>> = futures_util::stream::iter(claimed)
         .map(|d| {
             let note = notes.get(&d.notification_id);
+            let locale = note
+                .and_then(|n| languages.get(&n.account_id).copied())
+                .unwrap_or_default();
             async move {
                 let outcome = match note {
-                    Some(note) => send(senders, &d, note, clock.now()).await,
+                    Some(note) => send(senders, &d, note, locale, clock.now()).await,
                     None => sms::Outcome::Final("notification missing".into()),
                 };
                 record(db, audit, clock.now(), &d, note, outcome).await
@@ -132,21 +137,24 @@ async fn send(
     senders: &Senders,
     d: &outbox::Model,
     note: &notification::Model,
+    locale: crate::i18n::Locale,
     now: OffsetDateTime,
 ) -> sms::Outcome {
     let params: serde_json::Value =
         serde_json::from_str(&note.params).unwrap_or(serde_json::Value::Null);
-    let text = super::message_text(&note.event, &params, &senders.portal_url);
+    let portal = &senders.portal_url;
     match Channel::parse(&d.channel) {
         Some(Channel::Sms) => match &senders.sms {
             Some(gateway) => {
+                let text = super::sms_text(locale, &note.event, &params, portal);
                 let mut params = params.clone();
                 if let Some(map) = params.as_object_mut() {
-                    map.insert("url".into(), senders.portal_url.clone().into());
+                    map.insert("url".into(), portal.clone().into());
                 }
                 let sms = sms::Sms {
                     phone: &d.address,
                     template: &note.event,
+                    lang: locale.code(),
                     params: &params,
                     text: &text,
                     key: &d.idempotency_key,
@@ -157,7 +165,8 @@ async fn send(
         },
         Some(Channel::Email) => match &senders.email {
             Some(mailer) => {
-                let subject = super::message_subject(&params);
+                let subject = super::email_subject(locale, &params);
+                let text = super::email_text(locale, &note.event, &params, portal);
                 mailer
                     .send(&d.address, &subject, &text, &d.idempotency_key)
                     .await

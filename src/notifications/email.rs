@@ -1,8 +1,8 @@
 //! E-mail through SMTP (`lettre`): `PORTAL_SMTP_URL` names the server, the encryption and the
 //! credentials — `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://…:465` (TLS from
 //! the first byte), `smtp://host:25` (plain, for a relay on the same host) — and
-//! `PORTAL_MAIL_FROM` the sender. Plain text in Chinese with an English line, like the SMS;
-//! the delivery's idempotency key is the Message-ID, so a resent message is recognisable as the
+//! `PORTAL_MAIL_FROM` the sender. Plain text in the recipient's language, worded as their inbox
+//! words it; the delivery's idempotency key is the Message-ID, so a resent message is recognisable as the
 //! same one.
 
 use lettre::message::{Mailbox, header::ContentType};

@@ -7,20 +7,28 @@
 //! deliveries from every instance, each claimed by one of them at a time.
 //!
 //! Messages carry no evidence, no access code, no name and no ID number: a masked case number,
-//! what happened, a date where one matters, and the portal's address.
+//! what happened, a date where one matters, and the portal's address. SMS and e-mail are
+//! written in the recipient's language alone (the one they last used: `account.language`,
+//! Chinese by default), an SMS within one segment where it can be (`text`).
 
 pub mod dispatch;
 pub mod email;
 pub mod sms;
 mod text;
+mod told;
 
-pub use text::{SIGNATURE, masked_address, masked_case_number, message_subject, message_text};
+pub use text::{
+    SIGNATURE, email_subject, email_text, inbox_text, masked_address, masked_case_number,
+    sms_segments, sms_text,
+};
+pub use told::{Reached, Sent, Told, failed, of_case, reached};
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::entities::{account, case, notification, outbox};
+use crate::i18n::Locale;
 use sea_orm::ColumnTrait;
 use sea_orm::sea_query::ExprTrait;
 
@@ -62,6 +70,9 @@ pub enum Event {
     AccountReset,
     /// The account's second factor was reset by an administrator: a security notice.
     SecondFactorReset,
+    /// Five wrong second-factor codes in a row locked the second factor: a security notice (the
+    /// password was right, so someone may hold it).
+    SecondFactorLocked,
     /// A review application of the party's moved: filed (with its receipt number), forwarded,
     /// accepted, refused by the authority, concluded.
     Review {
@@ -94,6 +105,7 @@ impl Event {
             Event::CodeExpiring { .. } => "code.expiring",
             Event::AccountReset => "account.reset",
             Event::SecondFactorReset => "second_factor.reset",
+            Event::SecondFactorLocked => "second_factor.locked",
             Event::Review { state, .. } => match state {
                 crate::vocab::ReviewState::Filed => "review.filed",
                 crate::vocab::ReviewState::Forwarded => "review.forwarded",
@@ -281,20 +293,13 @@ async fn notify_person(
         .filter(account::Column::Id.eq(person.id))
         .exec(txn)
         .await?;
+    let told = Told::reaching(channels, person);
     let chosen = [
-        (
-            Channel::Sms,
-            channels.sms && person.notify_sms,
-            person.mobile.as_deref(),
-        ),
-        (
-            Channel::Email,
-            channels.email && person.notify_email,
-            person.email.as_deref(),
-        ),
+        (Channel::Sms, told.sms, person.mobile.as_deref()),
+        (Channel::Email, told.email, person.email.as_deref()),
     ];
     for (channel, chosen, address) in chosen {
-        let Some(address) = address.filter(|a| chosen && !a.is_empty()) else {
+        let Some(address) = address.filter(|_| chosen) else {
             continue;
         };
         outbox::ActiveModel {
@@ -315,6 +320,53 @@ async fn notify_person(
         .await?;
     }
     Ok(true)
+}
+
+/// Keeps `locale` as the language the person last used: their SMS and e-mail are written in
+/// it. Written only when it changed.
+pub async fn remember_language(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    locale: Locale,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::Language,
+            sea_orm::sea_query::Expr::value(locale.code()),
+        )
+        .filter(account::Column::Id.eq(account_id))
+        .filter(
+            account::Column::Language
+                .is_null()
+                .or(account::Column::Language.ne(locale.code())),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The language of an account as messages to it are written: the one it last used, else
+/// Chinese.
+pub fn language_of(person: &account::Model) -> Locale {
+    person
+        .language
+        .as_deref()
+        .and_then(Locale::from_code)
+        .unwrap_or_default()
+}
+
+/// The languages of `ids` ([`language_of`]), by id.
+pub async fn languages(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, Locale>, DbErr> {
+    Ok(account::Entity::find()
+        .filter(account::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, language_of(&a)))
+        .collect())
 }
 
 /// The person's latest `limit` notifications, newest first.
@@ -375,76 +427,6 @@ pub async fn mark_read(
     Ok(marked)
 }
 
-/// One notification of a case as staff see it: to whom, what, and where each SMS or e-mail stands.
-pub struct Sent {
-    pub notification: notification::Model,
-    pub recipient: String,
-    pub deliveries: Vec<outbox::Model>,
-}
-
-/// The latest `limit` notifications of a case, newest first, with their deliveries.
-pub async fn of_case(
-    db: &impl ConnectionTrait,
-    case_id: Uuid,
-    limit: u64,
-) -> Result<Vec<Sent>, DbErr> {
-    use sea_orm::{QueryOrder, QuerySelect};
-    let notes = notification::Entity::find()
-        .filter(notification::Column::CaseId.eq(case_id))
-        .order_by_desc(notification::Column::CreatedAt)
-        .order_by_desc(notification::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?;
-    let ids: Vec<Uuid> = notes.iter().map(|n| n.id).collect();
-    let people: Vec<Uuid> = notes.iter().map(|n| n.account_id).collect();
-    let mut deliveries: std::collections::HashMap<Uuid, Vec<outbox::Model>> =
-        std::collections::HashMap::new();
-    for d in outbox::Entity::find()
-        .filter(outbox::Column::NotificationId.is_in(ids))
-        .order_by_asc(outbox::Column::Channel)
-        .all(db)
-        .await?
-    {
-        deliveries.entry(d.notification_id).or_default().push(d);
-    }
-    let names: std::collections::HashMap<Uuid, String> = account::Entity::find()
-        .filter(account::Column::Id.is_in(people))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.display_name))
-        .collect();
-    Ok(notes
-        .into_iter()
-        .map(|n| Sent {
-            recipient: names.get(&n.account_id).cloned().unwrap_or_default(),
-            deliveries: deliveries.remove(&n.id).unwrap_or_default(),
-            notification: n,
-        })
-        .collect())
-}
-
-/// Deliveries given up for good, newest first, with the case they were about (for
-/// administrators: someone was not told and may need a call).
-pub async fn failed(
-    db: &impl ConnectionTrait,
-    limit: u64,
-) -> Result<Vec<(outbox::Model, notification::Model)>, DbErr> {
-    use sea_orm::{QueryOrder, QuerySelect};
-    let rows = outbox::Entity::find()
-        .filter(outbox::Column::State.eq(State::Failed.as_str()))
-        .order_by_desc(outbox::Column::CreatedAt)
-        .limit(limit)
-        .all(db)
-        .await?;
-    let notes = by_id(db, rows.iter().map(|d| d.notification_id).collect()).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|d| notes.get(&d.notification_id).cloned().map(|n| (d, n)))
-        .collect())
-}
-
 /// How a person wants to be told, as their account page sends it.
 pub struct Choice {
     pub mobile: String,
@@ -461,9 +443,11 @@ pub struct ChoiceError {
     pub message: String,
 }
 
-/// A plausible e-mail address: one `@` with text either side, a dot in the domain, no spaces
-/// or control characters, at most 254 characters. Whether it reaches anyone, only a message can
-/// tell.
+/// A plausible e-mail address, bare: one `@` with text either side, a dot in the domain, no
+/// spaces or control characters, at most 254 characters — and none of the characters that make
+/// a display name, a quoted part, a comment or a list (`<>()[]",;:\`): `李明<x@example.com>`
+/// or `x@example.com, y@example.com` is refused, not kept as what a mailer would read it as.
+/// Whether it reaches anyone, only a message can tell.
 pub fn parse_email(raw: &str) -> Option<String> {
     let s = raw.trim();
     let (local, domain) = s.split_once('@')?;
@@ -473,9 +457,15 @@ pub fn parse_email(raw: &str) -> Option<String> {
         && !domain.ends_with('.')
         && !domain.contains('@')
         && s.len() <= 254
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || NOT_IN_A_BARE_ADDRESS.contains(&c));
     plausible.then(|| s.to_owned())
 }
+
+/// RFC 5322's specials (with `@` checked apart): they belong to the syntax around an address
+/// (display names, quoting, comments, groups, lists), never inside a bare one as people type it.
+const NOT_IN_A_BARE_ADDRESS: &[char] = &['<', '>', '(', ')', '[', ']', '"', ',', ';', ':', '\\'];
 
 /// Checks and keeps a person's channels and addresses, audited (`account.notifications`, with
 /// the channels chosen and the addresses masked).

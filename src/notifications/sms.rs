@@ -8,8 +8,11 @@
 //! X-Portal-Signature: hex(HMAC-SHA256(PORTAL_SMS_SECRET, "{timestamp}\n{body}"))
 //! Idempotency-Key: {key}                     (also `out_id` in the body)
 //!
-//! {"phone":"13800138000","template":"case.served","params":{...},"text":"【…】…","out_id":"{key}"}
+//! {"phone":"13800138000","template":"case.served","lang":"zh-CN","params":{...},"text":"【…】…","out_id":"{key}"}
 //! ```
+//!
+//! `lang` is the recipient's language (`zh-CN` or `en`), the one `text` is written in alone:
+//! a relay picks the provider's template registered for that language.
 //!
 //! A 2xx answer is delivered; 408, 429 and 5xx, a refused connection or no answer within the
 //! deadline are tried again later; any other 4xx is final (a wrong number stays wrong). A small
@@ -23,6 +26,8 @@ use sha2::Sha256;
 pub struct Sms<'a> {
     pub phone: &'a str,
     pub template: &'a str,
+    /// The language of `text` (the recipient's).
+    pub lang: &'a str,
     pub params: &'a serde_json::Value,
     pub text: &'a str,
     pub key: &'a str,
@@ -63,6 +68,7 @@ impl Gateway {
         let body = serde_json::json!({
             "phone": sms.phone,
             "template": sms.template,
+            "lang": sms.lang,
             "params": sms.params,
             "text": sms.text,
             "out_id": sms.key,

@@ -1,5 +1,23 @@
-//! Masking, the words of messages, and the e-mail check, on any input.
+//! Masking, the words of messages (every SMS within one segment, in one language), and the
+//! e-mail check, on any input.
 use super::*;
+use crate::i18n::Locale;
+
+#[test]
+fn display_names_are_refused_and_bare_addresses_kept() {
+    assert_eq!(parse_email("x<evil@evil.example>"), None);
+    assert_eq!(parse_email("李明 <li@example.com>"), None);
+    assert_eq!(parse_email("\"a@b\"@example.com"), None);
+    assert_eq!(parse_email("li@example.com,evil@evil.example"), None);
+    assert_eq!(
+        parse_email(" li.ming+claims@example.com "),
+        Some("li.ming+claims@example.com".to_owned())
+    );
+    assert_eq!(
+        parse_email("李明@例子.中国"),
+        Some("李明@例子.中国".to_owned())
+    );
+}
 
 #[test]
 fn case_numbers_are_masked_but_recognisable() {
@@ -11,15 +29,277 @@ fn case_numbers_are_masked_but_recognisable() {
 #[test]
 fn messages_carry_the_masked_number_and_the_deadline_and_no_more() {
     let params = serde_json::json!({"case": "演示****001号", "deadline": "2026-12-02"});
-    let text = message_text("case.served", &params, "https://p.example/");
-    assert!(text.contains("演示****001号") && text.contains("2026-12-02"));
-    assert!(text.ends_with("https://p.example/"));
-    let released = message_text(
-        "material.released",
-        &serde_json::json!({"case": "x", "count": 3}),
-        "u",
+    let text = sms_text(Locale::Zh, "case.served", &params, "https://p.example/");
+    assert!(
+        text.contains("演示****001号") && text.contains("2026-12-02"),
+        "{text}"
     );
-    assert!(released.contains("3份") && released.contains("3 evidence"));
+    let released = serde_json::json!({"case": "x", "count": 3});
+    let zh = sms_text(
+        Locale::Zh,
+        "material.released",
+        &released,
+        "https://p.example/",
+    );
+    assert!(zh.contains("3份") && !zh.contains("evidence"), "{zh}");
+    assert!(
+        zh.ends_with(" p.example"),
+        "the address where it fits: {zh}"
+    );
+    let en = sms_text(
+        Locale::En,
+        "material.released",
+        &released,
+        "https://p.example/",
+    );
+    assert!(
+        en.contains("3 evidence item(s)") && !en.contains("份"),
+        "{en}"
+    );
+    let mail = email_text(
+        Locale::En,
+        "material.released",
+        &released,
+        "https://p.example/",
+    );
+    assert!(mail.contains("3 evidence item") && mail.ends_with("https://p.example/"));
+    assert!(!mail.contains("份"), "one language: {mail}");
+}
+
+/// The longest a case number shows in a message (two characters, the mask, four more).
+const CASE: &str = "京公****517号";
+/// A realistic installation's address, as long as a county brigade's subdomain gets.
+const PORTAL: &str = "https://evidence.gaj.example.gov.cn/";
+
+/// Every event, with the longest parameters it takes in practice: a three-figure release, a
+/// receipt number of a review (`FH…`) and of an access application (`CX…`), two-digit days.
+fn every_event() -> Vec<Event> {
+    let day = time::macros::date!(2026 - 12 - 12);
+    let mut all = vec![
+        Event::MaterialReleased { count: 120 },
+        Event::DisclosureOpened,
+        Event::DeterminationServed {
+            deadline: Some(day),
+        },
+        Event::DeterminationServed { deadline: None },
+        Event::CaseClosed,
+        Event::ReviewClosingTomorrow { deadline: day },
+        Event::DelegationRegistered { until: day },
+        Event::DelegationEnding { until: day },
+        Event::DelegationRevoked,
+        Event::CodeExpiring {
+            until: time::macros::datetime!(2026-12-12 10:30 UTC),
+        },
+        Event::AccountReset,
+        Event::SecondFactorReset,
+        Event::SecondFactorLocked,
+        Event::AccessApproved {
+            receipt: "CX20261207-04718263".into(),
+            until: day,
+        },
+        Event::AccessRefused {
+            receipt: "CX20261207-04718263".into(),
+        },
+    ];
+    all.extend(
+        crate::vocab::ReviewState::ALL
+            .iter()
+            .map(|state| Event::Review {
+                state: *state,
+                receipt: "FH20261207-04718263".into(),
+            }),
+    );
+    // A new kind of event does not compile here until it is in the list above.
+    for e in &all {
+        match e {
+            Event::MaterialReleased { .. }
+            | Event::DisclosureOpened
+            | Event::DeterminationServed { .. }
+            | Event::CaseClosed
+            | Event::ReviewClosingTomorrow { .. }
+            | Event::DelegationRegistered { .. }
+            | Event::DelegationEnding { .. }
+            | Event::DelegationRevoked
+            | Event::CodeExpiring { .. }
+            | Event::AccountReset
+            | Event::SecondFactorReset
+            | Event::SecondFactorLocked
+            | Event::Review { .. }
+            | Event::AccessApproved { .. }
+            | Event::AccessRefused { .. } => {}
+        }
+    }
+    all
+}
+
+/// The parameters as `notify` stores them: the event's, and the masked case number of the
+/// events about a case.
+fn stored(event: &Event) -> serde_json::Value {
+    let mut params = event.params();
+    let about_a_case = !matches!(
+        event,
+        Event::CodeExpiring { .. }
+            | Event::AccountReset
+            | Event::SecondFactorReset
+            | Event::SecondFactorLocked
+    );
+    if about_a_case {
+        params.insert("case".into(), CASE.into());
+    }
+    serde_json::Value::Object(params)
+}
+
+/// One segment is 70 characters of Chinese: an SMS that needs two costs twice. The signature
+/// and the case number are Chinese in every language, so an English SMS is UCS-2 (70) too.
+#[test]
+fn every_sms_fits_one_segment_in_either_language() {
+    for event in every_event() {
+        for locale in Locale::ALL {
+            let text = sms_text(locale, event.word(), &stored(&event), PORTAL);
+            assert_eq!(
+                sms_segments(&text),
+                1,
+                "{} in {}: {} characters: {text}",
+                event.word(),
+                locale.code(),
+                text.encode_utf16().count()
+            );
+            assert!(text.starts_with(SIGNATURE), "{text}");
+        }
+    }
+}
+
+fn has_cjk(s: &str) -> bool {
+    s.chars()
+        .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3000}'..='\u{303f}').contains(&c))
+}
+
+/// An SMS is in the recipient's language alone: the English one has no Chinese but the
+/// registered signature and the case number; the Chinese one no English sentence.
+#[test]
+fn an_sms_speaks_one_language() {
+    for event in every_event() {
+        let params = stored(&event);
+        let en = sms_text(Locale::En, event.word(), &params, PORTAL);
+        let rest = en.replacen(SIGNATURE, "", 1).replace(CASE, "");
+        assert!(!has_cjk(&rest), "{en}");
+        let zh = sms_text(Locale::Zh, event.word(), &params, PORTAL);
+        assert!(
+            has_cjk(&zh.replacen(SIGNATURE, "", 1).replace(CASE, "")),
+            "{zh}"
+        );
+        for english in [" the ", "Case ", " approved", " refused", "Your "] {
+            assert!(!zh.contains(english), "{zh}");
+        }
+    }
+}
+
+/// Every event says what happened, in the inbox and by SMS, in both languages: none falls
+/// back on "there is news".
+#[test]
+fn every_event_has_its_own_words() {
+    for locale in Locale::ALL {
+        let news = serde_json::json!({"case": CASE});
+        let other_inbox = inbox_text(locale, "unknown.event", &news);
+        let other_sms = sms_text(locale, "unknown.event", &news, PORTAL);
+        for event in every_event() {
+            let params = stored(&event);
+            let inbox = inbox_text(locale, event.word(), &params);
+            assert_ne!(inbox, other_inbox, "{}", event.word());
+            assert!(
+                !inbox.contains("%{") && !inbox.starts_with("inbox."),
+                "{inbox}"
+            );
+            let sms = sms_text(locale, event.word(), &params, PORTAL);
+            assert_ne!(sms, other_sms, "{}", event.word());
+            assert!(!sms.contains("%{") && !sms.contains("sms."), "{sms}");
+        }
+    }
+    let approved = Event::AccessApproved {
+        receipt: "CX20261207-04718263".into(),
+        until: time::macros::date!(2026 - 12 - 12),
+    };
+    let text = inbox_text(Locale::Zh, approved.word(), &stored(&approved));
+    assert!(
+        text.contains("您的查询申请CX20261207-04718263") && text.contains("已批准"),
+        "{text}"
+    );
+    assert!(text.contains("领取查询凭证"), "{text}");
+}
+
+/// The portal's address follows where it fits in the one segment, never on an application's
+/// outcome (its applicant reads it through their own link, not the portal's front page).
+#[test]
+fn the_address_follows_only_where_it_fits_and_leads_on() {
+    let closed = stored(&Event::CaseClosed);
+    let text = sms_text(Locale::Zh, "case.closed", &closed, "https://jt.example.cn/");
+    assert!(text.ends_with(" jt.example.cn"), "{text}");
+    let long = format!("https://{}.example.cn/", "x".repeat(60));
+    let text = sms_text(Locale::Zh, "case.closed", &closed, &long);
+    assert!(!text.contains("example"), "{text}");
+    assert_eq!(sms_segments(&text), 1);
+    let refused = Event::AccessRefused {
+        receipt: "CX20261207-04718263".into(),
+    };
+    let text = sms_text(
+        Locale::Zh,
+        refused.word(),
+        &stored(&refused),
+        "https://a.cn/",
+    );
+    assert!(!text.contains("a.cn"), "{text}");
+}
+
+#[test]
+fn segments_are_counted_as_providers_bill_them() {
+    assert_eq!(sms_segments(""), 1);
+    assert_eq!(sms_segments(&"a".repeat(160)), 1);
+    assert_eq!(sms_segments(&"a".repeat(161)), 2);
+    assert_eq!(sms_segments(&"a".repeat(306)), 2);
+    assert_eq!(sms_segments(&"a".repeat(307)), 3);
+    // `€` and `[` take two places of the 7-bit alphabet.
+    assert_eq!(sms_segments(&"€".repeat(80)), 1);
+    assert_eq!(sms_segments(&format!("{}[", "€".repeat(80))), 2);
+    // One Chinese character makes it all UCS-2.
+    assert_eq!(sms_segments(&"字".repeat(70)), 1);
+    assert_eq!(sms_segments(&format!("{}a", "字".repeat(70))), 2);
+    assert_eq!(sms_segments(&format!("【】{}", "a".repeat(68))), 1);
+    assert_eq!(sms_segments(&"字".repeat(134)), 2);
+    assert_eq!(sms_segments(&"字".repeat(135)), 3);
+}
+
+#[test]
+fn what_is_promised_names_only_channels_there_are() {
+    let both = Channels {
+        sms: true,
+        email: true,
+    };
+    assert_eq!(Told::to_applicant(both, true, false).key("p"), "p.sms");
+    assert_eq!(Told::to_applicant(both, true, true).key("p"), "p.sms_email");
+    assert_eq!(Told::to_applicant(both, false, true).key("p"), "p.none");
+    let email = Channels {
+        sms: false,
+        email: true,
+    };
+    assert_eq!(Told::to_applicant(email, true, true).key("p"), "p.email");
+    assert_eq!(Told::to_applicant(email, true, false).key("p"), "p.none");
+    assert_eq!(
+        Told::to_applicant(Channels::INBOX_ONLY, true, true).key("p"),
+        "p.none"
+    );
+    for key in [
+        "apply.told",
+        "apply.pending",
+        "flash.access_approved",
+        "flash.access_refused",
+    ] {
+        for name in ["sms_email", "sms", "email", "none"] {
+            for locale in Locale::ALL {
+                let k = format!("{key}.{name}");
+                assert_ne!(locale.t(&k), k, "{k} in {}", locale.code());
+            }
+        }
+    }
 }
 
 proptest::proptest! {
@@ -47,12 +327,36 @@ proptest::proptest! {
     }
 
     /// Whatever is typed as an e-mail address, the check answers without panicking, and
-    /// what it accepts has one `@`, no spaces and at most 254 bytes.
+    /// what it accepts has one `@`, no spaces, none of the characters around an address
+    /// (display names, quotes, comments, lists) and at most 254 bytes.
     #[test]
     fn the_e_mail_check_takes_any_input(raw in "\\PC{0,300}") {
         if let Some(kept) = parse_email(&raw) {
             proptest::prop_assert_eq!(kept.matches('@').count(), 1);
             proptest::prop_assert!(!kept.chars().any(char::is_whitespace) && kept.len() <= 254);
+            proptest::prop_assert!(!kept.contains(NOT_IN_A_BARE_ADDRESS), "{kept}");
+        }
+    }
+
+    /// A bare address is kept as typed (trimmed); the same address with a display name, in
+    /// quotes or angle brackets, or listed with another, is refused.
+    #[test]
+    fn only_bare_addresses_are_kept(
+        local in "[a-z0-9][a-z0-9._+-]{0,20}",
+        domain in "[a-z0-9-]{1,20}\\.[a-z]{2,6}",
+        name in "\\PC{0,20}",
+    ) {
+        let bare = format!("{local}@{domain}");
+        proptest::prop_assert_eq!(parse_email(&format!("  {bare} ")), Some(bare.clone()));
+        for dressed in [
+            format!("{name}<{bare}>"),
+            format!("<{bare}>"),
+            format!("\"{name}\" <{bare}>"),
+            format!("{bare}, {bare}"),
+            format!("{bare};x@{domain}"),
+            format!("{bare} ({name})"),
+        ] {
+            proptest::prop_assert_eq!(parse_email(&dressed), None, "{}", dressed);
         }
     }
 }

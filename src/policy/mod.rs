@@ -179,6 +179,9 @@ pub fn decide(
                 .iter()
                 .filter(|g| g.account_id == Some(actor.id) && g.case_id == facts.case.id)
                 .filter(|g| g.kind == actor.role)
+                // A grant counts only for the account its applicant proved to control: a
+                // stranger's application giving this account's number grants it nothing.
+                .filter(|g| g.account_verified)
                 .collect();
             if mine.is_empty() {
                 return deny("not_related", true);

@@ -28,6 +28,9 @@ fn account(role: Role, department: Option<Uuid>) -> account::Model {
         unread_notifications: 0,
         organisation: None,
         second_factor_grace_until: None,
+        second_factor_failures: 0,
+        second_factor_locked_until: None,
+        language: None,
     }
 }
 
@@ -371,7 +374,29 @@ fn grant(
         granted_mode: Some(mode),
         granted_until: Some(last_day),
         account_id: Some(holder.id),
+        account_verified: true,
+        voucher_code: None,
+        voucher_code_expires_at: None,
     }
+}
+
+#[test]
+fn a_grant_its_applicant_never_proved_opens_nothing() {
+    use crate::vocab::AccessMode;
+    let insurer = account(Role::Insurer, None);
+    let c = case(Uuid::now_v7(), CaseStatus::Served);
+    let mut f = facts(c.clone());
+    let mut g = grant(&c, &insurer, AccessMode::Download, NOW.date());
+    g.account_verified = false;
+    f.grants = vec![g];
+    assert!(allowed(&insurer, &f).is_empty());
+    assert_eq!(
+        decide(&insurer, CaseAction::View, &f, NOW).unwrap_err(),
+        Denied {
+            reason: "not_related",
+            hide: true
+        }
+    );
 }
 
 #[test]

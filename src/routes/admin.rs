@@ -252,6 +252,8 @@ pub async fn account_create_post(
     state: web::Data<AppState>,
     form: web::Form<AccountForm>,
 ) -> AppResult<HttpResponse> {
+    // A new account's first access code opens it: asked like a reset.
+    admin.0.require_step_up("/admin#accounts")?;
     let (role, id) = match parse_identifier(&form) {
         Ok(x) => x,
         Err(msg) => return refused(&state, &admin, msg).await,
@@ -372,7 +374,10 @@ pub async fn account_action_post(
         );
     }
     // The most sensitive acts ask for a fresh second factor.
-    if matches!(action.as_str(), "disable" | "reset" | "reset-second-factor") {
+    if matches!(
+        action.as_str(),
+        "disable" | "enable" | "reset" | "reset-second-factor"
+    ) {
         admin.0.require_step_up("/admin#accounts")?;
     }
     if action == "reset-second-factor" {

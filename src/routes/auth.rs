@@ -139,6 +139,9 @@ pub async fn view_login_post(
     .await;
     let (error, identifier_error) = match result {
         Ok(signed_in) => {
+            // Signed in on a page in this language: their messages follow it from now on.
+            let locale = crate::i18n::Locale::current();
+            super::public::remember_language(&state, signed_in.account.id, locale).await;
             let target = safe_next(&form.next).unwrap_or(home_for(signed_in.account.role));
             let mut res = see_other(target);
             res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
@@ -230,6 +233,8 @@ pub async fn view_activate_post(
     let (mut error, mut identifier_error, mut password_error) = (None, None, None);
     match result {
         Ok(signed_in) => {
+            let locale = crate::i18n::Locale::current();
+            super::public::remember_language(&state, signed_in.account.id, locale).await;
             let mut res = super::flash::see_other(
                 home_for(signed_in.account.role),
                 super::flash::Flash::new("activated"),

@@ -70,6 +70,53 @@ struct MyCasesPage {
     is_agent: bool,
     /// "Your account was reset on … by … (reason)": each reset the person has not been told of.
     resets: Vec<String>,
+    /// An owner's or insurer's applications (those giving their number), newest first.
+    applications: Vec<ApplicationRow>,
+}
+
+pub struct ApplicationRow {
+    pub receipt_no: String,
+    pub case_number: String,
+    pub filed_at: String,
+    pub state: String,
+    /// Approved, and in force for this account.
+    pub in_force: bool,
+    /// Gave this account's number but was not added to it (no grant here until claimed).
+    pub not_added: bool,
+}
+
+/// The applications an owner's or insurer's account holds or whose number is its own.
+async fn applications_of(state: &AppState, user: &CurrentUser) -> AppResult<Vec<ApplicationRow>> {
+    use crate::db::entities::{access_application, case};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    if !matches!(user.role(), Role::Owner | Role::Insurer) {
+        return Ok(Vec::new());
+    }
+    let now = state.audit.now();
+    let locale = crate::i18n::Locale::current();
+    let rows = access_application::Entity::find()
+        .filter(access_application::Column::AccountId.eq(user.account.id))
+        .order_by_desc(access_application::Column::FiledAt)
+        .all(&state.db)
+        .await?;
+    let numbers: std::collections::HashMap<uuid::Uuid, String> = case::Entity::find()
+        .filter(case::Column::Id.is_in(rows.iter().map(|a| a.case_id)))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.case_number))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|a| ApplicationRow {
+            case_number: numbers.get(&a.case_id).cloned().unwrap_or_default(),
+            filed_at: cst(a.filed_at),
+            state: locale.label(a.state),
+            in_force: a.account_verified && a.in_force(now),
+            not_added: !a.account_verified,
+            receipt_no: a.receipt_no,
+        })
+        .collect())
 }
 
 /// `GET /cases`: the cases of a party, or those an agent currently acts in.
@@ -139,6 +186,7 @@ pub async fn view_my_cases_get(
         })
         .collect();
     render(&MyCasesPage {
+        applications: applications_of(&state, &user).await?,
         layout: Layout::for_user(&user),
         rows,
         is_agent: user.role() == Role::Agent,
@@ -176,7 +224,9 @@ struct CasePage {
     /// A party or an agent (who see the history, the timeline and the review application).
     party_like: bool,
     /// The review application made for this party: where it stands.
-    review_application: Option<String>,
+    /// The party's review application, once filed: its receipt number, where it stands and
+    /// the next step the law sets (shown instead of the countdown and the offer to apply).
+    review_application: Option<(String, String, String)>,
     /// The review window is open and no application is made yet.
     may_apply: bool,
     /// For owners and insurers: what their approved application lets them see, and until when.
@@ -296,7 +346,13 @@ pub async fn view_case_get(
     };
     let may_apply =
         party_like && filed.is_none() && crate::applications::review::window(&case, now).is_ok();
-    let review_application = filed.map(|a| crate::i18n::label(a.state));
+    let review_application = filed.map(|a| {
+        (
+            a.receipt_no.clone(),
+            crate::i18n::label(a.state),
+            crate::i18n::t(&format!("case.review.next.{}", a.state.as_str())),
+        )
+    });
     // The person's own views fold away, so that accesses by others stand out.
     let (own_history, history): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| h.mine);
     let handling = HandlingPanel::of(cases::handling(&state.db, &case).await?);

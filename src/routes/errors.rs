@@ -47,11 +47,15 @@ impl ResponseError for AppError {
                 StatusCode::FORBIDDEN
             }
             AppError::BadToken => StatusCode::UNAUTHORIZED,
-            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyAttempts | AppError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge { .. } | AppError::FormTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -115,6 +119,12 @@ impl ResponseError for AppError {
         builder.insert_header((header::CACHE_CONTROL, "no-store"));
         if let AppError::Unavailable { .. } = self {
             builder.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let AppError::RateLimited { until, .. } = self {
+            let wait = (*until - time::OffsetDateTime::now_utc())
+                .whole_seconds()
+                .max(1);
+            builder.insert_header((header::RETRY_AFTER, wait.to_string()));
         }
         if wants_json {
             return builder.json(ErrorBody {

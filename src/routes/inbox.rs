@@ -37,51 +37,7 @@ struct InboxPage {
 
 /// A notification in the reader's language (from the catalog, with its parameters).
 pub fn text_of(event: &str, params: &serde_json::Value) -> String {
-    let locale = crate::i18n::Locale::current();
-    let case = params["case"].as_str().unwrap_or("");
-    let count = params["count"].as_u64().unwrap_or(1).to_string();
-    let until = params["until"].as_str().map(|u| match u.len() {
-        10 => time::Date::parse(u, &time::format_description::well_known::Iso8601::DATE)
-            .map(|d| locale.date(d))
-            .unwrap_or_else(|_| u.to_owned()),
-        _ => u.to_owned(),
-    });
-    let deadline = params["deadline"]
-        .as_str()
-        .and_then(|d| {
-            time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE).ok()
-        })
-        .map(|d| locale.date(d));
-    let key = match (event, &deadline) {
-        ("material.released", _) => "inbox.event.material_released",
-        ("case.disclosing", _) => "inbox.event.case_disclosing",
-        ("case.served", Some(_)) => "inbox.event.case_served_deadline",
-        ("case.served", None) => "inbox.event.case_served",
-        ("case.closed", _) => "inbox.event.case_closed",
-        ("review.closing", _) => "inbox.event.review_closing",
-        ("delegation.registered", _) => "inbox.event.delegation_registered",
-        ("delegation.ending", _) => "inbox.event.delegation_ending",
-        ("delegation.revoked", _) => "inbox.event.delegation_revoked",
-        ("code.expiring", _) => "inbox.event.code_expiring",
-        ("account.reset", _) => "inbox.event.account_reset",
-        ("second_factor.reset", _) => "inbox.event.second_factor_reset",
-        ("review.filed", _) => "inbox.event.review_filed",
-        ("review.forwarded", _) => "inbox.event.review_forwarded",
-        ("review.accepted", _) => "inbox.event.review_accepted",
-        ("review.refused", _) => "inbox.event.review_refused",
-        ("review.concluded", _) => "inbox.event.review_concluded",
-        _ => "inbox.event.other",
-    };
-    locale.tf(
-        key,
-        &[
-            ("case", case),
-            ("n", &count),
-            ("deadline", deadline.as_deref().unwrap_or("")),
-            ("until", until.as_deref().unwrap_or("")),
-            ("receipt", params["receipt"].as_str().unwrap_or("")),
-        ],
-    )
+    crate::notifications::inbox_text(crate::i18n::Locale::current(), event, params)
 }
 
 /// `GET /inbox`
@@ -154,7 +110,8 @@ pub struct SentRow {
     pub when: String,
     pub recipient: String,
     pub text: String,
-    /// "在站内 · 短信 138****8000：已发送" and the like.
+    /// Where it stands on each channel it really took: "站内消息：未读 · 短信 138****8000：已发送",
+    /// "站内消息：账户未激活，尚不能查看 · 未发短信或邮件" and the like.
     pub channels: String,
     pub failed: bool,
 }
@@ -171,8 +128,16 @@ pub async fn sent_rows(
         .map(|sent| {
             let params: serde_json::Value =
                 serde_json::from_str(&sent.notification.params).unwrap_or_default();
-            let mut channels = vec![locale.t("staff.notices.inbox").into_owned()];
+            let inbox = match (sent.inbox_open, sent.notification.read_at.is_some()) {
+                (false, _) => "staff.notices.inbox_closed",
+                (true, true) => "staff.notices.inbox_read",
+                (true, false) => "staff.notices.inbox_unread",
+            };
+            let mut channels = vec![locale.t(inbox).into_owned()];
             channels.extend(sent.deliveries.iter().map(|d| delivery_state(locale, d)));
+            if sent.deliveries.is_empty() {
+                channels.push(locale.t("staff.notices.no_sms_email").into_owned());
+            }
             SentRow {
                 when: cst(sent.notification.created_at),
                 recipient: sent.recipient,

@@ -168,7 +168,7 @@ pub async fn sign_in_finish_post(
     let webauthn = relying_party(&state)?;
     let body: Answered = json(&body)?;
     let now = time::OffsetDateTime::now_utc();
-    let attempt = throttle::account_attempt(&state.db, user.account.id).await?;
+    let attempt = throttle::second_factor_attempt(&state.db, user.account.id).await?;
     let outcome = match attempt {
         Some(a) if a.locked => Err("locked"),
         _ => passkeys::finish_authentication(
@@ -195,28 +195,23 @@ pub async fn sign_in_finish_post(
         details,
     )
     .await?;
-    match (outcome, attempt) {
-        (Ok(_), _) => {
-            throttle::account_succeeded(&state.db, user.account.id).await?;
-            second_factor::mark_session(&state.db, user.session_id, now).await?;
+    let locked_now =
+        super::second_factor::settle_factor(&state, &user, attempt, outcome.is_ok(), now).await?;
+    match outcome.and_then(|id| if locked_now { Err("locked") } else { Ok(id) }) {
+        Ok(_) => {
             let next = next_or_home(&body.next, &user);
             Ok(HttpResponse::Ok().json(serde_json::json!({ "redirect": next })))
         }
-        (Err(reason), attempt) => {
-            if let Some(a) = attempt {
-                throttle::account_refused(&state.db, a).await?;
-            }
-            Err(AppError::bad_request(
-                reason,
-                match reason {
-                    "locked" => {
-                        "错误次数过多，账户已锁定 15 分钟 (too many failures: the account is locked for 15 minutes)"
-                    }
-                    _ => {
-                        "通行密钥未通过验证，请换用已登记的通行密钥或验证器应用 (the passkey did not verify: use a registered one, or your app's code)"
-                    }
-                },
-            ))
-        }
+        Err(reason) => Err(AppError::bad_request(
+            reason,
+            match reason {
+                "locked" => {
+                    "错误次数过多，账户已锁定 15 分钟 (too many failures: the account is locked for 15 minutes)"
+                }
+                _ => {
+                    "通行密钥未通过验证，请换用已登记的通行密钥或验证器应用 (the passkey did not verify: use a registered one, or your app's code)"
+                }
+            },
+        )),
     }
 }

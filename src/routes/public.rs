@@ -27,8 +27,10 @@ pub struct LanguageQuery {
 }
 
 /// `GET /language?to=en&next=/cases`: the language switch on every page. Remembers the choice
-/// in a cookie for a year and goes back to the page (local paths only).
+/// in a cookie for a year — and, signed in, as the person's language, which their SMS and
+/// e-mail follow — and goes back to the page (local paths only).
 pub async fn language_get(
+    user: Option<crate::auth::CurrentUser>,
     query: actix_web::web::Query<LanguageQuery>,
     state: actix_web::web::Data<crate::state::AppState>,
 ) -> AppResult<HttpResponse> {
@@ -45,6 +47,9 @@ pub async fn language_get(
         .as_deref()
         .and_then(super::auth::safe_next)
         .unwrap_or("/");
+    if let Some(user) = &user {
+        remember_language(&state, user.account.id, locale).await;
+    }
     let cookie = Cookie::build(crate::i18n::COOKIE, locale.code())
         .path("/")
         .max_age(Duration::days(365))
@@ -56,4 +61,17 @@ pub async fn language_get(
         .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
         .cookie(cookie)
         .finish())
+}
+
+/// Keeps `locale` as the language the person last used, which their SMS and e-mail are
+/// written in. A failure is logged, not shown: the switch or sign-in it comes with goes on,
+/// and their messages stay in the language they had.
+pub(crate) async fn remember_language(
+    state: &crate::state::AppState,
+    account_id: uuid::Uuid,
+    locale: crate::i18n::Locale,
+) {
+    if let Err(e) = crate::notifications::remember_language(&state.db, account_id, locale).await {
+        tracing::warn!(error = %e, "the account's language was not kept");
+    }
 }

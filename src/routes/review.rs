@@ -38,6 +38,11 @@ pub struct Filed {
     /// Each step after filing, as "date — what".
     pub steps: Vec<String>,
     pub refusal_reason: Option<String>,
+    /// To whom the printed application is addressed: the reviewing authority once known, else
+    /// the authority one level up, through the brigade.
+    pub addressee: String,
+    /// The applicant's contact on file (the party's mobile), or none (a line to write it on).
+    pub contact: Option<String>,
 }
 
 #[derive(Template)]
@@ -131,7 +136,21 @@ async fn describe(state: &AppState, app: &review_application::Model) -> AppResul
     let filer = crate::db::entities::account::Entity::find_by_id(app.filed_by)
         .one(&state.db)
         .await?;
+    let brigade = match case::Entity::find_by_id(app.case_id).one(&state.db).await? {
+        Some(c) => crate::db::entities::department::Entity::find_by_id(c.department_id)
+            .one(&state.db)
+            .await?
+            .map(|d| d.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let addressee = match &app.authority {
+        Some(authority) => authority.clone(),
+        None => locale.tf("review.print.addressee_via", &[("brigade", &brigade)]),
+    };
     Ok(Filed {
+        addressee,
+        contact: party.as_ref().and_then(|p| p.mobile.clone()),
         receipt_no: app.receipt_no.clone(),
         filed_at: cst(app.filed_at),
         party: party
@@ -185,8 +204,12 @@ async fn page(
     } else {
         Vec::new()
     };
+    let mut layout = Layout::for_user(user);
+    if filed.is_some() {
+        layout.scripts.push(crate::assets::url("page-actions.js"));
+    }
     Ok(ReviewPage {
-        layout: Layout::for_user(user),
+        layout,
         case_id: case.id,
         number: case.case_number,
         csrf_token: user.csrf_token.clone(),
@@ -223,10 +246,19 @@ pub async fn review_file_post(
     mut payload: actix_multipart::Multipart,
 ) -> AppResult<HttpResponse> {
     let (permit, case) = gate(&state, &user, &req, path.into_inner()).await?;
+    // One box per material the party may contest: the form's size follows the case's.
+    let choices = crate::materials::party_view(&state.db, &permit, &user.account)
+        .await?
+        .visible
+        .len();
     let rule = super::uploads::Rule {
         file_field: "attachment",
         max_files: review::MAX_ATTACHMENTS,
+        // The grounds, the files, the boxes, and a few to spare.
+        max_parts: 16 + review::MAX_ATTACHMENTS + choices,
+        // The grounds (5,000 characters) may take 20 KB; each box's name and id under 64 bytes.
         field_limit: 32 * 1024,
+        text_limit: 40 * 1024 + 64 * choices,
         allowed: ATTACHMENT_TYPES,
         allowed_text: "PDF、JPEG、PNG",
         file_limit: crate::applications::FILE_BYTES,

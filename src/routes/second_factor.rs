@@ -116,8 +116,46 @@ pub struct ChallengeForm {
     next: String,
 }
 
-/// Checks a code for `user`'s session: counted like a password attempt (five wrong lock the
-/// account for 15 minutes), audited either way; passing marks the session.
+/// Settles a counted second-factor try of `user` (a code or a passkey answer): a pass clears
+/// the second factor's count and lock and marks the session; a failure counts, and the fifth
+/// in a row locks the second factor for 15 minutes — the password's count has no say — and
+/// tells the person (inbox, and SMS or e-mail as they chose). True when this try set the lock.
+pub(super) async fn settle_factor(
+    state: &AppState,
+    user: &CurrentUser,
+    attempt: Option<throttle::AccountAttempt>,
+    passed: bool,
+    now: time::OffsetDateTime,
+) -> AppResult<bool> {
+    use sea_orm::TransactionTrait;
+    if passed {
+        throttle::second_factor_passed(&state.db, user.account.id).await?;
+        second_factor::mark_session(&state.db, user.session_id, now).await?;
+        return Ok(false);
+    }
+    let Some(attempt) = attempt else {
+        return Ok(false);
+    };
+    let locked = throttle::account_refused(&state.db, attempt).await?;
+    if locked {
+        let txn = state.db.begin().await?;
+        crate::notifications::notify(
+            &txn,
+            state.channels,
+            std::slice::from_ref(&user.account),
+            None,
+            &crate::notifications::Event::SecondFactorLocked,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+    }
+    Ok(locked)
+}
+
+/// Checks a code for `user`'s session: counted on the second factor's own count (five wrong
+/// lock it for 15 minutes, and a right password does not clear them), audited either way;
+/// passing marks the session.
 async fn pass(
     state: &AppState,
     req: &HttpRequest,
@@ -125,7 +163,7 @@ async fn pass(
     code: &str,
 ) -> AppResult<Result<Passed, &'static str>> {
     let now = time::OffsetDateTime::now_utc();
-    let attempt = throttle::account_attempt(&state.db, user.account.id).await?;
+    let attempt = throttle::second_factor_attempt(&state.db, user.account.id).await?;
     let outcome = match attempt {
         Some(a) if a.locked => Err("locked"),
         _ => second_factor::verify(&state.db, &state.key, user.account.id, code, now)
@@ -150,13 +188,9 @@ async fn pass(
         details,
     )
     .await?;
-    match (&outcome, attempt) {
-        (Ok(_), _) => {
-            throttle::account_succeeded(&state.db, user.account.id).await?;
-            second_factor::mark_session(&state.db, user.session_id, now).await?;
-        }
-        (Err(_), Some(a)) => throttle::account_refused(&state.db, a).await?,
-        (Err(_), None) => {}
+    // The try that sets the lock says so (the next ones are refused as locked).
+    if settle_factor(state, user, attempt, outcome.is_ok(), now).await? {
+        return Ok(Err("locked"));
     }
     Ok(outcome)
 }
@@ -309,6 +343,7 @@ pub async fn totp_begin_post(
         &state.db,
         &state.key,
         &user.account,
+        user.session_id,
         &issuer,
         time::OffsetDateTime::now_utc(),
     )
@@ -354,6 +389,13 @@ pub async fn totp_confirm_post(
     form: web::Form<ConfirmForm>,
 ) -> AppResult<HttpResponse> {
     staff_or_admin(&req, &user).await?;
+    // Adding a factor beside one that exists asks for a fresh pass, as beginning it did.
+    if !second_factor::confirmed(&state.db, user.account.id)
+        .await?
+        .is_empty()
+    {
+        user.require_step_up("/account/second-factor")?;
+    }
     let form = form.into_inner();
     let factor_id = Uuid::parse_str(form.factor_id.trim()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
@@ -362,6 +404,7 @@ pub async fn totp_confirm_post(
         &state.db,
         &state.key,
         &user.account,
+        user.session_id,
         factor_id,
         &name,
         &form.code,
@@ -400,8 +443,10 @@ pub async fn totp_confirm_post(
                 &state.db,
                 &state.key,
                 &user.account,
+                user.session_id,
                 factor_id,
                 &issuer,
+                now,
             )
             .await?
             .map(|e| {

@@ -76,14 +76,30 @@ pub const ROUTES: &[RouteSpec] = &[
         },
     },
     RouteSpec {
+        path: "/apply/mine",
+        methods: &["GET"],
+        build: |r| r.route(get().to(apply::view_apply_mine_get)),
+    },
+    RouteSpec {
         path: "/apply/{id}",
         methods: &["GET"],
         build: |r| r.route(get().to(apply::view_apply_status_get)),
     },
     RouteSpec {
         path: "/apply/{id}/voucher",
-        methods: &["POST"],
-        build: |r| r.route(web::post().to(apply::apply_voucher_post)),
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(apply::view_apply_voucher_get))
+                .route(web::post().to(apply::apply_voucher_post))
+        },
+    },
+    RouteSpec {
+        path: "/apply/{id}/claim",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(apply::view_claim_get))
+                .route(web::post().to(apply::claim_post))
+        },
     },
     RouteSpec {
         path: "/login",

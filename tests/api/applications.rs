@@ -207,6 +207,24 @@ async fn a_party_files_a_review_once_within_the_window_and_follows_it_to_its_con
         printable.contains("notice-sheet"),
         "printed on the A4 sheet"
     );
+    // Addressed, with contact, signature and date lines, and a button that prints it.
+    assert!(printable.contains("致：上一级公安机关交通管理部门（经"));
+    assert!(printable.contains(r#"id="review-contact""#));
+    assert!(printable.contains("申请人（签名）") && printable.contains("日期："));
+    assert!(printable.contains(r#"id="print-review""#) && printable.contains("page-actions.js"));
+    // The case page now shows the application and its next step, not the countdown or the offer.
+    let page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&receipt) && page.contains(r#"id="review-next-step""#));
+    assert!(
+        page.contains("二日内"),
+        "the brigade forwards it within two days"
+    );
+    assert!(!page.contains(r#"id="review-window""#) && !page.contains(r#"id="apply-review""#));
     let filed = events(&app, "review.file").await;
     assert_eq!(filed.len(), 1);
     assert!(filed[0].details.contains(&receipt));
@@ -473,8 +491,17 @@ fn status_key(status_path: &str) -> String {
     rest.split('&').next().unwrap_or(rest).to_owned()
 }
 
+/// The voucher page of the application whose status page is at `status_path`.
+pub fn voucher_path(status_path: &str) -> String {
+    format!(
+        "/apply/{}/voucher?key={}",
+        application_id(status_path),
+        status_key(status_path)
+    )
+}
+
 /// The insurer's form, filled in; `case_number` and `brigade` say which case.
-fn insurer_form(
+pub fn insurer_form(
     brigade: &str,
     case_number: &str,
     proof: Option<&[u8]>,
@@ -508,7 +535,7 @@ fn applicant_form(
 }
 
 /// The brigade id `/apply` lists for the staff member's brigade named `name`.
-async fn brigade_on_form(public: &TestApp, name_part: &str) -> String {
+pub async fn brigade_on_form(public: &TestApp, name_part: &str) -> String {
     let html = public.get("/apply").await.text().await.unwrap();
     let at = html.find(name_part).expect("the brigade is listed");
     let before = &html[..at];
@@ -577,16 +604,12 @@ pub async fn insurer_signed_in(app: &TestApp, status_path: &str, mobile: &str) -
     let public = app.with_client(client());
     let page = public.get(status_path).await.text().await.unwrap();
     assert!(page.contains(r#"id="get-voucher""#), "{page}");
-    let key = status_key(status_path);
-    let id = application_id(status_path);
-    let res = public
-        .post_form(
-            &format!("/apply/{id}/voucher"),
-            &[("csrf_token", &csrf_in(&page)), ("key", &key)],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let voucher = res.text().await.unwrap();
+    let voucher = public
+        .get(&voucher_path(status_path))
+        .await
+        .text()
+        .await
+        .unwrap();
     let code = crate::cases::code_on(&voucher).expect("the voucher carries a query code");
     assert!(voucher.contains("道路交通事故材料查询凭证"));
     let insurer = app.with_client(client());
@@ -817,16 +840,7 @@ async fn a_refused_application_tells_the_applicant_why_and_grants_nothing() {
     assert!(page.contains("不予批准") && page.contains("授权书未加盖公章"));
     assert!(!page.contains(r#"id="get-voucher""#));
     assert_eq!(inbox_events(&app, "access.refused").await, 1);
-    let key = status_key(&status);
-    let res = public
-        .post_form(
-            &format!("/apply/{id}/voucher"),
-            &[
-                ("csrf_token", &public.csrf_from("/login").await),
-                ("key", &key),
-            ],
-        )
-        .await;
+    let res = public.get(&voucher_path(&status)).await;
     assert_eq!(
         res.status(),
         StatusCode::BAD_REQUEST,
@@ -1061,4 +1075,191 @@ async fn review_steps_refuse_what_is_missing_or_out_of_bounds() {
         1,
         "only the one step recorded"
     );
+}
+
+#[tokio::test]
+async fn the_voucher_is_a_page_whose_reload_shows_the_same_code_and_activates_in_place() {
+    let app = spawn_app().await;
+    let (staff, _party, case_id) = served_case(&app, "2026-凭证-1").await;
+    let status = insurer_applies(&app, "110105", "2026-凭证-1").await;
+    let until = (today() + time::Duration::days(30)).to_string();
+    let res = approve(&staff, &status, &["scene_diagram"], "view", &until).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    let codes = || async {
+        evidence_portal::db::entities::activation::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap()
+    };
+    let before = codes().await;
+    let public = app.with_client(client());
+    let first = public.get(&voucher_path(&status)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(header(&first, "cache-control"), "no-store");
+    let first = first.text().await.unwrap();
+    let code = crate::cases::code_on(&first).expect("a code");
+    let again = public
+        .get(&voucher_path(&status))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::cases::code_on(&again).as_deref(),
+        Some(code.as_str()),
+        "a reload shows the same code"
+    );
+    let issued = events(&app, "access.voucher").await;
+    assert_eq!(issued.len(), 2, "each showing is audited");
+    assert!(issued[1].details.contains(r#""code_shown_again":true"#));
+    assert_eq!(codes().await, before + 1, "one code issued");
+    // The old button's post lands on the page.
+    let id = application_id(&status);
+    let res = public
+        .post_form(
+            &format!("/apply/{id}/voucher"),
+            &[
+                ("csrf_token", &csrf_in(&first)),
+                ("key", &status_key(&status)),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&res, "location"), voucher_path(&status));
+
+    // Activated from the voucher's own form (the number filled in): signed in, the case listed.
+    assert!(first.contains(r#"id="activate-now""#));
+    let csrf = csrf_in(
+        first
+            .split(r#"id="activate-now""#)
+            .nth(1)
+            .expect("the activation form"),
+    );
+    let res = public
+        .post_form(
+            "/activate",
+            &[
+                ("csrf_token", &csrf),
+                ("identifier", INSURER_MOBILE),
+                ("code", &code),
+                ("password", PASSWORD),
+                ("password_repeat", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        public
+            .get("/cases")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(&case_id)
+    );
+    // Afterwards the voucher shows no code and says to sign in.
+    let after = app
+        .with_client(client())
+        .get(&voucher_path(&status))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(crate::cases::code_on(&after).is_none());
+    assert!(after.contains("您的账户已激活"));
+}
+
+#[tokio::test]
+async fn the_browser_that_applied_finds_its_applications_again_and_others_do_not() {
+    let app = spawn_app().await;
+    let (_staff, _party, _case_id) = served_case(&app, "2026-找回-1").await;
+    let applicant = app.with_client(client());
+    let brigade = brigade_on_form(&applicant, "110105").await;
+    let form = insurer_form(&brigade, "2026-找回-1", Some(PDF));
+    let res = post_multipart(&applicant, "/apply", "/apply", form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let status = header(&res, "location").to_owned();
+    // The status page offers its own link to copy and as a QR code.
+    let page = applicant.get(&status).await.text().await.unwrap();
+    assert!(page.contains(r#"id="status-link""#) && page.contains("<svg"));
+    assert!(page.contains(&status.replace("&new=1", "").replace('&', "&amp;")[1..]));
+
+    // The tab is closed, the link lost: the landing page leads to the list of this browser's.
+    let landing = applicant.get("/").await.text().await.unwrap();
+    assert!(landing.contains(r#"href="/apply/mine""#));
+    let mine = applicant.get("/apply/mine").await;
+    assert_eq!(header(&mine, "cache-control"), "no-store");
+    let mine = mine.text().await.unwrap();
+    let id = application_id(&status);
+    assert!(mine.contains(&format!("/apply/{id}?key=")), "{mine}");
+    assert!(mine.contains("2026-找回-1"));
+    // Another browser sees nothing of it, and a forged cookie is ignored.
+    let other = app.with_client(client());
+    let theirs = other.get("/apply/mine").await.text().await.unwrap();
+    assert!(theirs.contains(r#"id="mine-none""#) && !theirs.contains(&id));
+    let forged = other
+        .client
+        .get(format!("{}/apply/mine", other.address))
+        .header("cookie", "portal-applications=AAAA")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(forged.contains(r#"id="mine-none""#));
+}
+
+#[tokio::test]
+async fn case_numbers_are_found_as_people_type_them_and_credit_codes_are_checked() {
+    let app = spawn_app().await;
+    let (_staff, _party, case_id) = served_case(&app, "京公交认字〔2026〕第00017号").await;
+    let public = app.with_client(client());
+    let form_page = public.get("/apply").await.text().await.unwrap();
+    assert!(
+        form_page.contains("京公交认字〔××××〕第×××××号"),
+        "the brigade's format, digits hidden"
+    );
+    assert!(!form_page.contains("00017"), "no case's own number");
+    let brigade = brigade_on_form(&public, "110105").await;
+
+    // A check character that does not fit: refused on its field.
+    let form = reqwest::multipart::Form::new()
+        .text("kind", "insurer")
+        .text("brigade", brigade.clone())
+        .text("case_number", "京公交认字〔2026〕第00017号")
+        .text("applicant_name", "李明")
+        .text("organisation", "中国人民财产保险")
+        .text("credit_code", "91110000710931141K")
+        .text("plate", "京A·12345")
+        .text("policy_no", "PDAA202611000001")
+        .text("mobile", INSURER_MOBILE)
+        .part("proof", file("查询授权书.pdf", PDF));
+    let res = post_multipart(&public, "/apply", "/apply", form).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("校验码"), "{html}");
+
+    // Half-width brackets, no leading zeros, spaces: the same case.
+    let form = applicant_form(
+        "insurer",
+        INSURER_MOBILE,
+        &brigade,
+        "京公交认字 (2026) 第17号",
+        Some(PDF),
+    );
+    let res = post_multipart(&public, "/apply", "/apply", form).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let filed = access_application::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(filed.case_id.to_string(), case_id);
 }

@@ -32,9 +32,13 @@ enum Who {
     Insurer,
     /// A vehicle owner whose approval (view only) for the served case has ended.
     OwnerExpired,
+    /// An insurer approved, through their own application, for another case of brigade A
+    /// (scene diagrams, download) — whose mobile number a stranger then gave in an application
+    /// for the served case, approved and never claimed: it must open nothing.
+    SharedNumber,
 }
 
-const EVERYONE: [Who; 11] = [
+const EVERYONE: [Who; 12] = [
     Who::Anonymous,
     Who::Party,
     Who::DisabledParty,
@@ -46,6 +50,7 @@ const EVERYONE: [Who; 11] = [
     Who::Admin,
     Who::Insurer,
     Who::OwnerExpired,
+    Who::SharedNumber,
 ];
 
 /// The case a request names, as the actor relates to it.
@@ -236,7 +241,30 @@ async fn world() -> World {
         .await
         .unwrap();
 
+    // An insurer approved for A-OTHER through their own application; a stranger's application
+    // for the served case gives the same number, approved, its voucher collected: no code.
+    let shared_mobile = "13700005555";
+    let own_status =
+        crate::applications::applies(&app, "insurer", shared_mobile, "110105", "A-OTHER").await;
+    let res =
+        crate::applications::approve(&staff, &own_status, &["scene_diagram"], "download", &until)
+            .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let shared = crate::applications::insurer_signed_in(&app, &own_status, shared_mobile).await;
+    let stranger_status =
+        crate::applications::applies(&app, "insurer", shared_mobile, "110105", "A-SERVED").await;
+    let res = crate::applications::approve(
+        &staff,
+        &stranger_status,
+        &["scene_diagram", "scene_photo"],
+        "download",
+        &until,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
     let mut actors = HashMap::new();
+    actors.insert(Who::SharedNumber, shared);
     actors.insert(Who::Insurer, insurer);
     actors.insert(Who::OwnerExpired, owner);
     actors.insert(Who::Anonymous, app.with_client(client()));
@@ -300,7 +328,7 @@ fn is_party_or_agent(who: Who) -> bool {
 }
 
 fn is_grantee(who: Who) -> bool {
-    matches!(who, Who::Insurer | Who::OwnerExpired)
+    matches!(who, Who::Insurer | Who::OwnerExpired | Who::SharedNumber)
 }
 
 /// What a party's or agent's view of a case should answer.
@@ -326,6 +354,8 @@ fn case_view(who: Who, case: Case) -> u16 {
         (Who::Agent, Case::OwnServed) => 200,
         (Who::AgentExpired | Who::AgentRevoked, Case::OwnServed) => 403,
         (Who::Insurer, Case::OwnServed) => 200,
+        // Its own grant opens A-OTHER; the stranger's on the served case opens nothing.
+        (Who::SharedNumber, Case::Another) => 200,
         (Who::OwnerExpired, Case::OwnServed) => 403,
         _ => 404,
     }
@@ -341,6 +371,7 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             | "/static/{hash}/{name}"
             | "/login"
             | "/apply"
+            | "/apply/mine"
             | "/activate"
             | "/.well-known/evidence-portal/manifest-key.pem"
             | "/.well-known/jwks.json"
@@ -359,6 +390,10 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
     if (path, method) == ("/verify", "POST") {
         // Anyone may check a manifest; this form names none.
         return (400, false);
+    }
+    if path.starts_with("/apply/{id}/claim") && !signed_in(who) {
+        // Claiming needs the account first: sign in (nothing said about the application).
+        return (anonymous_answer, false);
     }
     if path.starts_with("/apply/{id}") {
         // An application's page opens only with its key: without one it does not exist.

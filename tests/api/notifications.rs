@@ -682,10 +682,13 @@ async fn a_party_who_chose_e_mail_receives_the_release_from_a_real_smtp_server()
         "{message}"
     );
     assert!(
-        message.contains("案件京公****522号有1份证据材料已公开"),
+        message.contains("案件京公****522号：有1份证据材料已公开"),
         "{message}"
     );
-    assert!(message.contains("1 evidence item(s) of case 京公****522号 released"));
+    assert!(
+        !message.contains("evidence item"),
+        "in the party's language alone: {message}"
+    );
     for secret in ["张伟", PARTY_ID, "现场图", "00522"] {
         assert!(
             !message.contains(secret),
@@ -842,4 +845,227 @@ async fn a_delivery_left_claimed_by_a_dead_instance_is_sent_after_its_lease_with
     );
     let row = deliveries(&app).await.remove(0);
     assert_eq!((row.state.as_str(), row.attempts), ("sent", 2));
+}
+
+/// The first signed message of `template` the gateway receives (at most 15 s).
+async fn texted(gateway: &Gateway, template: &str) -> Received {
+    for _ in 0..150 {
+        if let Some(r) = gateway
+            .received()
+            .into_iter()
+            .find(|r| r.signed && r.body["template"] == template)
+        {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {template}: {:?}", gateway.received());
+}
+
+/// An insurer's application to the case, filed through /apply by `public`'s browser (in the
+/// language it reads the portal in): the status page's path.
+async fn applies_in(public: &TestApp, case_number: &str) -> String {
+    use crate::applications::{brigade_on_form, insurer_form};
+    let brigade = brigade_on_form(public, "110105").await;
+    let html = public.get("/apply").await.text().await.unwrap();
+    let csrf = crate::helpers::csrf_in_action(&html);
+    let res = public
+        .client
+        .post(format!("{}/apply?csrf_token={csrf}", public.address))
+        .multipart(insurer_form(&brigade, case_number, Some(PDF)))
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+    header(&res, "location").to_owned()
+}
+
+/// Staff approve the application of `status`; the page they are sent back to, with its
+/// confirmation.
+async fn approved(staff: &TestApp, status: &str) -> String {
+    let until = (today_date() + time::Duration::days(30)).to_string();
+    let res = crate::applications::approve(staff, status, &["scene_diagram"], "view", &until).await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    staff
+        .get(header(&res, "location"))
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+fn today_date() -> time::Date {
+    time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date()
+}
+
+#[tokio::test]
+async fn without_a_gateway_nobody_is_promised_an_sms_and_the_officer_is_not_told_one_was_sent() {
+    let app = crate::helpers::spawn_app().await;
+    let (staff, _party, case_id) = crate::cases::served_case(&app, "2026-告知-1").await;
+    let public = app.with_client(client());
+    let form = public.get("/apply").await.text().await.unwrap();
+    assert!(
+        form.contains("审核结果不会以短信或邮件通知：提交后请收藏申请进度页面"),
+        "{form}"
+    );
+    assert!(
+        !form.contains("短信发") && !form.contains("以短信通知"),
+        "{form}"
+    );
+    let status = applies_in(&public, "2026-告知-1").await;
+    let page = public.get(&status).await.text().await.unwrap();
+    assert!(
+        page.contains(r#"<p id="pending-hint">交警大队正在审核。结果不会以短信或邮件通知您"#),
+        "{page}"
+    );
+
+    let page = approved(&staff, &status).await;
+    assert!(
+        page.contains("未发送短信或邮件：申请人可通过申请进度页面查看结果"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("短信通知") && !page.contains("已通知申请人"),
+        "{page}"
+    );
+    assert!(deliveries(&app).await.is_empty());
+    // Where the message stands: in an inbox its applicant cannot open yet, and nowhere else.
+    let case_page = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        case_page.contains("站内消息：账户未激活，尚不能查看 · 未发短信或邮件"),
+        "{case_page}"
+    );
+    // The applicant, once activated, reads in the inbox what happened.
+    let insurer =
+        crate::applications::insurer_signed_in(&app, &status, crate::applications::INSURER_MOBILE)
+            .await;
+    let inbox = insurer.get("/inbox").await.text().await.unwrap();
+    assert!(
+        inbox.contains("您的查询申请CX") && inbox.contains("已批准"),
+        "{inbox}"
+    );
+    assert!(!inbox.contains("有新进展"), "{inbox}");
+}
+
+#[tokio::test]
+async fn with_a_gateway_sms_is_promised_sent_in_one_chinese_segment_and_confirmed_to_the_officer() {
+    let gateway = Gateway::start().await;
+    let app = app_with(&gateway).await;
+    let (staff, _party, case_id) = crate::cases::served_case(&app, "2026-告知-2").await;
+    let public = app.with_client(client());
+    let form = public.get("/apply").await.text().await.unwrap();
+    assert!(
+        form.contains("审核结果会以短信发到您填写的手机号码"),
+        "{form}"
+    );
+    let status = applies_in(&public, "2026-告知-2").await;
+    let page = public.get(&status).await.text().await.unwrap();
+    assert!(
+        page.contains("结果会以短信通知您，也会显示在本页"),
+        "{page}"
+    );
+
+    let page = approved(&staff, &status).await;
+    assert!(page.contains("已通过短信通知申请人领取查询凭证"), "{page}");
+    let sms = texted(&gateway, "access.approved").await;
+    assert_eq!(sms.body["phone"], crate::applications::INSURER_MOBILE);
+    assert_eq!(sms.body["lang"], "zh-CN");
+    let text = sms.body["text"].as_str().unwrap();
+    assert!(
+        text.contains("已批准") && text.contains("领取凭证"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("approved") && !text.contains(" ("),
+        "Chinese alone: {text}"
+    );
+    assert_eq!(notifications::sms_segments(text), 1, "{text}");
+    let case_page = staff
+        .get(&format!("/staff/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        case_page.contains("站内消息：账户未激活，尚不能查看 · 短信 137****1111："),
+        "{case_page}"
+    );
+}
+
+#[tokio::test]
+async fn an_sms_to_someone_who_uses_the_portal_in_english_is_in_english_alone() {
+    let gateway = Gateway::start().await;
+    let app = app_with(&gateway).await;
+    let (staff, party, case_id) = case_with_party(&app, "京公交[2026]第00533号").await;
+    let language = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            account::Entity::find()
+                .filter(account::Column::Mobile.eq("13800138000"))
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+                .language
+        }
+    };
+    // Signed in, the party switches to English: their messages follow.
+    let res = party.get("/language?to=en&next=/cases").await;
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert_eq!(language(&app).await.as_deref(), Some("en"));
+    let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
+    crate::materials::decide(&staff, &case_id, &a, "release", &[]).await;
+    let sms = texted(&gateway, "material.released").await;
+    assert_eq!(sms.body["lang"], "en");
+    let text = sms.body["text"].as_str().unwrap();
+    assert!(text.contains("1 evidence item(s) released"), "{text}");
+    let words = text
+        .replacen(notifications::SIGNATURE, "", 1)
+        .replace("京公****533号", "");
+    assert!(
+        !words
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "no Chinese but the signature and the case number: {text}"
+    );
+    assert_eq!(notifications::sms_segments(text), 1, "{text}");
+
+    // Switched back, then signed in again from a browser set to English: English again.
+    party.get("/language?to=zh-CN&next=/cases").await;
+    assert_eq!(language(&app).await.as_deref(), Some("zh-CN"));
+    let browser = app.with_client(client());
+    browser.get("/language?to=en&next=/login").await;
+    assert_eq!(
+        language(&app).await.as_deref(),
+        Some("zh-CN"),
+        "not signed in"
+    );
+    crate::auth::sign_in(&browser, PARTY_ID, PASSWORD).await;
+    assert_eq!(language(&app).await.as_deref(), Some("en"));
+
+    // An applicant who applied in English is told in English.
+    let applicant = app.with_client(client());
+    applicant.get("/language?to=en&next=/apply").await;
+    let form = applicant.get("/apply").await.text().await.unwrap();
+    assert!(
+        form.contains("The outcome is texted to the mobile number you give"),
+        "{form}"
+    );
+    let status = applies_in(&applicant, "京公交[2026]第00533号").await;
+    approved(&staff, &status).await;
+    let sms = texted(&gateway, "access.approved").await;
+    assert_eq!(sms.body["lang"], "en");
+    let text = sms.body["text"].as_str().unwrap();
+    assert!(
+        text.contains("approved: voucher on your status page"),
+        "{text}"
+    );
+    assert!(!text.contains("已批准"), "{text}");
 }

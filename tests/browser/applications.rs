@@ -297,6 +297,10 @@ async fn an_insurer_applies_is_approved_for_the_scene_diagram_and_downloads_exac
             b.client.goto(&status).await?;
             b.click_and_load("#get-voucher").await?;
             let code = b.text("#access-code").await?;
+            // A reload shows the same code (the voucher is a page, not a post that issues anew).
+            b.client.refresh().await?;
+            let again = b.text("#access-code").await?;
+            ensure!(again == code, "a reload issued {again} instead of {code}");
             let sheets = printed_sheets(&b).await?;
             ensure!(
                 sheets == 1,

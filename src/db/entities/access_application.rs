@@ -49,6 +49,14 @@ pub struct Model {
     /// The applicant's owner or insurer account (found or made when filing; `None` when their
     /// mobile number opens an account of another role): the grant's holder once approved.
     pub account_id: Option<Uuid>,
+    /// The person who filed this application proved control of `account_id` (activated it with
+    /// this application's own code, or signed in to it and claimed this application from its
+    /// status link): only then does the grant open the case.
+    pub account_verified: bool,
+    /// The code the voucher last issued, sealed (`ServerKey::seal`, bound to this row's id), and
+    /// until when it holds: a reload of the voucher shows it again instead of a new one.
+    pub voucher_code: Option<String>,
+    pub voucher_code_expires_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 impl Model {

@@ -37,6 +37,14 @@ pub struct Model {
     pub organisation: Option<String>,
     /// Until when a staff or administrator account may act without a second factor.
     pub second_factor_grace_until: Option<TimeDateTimeWithTimeZone>,
+    /// Wrong second-factor codes since the last one passed (apart from `failed_logins`: a right
+    /// password does not clear them).
+    pub second_factor_failures: i32,
+    /// Until when no second-factor code is tried (five wrong in a row).
+    pub second_factor_locked_until: Option<TimeDateTimeWithTimeZone>,
+    /// The language the person last used the portal in (`zh-CN` or `en`: switched to, signed
+    /// in or applied in); their SMS and e-mail are written in it alone. `None`: Chinese.
+    pub language: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,9 @@ pub struct Model {
     pub last_step: Option<i64>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub last_used_at: Option<TimeDateTimeWithTimeZone>,
+    /// The session that began an enrolment still waiting for its first code (only it may see
+    /// the key or confirm it).
+    pub session_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

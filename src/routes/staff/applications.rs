@@ -138,7 +138,10 @@ pub async fn review_step_post(
     let rule = crate::routes::uploads::Rule {
         file_field: "conclusion",
         max_files: 1,
+        // `on`, `authority` or `reason`, and the file.
+        max_parts: 16,
         field_limit: 4096,
+        text_limit: 16 * 1024,
         allowed: CONCLUSION_TYPES,
         allowed_text: "PDF、JPEG、PNG",
         file_limit: u64::MAX,
@@ -223,6 +226,39 @@ struct AccessPage {
     scope: Option<String>,
     decided: Option<String>,
     error: Option<(&'static str, String)>,
+    /// The applicant's number already had an account, made by other applications: a warning.
+    shared_number: Option<String>,
+}
+
+/// A warning for the officer when the mobile number an application gives already had an
+/// account (made by another application): how many other applications it has, and that this
+/// one opens nothing until its applicant signs in to that account and adds it.
+async fn shared_number_warning(
+    state: &AppState,
+    app: &access_application::Model,
+) -> AppResult<Option<String>> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let Some(account_id) = app.account_id.filter(|_| !app.account_verified) else {
+        return Ok(None);
+    };
+    let others = access_application::Entity::find()
+        .filter(access_application::Column::AccountId.eq(account_id))
+        .filter(access_application::Column::Id.ne(app.id))
+        .count(&state.db)
+        .await?;
+    let activated = crate::db::entities::account::Entity::find_by_id(account_id)
+        .one(&state.db)
+        .await?
+        .is_some_and(|a| a.password_hash.is_some());
+    let locale = Locale::current();
+    Ok(Some(locale.tf(
+        if activated {
+            "staff.access.shared_number_active"
+        } else {
+            "staff.access.shared_number"
+        },
+        &[("n", &others.to_string())],
+    )))
 }
 
 async fn access_page(
@@ -236,7 +272,9 @@ async fn access_page(
     let today = crate::applications::today(state.audit.now());
     let scope = (app.state == AccessState::Approved)
         .then(|| crate::routes::apply::scope_text(&app, "staff.access.staff_scope"));
+    let shared_number = shared_number_warning(state, &app).await?;
     Ok(AccessPage {
+        shared_number,
         layout: Layout::for_user(&staff.0),
         csrf_token: staff.0.csrf_token.clone(),
         applicant: applicant_of(&app),
@@ -329,15 +367,29 @@ pub async fn access_decide_post(
     )
     .await
     {
-        Ok(app) => Ok(flash::see_other(
-            &format!("/staff/applications/{}", app.id),
-            Flash::new(if app.state == AccessState::Approved {
-                "access_approved"
+        Ok(app) => {
+            let (decided, event) = if app.state == AccessState::Approved {
+                ("access_approved", "access.approved")
             } else {
-                "access_refused"
-            })
-            .with("receipt", &app.receipt_no),
-        )),
+                ("access_refused", "access.refused")
+            };
+            // The confirmation names only the channels the applicant's message really took.
+            let reached = match app.account_id {
+                Some(id) => {
+                    crate::notifications::reached(&state.db, id, app.case_id, event).await?
+                }
+                None => crate::notifications::Reached::default(),
+            };
+            let how = match reached {
+                r if r.told.any() => r.told.key(decided),
+                r if r.inbox => format!("{decided}.inbox"),
+                _ => format!("{decided}.none"),
+            };
+            Ok(flash::see_other(
+                &format!("/staff/applications/{}", app.id),
+                Flash::new(&how).with("receipt", &app.receipt_no),
+            ))
+        }
         Err(e @ (ApplicationError::Field { .. } | ApplicationError::Refused { .. })) => {
             let field = match &e {
                 ApplicationError::Field { field, .. } => *field,

@@ -124,6 +124,10 @@ pub async fn ledger_csv_get(
 ) -> AppResult<HttpResponse> {
     use crate::audit::read::neutralise;
     let department = staff.0.account.department_id.ok_or(AppError::Forbidden)?;
+    // Every applicant's name and organisation: asked like the audit log's export.
+    staff
+        .0
+        .require_step_up(&format!("/staff/applications.csv?{}", req.query_string()))?;
     let query = query.into_inner();
     let entries = ledger::list(&state.db, Some(department), &query.filter()).await?;
     let client = client_of(&req);

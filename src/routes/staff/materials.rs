@@ -13,7 +13,8 @@ pub(super) type UploadParts = (
     Option<String>,
 );
 
-/// One file and the form's fields (each at most 4 KiB): see `routes::uploads::read`.
+/// One file and the form's fields (each at most 4 KiB, 16 KiB and 16 parts in all): see
+/// `routes::uploads::read`.
 pub(super) async fn read_upload(
     state: &AppState,
     case_id: Uuid,
@@ -25,7 +26,10 @@ pub(super) async fn read_upload(
     let rule = crate::routes::uploads::Rule {
         file_field,
         max_files: 1,
+        // A handful of fields and the file (a page sends fewer than ten).
+        max_parts: 16,
         field_limit: 4096,
+        text_limit: 16 * 1024,
         allowed,
         allowed_text,
         file_limit: u64::MAX,
