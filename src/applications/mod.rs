@@ -11,6 +11,7 @@
 //! the people concerned in the transaction of the change.
 
 pub mod access;
+pub mod fields;
 pub mod grant;
 pub mod ledger;
 pub mod review;
