@@ -2,6 +2,7 @@
 //! lawyer): every file against `SHA256SUMS`, and `manifest.jws` / `manifest.json` taken out for
 //! the signature check. Blocking: run it off the async workers, on a spooled file.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek};
 
 use sha2::{Digest, Sha256};
@@ -41,6 +42,81 @@ pub enum CheckError {
     NotAZip,
     #[error("证据包内容过大 (the bundle unpacks to too much data)")]
     TooLarge,
+    #[error(
+        "证据包内文件过多：此页最多核验 {} 个文件。请在此页只核验其中的 manifest.jws，并在自己的电脑上用 sha256sum -c SHA256SUMS 核对文件。 (the bundle holds too many files: this page checks at most {} files. Check only its manifest.jws here, and the files on your own computer with sha256sum -c SHA256SUMS)",
+        MAX_ENTRIES,
+        MAX_ENTRIES
+    )]
+    TooManyEntries,
+}
+
+impl CheckError {
+    /// The stable code an API client is given.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CheckError::NotAZip | CheckError::TooLarge => "bundle_unreadable",
+            CheckError::TooManyEntries => "bundle_too_many_entries",
+        }
+    }
+}
+
+/// The most entries (and `SHA256SUMS` lines) a checked zip may have. A real bundle holds a
+/// case's materials and three generated files: a few thousand at the very most. Fifty thousand
+/// is far above that and still bounds what a hostile zip costs: the zip reader keeps a few
+/// hundred bytes per central-directory entry in memory, and the page lists every file.
+pub const MAX_ENTRIES: u64 = 50_000;
+
+/// How much of `manifest.jws` and `manifest.json` is read.
+const SMALL_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// How much of `SHA256SUMS` is read: a line is 67 bytes and a path, so `MAX_ENTRIES` lines
+/// with paths of a few hundred bytes fit.
+const SUMS_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The signature that opens every central-directory header of a zip.
+const CENTRAL_HEADER: [u8; 4] = *b"PK\x01\x02";
+
+/// Counts central-directory header signatures in bytes fed in order, as they arrive: an upper
+/// bound on the entries any zip reader can list from them (each entry it lists begins with one,
+/// at its own offset), known before the zip is opened and whichever end record the reader
+/// trusts. Stored files that happen to hold the signature (a zip or `.docx` kept as evidence)
+/// only raise the count, by their own few entries.
+#[derive(Debug, Default)]
+pub struct EntryCount {
+    count: u64,
+    /// The last bytes fed (at most 3): a signature may straddle two chunks.
+    tail: Vec<u8>,
+}
+
+impl EntryCount {
+    /// Counts the signatures in `bytes`, the next chunk of the file.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        const KEEP: usize = CENTRAL_HEADER.len() - 1;
+        // A signature split between two chunks lies in the old tail and this chunk's first
+        // three bytes; neither alone can hold one whole, so nothing is counted twice.
+        let mut seam = std::mem::take(&mut self.tail);
+        seam.extend_from_slice(&bytes[..bytes.len().min(KEEP)]);
+        self.count += signatures_in(&seam) + signatures_in(bytes);
+        let mut tail = if bytes.len() >= KEEP {
+            bytes[bytes.len() - KEEP..].to_vec()
+        } else {
+            seam
+        };
+        tail.drain(..tail.len().saturating_sub(KEEP));
+        self.tail = tail;
+    }
+
+    /// Signatures seen so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+fn signatures_in(bytes: &[u8]) -> u64 {
+    bytes
+        .windows(CENTRAL_HEADER.len())
+        .filter(|w| *w == CENTRAL_HEADER)
+        .count() as u64
 }
 
 /// The files `SHA256SUMS` cannot list: itself, and the signature made after it (the manifest
@@ -49,37 +125,49 @@ const UNLISTED_BY_DESIGN: [&str; 2] = ["SHA256SUMS", "manifest.jws"];
 
 /// Reads `zip` (a bundle as downloaded) and checks every file against its `SHA256SUMS`,
 /// unpacking at most `max_unpacked` bytes (a hostile zip cannot make the server inflate
-/// without end).
+/// without end). Linear in the entries and the listed lines: each is looked up in a map, once.
 pub fn check_zip(zip: impl Read + Seek, max_unpacked: u64) -> Result<BundleCheck, CheckError> {
     let mut archive = zip::ZipArchive::new(zip).map_err(|_| CheckError::NotAZip)?;
+    if archive.len() as u64 > MAX_ENTRIES {
+        return Err(CheckError::TooManyEntries);
+    }
     let mut budget = max_unpacked;
-    let read_small = |archive: &mut zip::ZipArchive<_>, name: &str| -> Option<Vec<u8>> {
+    let read_small = |archive: &mut zip::ZipArchive<_>, name: &str, limit: u64| {
         let entry = archive.by_name(name).ok()?;
         let mut out = Vec::new();
-        entry.take(4 * 1024 * 1024).read_to_end(&mut out).ok()?;
+        entry.take(limit).read_to_end(&mut out).ok()?;
         Some(out)
     };
-    let jws = read_small(&mut archive, "manifest.jws")
+    let jws = read_small(&mut archive, "manifest.jws", SMALL_LIMIT)
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
-    let manifest_json = read_small(&mut archive, "manifest.json");
-    let sums = read_small(&mut archive, "SHA256SUMS").map(|b| {
-        String::from_utf8_lossy(&b)
-            .lines()
-            .filter_map(|line| {
-                let (hash, path) = line.split_once("  ")?;
-                Some((path.to_owned(), hash.trim().to_ascii_lowercase()))
-            })
-            .collect::<Vec<(String, String)>>()
-    });
-    let Some(sums) = sums else {
+    let manifest_json = read_small(&mut archive, "manifest.json", SMALL_LIMIT);
+    let Some(sums) = read_small(&mut archive, "SHA256SUMS", SUMS_LIMIT) else {
         return Ok(BundleCheck {
             jws,
             manifest_json,
             files: None,
         });
     };
-    let mut files = Vec::new();
-    let mut seen = Vec::new();
+    let sums = String::from_utf8_lossy(&sums);
+    // In the listing's order (the missing ones are reported in it), and a map to look paths up.
+    let listed: Vec<(&str, String)> = sums
+        .lines()
+        .filter_map(|line| {
+            let (hash, path) = line.split_once("  ")?;
+            Some((path, hash.trim().to_ascii_lowercase()))
+        })
+        .collect();
+    if listed.len() as u64 > MAX_ENTRIES {
+        return Err(CheckError::TooManyEntries);
+    }
+    let mut hash_of: HashMap<&str, &str> = HashMap::with_capacity(listed.len());
+    for (path, hash) in &listed {
+        // A path listed twice counts as listed the first time, as `sha256sum -c` reads it.
+        hash_of.entry(path).or_insert(hash);
+    }
+    let mut files = Vec::with_capacity(archive.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(archive.len());
+    let mut buf = vec![0u8; 64 * 1024];
     for i in 0..archive.len() {
         let Ok(mut entry) = archive.by_index(i) else {
             return Err(CheckError::NotAZip);
@@ -91,7 +179,6 @@ pub fn check_zip(zip: impl Read + Seek, max_unpacked: u64) -> Result<BundleCheck
             continue;
         }
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = entry.read(&mut buf).map_err(|_| CheckError::NotAZip)?;
             if n == 0 {
@@ -101,18 +188,18 @@ pub fn check_zip(zip: impl Read + Seek, max_unpacked: u64) -> Result<BundleCheck
             hasher.update(&buf[..n]);
         }
         let hash = hex::encode(hasher.finalize());
-        let state = match sums.iter().find(|(path, _)| *path == name) {
-            Some((_, listed)) if *listed == hash => FileState::Intact,
+        let state = match hash_of.get(name.as_str()) {
+            Some(listed) if *listed == hash => FileState::Intact,
             Some(_) => FileState::Altered,
             None => FileState::Unlisted,
         };
-        seen.push(name.clone());
+        seen.insert(name.clone());
         files.push(FileCheck { path: name, state });
     }
-    for (path, _) in &sums {
-        if !seen.contains(path) {
+    for (path, _) in &listed {
+        if seen.insert((*path).to_owned()) {
             files.push(FileCheck {
-                path: path.clone(),
+                path: (*path).to_owned(),
                 state: FileState::Missing,
             });
         }
@@ -182,5 +269,57 @@ mod tests {
         ));
         let big = zip_of(&[("SHA256SUMS", b""), ("a.bin", &[0u8; 4096])]);
         assert!(matches!(check_zip(big, 1000), Err(CheckError::TooLarge)));
+    }
+
+    #[test]
+    fn the_entry_count_finds_every_central_header_however_the_upload_is_cut() {
+        let names: Vec<String> = (0..40).map(|i| format!("f/{i}.txt")).collect();
+        let bodies: Vec<Vec<u8>> = (0..40).map(|i| vec![b'x'; i]).collect();
+        let entries: Vec<(&str, &[u8])> = names
+            .iter()
+            .zip(&bodies)
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        let bytes = zip_of(&entries).into_inner();
+        for size in [1, 2, 3, 4, 5, 7, 64, bytes.len()] {
+            let mut count = EntryCount::default();
+            for chunk in bytes.chunks(size) {
+                count.feed(chunk);
+            }
+            assert_eq!(count.count(), 40, "in chunks of {size}");
+        }
+        let mut count = EntryCount::default();
+        for chunk in [
+            &b"xP"[..],
+            b"",
+            b"K\x01",
+            b"\x02PK\x01\x02P",
+            b"K",
+            b"\x01\x02",
+        ] {
+            count.feed(chunk);
+        }
+        assert_eq!(count.count(), 3, "split across chunks, empty ones between");
+    }
+
+    #[test]
+    fn a_listing_of_more_files_than_the_page_checks_is_refused() {
+        let line = |i: u64| format!("{}  f/{i}\n", "0".repeat(64));
+        let mut out = std::io::Cursor::new(Vec::new());
+        {
+            let mut w = zip::ZipWriter::new(&mut out);
+            let stored = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            w.start_file("SHA256SUMS", stored).unwrap();
+            for i in 0..=MAX_ENTRIES {
+                w.write_all(line(i).as_bytes()).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        out.set_position(0);
+        let refused = check_zip(out, 1 << 20).unwrap_err();
+        assert!(matches!(refused, CheckError::TooManyEntries));
+        assert_eq!(refused.code(), "bundle_too_many_entries");
+        assert!(refused.to_string().contains("50000"), "{refused}");
     }
 }

@@ -1,6 +1,7 @@
 //! `/verify`: the public page where anyone — a court, an insurer, the other party's lawyer —
 //! checks a bundle without an account: the zip itself file by file, or its signed manifest.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -178,13 +179,34 @@ fn unreadable(
     code: &'static str,
     message: String,
 ) -> AppResult<HttpResponse> {
-    // API clients get the stable code; people get the page back with the reason.
+    let error = AppError::bad_request(code, message.clone());
+    answer_on_page(req, state, StatusCode::BAD_REQUEST, error, message)
+}
+
+/// The verify page again (413): a zip larger than this page takes, and what to do instead.
+fn too_large(req: &HttpRequest, state: &AppState, limit: u64) -> AppResult<HttpResponse> {
+    let size = super::staff::human_size(i64::try_from(limit).unwrap_or(i64::MAX));
+    let message = crate::i18n::pick(&format!(
+        "证据包过大：此页最多核验 {size} 的 zip。请在此页只核验其中的 manifest.jws，并在自己的电脑上用 sha256sum -c SHA256SUMS 核对文件。 (the bundle is too large: this page checks zips of at most {size}. Check only its manifest.jws here, and the files on your own computer with sha256sum -c SHA256SUMS)"
+    ));
+    let error = AppError::PayloadTooLarge { limit };
+    answer_on_page(req, state, StatusCode::PAYLOAD_TOO_LARGE, error, message)
+}
+
+/// The verify page again with `status` and `message`; API clients get `error` (its stable code).
+fn answer_on_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    error: AppError,
+    message: String,
+) -> AppResult<HttpResponse> {
     if crate::telemetry::RequestContext::current().is_some_and(|c| c.wants_json) {
-        return Err(AppError::bad_request(code, message));
+        return Err(error);
     }
     let (csrf_token, cookie) = verify_form(req, state);
     let mut res = super::render_status(
-        actix_web::http::StatusCode::BAD_REQUEST,
+        status,
         &VerifyPage {
             layout: Layout::new(),
             csrf_token,
@@ -197,6 +219,68 @@ fn unreadable(
         res.add_cookie(&c).map_err(AppError::internal)?;
     }
     Ok(res)
+}
+
+/// The most bytes of zip this page takes: a public page, anyone may send it, and each check
+/// spools a copy into the data directory (which may hold the database) and hashes all of it.
+/// Also never more than `PORTAL_MAX_UPLOAD_BYTES`, what a signed-in officer may upload. A bundle
+/// larger than this is checked by its `manifest.jws` here and `sha256sum -c SHA256SUMS` at home.
+const BUNDLE_LIMIT: u64 = 1024 * 1024 * 1024;
+
+/// The `bundle` field as received.
+enum Spooled {
+    /// No file was chosen.
+    Empty,
+    /// The zip, rewound, and its size.
+    Zip(std::fs::File, u64),
+    /// More than the limit: refused while streaming.
+    TooLarge,
+    /// More entries than `check::MAX_ENTRIES`: refused before the zip is opened.
+    TooManyEntries,
+}
+
+/// Spools the `bundle` field into an unnamed temporary file in the data directory, which the
+/// system removes once it is dropped, whatever ends the request. Stops reading as soon as the
+/// field passes `limit` bytes or holds more central-directory headers than the check takes.
+async fn spool(
+    state: &AppState,
+    field: &mut actix_multipart::Field,
+    limit: u64,
+) -> AppResult<Spooled> {
+    use crate::bundle::check::{EntryCount, MAX_ENTRIES};
+    use futures_util::StreamExt;
+    use std::io::Seek;
+    use tokio::io::AsyncWriteExt;
+    let io = |e: std::io::Error| {
+        if crate::error::is_storage_full(&e) {
+            AppError::InsufficientStorage(Box::new(e))
+        } else {
+            AppError::internal(e)
+        }
+    };
+    let spool = tempfile::tempfile_in(&state.settings.data_dir).map_err(io)?;
+    let mut file = tokio::fs::File::from_std(spool);
+    let mut size = 0u64;
+    let mut entries = EntryCount::default();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Ok(Spooled::TooLarge);
+        }
+        entries.feed(&chunk);
+        if entries.count() > MAX_ENTRIES {
+            return Ok(Spooled::TooManyEntries);
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    if size == 0 {
+        return Ok(Spooled::Empty);
+    }
+    file.flush().await.map_err(io)?;
+    let mut file = file.into_std().await;
+    file.rewind().map_err(io)?;
+    Ok(Spooled::Zip(file, size))
 }
 
 /// `GET /verify`: the public page that checks a bundle's `manifest.jws`.
@@ -215,19 +299,34 @@ pub async fn view_verify_post(
     mut payload: actix_multipart::Multipart,
 ) -> AppResult<HttpResponse> {
     use futures_util::StreamExt;
-    use std::io::Seek;
-    use tokio::io::AsyncWriteExt;
     const LIMIT: usize = 4 * 1024 * 1024;
     let mut jws = String::new();
     let mut manifest: Option<Vec<u8>> = None;
-    // The zip itself, spooled to an unnamed temporary file (gone when dropped).
     let mut bundle: Option<(std::fs::File, u64, tokio::sync::OwnedSemaphorePermit)> = None;
-    let bundle_limit = state.settings.max_upload_bytes.saturating_mul(4);
+    let bundle_limit = state.settings.max_upload_bytes.min(BUNDLE_LIMIT);
+    // The page's form has five fields; a few more are tolerated, not thousands.
+    const MAX_PARTS: usize = 8;
+    let mut parts = 0usize;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(AppError::FormTooLarge {
+                message: format!(
+                    "表单字段过多：本表单最多 {MAX_PARTS} 项，请从页面重新提交 (the form has too many fields: at most {MAX_PARTS}; send it again from its page)"
+                ),
+            });
+        }
         let name = field.name().unwrap_or("").to_owned();
+        if name == "bundle" && bundle.is_some() {
+            // One check slot per request: a second zip would take another.
+            return Err(AppError::bad_request(
+                "one_bundle_at_a_time",
+                "每次只能核验一个证据包 (one bundle at a time)",
+            ));
+        }
         if name == "bundle" {
-            // A public page that takes gigabytes: a few checks at a time, the rest told to
+            // A public page that takes a gigabyte: a few checks at a time, the rest told to
             // come back (AppState::bundle_checks).
             let permit = state
                 .bundle_checks
@@ -237,32 +336,14 @@ pub async fn view_verify_post(
                     part: "bundle verification",
                     cause: None,
                 })?;
-            let io = |e: std::io::Error| {
-                if crate::error::is_storage_full(&e) {
-                    AppError::InsufficientStorage(Box::new(e))
-                } else {
-                    AppError::internal(e)
+            match spool(&state, &mut field, bundle_limit).await? {
+                Spooled::Zip(file, size) => bundle = Some((file, size, permit)),
+                Spooled::Empty => {}
+                Spooled::TooLarge => return too_large(&req, &state, bundle_limit),
+                Spooled::TooManyEntries => {
+                    let e = crate::bundle::check::CheckError::TooManyEntries;
+                    return unreadable(&req, &state, e.code(), crate::i18n::pick(&e.to_string()));
                 }
-            };
-            let spool = tempfile::tempfile_in(&state.settings.data_dir).map_err(io)?;
-            let mut file = tokio::fs::File::from_std(spool);
-            let mut size = 0u64;
-            while let Some(chunk) = field.next().await {
-                let chunk =
-                    chunk.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > bundle_limit {
-                    return Err(AppError::PayloadTooLarge {
-                        limit: bundle_limit,
-                    });
-                }
-                file.write_all(&chunk).await.map_err(io)?;
-            }
-            if size > 0 {
-                file.flush().await.map_err(io)?;
-                let mut file = file.into_std().await;
-                file.rewind().map_err(io)?;
-                bundle = Some((file, size, permit));
             }
             continue;
         }
@@ -322,12 +403,7 @@ pub async fn view_verify_post(
                 });
             }
             Err(e) => {
-                return unreadable(
-                    &req,
-                    &state,
-                    "bundle_unreadable",
-                    crate::i18n::pick(&e.to_string()),
-                );
+                return unreadable(&req, &state, e.code(), crate::i18n::pick(&e.to_string()));
             }
         }
     }

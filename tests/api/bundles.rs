@@ -915,3 +915,183 @@ async fn bundle_checks_on_the_public_page_are_bounded() {
     assert_status(&res, StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("不是有效的 zip 文件"));
 }
+
+/// Posts `zip` to the public page as someone without an account (JSON when `json`).
+async fn check_on_public_page(app: &TestApp, zip: Vec<u8>, json: bool) -> reqwest::Response {
+    let court = app.with_client(client());
+    let page = court.get("/verify").await.text().await.unwrap();
+    let csrf = crate::helpers::csrf_in_action(&page);
+    let form = reqwest::multipart::Form::new().part(
+        "bundle",
+        reqwest::multipart::Part::bytes(zip).file_name("证据包.zip"),
+    );
+    let mut req = court
+        .client
+        .post(format!("{}/verify?csrf_token={csrf}", court.address))
+        .multipart(form);
+    if json {
+        req = req.header("Accept", "application/json");
+    }
+    req.send().await.unwrap()
+}
+
+/// A zip of `n` empty files `f/00000`, `f/00001`, … (stored) after `extra` entries.
+fn zip_of_empty_files(n: u64, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut out);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in extra {
+        writer.start_file(*name, stored).unwrap();
+        std::io::Write::write_all(&mut writer, bytes).unwrap();
+    }
+    for i in 0..n {
+        writer.start_file(format!("f/{i:05}"), stored).unwrap();
+    }
+    writer.finish().unwrap();
+    out.into_inner()
+}
+
+/// The review's zip (issue 30): tens of thousands of empty files and a `SHA256SUMS` listing
+/// them took the old check seconds of CPU, growing with the square of the entries (each file
+/// looked up by a walk through the listing, each listed path by a walk through the files). Now
+/// each is one map lookup: thirty thousand are answered, with the one changed file and the one
+/// missing file found among them.
+#[tokio::test]
+async fn a_zip_of_thirty_thousand_files_is_checked_file_by_file() {
+    let app = spawn_app().await;
+    let n = 30_000;
+    let empty = hex::encode(sha2::Sha256::digest(b""));
+    let mut sums = String::new();
+    for i in 0..n {
+        let hash = if i == 7 {
+            "0".repeat(64)
+        } else {
+            empty.clone()
+        };
+        sums.push_str(&format!("{hash}  f/{i:05}\n"));
+    }
+    sums.push_str(&format!("{empty}  gone\n"));
+    let zip = zip_of_empty_files(
+        n,
+        &[
+            ("SHA256SUMS", sums.as_bytes()),
+            ("manifest.jws", b"not.a.signature"),
+        ],
+    );
+
+    let res = check_on_public_page(&app, zip, true).await;
+    assert_status(&res, StatusCode::OK);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let files = body["files"].as_array().unwrap();
+    assert_eq!(files.len() as u64, n + 1, "every file, and the missing one");
+    let broken: Vec<&str> = files
+        .iter()
+        .filter(|f| f["ok"] == false)
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(broken, ["f/00007", "gone"]);
+    assert_eq!(body["intact"], false);
+    assert_eq!(body["valid"], false, "not.a.signature is no signature");
+}
+
+/// A zip with more entries than any bundle has is refused with its own code and what to do
+/// instead, counted while it arrives: no entry is read, and the zip is never opened.
+#[tokio::test]
+async fn a_zip_of_more_files_than_the_page_checks_is_refused_with_its_code() {
+    let app = spawn_app().await;
+    let zip = zip_of_empty_files(evidence_portal::bundle::check::MAX_ENTRIES + 1, &[]);
+
+    let res = check_on_public_page(&app, zip.clone(), true).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bundle_too_many_entries", "{body}");
+
+    let res = check_on_public_page(&app, zip, false).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="verify-error""#), "{html}");
+    assert!(html.contains("证据包内文件过多") && html.contains("sha256sum -c SHA256SUMS"));
+}
+
+/// The page spools each zip to disk: it takes at most the upload limit (here 64 KiB; never
+/// more than 1 GiB), refuses more while it streams (413, saying what to do instead), leaves no
+/// file behind, and gives the check's slot back.
+#[tokio::test]
+async fn a_zip_over_the_page_limit_is_refused_while_streaming_and_leaves_nothing() {
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("PORTAL_MAX_UPLOAD_BYTES".into(), "64K".into());
+    })
+    .await;
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(&app.state.settings.data_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let big = vec![b'z'; 192 * 1024];
+
+    let res = check_on_public_page(&app, big.clone(), false).await;
+    assert_status(&res, StatusCode::PAYLOAD_TOO_LARGE);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="verify-error""#), "{html}");
+    assert!(
+        html.contains("证据包过大") && html.contains("64 KB"),
+        "{html}"
+    );
+    let res = check_on_public_page(&app, big, true).await;
+    assert_status(&res, StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    assert_eq!(listing(), before, "no spooled copy is left");
+
+    // Both slots are free again: a small zip is checked (and found not to be one).
+    for _ in 0..3 {
+        let res = check_on_public_page(&app, b"not a zip".to_vec(), false).await;
+        assert_status(&res, StatusCode::BAD_REQUEST);
+        assert!(res.text().await.unwrap().contains("不是有效的 zip 文件"));
+    }
+}
+
+#[tokio::test]
+async fn the_public_page_takes_one_bundle_and_a_handful_of_fields() {
+    let app = spawn_app().await;
+    let court = app.with_client(client());
+    let page = court.get("/verify").await.text().await.unwrap();
+    let csrf = crate::helpers::csrf_in_action(&page);
+    let zip = zip_of_empty_files(3, &[]);
+    let post = |form: reqwest::multipart::Form| {
+        court
+            .client
+            .post(format!("{}/verify?csrf_token={csrf}", court.address))
+            .header("Accept", "application/json")
+            .multipart(form)
+            .send()
+    };
+    // Two zips in one request would hold both check slots: the second is refused.
+    let two = reqwest::multipart::Form::new()
+        .part(
+            "bundle",
+            reqwest::multipart::Part::bytes(zip.clone()).file_name("a.zip"),
+        )
+        .part(
+            "bundle",
+            reqwest::multipart::Part::bytes(zip).file_name("b.zip"),
+        );
+    let res = post(two).await.unwrap();
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "one_bundle_at_a_time");
+    // Thousands of small fields are cut at the ninth.
+    let mut many = reqwest::multipart::Form::new();
+    for i in 0..3000 {
+        many = many.text(format!("f{i}"), "x");
+    }
+    let res = post(many).await.unwrap();
+    assert_status(&res, StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "form_too_large");
+}

@@ -544,6 +544,15 @@ def main():
                               "all_answered": bool(answers) and answers.group(1) == "{200: 200}",
                               "output": out.strip().splitlines()}
         print("sign-ins done", flush=True)
+
+        # --- /verify on zips of 10,000 and 30,000 empty files: linear in the entries (issue 30)
+        settle()
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "tests/bench/verify.py"),
+                              "--portal-bin", args.portal_bin], capture_output=True, text=True).stdout
+        results["verify"] = {m.group(1): {"seconds": float(m.group(2)), "server_cpu_s": float(m.group(3))}
+                             for m in re.finditer(r"verify (\d+) entries: ([\d.]+) s \(server CPU ([\d.]+) s", out)}
+        results["verify"]["output"] = out.strip().splitlines()
+        print("verify done", flush=True)
     finally:
         for p in procs:
             p.terminate()
@@ -614,6 +623,11 @@ def report(r, args, runs, wrk_s):
     if si.get("seconds") is not None:
         row("200 parallel sign-ins, s", si["seconds"], None, "", None, "≤ 5 s, none 503",
             si["seconds"] <= 5 and si.get("all_answered"))
+    v = r.get("verify") or {}
+    if "10000" in v and "30000" in v:
+        row("/verify, 10,000-entry zip, s", v["10000"]["seconds"], None, "", None, "", True)
+        row("/verify, 30,000-entry zip, s", v["30000"]["seconds"], None, "", None, "≤ 5 × 10,000 (linear)",
+            v["30000"]["seconds"] <= 5 * v["10000"]["seconds"])
     s = r["startup"]
     row("idle RSS, MiB", s["idle_rss_mib"], None, "", None, "≤ 32 MiB", s["idle_rss_mib"] <= 32)
     row("start with migrations, ms", s["with_migrations_s"] * 1000, None, "", None, "≤ 1000 ms",
