@@ -215,6 +215,10 @@ impl From<crate::store::StoreError> for AppError {
         }
         match e {
             crate::store::StoreError::NotFound(_) => AppError::NotFound,
+            crate::store::StoreError::ViewOnly => AppError::Refused {
+                reason: "view_only",
+                contact: None,
+            },
             crate::store::StoreError::TooLarge { limit } => AppError::PayloadTooLarge { limit },
             // The client's body failed (cut, too slow), not the store: the sender's to retry.
             crate::store::StoreError::Body(cause) => {

@@ -27,6 +27,7 @@ pub mod materials;
 pub mod metrics;
 pub mod notifications;
 pub mod policy;
+pub mod render;
 pub mod routes;
 pub mod signing;
 pub mod startup;

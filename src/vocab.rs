@@ -214,11 +214,14 @@ words! {
 }
 
 words! {
-    /// Where an owner's or insurer's application to query a case stands.
+    /// Where an owner's or insurer's application to query a case stands: its grant ends on its
+    /// last day, or earlier when staff revoke it.
     pub enum AccessState in "access_state" {
         Pending = "pending",
         Approved = "approved",
         Refused = "refused",
+        /// Approved, then revoked by staff: the grant opens nothing any more.
+        Revoked = "revoked",
     }
 }
 

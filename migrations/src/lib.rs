@@ -25,6 +25,7 @@ mod m20261129_000017_create_second_factors;
 mod m20261129_000018_create_webauthn_challenges;
 mod m20261207_000019_bind_grants_and_second_factor_failures;
 mod m20261207_000020_add_account_language;
+mod m20261207_000021_create_case_vehicles;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000018_create_webauthn_challenges::Migration),
             Box::new(m20261207_000019_bind_grants_and_second_factor_failures::Migration),
             Box::new(m20261207_000020_add_account_language::Migration),
+            Box::new(m20261207_000021_create_case_vehicles::Migration),
         ]
     }
 }

@@ -28,8 +28,9 @@ pub enum Decision {
 }
 
 /// Decides a pending application of the permit's case: audited (`access.decide`), told to the
-/// applicant; on approval the applicant's owner or insurer account holds the grant. Decided
-/// once: a second decision is refused.
+/// applicant; on approval the applicant's owner or insurer account holds the grant, and the
+/// case's parties and their agents are told who may now query their evidence, which kinds and
+/// until when. Decided once: a second decision is refused.
 #[allow(clippy::too_many_arguments)]
 pub async fn decide(
     db: &DatabaseConnection,
@@ -56,7 +57,7 @@ pub async fn decide(
     let mut update = access_application::Entity::update_many()
         .col_expr(access_application::Column::DecidedBy, staff.id.into())
         .col_expr(access_application::Column::DecidedAt, now.into());
-    let (details, event) = match decision {
+    let (details, event, to_parties) = match decision {
         Decision::Approve { kinds, mode, until } => {
             let mut granted: Vec<MaterialKind> = kinds
                 .iter()
@@ -121,6 +122,13 @@ pub async fn decide(
                     receipt: app.receipt_no.clone(),
                     until,
                 },
+                Some(Event::AccessGrantedToOther {
+                    role: app.kind,
+                    organisation: app.organisation.clone(),
+                    person: masked_name(&app.applicant_name),
+                    kinds: granted,
+                    until,
+                }),
             )
         }
         Decision::Refuse { reason } => {
@@ -144,6 +152,7 @@ pub async fn decide(
                 Event::AccessRefused {
                     receipt: app.receipt_no.clone(),
                 },
+                None,
             )
         }
     };
@@ -175,12 +184,24 @@ pub async fn decide(
     } {
         crate::notifications::notify(&txn, channels, &[applicant], Some(case), &event, now).await?;
     }
+    if let Some(granted) = to_parties {
+        let audience = crate::notifications::case_audience(&txn, case.id, now).await?;
+        crate::notifications::notify(&txn, channels, &audience, Some(case), &granted, now).await?;
+    }
     let row = access_application::Entity::find_by_id(app.id)
         .one(&txn)
         .await?
         .ok_or(ApplicationError::NotFound)?;
     txn.commit().await?;
     Ok(row)
+}
+
+/// A person's name as the parties read it: its first character, the rest masked (`李**`).
+fn masked_name(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| format!("{c}**"))
+        .unwrap_or_default()
 }
 
 /// An approved application's query voucher: a fresh one-time code while its account is not

@@ -39,11 +39,23 @@ pub struct Entry {
     pub filed_at: OffsetDateTime,
     /// The applicant: "甲 张三" for a review, "insurer 李四（中国人民财产保险）" for access.
     pub applicant: String,
+    /// The applicant's name alone, and their company (insurers).
+    pub name: String,
+    pub organisation: Option<String>,
+    /// A review filed and not yet forwarded: the last day the brigade may forward it.
+    pub forward_by: Option<Date>,
     /// The state word and its catalog section (`review_state` / `access_state`).
     pub state: &'static str,
     pub state_catalog: &'static str,
     /// The latest step's date or the decision's time, as text.
     pub last_step: Option<String>,
+}
+
+/// The last day a review application filed at `filed_at` may wait at the brigade: it forwards
+/// the application to the reviewing authority within two days of receiving it (Order 146
+/// Art. 72), counted in China Standard Time from the day after filing.
+pub fn forward_by(filed_at: OffsetDateTime) -> Date {
+    filed_at.to_offset(time::macros::offset!(+8)).date() + time::Duration::days(2)
 }
 
 /// The filing-date bounds as instants: from the start of `from`, before the end of `to` (CST).
@@ -123,6 +135,10 @@ pub async fn list(
                 applicant: party
                     .map(|p| format!("{} {}", p.label, p.name))
                     .unwrap_or_default(),
+                name: party.map(|p| p.name.clone()).unwrap_or_default(),
+                organisation: None,
+                forward_by: (r.state == crate::vocab::ReviewState::Filed)
+                    .then(|| forward_by(r.filed_at)),
                 state: r.state.as_str(),
                 state_catalog: "review_state",
                 last_step: r
@@ -171,8 +187,11 @@ pub async fn list(
                 filed_at: a.filed_at,
                 applicant: match &a.organisation {
                     Some(org) => format!("{}（{org}）", a.applicant_name),
-                    None => a.applicant_name,
+                    None => a.applicant_name.clone(),
                 },
+                name: a.applicant_name,
+                organisation: a.organisation,
+                forward_by: None,
                 state: a.state.as_str(),
                 state_catalog: "access_state",
                 last_step: a
@@ -194,4 +213,19 @@ pub async fn list(
     out.sort_by_key(|e| std::cmp::Reverse(e.filed_at));
     out.truncate(LIMIT as usize);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_review_is_forwarded_within_two_days_of_its_filing_in_china() {
+        // 23:30 CST on 1 December: filed that day, forwarded by the 3rd.
+        let late = time::macros::datetime!(2026-12-01 15:30 UTC);
+        assert_eq!(forward_by(late), time::macros::date!(2026 - 12 - 03));
+        // 00:30 CST on 2 December (still the 1st in UTC): the 4th.
+        let early = time::macros::datetime!(2026-12-01 16:30 UTC);
+        assert_eq!(forward_by(early), time::macros::date!(2026 - 12 - 04));
+    }
 }

@@ -5,6 +5,8 @@
 //! - [`access`]: a vehicle owner's or an insurer's application to query a case, made without an
 //!   account; [`grant`]: approved with a scope (which `policy` applies to the applicant's
 //!   account) or refused with a reason, and the query voucher (查询凭证) of an approved one;
+//!   [`revoke`]: an approved grant revoked or shortened; [`vehicles`]: the case's vehicles that
+//!   staff record and an application's plate is checked against;
 //! - [`ledger`]: the brigade's list of both (台账), with filters and a CSV export.
 //!
 //! Every step is audited, on the case's timeline where the parties should see it, and told to
@@ -15,6 +17,8 @@ pub mod fields;
 pub mod grant;
 pub mod ledger;
 pub mod review;
+pub mod revoke;
+pub mod vehicles;
 
 use rand::Rng;
 use time::OffsetDateTime;

@@ -58,6 +58,8 @@ pub enum Action {
     MaterialWithhold,
     MaterialSupersede,
     MaterialView,
+    /// What a rendered view delivered: its code and SHA-256, after the view's own event (`of`).
+    MaterialRendered,
     MaterialDownload,
     BundleDownload,
     TransferEnd,
@@ -75,6 +77,8 @@ pub enum Action {
     AccessVoucher,
     AccessClaim,
     AccessProofView,
+    AccessRevoke,
+    AccessShorten,
     AuthSecondFactor,
     SecondFactorEnrol,
     SecondFactorRemove,
@@ -83,7 +87,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 51] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -111,6 +115,7 @@ impl Action {
         Action::MaterialWithhold,
         Action::MaterialSupersede,
         Action::MaterialView,
+        Action::MaterialRendered,
         Action::MaterialDownload,
         Action::BundleDownload,
         Action::TransferEnd,
@@ -128,6 +133,8 @@ impl Action {
         Action::AccessVoucher,
         Action::AccessClaim,
         Action::AccessProofView,
+        Action::AccessRevoke,
+        Action::AccessShorten,
         Action::AuthSecondFactor,
         Action::SecondFactorEnrol,
         Action::SecondFactorRemove,
@@ -163,6 +170,7 @@ impl Action {
             Action::MaterialWithhold => "material.withhold",
             Action::MaterialSupersede => "material.supersede",
             Action::MaterialView => "material.view",
+            Action::MaterialRendered => "material.rendered",
             Action::MaterialDownload => "material.download",
             Action::BundleDownload => "bundle.download",
             Action::TransferEnd => "transfer.end",
@@ -180,6 +188,8 @@ impl Action {
             Action::AccessVoucher => "access.voucher",
             Action::AccessClaim => "access.claim",
             Action::AccessProofView => "access.proof_view",
+            Action::AccessRevoke => "access.revoke",
+            Action::AccessShorten => "access.shorten",
             Action::AuthSecondFactor => "auth.second_factor",
             Action::SecondFactorEnrol => "second_factor.enrol",
             Action::SecondFactorRemove => "second_factor.remove",

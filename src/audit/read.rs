@@ -261,22 +261,6 @@ pub fn what(action: &str, details: &str, locale: crate::i18n::Locale) -> String 
     title
 }
 
-/// An organisation's name as parties see it in their history: its first two and last four
-/// characters (`中国人民财产保险` → `中国**财产保险`), enough to know which insurer, the middle
-/// masked; a name of six characters or fewer keeps only its first.
-pub fn masked_organisation(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 => String::new(),
-        1..=6 => format!("{}**", chars[0]),
-        n => format!(
-            "{}**{}",
-            chars[..2].iter().collect::<String>(),
-            chars[n - 4..].iter().collect::<String>()
-        ),
-    }
-}
-
 /// A CSV cell that a spreadsheet will not run as a formula.
 pub fn neutralise(cell: &str) -> String {
     match cell.chars().next() {
@@ -439,7 +423,8 @@ pub fn history_query(case_id: Uuid, limit: u64) -> sea_orm::Select<audit_event::
 
 /// The latest `limit` accesses to a case's evidence (views of the case and of materials,
 /// downloads, bundles), with the end of each download folded in, and people named only by role
-/// and masked name (parties by their label in the case).
+/// and masked name (parties by their label in the case; an owner's or insurer's company in
+/// full).
 pub async fn case_history(
     db: &sea_orm::DatabaseConnection,
     case_id: Uuid,
@@ -527,13 +512,11 @@ pub async fn case_history(
                     &[("label", &locale.party_label(label))],
                 ),
                 (Some(Role::Admin), _) => locale.label(Role::Admin),
+                // The company in full (a party may ask it for what it did with their evidence;
+                // its name is no one's personal data), the person who looked masked.
                 (Some(role @ (Role::Owner | Role::Insurer)), _) => {
                     match e.actor_organisation.as_deref() {
-                        Some(org) => format!(
-                            "{} {} {masked}",
-                            locale.label(role),
-                            masked_organisation(org)
-                        ),
+                        Some(org) => format!("{} {org} {masked}", locale.label(role)),
                         None => format!("{} {masked}", locale.label(role)),
                     }
                 }

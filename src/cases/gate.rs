@@ -99,7 +99,11 @@ async fn decide(
             .filter(access_application::Column::CaseId.eq(case_id))
             .filter(access_application::Column::AccountId.eq(actor.id))
             .filter(access_application::Column::AccountVerified.eq(true))
-            .filter(access_application::Column::State.eq(crate::vocab::AccessState::Approved))
+            // Revoked ones too: policy then says the grant was revoked, not that none exists.
+            .filter(access_application::Column::State.is_in([
+                crate::vocab::AccessState::Approved,
+                crate::vocab::AccessState::Revoked,
+            ]))
             .all(db)
             .await?
     } else {
@@ -131,12 +135,13 @@ async fn decide(
 
 /// The refusals a party or an agent meets in the course of a case, which their page explains
 /// (why, what happens next, whom to ask) instead of a bare "forbidden".
-const EXPLAINED: [&str; 6] = [
+const EXPLAINED: [&str; 7] = [
     "not_open",
     "view_only",
     "delegation_revoked",
     "delegation_expired",
     "grant_expired",
+    "grant_revoked",
     "grant_view_only",
 ];
 

@@ -38,6 +38,31 @@ async fn released_of_kinds(
         .await
 }
 
+/// How many released, current materials of each kind a case has (kinds with none are absent):
+/// what an owner or insurer would see of each kind if granted it.
+pub async fn released_by_kind(
+    db: &DatabaseConnection,
+    case_id: Uuid,
+) -> Result<std::collections::HashMap<MaterialKind, u64>, DbErr> {
+    use crate::db::entities::material;
+    use sea_orm::QuerySelect;
+    let rows: Vec<(MaterialKind, i64)> = material::Entity::find()
+        .select_only()
+        .column(material::Column::Kind)
+        .column_as(material::Column::Id.count(), "n")
+        .filter(material::Column::CaseId.eq(case_id))
+        .filter(material::Column::State.eq(MaterialState::Released))
+        .filter(material::Column::SupersededBy.is_null())
+        .group_by(material::Column::Kind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, n)| (kind, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
 /// The cases a party is registered on, an agent holds a current delegation for, or an owner or
 /// insurer holds a grant in force for.
 pub async fn my_cases(

@@ -51,6 +51,10 @@ pub struct Settings {
     pub notify_timeout: std::time::Duration,
     /// How often this instance looks for notifications to send.
     pub notify_every: std::time::Duration,
+    /// The CJK font the watermark of a rendered view is drawn with (`PORTAL_WATERMARK_FONT`):
+    /// an OpenType file or collection. Without it nothing is rendered, and no view-only
+    /// material is shown unmarked.
+    pub watermark_font: PathBuf,
 }
 
 /// Where SMS go and the secret their requests are signed with.
@@ -180,6 +184,7 @@ struct FileSettings {
     mail_from: Option<String>,
     notify_timeout_seconds: Option<u64>,
     notify_seconds: Option<u64>,
+    watermark_font: Option<String>,
 }
 
 impl Settings {
@@ -416,6 +421,11 @@ impl Settings {
             smtp,
             notify_timeout,
             notify_every,
+            watermark_font: pick("PORTAL_WATERMARK_FONT", file.watermark_font)
+                .map(|(_, v)| PathBuf::from(v.trim()))
+                .unwrap_or_else(|| {
+                    PathBuf::from("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+                }),
         })
     }
 

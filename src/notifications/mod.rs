@@ -13,9 +13,12 @@
 
 pub mod dispatch;
 pub mod email;
+mod event;
 pub mod sms;
 mod text;
 mod told;
+
+pub use event::Event;
 
 pub use text::{
     SIGNATURE, email_subject, email_text, inbox_text, masked_address, masked_case_number,
@@ -24,7 +27,7 @@ pub use text::{
 pub use told::{Reached, Sent, Told, failed, of_case, reached};
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::entities::{account, case, notification, outbox};
@@ -33,125 +36,6 @@ use sea_orm::ColumnTrait;
 use sea_orm::sea_query::ExprTrait;
 
 pub use crate::state::Channels;
-
-/// What a person is told about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// Staff released materials of the case: one message per release action (a bulk release is
-    /// one), with how many.
-    MaterialReleased {
-        count: u32,
-    },
-    /// Evidence opened to the parties before the determination (fatal or complex cases).
-    DisclosureOpened,
-    /// The determination (or certificate) was served; a review may be applied for until `deadline`.
-    DeterminationServed {
-        deadline: Option<Date>,
-    },
-    CaseClosed,
-    /// The review window ends tomorrow (sent the day before its last day).
-    ReviewClosingTomorrow {
-        deadline: Date,
-    },
-    /// An agent was registered for a party (to the principal and to the agent).
-    DelegationRegistered {
-        until: Date,
-    },
-    /// A delegation ends within three days.
-    DelegationEnding {
-        until: Date,
-    },
-    DelegationRevoked,
-    /// The account's access code expires within a day and has not been used.
-    CodeExpiring {
-        until: OffsetDateTime,
-    },
-    /// The account was reset: a security notice.
-    AccountReset,
-    /// The account's second factor was reset by an administrator: a security notice.
-    SecondFactorReset,
-    /// Five wrong second-factor codes in a row locked the second factor: a security notice (the
-    /// password was right, so someone may hold it).
-    SecondFactorLocked,
-    /// A review application of the party's moved: filed (with its receipt number), forwarded,
-    /// accepted, refused by the authority, concluded.
-    Review {
-        state: crate::vocab::ReviewState,
-        receipt: String,
-    },
-    /// An application to query a case was approved, until its last day.
-    AccessApproved {
-        receipt: String,
-        until: Date,
-    },
-    /// An application to query a case was refused (the reason is on its status page).
-    AccessRefused {
-        receipt: String,
-    },
-}
-
-impl Event {
-    /// The stored word of the event (inbox rows, SMS template codes, audit details).
-    pub fn word(&self) -> &'static str {
-        match self {
-            Event::MaterialReleased { .. } => "material.released",
-            Event::DisclosureOpened => "case.disclosing",
-            Event::DeterminationServed { .. } => "case.served",
-            Event::CaseClosed => "case.closed",
-            Event::ReviewClosingTomorrow { .. } => "review.closing",
-            Event::DelegationRegistered { .. } => "delegation.registered",
-            Event::DelegationEnding { .. } => "delegation.ending",
-            Event::DelegationRevoked => "delegation.revoked",
-            Event::CodeExpiring { .. } => "code.expiring",
-            Event::AccountReset => "account.reset",
-            Event::SecondFactorReset => "second_factor.reset",
-            Event::SecondFactorLocked => "second_factor.locked",
-            Event::Review { state, .. } => match state {
-                crate::vocab::ReviewState::Filed => "review.filed",
-                crate::vocab::ReviewState::Forwarded => "review.forwarded",
-                crate::vocab::ReviewState::Accepted => "review.accepted",
-                crate::vocab::ReviewState::Refused => "review.refused",
-                crate::vocab::ReviewState::Concluded => "review.concluded",
-            },
-            Event::AccessApproved { .. } => "access.approved",
-            Event::AccessRefused { .. } => "access.refused",
-        }
-    }
-
-    fn params(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut params = serde_json::Map::new();
-        match self {
-            Event::MaterialReleased { count } => {
-                params.insert("count".into(), (*count).into());
-            }
-            Event::DeterminationServed {
-                deadline: Some(deadline),
-            }
-            | Event::ReviewClosingTomorrow { deadline } => {
-                params.insert("deadline".into(), deadline.to_string().into());
-            }
-            Event::DelegationRegistered { until } | Event::DelegationEnding { until } => {
-                params.insert("until".into(), until.to_string().into());
-            }
-            Event::Review { receipt, .. } | Event::AccessRefused { receipt } => {
-                params.insert("receipt".into(), receipt.clone().into());
-            }
-            Event::AccessApproved { receipt, until } => {
-                params.insert("receipt".into(), receipt.clone().into());
-                params.insert("until".into(), until.to_string().into());
-            }
-            Event::CodeExpiring { until } => {
-                let cst = until.to_offset(time::macros::offset!(+8));
-                params.insert(
-                    "until".into(),
-                    format!("{} {:02}:{:02}", cst.date(), cst.hour(), cst.minute()).into(),
-                );
-            }
-            _ => {}
-        }
-        params
-    }
-}
 
 /// The accounts told about a case's events: its parties, and the agents whose delegation is in
 /// force at `now`.

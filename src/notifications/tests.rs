@@ -100,7 +100,25 @@ fn every_event() -> Vec<Event> {
         Event::AccessRefused {
             receipt: "CX20261207-04718263".into(),
         },
+        Event::AccessRevoked {
+            receipt: "CX20261207-04718263".into(),
+        },
+        Event::AccessShortened {
+            receipt: "CX20261207-04718263".into(),
+            until: day,
+        },
     ];
+    // The longest role's words, with a long company name and every kind granted.
+    for role in [crate::vocab::Role::Owner, crate::vocab::Role::Insurer] {
+        all.push(Event::AccessGrantedToOther {
+            role,
+            organisation: (role == crate::vocab::Role::Insurer)
+                .then(|| "中国人民财产保险股份有限公司北京市朝阳支公司".into()),
+            person: "欧阳**".into(),
+            kinds: crate::vocab::MaterialKind::EVIDENCE.to_vec(),
+            until: day,
+        });
+    }
     all.extend(
         crate::vocab::ReviewState::ALL
             .iter()
@@ -126,7 +144,10 @@ fn every_event() -> Vec<Event> {
             | Event::SecondFactorLocked
             | Event::Review { .. }
             | Event::AccessApproved { .. }
-            | Event::AccessRefused { .. } => {}
+            | Event::AccessRefused { .. }
+            | Event::AccessRevoked { .. }
+            | Event::AccessShortened { .. }
+            | Event::AccessGrantedToOther { .. } => {}
         }
     }
     all
@@ -359,4 +380,51 @@ proptest::proptest! {
             proptest::prop_assert_eq!(parse_email(&dressed), None, "{}", dressed);
         }
     }
+}
+
+/// The parties read who was granted access — the company in full, the person masked — which
+/// kinds and until when; their SMS says only that an owner or insurer was, and until when.
+#[test]
+fn the_parties_read_who_was_granted_what_until_when() {
+    let granted = Event::AccessGrantedToOther {
+        role: crate::vocab::Role::Insurer,
+        organisation: Some("中国人民财产保险".into()),
+        person: "李**".into(),
+        kinds: vec![
+            crate::vocab::MaterialKind::SceneDiagram,
+            crate::vocab::MaterialKind::ScenePhoto,
+        ],
+        until: time::macros::date!(2026 - 12 - 12),
+    };
+    let params = stored(&granted);
+    let inbox = inbox_text(Locale::Zh, granted.word(), &params);
+    assert!(
+        inbox.contains("保险公司 中国人民财产保险 李**")
+            && inbox.contains("现场图、现场照片")
+            && inbox.contains("2026-12-12"),
+        "{inbox}"
+    );
+    let en = inbox_text(Locale::En, granted.word(), &params);
+    assert!(
+        en.contains("Scene diagram, ") && en.contains("中国人民财产保险"),
+        "{en}"
+    );
+    let sms = sms_text(Locale::Zh, granted.word(), &params, PORTAL);
+    assert!(
+        sms.contains("保险公司") && sms.contains("2026-12-12"),
+        "{sms}"
+    );
+    assert!(
+        !sms.contains("中国人民财产保险") && !sms.contains("李**"),
+        "{sms}"
+    );
+    let owner = Event::AccessGrantedToOther {
+        role: crate::vocab::Role::Owner,
+        organisation: None,
+        person: "王**".into(),
+        kinds: vec![crate::vocab::MaterialKind::Video],
+        until: time::macros::date!(2026 - 12 - 12),
+    };
+    let inbox = inbox_text(Locale::Zh, owner.word(), &stored(&owner));
+    assert!(inbox.contains("车辆所有人 王**"), "{inbox}");
 }

@@ -66,6 +66,9 @@ fn words_of(event: &str, has_deadline: bool) -> &'static str {
         "review.concluded" => "review_concluded",
         "access.approved" => "access_approved",
         "access.refused" => "access_refused",
+        "access.revoked" => "access_revoked",
+        "access.shortened" => "access_shortened",
+        "case.access_granted" => "access_granted_to_other",
         _ => "other",
     }
 }
@@ -83,6 +86,10 @@ fn worded(locale: Locale, prefix: &str, event: &str, params: &serde_json::Value)
     let until = date("until");
     let count = params["count"].as_u64().unwrap_or(1).to_string();
     let key = format!("{prefix}.{}", words_of(event, deadline.is_some()));
+    let role = params["role"]
+        .as_str()
+        .map(|r| locale.t(&format!("role.{r}")).into_owned())
+        .unwrap_or_default();
     locale.tf(
         &key,
         &[
@@ -91,8 +98,37 @@ fn worded(locale: Locale, prefix: &str, event: &str, params: &serde_json::Value)
             ("deadline", deadline.as_deref().unwrap_or("")),
             ("until", until.as_deref().unwrap_or("")),
             ("receipt", params["receipt"].as_str().unwrap_or("")),
+            ("role", &role),
+            ("who", &who(locale, &role, params)),
+            ("kinds", &kinds(locale, params)),
         ],
     )
+}
+
+/// Who was granted access, as the parties read it: the role, the company in full (insurers),
+/// the person's name as stored (masked).
+fn who(locale: Locale, role: &str, params: &serde_json::Value) -> String {
+    let person = params["person"].as_str().unwrap_or("");
+    let who = match params["organisation"].as_str() {
+        Some(org) => locale.tf(
+            "inbox.who_of_company",
+            &[("role", role), ("organisation", org), ("person", person)],
+        ),
+        None => locale.tf("inbox.who", &[("role", role), ("person", person)]),
+    };
+    who.trim().to_owned()
+}
+
+/// The kinds of material granted (stored `scene_diagram,scene_photo`), labelled in `locale`.
+fn kinds(locale: Locale, params: &serde_json::Value) -> String {
+    params["kinds"]
+        .as_str()
+        .unwrap_or("")
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(|k| locale.t(&format!("kind.{k}")).into_owned())
+        .collect::<Vec<_>>()
+        .join(locale.t("access.list_separator").as_ref())
 }
 
 /// What happened, as the inbox (and an e-mail) says it in `locale`.

@@ -9,7 +9,7 @@
 //!   `disclosing` (Art. 63); view and download once `served` or `closed` (Art. 65);
 //! - agents: as their principal, but only within a current, unrevoked delegation;
 //! - vehicle owners and insurers: on an approved access application of theirs for the case,
-//!   until its last day — the case page and the granted kinds of material, viewed or (if
+//!   until its last day or until staff revoke it — the case page and the granted kinds of material, viewed or (if
 //!   granted) downloaded, under the same stages as parties; never the access history;
 //! - anyone else: the case does not exist (404).
 //!
@@ -20,7 +20,7 @@
 use time::OffsetDateTime;
 
 use crate::db::entities::{access_application, account, case, case_party, delegation, material};
-use crate::vocab::{AccessMode, CaseStatus, MaterialKind, MaterialState, Role};
+use crate::vocab::{AccessMode, AccessState, CaseStatus, MaterialKind, MaterialState, Role};
 
 /// What someone wants to do with a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,7 +55,8 @@ pub struct CaseFacts {
     pub party: Option<case_party::Model>,
     /// The actor's delegations on this case, if the actor is an agent.
     pub delegations: Vec<delegation::Model>,
-    /// The actor's approved access applications for this case, if an owner or insurer.
+    /// The actor's approved (and revoked) access applications for this case, if an owner or
+    /// insurer.
     pub grants: Vec<access_application::Model>,
 }
 
@@ -73,6 +74,11 @@ pub struct CasePermit {
     /// The kinds of material the actor may see, where an access application limits them
     /// (owners and insurers); `None`: every kind of evidence.
     pub kinds: Option<Vec<MaterialKind>>,
+    /// Whether stored originals may leave for this actor (Art. 65 copying: staff of the case's
+    /// brigade; parties, agents, owners and insurers once they may download). Otherwise they
+    /// receive renderings only (`render`), and the store refuses to open an original for
+    /// anything but rendering (`store::Store::open_evidence`).
+    pub originals: bool,
     _private: (),
 }
 
@@ -80,7 +86,8 @@ pub struct CasePermit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denied {
     /// Stable, audited: `not_related`, `other_brigade`, `not_open`, `view_only`,
-    /// `delegation_expired`, `delegation_revoked`, `grant_expired`, `grant_view_only`, `role`.
+    /// `delegation_expired`, `delegation_revoked`, `grant_expired`, `grant_revoked`,
+    /// `grant_view_only`, `role`.
     pub reason: &'static str,
     /// The case's existence is private to this actor: answer 404, not 403.
     pub hide: bool,
@@ -127,12 +134,25 @@ pub fn decide(
     facts: &CaseFacts,
     now: OffsetDateTime,
 ) -> Result<CasePermit, Denied> {
+    let mut permit = decide_action(actor, action, facts, now)?;
+    permit.originals = action == CaseAction::Download
+        || decide_action(actor, CaseAction::Download, facts, now).is_ok();
+    Ok(permit)
+}
+
+fn decide_action(
+    actor: &account::Model,
+    action: CaseAction,
+    facts: &CaseFacts,
+    now: OffsetDateTime,
+) -> Result<CasePermit, Denied> {
     let permit = |as_party| CasePermit {
         actor_id: actor.id,
         case_id: facts.case.id,
         action,
         as_party,
         kinds: None,
+        originals: false,
         _private: (),
     };
     if actor.disabled {
@@ -187,7 +207,11 @@ pub fn decide(
                 return deny("not_related", true);
             }
             let Some(grant) = mine.iter().find(|g| g.in_force(now)) else {
-                return deny("grant_expired", false);
+                return if mine.iter().all(|g| g.state == AccessState::Revoked) {
+                    deny("grant_revoked", false)
+                } else {
+                    deny("grant_expired", false)
+                };
             };
             match action {
                 CaseAction::ViewAccessHistory | CaseAction::Manage => return deny("role", false),

@@ -470,3 +470,32 @@ fn owners_and_insurers_see_the_granted_kinds_until_the_last_day() {
     assert!(decide(&insurer, CaseAction::ViewAccessHistory, &f, NOW).is_err());
     assert!(decide(&insurer, CaseAction::Manage, &f, NOW).is_err());
 }
+
+#[test]
+fn a_revoked_grant_opens_nothing_and_says_so() {
+    use crate::vocab::{AccessMode, AccessState};
+    let insurer = account(Role::Insurer, None);
+    let c = case(Uuid::now_v7(), CaseStatus::Served);
+    let mut f = facts(c.clone());
+    let mut g = grant(
+        &c,
+        &insurer,
+        AccessMode::Download,
+        NOW.date() + time::Duration::days(30),
+    );
+    g.state = AccessState::Revoked;
+    f.grants = vec![g.clone()];
+    assert!(allowed(&insurer, &f).is_empty());
+    assert_eq!(
+        decide(&insurer, CaseAction::View, &f, NOW).unwrap_err(),
+        Denied {
+            reason: "grant_revoked",
+            hide: false
+        }
+    );
+    // Another grant of the same holder, in force, still opens the case.
+    let mut current = grant(&c, &insurer, AccessMode::View, NOW.date());
+    current.id = Uuid::now_v7();
+    f.grants = vec![g, current];
+    assert!(decide(&insurer, CaseAction::View, &f, NOW).is_ok());
+}

@@ -312,7 +312,8 @@ pub async fn view_case_get(
                 .filter(|m| m.kind == *kind)
                 .map(|m| MaterialItem {
                     id: m.id,
-                    thumbnail: crate::thumbnails::applies(m),
+                    // An unmarked thumbnail is a copy too: none where only viewing is allowed.
+                    thumbnail: crate::thumbnails::applies(m) && permit.originals,
                     title: m.title.clone(),
                     size: super::staff::human_size(m.size),
                     uploaded: cst(m.uploaded_at),
@@ -447,6 +448,10 @@ struct ViewerPage {
     content_url: String,
     download_url: Option<String>,
     watermark: String,
+    /// View-only: what is shown is rendered with the viewer burned in (and said so).
+    view_only: bool,
+    /// A view-only PDF: its pages as rendered images (number, text alternative).
+    pages: Vec<(u32, String)>,
 }
 
 /// `GET /cases/{id}/materials/{material_id}`: the viewer — images with zoom and pan, PDFs in
@@ -460,7 +465,7 @@ pub async fn view_material_get(
     path: web::Path<(Uuid, Uuid)>,
 ) -> AppResult<HttpResponse> {
     let (case_id, material_id) = path.into_inner();
-    let (_, facts, material) = cases::authorize_material(
+    let (permit, facts, material) = cases::authorize_material(
         &state.db,
         &state.audit,
         &user.account,
@@ -470,6 +475,7 @@ pub async fn view_material_get(
         material_id,
     )
     .await?;
+    let view_only = !permit.originals;
     let may_download = crate::policy::decide(
         &user.account,
         CaseAction::Download,
@@ -478,7 +484,7 @@ pub async fn view_material_get(
     )
     .is_ok();
     let ct = material.content_type.as_str();
-    let shape = if ct.starts_with("image/") && ct != "image/tiff" {
+    let mut shape = if ct.starts_with("image/") && ct != "image/tiff" {
         "image"
     } else if ct == "application/pdf" {
         "pdf"
@@ -487,6 +493,30 @@ pub async fn view_material_get(
     } else {
         "other"
     };
+    let mut pages = Vec::new();
+    if view_only && !super::rendered::renderable(ct) {
+        shape = "other";
+    } else if view_only && shape == "pdf" {
+        match super::rendered::page_count(&state, &material).await {
+            Ok(n) => {
+                let locale = crate::i18n::Locale::current();
+                pages = (1..=n)
+                    .map(|i| {
+                        let alt = locale.tf(
+                            "viewer.page_of",
+                            &[("n", &i.to_string()), ("m", &n.to_string())],
+                        );
+                        (i, alt)
+                    })
+                    .collect();
+                shape = "pages";
+            }
+            Err(e) => {
+                tracing::info!(material = %material.id, error = %e, "PDF pages not counted");
+                shape = "other";
+            }
+        }
+    }
     let base = format!("/cases/{case_id}/materials/{material_id}");
     let mut layout = Layout::for_user(&user);
     if shape == "image" {
@@ -501,6 +531,8 @@ pub async fn view_material_get(
         shape,
         content_url: format!("{base}/view"),
         download_url: may_download.then(|| format!("{base}/download")),
+        view_only,
+        pages,
         watermark: format!(
             "{} {} {}",
             user.account

@@ -35,7 +35,7 @@ pub async fn material_content_get(
     };
     let account = user.account().clone();
     let client = client_of(&req);
-    let (_, _, material) = cases::authorize_material(
+    let (permit, facts, material) = cases::authorize_material(
         &state.db,
         &state.audit,
         &account,
@@ -46,6 +46,17 @@ pub async fn material_content_get(
     )
     .await?;
     let actor = crate::audit::Actor::account(account.id, account.role);
+    if !permit.originals {
+        // Viewing without copying: a rendering with the viewer burned in, never the original
+        // (nor an unmarked thumbnail of it).
+        if mode == "view" {
+            return super::rendered::view(&state, &req, &account, &facts.case, &material, client)
+                .await;
+        }
+        return Err(
+            super::rendered::refuse(&state, &account, &material, client, "view_only").await,
+        );
+    }
     if mode == "thumbnail" {
         return thumbnail(&state, &req, &material, actor, client, &user).await;
     }
@@ -102,10 +113,17 @@ pub async fn material_content_get(
     };
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
     let store = state.store.clone();
+    let originals = permit.originals;
     let open = move |range: std::ops::Range<u64>| {
         let store = store.clone();
         let key = key.clone();
-        async move { store.get(&key, Some(range)).await.map(|f| f.body) }.boxed()
+        async move {
+            store
+                .open_evidence(&key, Some(range), crate::store::Purpose::Deliver, originals)
+                .await
+                .map(|f| f.body)
+        }
+        .boxed()
     };
     let audit = state.audit.clone();
     let first_seq = recorded.seq;

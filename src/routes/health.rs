@@ -15,6 +15,10 @@ struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     failing: Vec<&'static str>,
+    /// Parts that do not stop the portal but are missing: `rendering` (no watermark font, so
+    /// view-only material is not shown online).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    degraded: Vec<&'static str>,
 }
 
 /// `GET /healthz`: the process is alive and serving HTTP.
@@ -22,6 +26,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "alive",
         failing: Vec::new(),
+        degraded: Vec::new(),
     })
 }
 
@@ -41,15 +46,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %crate::error::chain(&e), "readiness: object store failing");
         failing.push("store");
     }
+    let mut degraded = Vec::new();
+    if let Err(e) = crate::render::ready(&state.settings.watermark_font) {
+        tracing::warn!(error = %e, "readiness: rendered views unavailable");
+        degraded.push("rendering");
+    }
     if failing.is_empty() {
         HttpResponse::Ok().json(Health {
             status: "ready",
             failing,
+            degraded,
         })
     } else {
         HttpResponse::ServiceUnavailable().json(Health {
             status: "unavailable",
             failing,
+            degraded,
         })
     }
 }

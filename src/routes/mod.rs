@@ -17,11 +17,13 @@ pub mod inbox;
 pub mod once;
 pub mod passkeys;
 pub mod public;
+pub mod rendered;
 pub mod review;
 pub mod second_factor;
 pub mod staff;
 pub mod static_files;
 mod table;
+pub mod trace;
 pub mod uploads;
 pub mod verify;
 

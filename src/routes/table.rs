@@ -249,6 +249,14 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(staff::view_queue_get)),
     },
     RouteSpec {
+        path: "/staff/trace",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(trace::view_trace_get))
+                .route(web::post().to(trace::trace_post))
+        },
+    },
+    RouteSpec {
         path: "/staff/audit",
         methods: &["GET"],
         build: |r| r.route(get().to(audit::view_audit_get)),
@@ -338,6 +346,16 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/staff/cases/{id}/delegations/{delegation_id}/revoke",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::delegation_revoke_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/vehicles",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::vehicle_add_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/vehicles/{vehicle_id}/remove",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::vehicle_remove_post)),
     },
     RouteSpec {
         path: "/staff/cases/{id}/materials",

@@ -59,6 +59,20 @@ pub enum StoreError {
     /// The object ended before the bytes it promised (changed or damaged under a read).
     #[error("object ended after {got} of {expected} bytes")]
     Truncated { got: u64, expected: u64 },
+    /// An original asked for to be handed over to someone who may only view it.
+    #[error("originals are not handed over to this viewer: only renderings are")]
+    ViewOnly,
+}
+
+/// Why stored evidence is opened: the gate on originals decides by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Sent as it is, inline or as an attachment.
+    Deliver,
+    /// Put into a signed bundle.
+    Bundle,
+    /// Read by the server to draw a rendering (with the viewer burned in) or a thumbnail.
+    Render,
 }
 
 impl From<object_store::Error> for StoreError {
@@ -315,6 +329,22 @@ impl Store {
             }
         }
     }
+    /// The one way stored evidence is opened to be served: told why, and whether the person it
+    /// goes to may receive originals (`policy::CasePermit::originals`). Someone who may only
+    /// view gets no original delivered or bundled — only what the server renders from it.
+    pub async fn open_evidence(
+        &self,
+        key: &ObjectKey,
+        range: Option<Range<u64>>,
+        purpose: Purpose,
+        originals: bool,
+    ) -> Result<Fetched, StoreError> {
+        if !originals && purpose != Purpose::Render {
+            return Err(StoreError::ViewOnly);
+        }
+        self.get(key, range).await
+    }
+
     /// Streams the object at `key`, or the byte range `range` of it (end exclusive).
     #[tracing::instrument(skip_all, err, fields(key = key.as_str()))]
     pub async fn get(

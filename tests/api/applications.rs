@@ -48,7 +48,7 @@ fn file(name: &str, bytes: &[u8]) -> reqwest::multipart::Part {
     reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned())
 }
 
-async fn file_review(
+pub async fn file_review(
     party: &TestApp,
     case_id: &str,
     grounds: &str,
@@ -480,7 +480,7 @@ async fn twenty_applications_at_once_file_one_and_leave_no_attachment_behind() {
 }
 
 /// The application id in a status page's path (`/apply/{id}?key=…`).
-fn application_id(status_path: &str) -> String {
+pub fn application_id(status_path: &str) -> String {
     let rest = status_path.trim_start_matches("/apply/");
     rest.split('?').next().unwrap_or(rest).to_owned()
 }
@@ -765,7 +765,8 @@ async fn an_insurer_is_approved_for_two_kinds_for_30_days_downloads_exactly_thos
     assert_eq!(manifest["scope"]["until"], until);
     assert_eq!(manifest["generated_for"]["role"], "insurer");
 
-    // The party sees the insurer in the access history, by role and masked names.
+    // The party sees the insurer in the access history: its role, the company in full, the
+    // person's name masked.
     let history = party
         .get(&format!("/cases/{case_id}"))
         .await
@@ -773,7 +774,7 @@ async fn an_insurer_is_approved_for_two_kinds_for_30_days_downloads_exactly_thos
         .await
         .unwrap();
     assert!(
-        history.contains("保险公司 中国**财产保险 李**"),
+        history.contains("保险公司 中国人民财产保险 李**"),
         "{history}"
     );
 

@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("telling the people of a case", &["notifications"]),
     (
         "domain",
-        &["accounts", "materials", "thumbnails", "delivery"],
+        &["accounts", "materials", "thumbnails", "delivery", "render"],
     ),
     ("domain built on domain", &["cases", "bundle"]),
     (

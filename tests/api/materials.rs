@@ -313,7 +313,7 @@ async fn uploads_over_the_limit_are_refused_while_streaming() {
 
 /// A served case with party 甲 signed in on the returned browser, and `bytes` uploaded and
 /// released as a survey record named `name`. Returns (staff, party, case id, material id).
-async fn released(
+pub async fn released(
     app: &TestApp,
     name: &str,
     bytes: &[u8],
@@ -499,7 +499,8 @@ async fn a_party_downloads_byte_for_byte_with_ranges_and_etags() {
 #[tokio::test]
 async fn during_disclosure_parties_view_but_cannot_download() {
     let app = spawn_app().await;
-    let (_, party, case_id, id) = released(&app, "x.pdf", PDF, false).await;
+    let pdf = crate::rendering::two_page_pdf();
+    let (_, party, case_id, id) = released(&app, "x.pdf", &pdf, false).await;
     let page = party
         .get(&format!("/cases/{case_id}"))
         .await
@@ -510,12 +511,12 @@ async fn during_disclosure_parties_view_but_cannot_download() {
         page.contains(&format!("/materials/{id}\"")) && !page.contains("/download"),
         "the viewer, no download links"
     );
-    assert_status(
-        &party
-            .get(&format!("/cases/{case_id}/materials/{id}/view"))
-            .await,
-        StatusCode::OK,
-    );
+    // Viewed as a rendering (issue 32: `rendering` tests it), never as the PDF itself.
+    let view = party
+        .get(&format!("/cases/{case_id}/materials/{id}/view"))
+        .await;
+    assert_status(&view, StatusCode::OK);
+    assert_eq!(crate::helpers::header(&view, "content-type"), "image/jpeg");
     assert_status(
         &party
             .get(&format!("/cases/{case_id}/materials/{id}/download"))

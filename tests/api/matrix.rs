@@ -545,10 +545,26 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                     | (true, "/staff/cases/{id}/delegations/{delegation_id}/notice", _)
                     | (true, "/staff/cases/{id}/parties/{party_id}/reset", _)
                     | (true, "/staff/cases/{id}/delegations/{delegation_id}/revoke", _)
+                    | (true, "/staff/cases/{id}/vehicles/{vehicle_id}/remove", _)
                     | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _)
                     | (true, "/staff/cases/{id}/reviews/{application_id}/{step}", _) => 404,
                     (true, _, _) => 400,
                 }
+            }
+        }
+        // Tracing is a brigade's: the matrix's post is no multipart form.
+        ("/staff/trace", "GET") => {
+            if staff {
+                200
+            } else {
+                403
+            }
+        }
+        ("/staff/trace", "POST") => {
+            if staff {
+                400
+            } else {
+                403
             }
         }
         ("/staff/audit", "GET") | ("/staff/audit.csv", "GET") => {
@@ -633,6 +649,7 @@ fn concrete(world: &World, path: &str, case: Case) -> String {
     .replace("{name}", "portal.css")
     .replace("{party_id}", &Uuid::now_v7().to_string())
     .replace("{delegation_id}", &Uuid::now_v7().to_string())
+    .replace("{vehicle_id}", &Uuid::now_v7().to_string())
     .replace("{action}", "disable")
     .replace("{material_id}", &Uuid::now_v7().to_string())
     .replace("{decision}", "release")
@@ -795,7 +812,8 @@ async fn every_listed_route_answers_its_methods_and_only_those() {
             .replace("{material_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{party_id}", &Uuid::now_v7().to_string())
-            .replace("{delegation_id}", &Uuid::now_v7().to_string());
+            .replace("{delegation_id}", &Uuid::now_v7().to_string())
+            .replace("{vehicle_id}", &Uuid::now_v7().to_string());
         for method in ["GET", "POST", "PUT", "DELETE"] {
             let res = app
                 .client

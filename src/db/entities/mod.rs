@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod case;
 pub mod case_milestone;
 pub mod case_party;
+pub mod case_vehicle;
 pub mod delegation;
 pub mod department;
 pub mod instance;

@@ -1,6 +1,7 @@
 //! Staff pages, one module per area: the work queue (`queue`), the case list and case form
-//! (`case_list`), a case's page and status (here), its people (`parties`) and its evidence
-//! (`materials`). Every handler takes `StaffUser`, and every case route goes through
+//! (`case_list`), a case's page and status (here), its people (`parties`), its vehicles
+//! (`vehicles`) and its evidence (`materials`); applications on the case page
+//! (`applications`), an access application's decision (`decision`) and the ledger (`ledger`). Every handler takes `StaffUser`, and every case route goes through
 //! `cases::authorize`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,21 +27,23 @@ use sea_orm::EntityTrait;
 
 mod applications;
 mod case_list;
+mod decision;
 mod ledger;
 mod materials;
 mod parties;
 mod queue;
 mod timeline;
+mod vehicles;
 
-pub use applications::{
-    access_decide_post, access_proof_get, review_step_post, view_access_application_get,
-};
+pub use applications::review_step_post;
 pub use case_list::*;
+pub use decision::{access_decide_post, access_proof_get, view_access_application_get};
 pub use ledger::{ledger_csv_get, view_ledger_get};
 pub use materials::*;
 pub use parties::*;
 pub use queue::*;
 pub use timeline::milestone_post;
+pub use vehicles::{vehicle_add_post, vehicle_remove_post};
 
 const CST: time::UtcOffset = time::macros::offset!(+8);
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -133,6 +136,8 @@ struct CasePage {
     stages: Vec<super::Choice>,
     /// The parties' review applications and the access applications of the case.
     applications: applications::CaseApplications,
+    /// The case's vehicles (plates, insurers).
+    vehicles: Vec<vehicles::VehicleRow>,
 }
 
 /// What was typed into one of the case page's forms when it was refused: shown again (nothing
@@ -300,6 +305,7 @@ async fn case_page_typed(
         timeline: timeline::rows(&cases::timeline::of_case(&state.db, case.id).await?),
         stages: super::choices(crate::vocab::Stage::ALL),
         applications: applications::of_case(state, &case).await?,
+        vehicles: vehicles::rows(state, &case).await?,
         case,
         typed,
     })

@@ -1,4 +1,6 @@
-//! The officer's landing page: what needs doing in their brigade.
+//! The officer's landing page: what needs doing in their brigade — applications (who, how long
+//! they have waited, when a review must be forwarded), drafts, parties to activate, review
+//! windows.
 
 use super::*;
 
@@ -15,12 +17,34 @@ struct QueuePage {
 }
 
 struct QueueApplication {
+    id: Uuid,
     /// The staff page where the next step is taken.
     url: String,
     receipt_no: String,
     number: String,
     kind: String,
     state: String,
+    /// The applicant's name, and their company (insurers).
+    name: String,
+    organisation: Option<String>,
+    /// How long ago it was filed ("2天前").
+    age: String,
+    /// A review to forward: the last day to do it (Art. 72), and whether it has passed.
+    forward_by: Option<(String, bool)>,
+}
+
+/// How long ago `filed_at` was, at `now`, in the page's language: minutes within the hour,
+/// hours within the day, then days ("2天前").
+pub(super) fn age(filed_at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let waited = (now - filed_at).max(time::Duration::ZERO);
+    let (key, n) = if waited < time::Duration::HOUR {
+        ("queue.age.minutes", waited.whole_minutes())
+    } else if waited < time::Duration::DAY {
+        ("queue.age.hours", waited.whole_hours())
+    } else {
+        ("queue.age.days", waited.whole_days())
+    };
+    Locale::current().tf(key, &[("n", &n.to_string())])
 }
 
 struct QueueCase {
@@ -63,6 +87,11 @@ pub async fn view_queue_get(
     .into_iter()
     .filter(|e| open.contains(&e.state))
     .map(|e| QueueApplication {
+        id: e.id,
+        age: age(e.filed_at, now),
+        forward_by: e.forward_by.map(|last| (locale.date(last), last < today)),
+        name: e.name,
+        organisation: e.organisation,
         url: if e.kind == "access" {
             format!("/staff/applications/{}", e.id)
         } else {

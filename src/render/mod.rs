@@ -1,0 +1,163 @@
+//! Showing without handing over (issue 32): where the law allows a person to view evidence but
+//! not to copy it (the `disclosing` stage, an owner's or insurer's view-only grant), what they
+//! receive is a rendering of the stored original — an image re-encoded (metadata such as EXIF
+//! and GPS gone), or one page of a PDF drawn by Debian's `pdftoppm` in a child process under
+//! limits — with the viewer burned into its pixels: tiled across the whole picture at an angle,
+//! naming them, the case, the time and the code of the access event that delivered it. Routes
+//! call this layer; it never decides who may see what (`policy` does) and never opens an
+//! original itself (`store::Store::open_evidence` does, told the purpose).
+
+mod mark;
+pub mod pdf;
+
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use mark::Mark;
+pub use pdf::{page_count, page_image};
+
+/// The widest a rendered view is, in pixels (a phone shows it scaled).
+pub const VIEW_WIDTH: u32 = 1600;
+/// Originals larger than this are not rendered online (the page says to view them at the
+/// brigade): decoding is bounded in memory.
+pub const MAX_SOURCE: u64 = 64 * 1024 * 1024;
+/// The most pixels a decoded image or a rendered page may have (a decompression bomb stops here).
+const MAX_PIXELS: u64 = 50_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The watermark font is missing: nothing is rendered rather than something unmarked.
+    #[error("the watermark font {0} cannot be read: no view-only material is shown")]
+    NoFont(String),
+    /// Every render slot is taken, and stayed taken for a while: come back.
+    #[error("every rendering slot is busy")]
+    Busy,
+    /// The file cannot be shown online (broken, encrypted, too large, of a kind not rendered).
+    #[error("this file cannot be shown online: {0}")]
+    Unreadable(String),
+    /// The renderer itself is not installed (`pdftoppm`).
+    #[error("the renderer is not installed: {0}")]
+    Missing(String),
+}
+
+/// At most one render per core at a time; a request waits a few seconds for a slot.
+static SLOTS: LazyLock<Arc<tokio::sync::Semaphore>> = LazyLock::new(|| {
+    Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+    ))
+});
+const SLOT_WAIT: Duration = Duration::from_secs(5);
+
+async fn slot() -> Result<tokio::sync::OwnedSemaphorePermit, RenderError> {
+    tokio::time::timeout(SLOT_WAIT, SLOTS.clone().acquire_owned())
+        .await
+        .map_err(|_| RenderError::Busy)?
+        .map_err(|_| RenderError::Busy)
+}
+
+/// The font, loaded once from `path` (the Simplified Chinese face of a Noto CJK collection
+/// where the file is one).
+fn font(path: &std::path::Path) -> Result<&'static ab_glyph::FontVec, RenderError> {
+    static FONT: OnceLock<Result<ab_glyph::FontVec, String>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Noto Sans CJK collections hold JP, KR, SC, TC, HK: SC is the third.
+        ab_glyph::FontVec::try_from_vec_and_index(bytes.clone(), 2)
+            .or_else(|_| ab_glyph::FontVec::try_from_vec_and_index(bytes, 0))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    })
+    .as_ref()
+    .map_err(|e| RenderError::NoFont(e.clone()))
+}
+
+/// Whether rendering can work here: the font reads (the readiness check and the log say so
+/// when not).
+pub fn ready(font_path: &std::path::Path) -> Result<(), RenderError> {
+    font(font_path).map(|_| ())
+}
+
+/// An image original (JPEG, PNG, WebP, GIF) as a viewer receives it: decoded under limits,
+/// scaled to at most `width` pixels wide, the mark burned in, re-encoded as JPEG (no metadata).
+pub async fn image(
+    original: Bytes,
+    width: u32,
+    mark: &Mark,
+    font_path: &std::path::Path,
+) -> Result<Vec<u8>, RenderError> {
+    let font = font(font_path)?;
+    let _slot = slot().await?;
+    let mark = mark.clone();
+    tokio::task::spawn_blocking(move || {
+        let decoded = decode(&original)?;
+        marked_jpeg(decoded, width, &mark, font)
+    })
+    .await
+    .map_err(|e| RenderError::Unreadable(e.to_string()))?
+}
+
+fn decode(bytes: &[u8]) -> Result<image::DynamicImage, RenderError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| RenderError::Unreadable(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS * 4);
+    limits.max_image_width = Some(30_000);
+    limits.max_image_height = Some(30_000);
+    reader.limits(limits);
+    let decoded = reader
+        .decode()
+        .map_err(|e| RenderError::Unreadable(e.to_string()))?;
+    if u64::from(decoded.width()) * u64::from(decoded.height()) > MAX_PIXELS {
+        return Err(RenderError::Unreadable("too many pixels".into()));
+    }
+    Ok(decoded)
+}
+
+/// Scales, marks and encodes (blocking work).
+fn marked_jpeg(
+    decoded: image::DynamicImage,
+    width: u32,
+    mark: &Mark,
+    font: &ab_glyph::FontVec,
+) -> Result<Vec<u8>, RenderError> {
+    let scaled = if decoded.width() > width {
+        let height = (u64::from(decoded.height()) * u64::from(width) / u64::from(decoded.width()))
+            .max(1) as u32;
+        decoded.resize_exact(width, height, image::imageops::FilterType::Triangle)
+    } else {
+        decoded
+    };
+    let mut rgb = scaled.to_rgb8();
+    mark::burn(&mut rgb, mark, font);
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
+    rgb.write_with_encoder(encoder)
+        .map_err(|e| RenderError::Unreadable(e.to_string()))?;
+    Ok(out)
+}
+
+/// Page `page` (from 1) of a PDF original, as a viewer receives it: drawn by `pdftoppm` in a
+/// child process under limits, then marked like an image.
+pub async fn pdf(
+    original: &std::path::Path,
+    page: u32,
+    width: u32,
+    mark: &Mark,
+    font_path: &std::path::Path,
+) -> Result<Vec<u8>, RenderError> {
+    let font = font(font_path)?;
+    let _slot = slot().await?;
+    let png = page_image(original, page, width).await?;
+    let mark = mark.clone();
+    tokio::task::spawn_blocking(move || {
+        let decoded = decode(&png)?;
+        marked_jpeg(decoded, width, &mark, font)
+    })
+    .await
+    .map_err(|e| RenderError::Unreadable(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! What a person who may view but not copy receives for `/view` (issue 32): the access is
+//! recorded first (its chain hash gives the code burned into the picture), the original is
+//! opened for rendering only, the rendering's SHA-256 is recorded (`material.rendered`), and
+//! only then do its bytes go out — never the original's. Images come back re-encoded, PDFs one
+//! page at a time (`?page=n`); anything else is viewed at the brigade.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use sha2::Digest;
+
+use crate::audit::{Action, Actor, Event, Outcome};
+use crate::db::entities::{account, case, material};
+use crate::error::{AppError, AppResult};
+use crate::render::{self, Mark, RenderError};
+use crate::state::AppState;
+
+/// What can be rendered: images the decoders read, and PDFs.
+pub fn renderable(content_type: &str) -> bool {
+    matches!(
+        content_type,
+        "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "application/pdf"
+    )
+}
+
+/// Refuses (audited) what a view-only person asked for but may not receive: an original, an
+/// unmarked thumbnail, a file that is not rendered online.
+pub async fn refuse(
+    state: &AppState,
+    person: &account::Model,
+    material: &material::Model,
+    client: (Option<String>, Option<String>),
+    reason: &'static str,
+) -> AppError {
+    let recorded = state
+        .audit
+        .record(
+            Event::new(
+                Actor::account(person.id, person.role),
+                Action::AccessDenied,
+                Outcome::Denied,
+            )
+            .case(material.case_id)
+            .material(material.id)
+            .client(client.0, client.1)
+            .details(serde_json::json!({ "reason": reason, "title": material.title })),
+        )
+        .await;
+    match recorded {
+        Ok(_) => AppError::Refused {
+            reason,
+            contact: None,
+        },
+        Err(e) => e.into(),
+    }
+}
+
+/// The lines of the mark: who (as the audit log shows them), the case, the time and the code.
+fn mark_for(person: &account::Model, case: &case::Model, code: &str) -> Mark {
+    let locale = crate::i18n::Locale::current();
+    let name: String = person
+        .display_name
+        .chars()
+        .next()
+        .map(|c| format!("{c}**"))
+        .unwrap_or_default();
+    let tail: String = {
+        let chars: Vec<char> = person.login_masked.chars().collect();
+        chars[chars.len().saturating_sub(4)..].iter().collect()
+    };
+    let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
+    Mark {
+        lines: vec![
+            format!("{name} {} ·{tail}", locale.label(person.role)),
+            case.case_number.clone(),
+            format!(
+                "{} {:02}:{:02} · {code}",
+                now.date(),
+                now.hour(),
+                now.minute()
+            ),
+        ],
+        code: code.to_owned(),
+    }
+}
+
+/// `GET …/view` for a person who may only view: the rendering of the material (a page of it).
+pub async fn view(
+    state: &AppState,
+    req: &HttpRequest,
+    person: &account::Model,
+    case: &case::Model,
+    material: &material::Model,
+    client: (Option<String>, Option<String>),
+) -> AppResult<HttpResponse> {
+    if !renderable(&material.content_type) || material.size as u64 > render::MAX_SOURCE {
+        return Err(refuse(state, person, material, client, "view_at_brigade").await);
+    }
+    let page: u32 = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|p| (1..=render::pdf::MAX_PAGES).contains(p))
+        .unwrap_or(1);
+    let actor = Actor::account(person.id, person.role);
+    // Committed before anything is drawn: its hash is the code in the picture.
+    let recorded = state
+        .audit
+        .record(
+            Event::new(actor.clone(), Action::MaterialView, Outcome::Allowed)
+                .case(material.case_id)
+                .material(material.id)
+                .client(client.0.clone(), client.1.clone())
+                .details(serde_json::json!({
+                    "title": material.title, "rendered": true, "page": page,
+                    "instance": state.instance,
+                })),
+        )
+        .await?;
+    let code: String = recorded.hash.chars().take(8).collect();
+    let mark = mark_for(person, case, &code);
+    let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
+    let fetched = state
+        .store
+        .open_evidence(&key, None, crate::store::Purpose::Render, false)
+        .await?;
+    let font = &state.settings.watermark_font;
+    let rendered = if material.content_type == "application/pdf" {
+        let file = spool(&state.settings.data_dir, fetched.body).await?;
+        render::pdf(file.path(), page, render::VIEW_WIDTH, &mark, font).await
+    } else {
+        let mut bytes = Vec::with_capacity(material.size.max(0) as usize);
+        let mut body = fetched.body;
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        render::image(bytes.into(), render::VIEW_WIDTH, &mark, font).await
+    };
+    let bytes = match rendered {
+        Ok(b) => b,
+        Err(e) => return Err(render_error(e)),
+    };
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    // What went out, findable from a copy found outside (`/staff/trace`).
+    state
+        .audit
+        .record(
+            Event::new(actor, Action::MaterialRendered, Outcome::Allowed)
+                .case(material.case_id)
+                .material(material.id)
+                .client(client.0, client.1)
+                .details(serde_json::json!({
+                    "of": recorded.seq, "code": code, "sha256": sha256,
+                    "bytes": bytes.len(), "page": page,
+                })),
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/jpeg"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_ENCODING, "identity"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'self'",
+        ))
+        .insert_header((header::CONTENT_DISPOSITION, "inline; filename=\"view.jpg\""))
+        .body(bytes))
+}
+
+/// The PDF written to a private temporary file for the renderer (removed when dropped).
+async fn spool(
+    data_dir: &std::path::Path,
+    mut body: crate::delivery::ByteStream,
+) -> AppResult<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new_in(data_dir).map_err(AppError::internal)?;
+    while let Some(chunk) = body.next().await {
+        file.write_all(&chunk?).map_err(AppError::internal)?;
+    }
+    file.flush().map_err(AppError::internal)?;
+    Ok(file)
+}
+
+/// How a failed rendering is answered: a file that cannot be shown says so; a missing font or
+/// renderer, or every slot busy, is the installation's 503 (and its log).
+pub fn render_error(e: RenderError) -> AppError {
+    match e {
+        RenderError::Unreadable(why) => {
+            tracing::info!(error = %why, "a file could not be rendered");
+            AppError::bad_request(
+                "cannot_show_online",
+                "此文件无法在线显示，请到办案大队查阅 (this file cannot be shown online: ask the brigade to see it)",
+            )
+        }
+        RenderError::NoFont(_) | RenderError::Missing(_) => {
+            tracing::error!(error = %e, "RENDERING UNAVAILABLE: view-only material is not shown");
+            AppError::Unavailable {
+                part: "rendering",
+                cause: Some(Box::new(e)),
+            }
+        }
+        RenderError::Busy => AppError::Unavailable {
+            part: "rendering",
+            cause: None,
+        },
+    }
+}
+
+/// How many pages a PDF material has, for the viewer of someone who may only view it (the
+/// original opened for rendering only, counted by the renderer's child process).
+pub async fn page_count(
+    state: &AppState,
+    material: &material::Model,
+) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
+    let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
+    let fetched = state
+        .store
+        .open_evidence(&key, None, crate::store::Purpose::Render, false)
+        .await?;
+    let file = spool(&state.settings.data_dir, fetched.body)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(render::page_count(file.path()).await?)
+}

@@ -1,0 +1,263 @@
+//! Showing without handing over (issue 32), through the running server: in the `disclosing`
+//! stage a party's `/view` is a rendering with the viewer burned in — never the original's
+//! bytes, different for two viewers — downloads and thumbnails are refused and audited, a PDF
+//! is shown page by page, what went out is recorded with its SHA-256 and the code in the
+//! picture; once the determination is served, originals flow again.
+
+use reqwest::StatusCode;
+use sha2::Digest;
+
+use crate::auth::{PASSWORD, activate, events};
+use crate::cases::{registered, set_status};
+use crate::helpers::{assert_status, client, header, spawn_app};
+use crate::materials::{decide, released, uploaded};
+
+/// A photo worth marking (a gradient as PNG).
+fn photo() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x * 255 / 640) as u8, (y * 255 / 480) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A two-page PDF with text on each page.
+pub fn two_page_pdf() -> Vec<u8> {
+    let mut objects = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>".to_owned(),
+    ];
+    for (page, content) in [(3, 4), (5, 6)] {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents {content} 0 R >>"
+        ));
+        let text = format!(
+            "BT /F1 36 Tf 72 700 Td (Survey record page {}) Tj ET",
+            page / 2
+        );
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{text}\nendstream",
+            text.len()
+        ));
+    }
+    objects.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned());
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer << /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+fn renderers_missing() -> bool {
+    let font = std::path::Path::new("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc");
+    let missing = !font.exists() || !std::path::Path::new("/usr/bin/pdftoppm").exists();
+    assert!(
+        !(missing && std::env::var_os("CI").is_some()),
+        "CI installs fonts-noto-cjk and poppler-utils"
+    );
+    missing
+}
+
+#[tokio::test]
+async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_original() {
+    if renderers_missing() {
+        return;
+    }
+    let app = spawn_app().await;
+    let picture = photo();
+    let (staff, party, case_id, photo_id) = released(&app, "现场照片.png", &picture, false).await;
+    let pdf = two_page_pdf();
+    let pdf_id = uploaded(&staff, &case_id, "survey_record", "勘查笔录", "r.pdf", &pdf).await;
+    decide(&staff, &case_id, &pdf_id, "release", &[]).await;
+    // A second party of the case.
+    let code = registered(&staff, &case_id, "乙", "110101199003070038", "刘洋").await;
+    let other = app.with_client(client());
+    activate(&other, "110101199003070038", &code, PASSWORD).await;
+
+    let view = format!("/cases/{case_id}/materials/{photo_id}/view");
+    let mine = party.get(&view).await;
+    assert_status(&mine, StatusCode::OK);
+    assert_eq!(header(&mine, "content-type"), "image/jpeg");
+    assert_eq!(header(&mine, "cache-control"), "no-store");
+    let mine = mine.bytes().await.unwrap();
+    let theirs = other.get(&view).await.bytes().await.unwrap();
+    let original = hex::encode(sha2::Sha256::digest(&picture));
+    for body in [&mine, &theirs] {
+        assert_ne!(hex::encode(sha2::Sha256::digest(body)), original);
+        let decoded = image::load_from_memory(body).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (640, 480));
+    }
+    assert_ne!(mine, theirs, "two viewers, two different pictures");
+    std::fs::write("/tmp/rendered-view.jpg", &mine).ok();
+
+    // What went out is recorded: its SHA-256, and the code burned in is the view's own hash.
+    let views = events(&app, "material.view").await;
+    let rendered = events(&app, "material.rendered").await;
+    assert_eq!(rendered.len(), 2);
+    let first: serde_json::Value = serde_json::from_str(&rendered[0].details).unwrap();
+    assert_eq!(first["sha256"], hex::encode(sha2::Sha256::digest(&mine)));
+    let of = first["of"].as_i64().unwrap();
+    let view_event = views.iter().find(|e| e.seq == of).expect("the view event");
+    assert_eq!(first["code"].as_str().unwrap(), &view_event.hash[..8]);
+
+    // A staff member traces the saved picture, and the code typed off it, to that viewing.
+    let traced = staff
+        .client
+        .post(format!(
+            "{}/staff/trace?csrf_token={}",
+            staff.address,
+            staff.csrf_from("/staff/trace").await
+        ))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(mine.to_vec()).file_name("转发的图片.jpg"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_status(&traced, StatusCode::OK);
+    let traced = traced.text().await.unwrap();
+    assert!(
+        traced.contains("trace-row") && traced.contains("张伟") && traced.contains("现场照片"),
+        "{traced}"
+    );
+    let code = first["code"].as_str().unwrap().to_uppercase();
+    let by_code = staff
+        .get(&format!("/staff/trace?code={code}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(by_code.contains("trace-row") && by_code.contains("张伟"));
+    let stranger = staff
+        .client
+        .post(format!(
+            "{}/staff/trace?csrf_token={}",
+            staff.address,
+            staff.csrf_from("/staff/trace").await
+        ))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(picture.clone()).file_name("原图.png"),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        stranger.contains(r#"id="trace-none""#),
+        "not a rendering this portal made"
+    );
+    let traces = events(&app, "audit.view").await;
+    assert!(
+        traces
+            .iter()
+            .filter(|e| e.details.contains("trace"))
+            .count()
+            >= 3,
+        "tracing is audited"
+    );
+
+    // No original by any other door: download, thumbnail — refused, said why, audited.
+    for door in ["download", "thumbnail"] {
+        let res = party
+            .get(&format!("/cases/{case_id}/materials/{photo_id}/{door}"))
+            .await;
+        assert_status(&res, StatusCode::FORBIDDEN);
+    }
+    let case_page = party
+        .get(&format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !case_page.contains("/thumbnail"),
+        "no unmarked thumbnails on the page"
+    );
+
+    // A PDF is shown page by page, each page a marked picture.
+    let viewer = party
+        .get(&format!("/cases/{case_id}/materials/{pdf_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        viewer.contains(r#"id="pdf-pages""#) && viewer.contains("第 2 页，共 2 页"),
+        "{viewer}"
+    );
+    assert!(viewer.contains(r#"id="view-only-note""#));
+    let page2 = party
+        .get(&format!("/cases/{case_id}/materials/{pdf_id}/view?page=2"))
+        .await;
+    assert_status(&page2, StatusCode::OK);
+    let page2 = page2.bytes().await.unwrap();
+    assert!(image::load_from_memory(&page2).unwrap().width() == 1600);
+    assert!(!page2.starts_with(b"%PDF"));
+
+    // Served: originals flow again (Art. 65 copying).
+    set_status(
+        &staff,
+        &case_id,
+        &[
+            ("to", "served"),
+            ("service_kind", "determination"),
+            (
+                "served_on",
+                &time::OffsetDateTime::now_utc()
+                    .to_offset(time::macros::offset!(+8))
+                    .date()
+                    .to_string(),
+            ),
+        ],
+    )
+    .await;
+    let after = party.get(&view).await.bytes().await.unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&after)), original);
+}
+
+#[tokio::test]
+async fn a_broken_pdf_says_it_cannot_be_shown_and_the_portal_serves_on() {
+    if renderers_missing() {
+        return;
+    }
+    let app = spawn_app().await;
+    let mut broken = b"%PDF-1.7\n".to_vec();
+    broken.extend(std::iter::repeat_n(b'[', 200_000));
+    let (_, party, case_id, id) = released(&app, "坏文件.pdf", &broken, false).await;
+    let res = party
+        .get(&format!("/cases/{case_id}/materials/{id}/view?page=1"))
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("无法在线显示"));
+    let viewer = party.get(&format!("/cases/{case_id}/materials/{id}")).await;
+    assert_status(&viewer, StatusCode::OK);
+    assert!(
+        viewer
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="view-at-brigade""#)
+    );
+    assert_status(&party.get("/cases").await, StatusCode::OK);
+}
