@@ -7,9 +7,7 @@ use fantoccini::wd::{PrintConfiguration, PrintSize};
 use crate::driver::{Browser, browser_available};
 use crate::ensure;
 use crate::helpers::{TestApp, csrf_in, spawn_app};
-use crate::setup::{
-    PARTY_A, PASSWORD, ServedCase, pdf, release, scene_diagram_png, served_case, today, upload,
-};
+use crate::setup::{PARTY_A, PASSWORD, ServedCase, pdf, release, served_case, today, upload};
 
 const PHONE: (u32, u32) = (360, 740);
 const INSURER_MOBILE: &str = "13700001111";
@@ -84,8 +82,6 @@ async fn a_party_applies_for_review_on_a_phone_and_follows_it_to_its_conclusion(
     } = served_case(&app, "京公交认字[2026]第00901号").await;
     let b = Browser::open("review", &app.address).await.unwrap();
     let case_page = format!("/cases/{case_id}");
-    let evidence = std::env::temp_dir().join(format!("行车记录仪截图-{case_id}.png"));
-    std::fs::write(&evidence, scene_diagram_png()).unwrap();
 
     b.step("01-activate", async {
         b.activate(PARTY_A, &code, PASSWORD).await
@@ -110,10 +106,8 @@ async fn a_party_applies_for_review_on_a_phone_and_follows_it_to_its_conclusion(
             .await?;
             b.click(&format!(r#"input[name="contested"][value="{diagram}"]"#))
                 .await?;
-            b.find("#attachment")
-                .await?
-                .send_keys(&evidence.display().to_string())
-                .await?;
+            // No file chosen: the browser still sends the attachment as an empty part, which
+            // is no attachment (issue 31), not a refusal.
             b.click_and_load(r#"form[enctype="multipart/form-data"] button[type="submit"]"#)
                 .await?;
             b.wait_for_path(&format!("{case_page}/review")).await?;
@@ -123,8 +117,12 @@ async fn a_party_applies_for_review_on_a_phone_and_follows_it_to_its_conclusion(
             ensure!(receipt.starts_with("FH"), "a receipt number: {receipt}");
             let sheet = b.text("#review-application").await?;
             ensure!(
-                sheet.contains("行车记录仪截图") && sheet.contains("现场图"),
-                "the application lists its attachment and the contested diagram"
+                sheet.contains("现场图") && !sheet.contains("行车记录仪截图"),
+                "the application lists the contested diagram and no attachment: {sheet}"
+            );
+            ensure!(
+                sheet.contains("申请人（签名）") && sheet.contains("致："),
+                "addressed and signed on paper: {sheet}"
             );
             let sheets = printed_sheets(&b).await?;
             ensure!(
@@ -215,7 +213,6 @@ async fn a_party_applies_for_review_on_a_phone_and_follows_it_to_its_conclusion(
     .await;
 
     b.close().await;
-    let _ = std::fs::remove_file(&evidence);
 }
 
 #[tokio::test]
@@ -270,6 +267,18 @@ async fn an_insurer_applies_is_approved_for_the_scene_diagram_and_downloads_exac
             Ok(b.client.current_url().await?.to_string())
         })
         .await;
+
+    b.step("01b-find-it-again", async {
+        // The tab closed, the link lost: the landing page leads back to it in this browser.
+        b.goto("/").await?;
+        b.click_and_load("#apply-mine-link").await?;
+        b.click_and_load(".mine-link").await?;
+        let state = b.text("#apply-state").await?;
+        ensure!(state == "待审核", "back on the status page: {state}");
+        b.find("#status-link").await?;
+        Ok(())
+    })
+    .await;
 
     b.step("02-staff-approve", async {
         b.sign_in("wang.li", PASSWORD, "/staff").await?;
