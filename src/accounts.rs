@@ -20,6 +20,8 @@ use crate::vocab::Role;
 pub enum AccountError {
     #[error("已存在使用该登录账号的账户 (an account with this identifier already exists)")]
     Exists,
+    #[error("已存在使用该代码的大队 (a brigade with this code already exists)")]
+    DepartmentExists,
     #[error("所选大队不存在 (no such brigade)")]
     NoSuchDepartment,
     /// A field that breaks a rule (shown next to the form).
@@ -312,7 +314,7 @@ pub async fn create_department(
         .await?
         .is_some()
     {
-        return Err(AccountError::Exists);
+        return Err(AccountError::DepartmentExists);
     }
     let id = Uuid::now_v7();
     audit

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::accounts::{self, NewAccount};
 use crate::audit::Actor;
+use crate::auth::access_code::{self, IssuedCode};
 use crate::auth::identifier::Identifier;
 use crate::auth::password;
 use crate::cases::{self, CaseDetails, NewDelegation, NewParty, StatusChange};
@@ -54,16 +55,111 @@ pub const STAFF_TOTP_SECRET: &[u8; 20] = b"demo-officer-totp-01";
 
 type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Seeds the demo data set; refuses if the demo brigade already exists.
-pub async fn seed(state: &AppState) -> DemoResult<String> {
-    let system = Actor::SYSTEM;
-    if accounts::departments(&state.db)
+/// The demo case's number.
+pub const CASE_NUMBER: &str = "演示[2026]第00001号";
+
+/// What `seed` found or made.
+pub struct Seeded {
+    /// The demo case's number.
+    pub case: String,
+    /// Whether this run made the data set (false: it was already there and nothing was added).
+    pub fresh: bool,
+}
+
+/// Seeds the demo data set, once: if the demo brigade already exists nothing is added, so the
+/// command is safe to run again (it then only prints the sign-ins, see [`sign_ins`]).
+pub async fn seed(state: &AppState) -> DemoResult<Seeded> {
+    let there = accounts::departments(&state.db)
         .await?
         .iter()
-        .any(|d| d.code == "DEMO")
-    {
-        return Err("the demo data set is already there (brigade DEMO)".into());
+        .any(|d| d.code == "DEMO");
+    if !there {
+        seed_new(state).await?;
     }
+    Ok(Seeded {
+        case: CASE_NUMBER.into(),
+        fresh: !there,
+    })
+}
+
+/// How one demo sign-in stands now.
+pub enum SignIn {
+    /// The demo password still opens the account.
+    DemoPassword,
+    /// The person chose a password of their own, which is never printed.
+    Activated,
+    /// The account has no password (it was reset since the demo was seeded): a new access code,
+    /// which revoked the earlier unused ones; issued by the system and audited.
+    NewCode(IssuedCode),
+    /// An administrator disabled the account; no code is issued for it.
+    Disabled,
+    /// The account is not there (the demo data set was changed by hand).
+    Missing,
+}
+
+/// The demo accounts' identifiers, in the order of [`LOGINS`].
+fn identifier_of(index: usize, login: &DemoLogin) -> Identifier {
+    match index {
+        0 => Identifier::Username(login.identifier.into()),
+        3 => Identifier::Mobile(login.identifier.into()),
+        _ => Identifier::CitizenId(login.identifier.into()),
+    }
+}
+
+/// Where each demo sign-in stands, for printing. Passwords are checked, never read back: a demo
+/// password is printed only while it still opens its account.
+pub async fn sign_ins(state: &AppState) -> DemoResult<Vec<(&'static DemoLogin, SignIn)>> {
+    let mut out = Vec::new();
+    for (index, login) in LOGINS.iter().enumerate() {
+        let login_key = identifier_of(index, login).login_key(&state.key);
+        let Some(account) = crate::db::accounts::find_by_login_key(&state.db, &login_key).await?
+        else {
+            out.push((login, SignIn::Missing));
+            continue;
+        };
+        let standing = if account.disabled {
+            SignIn::Disabled
+        } else if let Some(stored) = account.password_hash.clone() {
+            let demo = login.password;
+            let same = tokio::task::spawn_blocking(move || password::verify(demo, &stored)).await?;
+            if same {
+                SignIn::DemoPassword
+            } else {
+                SignIn::Activated
+            }
+        } else {
+            SignIn::NewCode(reissue(state, &account).await?)
+        };
+        out.push((login, standing));
+    }
+    Ok(out)
+}
+
+/// A new access code for a demo account that has none usable: audited first, like every code.
+async fn reissue(
+    state: &AppState,
+    account: &crate::db::entities::account::Model,
+) -> DemoResult<IssuedCode> {
+    use crate::audit::{Action, Event, Outcome};
+    use sea_orm::TransactionTrait;
+    state
+        .audit
+        .record(
+            Event::new(Actor::SYSTEM, Action::AccessCodeIssue, Outcome::Allowed).details(
+                serde_json::json!({ "account_id": account.id, "login": account.login_masked, "by": "demo" }),
+            ),
+        )
+        .await?;
+    let txn = state.db.begin().await?;
+    let code = access_code::issue(&txn, &state.key, account.id, None).await?;
+    txn.commit().await?;
+    Ok(code)
+}
+
+/// Makes the demo data set: the brigade, its officer, the case and its people, materials,
+/// decisions and a waiting application.
+async fn seed_new(state: &AppState) -> DemoResult<()> {
+    let system = Actor::SYSTEM;
     let dep = accounts::create_department(
         &state.db,
         &state.audit,
@@ -105,7 +201,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
         &state.audit,
         &staff,
         CaseDetails {
-            case_number: "演示[2026]第00001号".into(),
+            case_number: CASE_NUMBER.into(),
             occurred_at: OffsetDateTime::now_utc() - time::Duration::days(10),
             place: "建国路与东三环交叉口".into(),
             summary: "小型轿车与电动自行车在路口相撞，电动自行车驾驶人受伤。".into(),
@@ -310,7 +406,7 @@ pub async fn seed(state: &AppState) -> DemoResult<String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    Ok("演示[2026]第00001号".into())
+    Ok(())
 }
 
 async fn set_password(

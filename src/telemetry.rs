@@ -11,17 +11,30 @@ use actix_web::middleware::Next;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber: `RUST_LOG` if set, otherwise info for the portal and warnings
-/// for the noisy libraries (sqlx logs every statement at info).
+/// The log filter when `RUST_LOG` is unset, empty or malformed: info for the portal, warnings for
+/// the noisy libraries (sqlx logs every statement at info).
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
+
+/// Installs the global subscriber: `RUST_LOG` if set, otherwise [`DEFAULT_FILTER`]. A malformed
+/// `RUST_LOG` falls back to the default, with a warning naming why, rather than stopping the
+/// program or silently logging less than asked.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
+    let (filter, malformed) = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => match EnvFilter::try_new(&value) {
+            Ok(filter) => (filter, None),
+            Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some(e.to_string())),
+        },
+        _ => (EnvFilter::new(DEFAULT_FILTER), None),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
+    if let Some(error) = malformed {
+        tracing::warn!(%error, default = DEFAULT_FILTER, "RUST_LOG is malformed: logging with the default filter");
+    }
 }
 
 /// What every part of a request's handling may need to know about the request itself.

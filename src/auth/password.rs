@@ -9,7 +9,7 @@ use argon2::{Argon2, PasswordVerifier};
 pub enum WeakPassword {
     #[error("密码至少需要 {0} 个字符 (at least {0} characters)")]
     TooShort(usize),
-    #[error("密码不能与登录名相同或包含登录名 (must not contain the sign-in name)")]
+    #[error("密码不能包含登录名或姓名 (must not contain your sign-in name or your name)")]
     ContainsIdentifier,
     #[error("密码过于常见或容易猜到，请换一个 (too common or easy to guess)")]
     TooGuessable,

@@ -47,7 +47,6 @@ enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
-    /// Create an administrator account (the first admin of a new installation).
     /// Verify or export the access-audit log.
     Audit {
         #[command(subcommand)]
@@ -59,7 +58,8 @@ enum Command {
         action: AccountAction,
     },
     /// Seed a demo data set (brigade, staff, two parties, an agent, one served case with
-    /// generated materials) and print its sign-ins. For trying the portal, never production.
+    /// generated materials) and print its sign-ins; run again, it adds nothing and prints the
+    /// sign-ins again. For trying the portal, never production.
     Demo,
     /// List (and with --delete remove) stored objects no material references, older than an
     /// hour (uploads interrupted before their row was written).
@@ -71,6 +71,7 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         min_age_minutes: i64,
     },
+    /// Create an administrator account (the first admin of a new installation).
     CreateAdmin {
         /// Sign-in name: 3–32 of a-z 0-9 . _ -
         #[arg(long)]
@@ -381,18 +382,43 @@ async fn demo(settings: Settings) -> Result<(), Failure> {
     let state = crate::startup::open_state(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let case = crate::demo::seed(&state).await.map_err(|e| e.to_string())?;
-    println!("demo case {case} is ready; sign in at {public}login with:");
-    for login in crate::demo::LOGINS {
+    let seeded = crate::demo::seed(&state).await.map_err(|e| e.to_string())?;
+    let case = seeded.case;
+    if seeded.fresh {
+        println!("demo case {case} is ready; sign in at {public}login with:");
+    } else {
         println!(
-            "  {:<28} {:<22} {}",
-            login.who, login.identifier, login.password
+            "the demo data set is already there (brigade DEMO): nothing was added. Demo case {case}; sign in at {public}login with:"
         );
     }
-    println!(
-        "  the staff member's second factor: add this key to an authenticator app (time-based, 6 digits, 30 s): {}",
-        crate::auth::second_factor::base32(crate::demo::STAFF_TOTP_SECRET)
-    );
+    let sign_ins = crate::demo::sign_ins(&state)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut staff_unchanged = false;
+    for (index, (login, standing)) in sign_ins.iter().enumerate() {
+        use crate::demo::SignIn;
+        let how = match standing {
+            SignIn::DemoPassword => {
+                staff_unchanged |= index == 0;
+                login.password.to_owned()
+            }
+            SignIn::Activated => "already activated — sign in with your password".to_owned(),
+            SignIn::NewCode(code) => format!(
+                "no password (reset since the demo was made): new access code {} for {public}activate, valid until {} (earlier codes revoked)",
+                code.code,
+                code.expires_at.date()
+            ),
+            SignIn::Disabled => "disabled by an administrator (re-enable it to sign in)".to_owned(),
+            SignIn::Missing => "no such account any more".to_owned(),
+        };
+        println!("  {:<28} {:<22} {how}", login.who, login.identifier);
+    }
+    if staff_unchanged {
+        println!(
+            "  the staff member's second factor: add this key to an authenticator app (time-based, 6 digits, 30 s): {}",
+            crate::auth::second_factor::base32(crate::demo::STAFF_TOTP_SECRET)
+        );
+    }
     Ok(())
 }
 

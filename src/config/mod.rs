@@ -168,7 +168,7 @@ struct FileSettings {
     data_dir: Option<String>,
     database_url: Option<String>,
     store_url: Option<String>,
-    max_upload_bytes: Option<u64>,
+    max_upload_bytes: Option<FileSize>,
     secret_key_file: Option<String>,
     metrics_bind: Option<String>,
     trusted_proxies: Option<String>,
@@ -185,6 +185,15 @@ struct FileSettings {
     notify_timeout_seconds: Option<u64>,
     notify_seconds: Option<u64>,
     watermark_font: Option<String>,
+}
+
+/// A size in the file: a byte count (`max_upload_bytes = 2147483648`) or the same text as the
+/// variable takes (`max_upload_bytes = "2G"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileSize {
+    Bytes(u64),
+    Text(String),
 }
 
 impl Settings {
@@ -233,7 +242,11 @@ impl Settings {
         };
         let max_upload_bytes = match env("PORTAL_MAX_UPLOAD_BYTES").filter(|v| !v.is_empty()) {
             Some(v) => parse_size("PORTAL_MAX_UPLOAD_BYTES", &v)?,
-            None => file.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES),
+            None => match file.max_upload_bytes {
+                Some(FileSize::Bytes(n)) => n,
+                Some(FileSize::Text(v)) => parse_size(&file_key("PORTAL_MAX_UPLOAD_BYTES"), &v)?,
+                None => DEFAULT_MAX_UPLOAD_BYTES,
+            },
         };
         if max_upload_bytes == 0 {
             return Err(ConfigError::new(

@@ -130,3 +130,36 @@ fn https_public_url_means_tls() {
     let s = load(&[("PORTAL_PUBLIC_URL", "https://evidence.example.gov.cn/")]).unwrap();
     assert!(s.served_over_tls());
 }
+
+/// The file takes a size as the variable does (`"2G"`), and a plain byte count as before.
+#[test]
+fn max_upload_bytes_in_a_file_takes_the_same_sizes_as_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = |line: &str| {
+        let path = dir.path().join("portal.toml");
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        Settings::from_sources(Some(&path), |_| None)
+    };
+    assert_eq!(
+        from_file(r#"max_upload_bytes = "2G""#)
+            .unwrap()
+            .max_upload_bytes,
+        2 << 30
+    );
+    assert_eq!(
+        from_file(r#"max_upload_bytes = "512 MiB""#)
+            .unwrap()
+            .max_upload_bytes,
+        512 << 20
+    );
+    assert_eq!(
+        from_file("max_upload_bytes = 1048576")
+            .unwrap()
+            .max_upload_bytes,
+        1 << 20
+    );
+    let wrong = from_file(r#"max_upload_bytes = "2 parsecs""#).unwrap_err();
+    assert_eq!(wrong.setting, "max_upload_bytes (config file)");
+    let zero = from_file(r#"max_upload_bytes = "0G""#).unwrap_err();
+    assert_eq!(zero.reason, "must be greater than zero");
+}

@@ -51,7 +51,9 @@ impl Verdict {
             (false, locale.t("verify.headline.not_issued").into_owned())
         } else if self.json_matches == Some(false) {
             (false, locale.t("verify.headline.json_changed").into_owned())
-        } else if broken > 0 {
+        } else if broken == 1 {
+            (false, locale.t("verify.headline.file_changed").into_owned())
+        } else if broken > 1 {
             (
                 false,
                 locale.tf(

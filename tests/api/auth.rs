@@ -987,6 +987,25 @@ async fn the_cli_creates_accounts_and_issues_codes_that_activate() {
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The same code again is a brigade that exists, not an account.
+    let again = run(
+        &[
+            "account",
+            "create-department",
+            "--code",
+            "310101",
+            "--name",
+            "黄浦大队",
+        ],
+        &app.env,
+        "",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("a brigade with this code already exists"),
+        "{}",
+        stderr(&again)
+    );
     let out = run(
         &[
             "account",

@@ -89,6 +89,16 @@ async fn every_command_has_help() {
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(stdout(&out).contains(expect), "{args:?}: {}", stdout(&out));
     }
+    // Each command's line of the overview describes that command.
+    let help = stdout(&run(&["--help"], &env, ""));
+    let line_of = |command: &str| {
+        help.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line_of("audit").contains("audit log"), "{help}");
+    assert!(line_of("create-admin").contains("administrator"), "{help}");
 }
 
 #[tokio::test]

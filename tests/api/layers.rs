@@ -390,3 +390,64 @@ fn no_source_file_is_over_600_lines() {
         .collect();
     assert!(long.is_empty(), "over 600 lines: {long:?}");
 }
+
+/// The top-level modules that `src/lib.rs` declares (`pub mod name;` or `mod name;`).
+fn declared_modules() -> Vec<String> {
+    let lib = std::fs::read_to_string(src().join("lib.rs")).expect("read src/lib.rs");
+    code_of(&lib)
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let rest = line
+                .strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "))?;
+            let name = rest.strip_suffix(';')?.trim();
+            (!name.is_empty()).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// The modules that ARCHITECTURE.md's code map has a line for: lines that start with
+/// ``- `name` `` (the format that document states for its map).
+fn mapped_modules(map: &str) -> BTreeSet<String> {
+    map.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("- `")?;
+            let (name, _) = rest.split_once('`')?;
+            Some(name.to_owned())
+        })
+        .collect()
+}
+
+/// The map for the next person (ARCHITECTURE.md) names every module of `src/` and no other: a
+/// module added to `lib.rs` without its line there, or removed with its line left, fails here.
+#[test]
+fn every_module_has_a_line_in_the_map() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md");
+    let map = std::fs::read_to_string(&path).expect("read ARCHITECTURE.md");
+    let declared = declared_modules();
+    assert!(
+        declared.len() > 10,
+        "src/lib.rs declares too few modules to be read right: {declared:?}"
+    );
+    let mapped = mapped_modules(&map);
+    let missing: Vec<&String> = declared.iter().filter(|m| !mapped.contains(*m)).collect();
+    let stale: Vec<&String> = mapped.iter().filter(|m| !declared.contains(*m)).collect();
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md's code map has lines for modules src/lib.rs no longer declares: {stale:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "modules of src/lib.rs with no line in ARCHITECTURE.md's code map (add a line starting \
+         with - `name` under its layer): {missing:?}"
+    );
+}
+
+#[test]
+fn the_map_check_reads_lines_and_declarations() {
+    let mapped = mapped_modules("- `cli` — commands\n  - `nested` no\n| `table` |\n- `db` — x");
+    let expected: BTreeSet<String> = ["cli", "db"].into_iter().map(str::to_owned).collect();
+    assert_eq!(mapped, expected);
+    assert!(declared_modules().contains(&"vocab".to_owned()));
+}

@@ -944,10 +944,21 @@ async fn the_demo_seeds_a_served_case_people_can_sign_in_to() {
         printed.contains("110101199003070011") && printed.contains("Demo-Party-甲-2026"),
         "{printed}"
     );
-    // Twice is refused, not duplicated.
+    // Twice is safe: nothing is added, and the sign-ins are printed again.
+    let again = crate::cli::run(&["demo"], &app.env, "");
     assert_eq!(
-        crate::cli::run(&["demo"], &app.env, "").status.code(),
-        Some(1)
+        again.status.code(),
+        Some(0),
+        "{}",
+        crate::cli::stderr(&again)
+    );
+    let reprinted = crate::cli::stdout(&again);
+    assert!(
+        reprinted.contains("nothing was added")
+            && reprinted.contains("110101199003070011")
+            && reprinted.contains("Demo-Party-甲-2026")
+            && reprinted.contains("Demo-Staff-河桥-2026"),
+        "{reprinted}"
     );
 
     let party = app.with_client(client());
@@ -1031,6 +1042,54 @@ async fn the_demo_seeds_a_served_case_people_can_sign_in_to() {
             .unwrap()
             .contains("代理当事人甲")
     );
+
+    // Run again after the agent chose their own password and party 乙's was reset: the agent's
+    // is never printed, and 乙 gets a new access code (the earlier ones revoked).
+    use evidence_portal::db::entities::account;
+    use sea_orm::{ActiveModelTrait, Set};
+    let own = evidence_portal::auth::password::hash("Agent-Own-Choice-2026").unwrap();
+    for (identifier, hash) in [("13912345678", Some(own)), ("440304198511223338", None)] {
+        let key = if identifier.len() == 11 {
+            evidence_portal::auth::identifier::Identifier::Mobile(identifier.into())
+        } else {
+            evidence_portal::auth::identifier::Identifier::CitizenId(identifier.into())
+        }
+        .login_key(&app.state.key);
+        let row = evidence_portal::db::accounts::find_by_login_key(&app.state.db, &key)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut row: account::ActiveModel = row.into();
+        row.password_hash = Set(hash);
+        row.update(&app.state.db).await.unwrap();
+    }
+    let third = crate::cli::run(&["demo"], &app.env, "");
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "{}",
+        crate::cli::stderr(&third)
+    );
+    let printed = crate::cli::stdout(&third);
+    let line_of = |id: &str| {
+        printed
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line_of("13912345678").contains("already activated — sign in with your password")
+            && !printed.contains("Demo-Agent-律-2026")
+            && !printed.contains("Agent-Own-Choice-2026"),
+        "{printed}"
+    );
+    assert!(
+        line_of("440304198511223338").contains("new access code")
+            && !printed.contains("Demo-Party-乙-2026"),
+        "{printed}"
+    );
+    assert!(line_of("110101199003070011").contains("Demo-Party-甲-2026"));
     assert!(
         evidence_portal::audit::verify(&app.state.db).await.is_ok(),
         "the demo is audited like real work"

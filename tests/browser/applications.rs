@@ -286,6 +286,8 @@ async fn an_insurer_applies_is_approved_for_the_scene_diagram_and_downloads_exac
         ensure!(queue.contains("查询申请"), "the queue lists it: {queue}");
         b.goto("/staff/applications").await?;
         b.click_and_load("#ledger tbody a").await?;
+        // The officer decides with the proof in front of them, not behind a download.
+        b.find("#proof iframe.pdf-frame").await?;
         b.click(r#"input[name="kind"][value="scene_diagram"]"#)
             .await?;
         b.click(r#"input[name="mode"][value="download"]"#).await?;
