@@ -168,9 +168,10 @@ impl Application {
             state.db.clone(),
             state.audit.clone(),
             state.clock.clone(),
-            std::sync::Arc::new(crate::notifications::dispatch::Senders::from_settings(
-                &state.settings,
-            )),
+            std::sync::Arc::new(
+                crate::notifications::dispatch::Senders::from_settings(&state.settings)
+                    .with_code_key(state.key.clone()),
+            ),
             state.settings.notify_every,
         ));
         // Reminders due by time (review period, agency, access code), written once whichever

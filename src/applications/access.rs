@@ -6,6 +6,8 @@
 //! the query voucher (查询凭证) with its one-time code through the private link shown when
 //! applying.
 
+pub mod held;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set, TransactionTrait,
@@ -13,7 +15,7 @@ use sea_orm::{
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::fields::{code_text, credit_code_checks, plausible_code};
+use super::fields::{FieldErrors, code_text, credit_code_checks, plausible_code};
 pub use super::fields::{plate_text, plausible_plate};
 use super::{ApplicationError, clean_text, receipt_no};
 use crate::audit::{Action, Actor, Audit, Event as AuditEvent, Outcome};
@@ -59,112 +61,160 @@ pub struct Checked {
     pub email: Option<String>,
 }
 
-/// Checks the form's fields and finds the case it names (before any file is kept). A case
-/// number the brigade does not have is refused on its field.
-pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, ApplicationError> {
-    let kind = Role::parse(new.kind.trim())
-        .filter(|r| matches!(r, Role::Owner | Role::Insurer))
-        .ok_or_else(|| {
-            ApplicationError::field(
-                "kind",
-                "请选择申请人身份：车辆所有人或保险公司 (choose who you are: the vehicle's owner or its insurer)",
-            )
-        })?;
+/// Why a form did not pass [`check`].
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Every field that breaks a rule, in the form's order: the form marks them all at once.
+    #[error("{0}")]
+    Fields(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// Checks every field of the form and finds the case it names (before any file is kept),
+/// collecting all the fields that break a rule. A case number the brigade does not have is
+/// refused on its field.
+pub async fn check(db: &DatabaseConnection, new: &NewAccess) -> Result<Checked, CheckError> {
+    let mut errors = FieldErrors::default();
+    let kind = Role::parse(new.kind.trim()).filter(|r| matches!(r, Role::Owner | Role::Insurer));
+    if kind.is_none() {
+        errors.add(
+            "kind",
+            "请选择申请人身份：车辆所有人或保险公司 (choose who you are: the vehicle's owner or its insurer)",
+        );
+    }
+    let case = named_case(db, new, &mut errors).await?;
     let name = clean_text(&new.applicant_name);
     if !(2..=50).contains(&name.chars().count()) {
-        return Err(ApplicationError::field(
+        errors.add(
             "applicant_name",
             "请填写申请人姓名（2至50字） (give the applicant's name, 2 to 50 characters)",
-        ));
+        );
+    }
+    // An insurer's fields are checked only when the applicant says they are one.
+    let insurer = kind == Some(Role::Insurer);
+    let organisation = clean_text(&new.organisation);
+    if insurer && !(4..=100).contains(&organisation.chars().count()) {
+        errors.add(
+            "organisation",
+            "请填写保险公司名称（4至100字） (give the insurer's name, 4 to 100 characters)",
+        );
+    }
+    let credit_code = code_text(&new.credit_code);
+    if insurer && !plausible_code(&credit_code) {
+        errors.add(
+            "credit_code",
+            "请填写保险公司的统一社会信用代码或许可证号（6至30位字母或数字） (give the insurer's unified social credit code or licence number, 6 to 30 letters or digits)",
+        );
+    } else if insurer && credit_code.len() == 18 && !credit_code_checks(&credit_code) {
+        errors.add(
+            "credit_code",
+            "统一社会信用代码有误（最后一位校验码不符），请按营业执照核对 (the unified social credit code is wrong: its check character does not match; copy it from the business licence)",
+        );
     }
     let plate = plate_text(&new.plate);
     if !plausible_plate(&plate) {
-        return Err(ApplicationError::field(
+        errors.add(
             "plate",
             "请填写事故车辆的号牌号码，如“京A12345” (give the accident vehicle's plate number, e.g. 京A12345)",
-        ));
+        );
     }
-    let (organisation, credit_code, policy_no) = if kind == Role::Insurer {
-        let org = clean_text(&new.organisation);
-        if !(4..=100).contains(&org.chars().count()) {
-            return Err(ApplicationError::field(
-                "organisation",
-                "请填写保险公司名称（4至100字） (give the insurer's name, 4 to 100 characters)",
-            ));
-        }
-        let code = code_text(&new.credit_code);
-        if !plausible_code(&code) {
-            return Err(ApplicationError::field(
-                "credit_code",
-                "请填写保险公司的统一社会信用代码或许可证号（6至30位字母或数字） (give the insurer's unified social credit code or licence number, 6 to 30 letters or digits)",
-            ));
-        }
-        if code.len() == 18 && !credit_code_checks(&code) {
-            return Err(ApplicationError::field(
-                "credit_code",
-                "统一社会信用代码有误（最后一位校验码不符），请按营业执照核对 (the unified social credit code is wrong: its check character does not match; copy it from the business licence)",
-            ));
-        }
-        let policy = code_text(&new.policy_no);
-        if !plausible_code(&policy) {
-            return Err(ApplicationError::field(
-                "policy_no",
-                "请填写承保事故车辆的保单号（6至30位字母或数字） (give the number of the policy covering the vehicle, 6 to 30 letters or digits)",
-            ));
-        }
-        (Some(org), Some(code), Some(policy))
-    } else {
-        (None, None, None)
-    };
-    let mobile =
-        parse_mobile(&new.mobile).map_err(|e| ApplicationError::field("mobile", &e.to_string()))?;
+    let policy_no = code_text(&new.policy_no);
+    if insurer && !plausible_code(&policy_no) {
+        errors.add(
+            "policy_no",
+            "请填写承保事故车辆的保单号（6至30位字母或数字） (give the number of the policy covering the vehicle, 6 to 30 letters or digits)",
+        );
+    }
+    let mobile = parse_mobile(&new.mobile)
+        .map_err(|e| errors.add("mobile", &e.to_string()))
+        .ok();
     let email = match new.email.trim() {
-        "" => None,
-        raw => Some(crate::notifications::parse_email(raw).ok_or_else(|| {
-            ApplicationError::field(
-                "email",
-                "电子邮箱格式不正确 (the e-mail address is not valid)",
-            )
-        })?),
+        "" => Some(None),
+        raw => crate::notifications::parse_email(raw).map(Some),
     };
-    let not_found = || {
-        ApplicationError::field(
-            "case_number",
-            "所选大队没有这个事故编号，请核对事故认定书或交警出具的材料上的编号 (the chosen brigade has no case with this number: check it against the determination or the papers the police gave)",
-        )
-    };
-    let brigade = Uuid::parse_str(new.brigade.trim()).map_err(|_| {
-        ApplicationError::field(
+    if email.is_none() {
+        errors.add(
+            "email",
+            "电子邮箱格式不正确 (the e-mail address is not valid)",
+        );
+    }
+    match (kind, case, mobile, email) {
+        (Some(kind), Some(case), Some(mobile), Some(email)) if errors.is_empty() => Ok(Checked {
+            kind,
+            case,
+            applicant_name: name,
+            organisation: insurer.then_some(organisation),
+            credit_code: insurer.then_some(credit_code),
+            plate,
+            policy_no: insurer.then_some(policy_no),
+            mobile,
+            email,
+        }),
+        _ => Err(CheckError::Fields(errors)),
+    }
+}
+
+/// The case the form names — its brigade's, by the number as printed or as loosely typed — or
+/// why not, on the field (`brigade`, `case_number`).
+async fn named_case(
+    db: &DatabaseConnection,
+    new: &NewAccess,
+    errors: &mut FieldErrors,
+) -> Result<Option<case::Model>, sea_orm::DbErr> {
+    let Ok(brigade) = Uuid::parse_str(new.brigade.trim()) else {
+        errors.add(
             "brigade",
             "请选择办案大队 (choose the brigade handling the case)",
-        )
-    })?;
-    let number = clean_text(&new.case_number);
-    if number.is_empty() || number.chars().count() > 64 {
-        return Err(not_found());
-    }
-    let case = match case::Entity::find()
-        .filter(case::Column::DepartmentId.eq(brigade))
-        .filter(case::Column::CaseNumber.eq(number.clone()))
-        .one(db)
-        .await?
-    {
-        Some(c) => c,
-        None => case_by_loose_number(db, brigade, &number)
-            .await?
-            .ok_or_else(not_found)?,
+        );
+        return Ok(None);
     };
-    Ok(Checked {
-        kind,
-        case,
-        applicant_name: name,
-        organisation,
-        credit_code,
-        plate,
-        policy_no,
-        mobile,
-        email,
-    })
+    let number = clean_text(&new.case_number);
+    let found = if number.is_empty() || number.chars().count() > 64 {
+        None
+    } else {
+        match case::Entity::find()
+            .filter(case::Column::DepartmentId.eq(brigade))
+            .filter(case::Column::CaseNumber.eq(number.clone()))
+            .one(db)
+            .await?
+        {
+            Some(c) => Some(c),
+            None => case_by_loose_number(db, brigade, &number).await?,
+        }
+    };
+    if found.is_none() {
+        errors.add(
+            "case_number",
+            "所选大队没有这个事故编号，请核对事故认定书或交警出具的材料上的编号 (the chosen brigade has no case with this number: check it against the determination or the papers the police gave)",
+        );
+    }
+    Ok(found)
+}
+
+/// The applicant's own earlier application like this one — the same case, plate, name and
+/// mobile number — still pending, or approved and in force: filing again is to be confirmed.
+/// Matched on the mobile number given too, so that what the warning shows (when, the receipt
+/// number) is about the person's own application, never another's.
+pub async fn earlier_same(
+    db: &DatabaseConnection,
+    checked: &Checked,
+    now: OffsetDateTime,
+) -> Result<Option<access_application::Model>, sea_orm::DbErr> {
+    use sea_orm::QueryOrder;
+    Ok(access_application::Entity::find()
+        .filter(access_application::Column::CaseId.eq(checked.case.id))
+        .filter(access_application::Column::Plate.eq(checked.plate.clone()))
+        .filter(access_application::Column::ApplicantName.eq(checked.applicant_name.clone()))
+        .filter(access_application::Column::Mobile.eq(checked.mobile.clone()))
+        .filter(
+            access_application::Column::State.is_in([AccessState::Pending, AccessState::Approved]),
+        )
+        .order_by_desc(access_application::Column::FiledAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .find(|a| a.state == AccessState::Pending || a.in_force(now)))
 }
 
 /// The brigade's case whose number reads as `typed` does once brackets, widths, spaces and
@@ -215,7 +265,7 @@ impl From<OverLimit> for crate::error::AppError {
 }
 
 /// `t`, or the next whole minute after it: "try again after 10:34" must not be early.
-fn next_minute(t: OffsetDateTime) -> OffsetDateTime {
+pub(super) fn next_minute(t: OffsetDateTime) -> OffsetDateTime {
     let floor = t
         .replace_second(0)
         .and_then(|t| t.replace_nanosecond(0))
@@ -277,7 +327,7 @@ pub async fn within_limits(
     Ok(Ok(()))
 }
 
-fn status_hash(key: &ServerKey, id: Uuid, status_key: &str) -> String {
+pub(super) fn status_hash(key: &ServerKey, id: Uuid, status_key: &str) -> String {
     hex::encode(key.mac(
         b"access-application-status",
         format!("{id}:{status_key}").as_bytes(),
@@ -290,8 +340,8 @@ pub struct Filed {
     pub status_key: String,
 }
 
-/// Files a checked application with its proof (already in the store under the case: the
-/// caller removes it if this refuses; `gc` would). Audited (`access.apply`, by an anonymous actor with the
+/// Files a checked application with its proof (already in the store: under the case, or held
+/// from an earlier try — see `held`; the caller removes it if this refuses; `gc` would). Audited (`access.apply`, by an anonymous actor with the
 /// client's address), and told to the applicant at their contact.
 #[allow(clippy::too_many_arguments)]
 pub async fn file(

@@ -1,6 +1,34 @@
 //! The fields of an owner's or insurer's application as they are checked: plate numbers of the
 //! mainland, unified social credit codes (GB 32100, with their check character), licence and
-//! policy numbers.
+//! policy numbers — and every field that breaks its rule, collected so that the form marks them
+//! all at once.
+
+/// Every field of a form that breaks a rule, in the form's order, each with its bilingual
+/// message (`中文 (English)`, for `i18n::pick`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: &str) {
+        self.0.push((field, message.to_owned()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The fields and their messages, in the form's order.
+    pub fn into_list(self) -> Vec<(&'static str, String)> {
+        self.0
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let messages: Vec<&str> = self.0.iter().map(|(_, m)| m.as_str()).collect();
+        f.write_str(&messages.join("; "))
+    }
+}
 
 /// Letters, digits and hyphens, upper-cased, full-width folded: credit codes, policy numbers.
 pub fn code_text(raw: &str) -> String {

@@ -6,7 +6,8 @@
 //!   account; [`grant`]: approved with a scope (which `policy` applies to the applicant's
 //!   account) or refused with a reason, and the query voucher (查询凭证) of an approved one;
 //!   [`revoke`]: an approved grant revoked or shortened; [`vehicles`]: the case's vehicles that
-//!   staff record and an application's plate is checked against;
+//!   staff record and an application's plate is checked against; [`lookup`]: the applicant's
+//!   way back to its status page from another browser (a code texted to the number it gave);
 //! - [`ledger`]: the brigade's list of both (台账), with filters and a CSV export.
 //!
 //! Every step is audited, on the case's timeline where the parties should see it, and told to
@@ -16,6 +17,7 @@ pub mod access;
 pub mod fields;
 pub mod grant;
 pub mod ledger;
+pub mod lookup;
 pub mod review;
 pub mod revoke;
 pub mod vehicles;

@@ -79,6 +79,9 @@ pub enum Action {
     AccessProofView,
     AccessRevoke,
     AccessShorten,
+    /// The applicant's way back to an application from another browser: a code asked for
+    /// with its receipt and mobile numbers, and typed (the status link renewed).
+    AccessLookup,
     AuthSecondFactor,
     SecondFactorEnrol,
     SecondFactorRemove,
@@ -87,7 +90,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 52] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -135,6 +138,7 @@ impl Action {
         Action::AccessProofView,
         Action::AccessRevoke,
         Action::AccessShorten,
+        Action::AccessLookup,
         Action::AuthSecondFactor,
         Action::SecondFactorEnrol,
         Action::SecondFactorRemove,
@@ -190,6 +194,7 @@ impl Action {
             Action::AccessProofView => "access.proof_view",
             Action::AccessRevoke => "access.revoke",
             Action::AccessShorten => "access.shorten",
+            Action::AccessLookup => "access.lookup",
             Action::AuthSecondFactor => "auth.second_factor",
             Action::SecondFactorEnrol => "second_factor.enrol",
             Action::SecondFactorRemove => "second_factor.remove",

@@ -89,14 +89,28 @@ pub(super) async fn gc(
     )
     .await
     .map_err(|e| e.to_string())?;
+    // Proofs of refused access applications held for the applicant's next try (the public
+    // form's `held`): orphans like any other once no application was filed with them, named
+    // apart so that an administrator knows what they were.
+    let is_held = |key: &str| crate::applications::access::held::is_held_key(key);
     for o in &orphans {
-        println!(
-            "{}  {}  {}",
-            if delete { "deleted" } else { "orphan" },
-            o.modified,
-            o.key
-        );
+        if is_held(&o.key) {
+            println!(
+                "{}  {}  {}  (a proof held for a refused application)",
+                if delete { "deleted" } else { "held" },
+                o.modified,
+                o.key
+            );
+        } else {
+            println!(
+                "{}  {}  {}",
+                if delete { "deleted" } else { "orphan" },
+                o.modified,
+                o.key
+            );
+        }
     }
+    let held = orphans.iter().filter(|o| is_held(&o.key)).count();
     let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(min_age_minutes.max(0));
     let staging = state
         .store
@@ -122,8 +136,13 @@ pub(super) async fn gc(
     }
     let interrupted = staging.len() + abandoned.len();
     println!(
-        "{} orphan object(s), {interrupted} interrupted upload(s){}",
+        "{} orphan object(s){}, {interrupted} interrupted upload(s){}",
         orphans.len(),
+        if held > 0 {
+            format!(" ({held} of them held for a refused application)")
+        } else {
+            String::new()
+        },
         if delete || (orphans.is_empty() && interrupted == 0) {
             ""
         } else {
@@ -156,4 +175,25 @@ pub(super) fn parse_from(value: &str) -> Result<time::OffsetDateTime, String> {
 
 pub(super) fn parse_to(value: &str) -> Result<time::OffsetDateTime, String> {
     parse_time(value, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `gc`'s default minimum age outlasts a hold: the default `gc` never takes a proof that a
+    /// refused applicant's page may still use.
+    #[test]
+    fn the_default_gc_leaves_a_held_proof_alone_while_it_is_held() {
+        let Ok(Cli {
+            command: Some(Command::Gc {
+                min_age_minutes, ..
+            }),
+            ..
+        }) = Cli::try_parse_from(["evidence-portal", "gc"])
+        else {
+            panic!("gc parses");
+        };
+        assert!(min_age_minutes > crate::applications::access::held::HOLD_MINUTES);
+    }
 }

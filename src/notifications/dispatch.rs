@@ -32,9 +32,18 @@ pub struct Senders {
     pub sms: Option<sms::Gateway>,
     pub email: Option<super::email::Mailer>,
     pub portal_url: String,
+    /// The server key, to write the one-time code an SMS carries (`code_of`); without it such
+    /// an SMS is not sent (`with_code_key`).
+    pub code_key: Option<crate::keys::ServerKey>,
 }
 
 impl Senders {
+    /// These senders, able to write the codes of the SMS that carry one.
+    pub fn with_code_key(mut self, key: crate::keys::ServerKey) -> Senders {
+        self.code_key = Some(key);
+        self
+    }
+
     pub fn from_settings(settings: &crate::config::Settings) -> Senders {
         Senders {
             sms: settings.sms.as_ref().map(|s| {
@@ -47,6 +56,7 @@ impl Senders {
                     .ok()
             }),
             portal_url: settings.public_url.to_string(),
+            code_key: None,
         }
     }
 }
@@ -146,8 +156,16 @@ async fn send(
     match Channel::parse(&d.channel) {
         Some(Channel::Sms) => match &senders.sms {
             Some(gateway) => {
-                let text = super::sms_text(locale, &note.event, &params, portal);
                 let mut params = params.clone();
+                if super::Event::carries_code(&note.event) {
+                    let Some(key) = &senders.code_key else {
+                        return sms::Outcome::Final("no key to write the code with".into());
+                    };
+                    if let Some(map) = params.as_object_mut() {
+                        map.insert("code".into(), super::code_of(key, note.id).into());
+                    }
+                }
+                let text = super::sms_text(locale, &note.event, &params, portal);
                 if let Some(map) = params.as_object_mut() {
                     map.insert("url".into(), portal.clone().into());
                 }

@@ -68,6 +68,13 @@ pub enum Event {
         receipt: String,
         until: Date,
     },
+    /// A one-time code to find an application again from another browser, asked for with its
+    /// receipt number and the mobile number it gave: texted to that number alone. The code is
+    /// no parameter: the dispatcher computes it from the notification's id as it sends
+    /// ([`super::code_of`]), so no row holds it.
+    AccessLookupCode {
+        receipt: String,
+    },
     /// To the parties and their agents: a vehicle's owner or insurer was granted access to the
     /// case — who (the company in full, the person's name masked), which kinds, until when.
     AccessGrantedToOther {
@@ -82,7 +89,16 @@ pub enum Event {
     },
 }
 
+/// The stored word of [`Event::AccessLookupCode`].
+const LOOKUP_CODE: &str = "access.lookup_code";
+
 impl Event {
+    /// Whether the SMS of an event (its stored word) carries a one-time code
+    /// ([`super::code_of`] its notification's id): only the lookup code's.
+    pub fn carries_code(word: &str) -> bool {
+        word == LOOKUP_CODE
+    }
+
     /// The stored word of the event (inbox rows, SMS template codes, audit details).
     pub fn word(&self) -> &'static str {
         match self {
@@ -109,6 +125,7 @@ impl Event {
             Event::AccessRefused { .. } => "access.refused",
             Event::AccessRevoked { .. } => "access.revoked",
             Event::AccessShortened { .. } => "access.shortened",
+            Event::AccessLookupCode { .. } => LOOKUP_CODE,
             // A case's event, for its parties: the portal's address follows where it fits.
             Event::AccessGrantedToOther { .. } => "case.access_granted",
         }
@@ -131,7 +148,8 @@ impl Event {
             }
             Event::Review { receipt, .. }
             | Event::AccessRefused { receipt }
-            | Event::AccessRevoked { receipt } => {
+            | Event::AccessRevoked { receipt }
+            | Event::AccessLookupCode { receipt } => {
                 params.insert("receipt".into(), receipt.clone().into());
             }
             Event::AccessApproved { receipt, until }

@@ -142,6 +142,65 @@ async fn notify_person(
     now: OffsetDateTime,
     dedupe_key: Option<String>,
 ) -> Result<bool, DbErr> {
+    let Some(id) = inbox_row(txn, person, case, event, now, dedupe_key).await? else {
+        return Ok(false);
+    };
+    let told = Told::reaching(channels, person);
+    let chosen = [
+        (Channel::Sms, told.sms, person.mobile.as_deref()),
+        (Channel::Email, told.email, person.email.as_deref()),
+    ];
+    for (channel, chosen, address) in chosen {
+        let Some(address) = address.filter(|_| chosen) else {
+            continue;
+        };
+        queue(txn, id, channel, address, now).await?;
+    }
+    Ok(true)
+}
+
+/// Writes `event` into `person`'s inbox and queues it by SMS to `mobile` alone — a number an
+/// application gave, whatever the account chose for its own messages — on `txn`. For what must
+/// reach the number typed with a receipt number (`Event::AccessLookupCode`); nothing at all
+/// where this installation sends no SMS. Returns the notification's id: the code its SMS
+/// carries, if it carries one, is [`code_of`] it.
+pub async fn text_to(
+    txn: &impl ConnectionTrait,
+    channels: Channels,
+    person: &account::Model,
+    mobile: &str,
+    event: &Event,
+    now: OffsetDateTime,
+) -> Result<Option<Uuid>, DbErr> {
+    if !channels.sms {
+        return Ok(None);
+    }
+    let Some(id) = inbox_row(txn, person, None, event, now, None).await? else {
+        return Ok(None);
+    };
+    queue(txn, id, Channel::Sms, mobile, now).await?;
+    Ok(Some(id))
+}
+
+/// The one-time code the SMS of notification `id` carries (see `Event::carries_code`): six
+/// digits of a keyed hash of its id. So no row holds the code: the dispatcher computes it as it
+/// sends, and whoever queued the message keeps at most a keyed hash of it.
+pub fn code_of(key: &crate::keys::ServerKey, id: Uuid) -> String {
+    let mac = key.mac(b"notification-code", id.as_bytes());
+    let n = mac[..8].iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)) % 1_000_000;
+    format!("{n:06}")
+}
+
+/// The inbox row of `event` for `person` (and their unread count), unless `dedupe_key` was
+/// written before: its id.
+async fn inbox_row(
+    txn: &impl ConnectionTrait,
+    person: &account::Model,
+    case: Option<&case::Model>,
+    event: &Event,
+    now: OffsetDateTime,
+    dedupe_key: Option<String>,
+) -> Result<Option<Uuid>, DbErr> {
     use sea_orm::sea_query::OnConflict;
     let mut params = event.params();
     if let Some(case) = case {
@@ -167,7 +226,7 @@ async fn notify_person(
         .exec_without_returning(txn)
         .await?;
     if written == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     account::Entity::update_many()
         .col_expr(
@@ -177,33 +236,34 @@ async fn notify_person(
         .filter(account::Column::Id.eq(person.id))
         .exec(txn)
         .await?;
-    let told = Told::reaching(channels, person);
-    let chosen = [
-        (Channel::Sms, told.sms, person.mobile.as_deref()),
-        (Channel::Email, told.email, person.email.as_deref()),
-    ];
-    for (channel, chosen, address) in chosen {
-        let Some(address) = address.filter(|_| chosen) else {
-            continue;
-        };
-        outbox::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            notification_id: Set(id),
-            channel: Set(channel.as_str().to_owned()),
-            address: Set(address.to_owned()),
-            idempotency_key: Set(format!("{id}-{}", channel.as_str())),
-            state: Set(State::Pending.as_str().to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            claimed_until: Set(None),
-            last_error: Set(None),
-            sent_at: Set(None),
-            created_at: Set(now),
-        }
-        .insert(txn)
-        .await?;
+    Ok(Some(id))
+}
+
+/// One delivery of notification `id` by `channel` to `address`, due now.
+async fn queue(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    channel: Channel,
+    address: &str,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    outbox::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        notification_id: Set(id),
+        channel: Set(channel.as_str().to_owned()),
+        address: Set(address.to_owned()),
+        idempotency_key: Set(format!("{id}-{}", channel.as_str())),
+        state: Set(State::Pending.as_str().to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        claimed_until: Set(None),
+        last_error: Set(None),
+        sent_at: Set(None),
+        created_at: Set(now),
     }
-    Ok(true)
+    .insert(txn)
+    .await?;
+    Ok(())
 }
 
 /// Keeps `locale` as the language the person last used: their SMS and e-mail are written in

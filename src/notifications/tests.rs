@@ -107,6 +107,9 @@ fn every_event() -> Vec<Event> {
             receipt: "CX20261207-04718263".into(),
             until: day,
         },
+        Event::AccessLookupCode {
+            receipt: "CX20261207-04718263".into(),
+        },
     ];
     // The longest role's words, with a long company name and every kind granted.
     for role in [crate::vocab::Role::Owner, crate::vocab::Role::Insurer] {
@@ -147,6 +150,7 @@ fn every_event() -> Vec<Event> {
             | Event::AccessRefused { .. }
             | Event::AccessRevoked { .. }
             | Event::AccessShortened { .. }
+            | Event::AccessLookupCode { .. }
             | Event::AccessGrantedToOther { .. } => {}
         }
     }
@@ -154,7 +158,7 @@ fn every_event() -> Vec<Event> {
 }
 
 /// The parameters as `notify` stores them: the event's, and the masked case number of the
-/// events about a case.
+/// events about a case — with the code the dispatcher adds to an SMS that carries one.
 fn stored(event: &Event) -> serde_json::Value {
     let mut params = event.params();
     let about_a_case = !matches!(
@@ -163,11 +167,43 @@ fn stored(event: &Event) -> serde_json::Value {
             | Event::AccountReset
             | Event::SecondFactorReset
             | Event::SecondFactorLocked
+            | Event::AccessLookupCode { .. }
     );
     if about_a_case {
         params.insert("case".into(), CASE.into());
     }
+    if Event::carries_code(event.word()) {
+        params.insert("code".into(), "123456".into());
+    }
     serde_json::Value::Object(params)
+}
+
+/// The code an SMS carries is six digits, its notification's own, and no other's.
+#[test]
+fn a_code_is_six_digits_of_its_notification_alone() {
+    let key = crate::keys::ServerKey::for_tests(3);
+    let a = uuid::Uuid::from_u128(1);
+    let b = uuid::Uuid::from_u128(2);
+    let code = code_of(&key, a);
+    assert!(
+        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    assert_eq!(code, code_of(&key, a));
+    assert_ne!(code, code_of(&key, b));
+    assert_ne!(
+        code_of(&key, b),
+        code_of(&crate::keys::ServerKey::for_tests(4), b)
+    );
+    let params = stored(&Event::AccessLookupCode {
+        receipt: "CX20261207-04718263".into(),
+    });
+    let text = sms_text(Locale::Zh, "access.lookup_code", &params, PORTAL);
+    assert!(
+        text.contains("123456") && text.contains("CX20261207-04718263"),
+        "{text}"
+    );
+    assert!(!Event::carries_code("access.approved"));
 }
 
 /// One segment is 70 characters of Chinese: an SMS that needs two costs twice. The signature

@@ -68,6 +68,7 @@ fn words_of(event: &str, has_deadline: bool) -> &'static str {
         "access.refused" => "access_refused",
         "access.revoked" => "access_revoked",
         "access.shortened" => "access_shortened",
+        "access.lookup_code" => "access_lookup_code",
         "case.access_granted" => "access_granted_to_other",
         _ => "other",
     }
@@ -101,6 +102,8 @@ fn worded(locale: Locale, prefix: &str, event: &str, params: &serde_json::Value)
             ("role", &role),
             ("who", &who(locale, &role, params)),
             ("kinds", &kinds(locale, params)),
+            // Only as an SMS is sent: the dispatcher adds it (`code_of`); never stored.
+            ("code", params["code"].as_str().unwrap_or("")),
         ],
     )
 }

@@ -81,6 +81,19 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(apply::view_apply_mine_get)),
     },
     RouteSpec {
+        path: "/apply/find",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(apply::view_apply_find_get))
+                .route(web::post().to(apply::apply_find_post))
+        },
+    },
+    RouteSpec {
+        path: "/apply/find/code",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(apply::apply_find_code_post)),
+    },
+    RouteSpec {
         path: "/apply/{id}",
         methods: &["GET"],
         build: |r| r.route(get().to(apply::view_apply_status_get)),

@@ -556,9 +556,35 @@ pub async fn applies(
     brigade_name: &str,
     case_number: &str,
 ) -> String {
+    files(app, kind, mobile, brigade_name, case_number, false).await
+}
+
+/// As [`applies`], with the box ticked that files it even though the same applicant (case,
+/// plate, name and mobile number) has an application pending or approved.
+pub async fn applies_again(
+    app: &TestApp,
+    kind: &str,
+    mobile: &str,
+    brigade_name: &str,
+    case_number: &str,
+) -> String {
+    files(app, kind, mobile, brigade_name, case_number, true).await
+}
+
+async fn files(
+    app: &TestApp,
+    kind: &str,
+    mobile: &str,
+    brigade_name: &str,
+    case_number: &str,
+    confirm_duplicate: bool,
+) -> String {
     let public = app.with_client(client());
     let brigade = brigade_on_form(&public, brigade_name).await;
-    let form = applicant_form(kind, mobile, &brigade, case_number, Some(PDF));
+    let mut form = applicant_form(kind, mobile, &brigade, case_number, Some(PDF));
+    if confirm_duplicate {
+        form = form.text("confirm_duplicate", "1");
+    }
     let res = post_multipart(&public, "/apply", "/apply", form).await;
     assert_eq!(
         res.status(),
@@ -868,7 +894,8 @@ async fn applications_from_one_address_are_limited_and_the_excess_keeps_nothing(
     .await;
     let (_staff, _party, case_id) = served_case(&app, "2026-保险-3").await;
     insurer_applies(&app, "110105", "2026-保险-3").await;
-    insurer_applies(&app, "110105", "2026-保险-3").await;
+    // Another applicant (the same one again would be asked to confirm a duplicate).
+    applies(&app, "insurer", "13700002222", "110105", "2026-保险-3").await;
     let public = app.with_client(client());
     let brigade = brigade_on_form(&public, "110105").await;
     let before = objects_of(&app, &case_id).await;

@@ -285,10 +285,13 @@ async fn apply_from(
     let public = app.with_client(client());
     let html = public.get("/apply").await.text().await.unwrap();
     let csrf = csrf_in_action(&html);
-    let form = insurer_form(brigade, case_number, None).part(
-        "proof",
-        reqwest::multipart::Part::bytes(proof.1.to_vec()).file_name(proof.0.to_owned()),
-    );
+    // The same applicant files again and again on purpose: the duplicate is confirmed.
+    let form = insurer_form(brigade, case_number, None)
+        .text("confirm_duplicate", "1")
+        .part(
+            "proof",
+            reqwest::multipart::Part::bytes(proof.1.to_vec()).file_name(proof.0.to_owned()),
+        );
     public
         .client
         .post(format!("{}/apply?csrf_token={csrf}", public.address))

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod applications;
+mod apply_form;
 mod audit;
 mod audit_pages;
 mod auth;
@@ -24,6 +25,7 @@ mod health;
 mod helpers;
 mod i18n;
 mod layers;
+mod lookup;
 mod materials;
 mod matrix;
 mod new_surfaces;

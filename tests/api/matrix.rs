@@ -372,6 +372,7 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             | "/login"
             | "/apply"
             | "/apply/mine"
+            | "/apply/find"
             | "/activate"
             | "/.well-known/evidence-portal/manifest-key.pem"
             | "/.well-known/jwks.json"
@@ -380,6 +381,12 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
         // Anyone may apply; this form names no case.
         return (400, false);
     }
+    if (path, method) == ("/apply/find/code", "POST") {
+        // Anyone may type a code; this form has none (and names no application).
+        return (400, false);
+    }
+    // `/apply/find`: anyone may ask (the matrix's instance sends no SMS: the page of the ways
+    // back, for a post too).
     if public || (path, method) == ("/verify", "GET") {
         return (200, false);
     }

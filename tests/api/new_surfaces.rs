@@ -9,7 +9,7 @@ use evidence_portal::db::entities::{access_application, account, notification, s
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use crate::applications::{applies, approve};
+use crate::applications::{applies, applies_again, approve};
 use crate::auth::{PASSWORD, admin, events, location, password_only};
 use crate::cases::{served_case, set_status, staff_of};
 use crate::helpers::{TestApp, client, csrf_in, spawn_app, spawn_app_with};
@@ -135,7 +135,9 @@ async fn a_voucher_opens_only_what_its_own_application_granted() {
     // The real holder applying to brigade 2 with their own number: approved, then added to their
     // account by signing in from its status link — and only then does case 2 open.
     crate::cases::registered(&staff2, &case2, "甲", "110101199003070038", "刘洋").await;
-    let own_status = applies(&app, "insurer", SHARED_MOBILE, "110106", "2026-共号-2").await;
+    // The attacker's application, made with their number, is shown to them as their own earlier
+    // one: they confirm filing theirs.
+    let own_status = applies_again(&app, "insurer", SHARED_MOBILE, "110106", "2026-共号-2").await;
     // Two pending at brigade 2 now (the attacker's was decided): approve the newest.
     let res = approve(&staff2, &own_status, &["scene_diagram"], "view", &until()).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

@@ -135,7 +135,7 @@ async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_o
     assert_status(&traced, StatusCode::OK);
     let traced = traced.text().await.unwrap();
     assert!(
-        traced.contains("trace-row") && traced.contains("张伟") && traced.contains("现场照片"),
+        traced.contains("trace-row") && traced.contains("张伟") && traced.contains("勘查笔录"),
         "{traced}"
     );
     let code = first["code"].as_str().unwrap().to_uppercase();
@@ -260,4 +260,88 @@ async fn a_broken_pdf_says_it_cannot_be_shown_and_the_portal_serves_on() {
             .contains(r#"id="view-at-brigade""#)
     );
     assert_status(&party.get("/cases").await, StatusCode::OK);
+}
+
+/// Every way bytes of a material leave, as a view-only person might try them: the viewer page,
+/// `view`, `download` and `thumbnail` (whole, ranged, `HEAD`), the bundle, and an agent's token.
+async fn doors(
+    who: &crate::helpers::TestApp,
+    case_id: &str,
+    id: &str,
+    token: Option<&str>,
+) -> Vec<(String, reqwest::StatusCode, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut paths = vec![
+        format!("/cases/{case_id}/materials/{id}"),
+        format!("/cases/{case_id}/bundle.zip"),
+    ];
+    for mode in ["view", "download", "thumbnail"] {
+        paths.push(format!("/cases/{case_id}/materials/{id}/{mode}"));
+        paths.push(format!("/cases/{case_id}/materials/{id}/{mode}?page=1"));
+    }
+    for path in paths {
+        for range in [None, Some("bytes=0-"), Some("bytes=0-99")] {
+            let mut req = who.client.get(format!("{}{path}", who.address));
+            if let Some(r) = range {
+                req = req.header("Range", r);
+            }
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            out.push((
+                format!("{path} {range:?}"),
+                status,
+                res.bytes().await.unwrap().to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_door_hands_a_view_only_person_any_part_of_an_original() {
+    if renderers_missing() {
+        return;
+    }
+    let app = spawn_app().await;
+    let picture = photo();
+    let (staff, party, case_id, photo_id) = released(&app, "现场照片.png", &picture, false).await;
+    let pdf = two_page_pdf();
+    let pdf_id = uploaded(&staff, &case_id, "survey_record", "勘查笔录", "r.pdf", &pdf).await;
+    decide(&staff, &case_id, &pdf_id, "release", &[]).await;
+    let party_id = crate::cases::party_id_on(&staff, &case_id).await;
+    let (agent, token) = crate::cases::agent_with_token(&app, &staff, &case_id, &party_id).await;
+
+    let mut served = 0;
+    for (original, id) in [(&picture, &photo_id), (&pdf, &pdf_id)] {
+        let digest = hex::encode(sha2::Sha256::digest(original));
+        // Any 64 bytes of the original (past its first 16, a format's common magic) betray it.
+        let sample = &original[16..80];
+        for (who, token) in [
+            (&party, None),
+            (&agent, None),
+            (&agent, Some(token.as_str())),
+        ] {
+            for (door, status, body) in doors(who, &case_id, id, token).await {
+                if status.is_success() {
+                    served += 1;
+                }
+                assert_ne!(
+                    hex::encode(sha2::Sha256::digest(&body)),
+                    digest,
+                    "{door} ({status}) answered the original"
+                );
+                assert!(
+                    !body.windows(sample.len()).any(|w| w == sample),
+                    "{door} ({status}) answered part of the original"
+                );
+            }
+        }
+    }
+    assert!(
+        served >= 12,
+        "the views and viewer pages are served ({served})"
+    );
 }

@@ -6,6 +6,7 @@ pub mod account;
 pub mod account_reset;
 pub mod activation;
 pub mod api_token;
+pub mod application_lookup;
 pub mod audit_event;
 pub mod bundle;
 pub mod case;

@@ -342,11 +342,15 @@ pub struct MineRow {
 struct MinePage {
     layout: Layout,
     rows: Vec<MineRow>,
+    /// This installation sends SMS: an application filed elsewhere is found by its receipt and
+    /// mobile numbers (`lookup`).
+    sms: bool,
 }
 
 /// `GET /apply/mine`: "查询申请进度" — the applications filed in this browser, each with its
 /// status page (the way back for an applicant who lost the link); an applicant with an
-/// account also finds them under "My cases" after signing in.
+/// account also finds them under "My cases" after signing in, and, where SMS is sent, anyone
+/// by the receipt and mobile numbers (`/apply/find`).
 pub async fn view_apply_mine_get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -354,7 +358,8 @@ pub async fn view_apply_mine_get(
     let locale = crate::i18n::Locale::current();
     let mut rows = Vec::new();
     for (id, key) in remembered(&state, &req) {
-        // A key that no longer opens its application (none does change) is skipped.
+        // A key that no longer opens its application (renewed from another browser: `lookup`)
+        // is skipped.
         let Ok((app, case, _)) = by_key(&state, id, &key).await else {
             continue;
         };
@@ -369,6 +374,7 @@ pub async fn view_apply_mine_get(
     let mut res = render(&MinePage {
         layout: Layout::new(),
         rows,
+        sms: state.channels.sms,
     })?;
     res.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
