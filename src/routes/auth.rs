@@ -276,11 +276,23 @@ pub async fn view_activate_post(
     with_cookie(render(&page)?, cookie)
 }
 
-/// The anonymous CSRF token for this browser, and the cookie to set if it has none yet.
+/// The CSRF token a public page's form carries, and the cookie to set if the browser has none
+/// yet: the anonymous one — or, where the browser holds a session, the session's, which is the
+/// one the check expects then (a signed-in insurer applying again, an officer checking a
+/// bundle at /verify).
 pub(crate) fn anonymous_token(
     req: &HttpRequest,
     state: &AppState,
 ) -> (String, Option<actix_web::cookie::Cookie<'static>>) {
+    if let Some(claims) = req
+        .cookie(crate::auth::session::cookie_name(&state.settings))
+        .and_then(|c| crate::auth::session::decode(&state.key, c.value()))
+    {
+        return (
+            csrf::masked(&csrf::token_for_session(&state.key, claims.sid)),
+            None,
+        );
+    }
     match req.cookie(csrf::ANONYMOUS_COOKIE) {
         Some(c) => (
             csrf::masked(&csrf::token_for_anonymous(&state.key, c.value())),

@@ -1291,3 +1291,34 @@ async fn case_numbers_are_found_as_people_type_them_and_credit_codes_are_checked
         .unwrap();
     assert_eq!(filed.case_id.to_string(), case_id);
 }
+
+#[tokio::test]
+async fn someone_signed_in_can_use_the_public_forms() {
+    // An insurer with an account applying again, an officer checking a bundle: their browser
+    // holds a session, and the public forms must carry the token the session expects.
+    let app = spawn_app().await;
+    let (staff, party, _case_id) = served_case(&app, "2026-登录-1").await;
+    let brigade = brigade_on_form(&party, "110105").await;
+    let form = applicant_form("owner", "13700007777", &brigade, "2026-登录-1", Some(PDF));
+    let res = post_multipart(&party, "/apply", "/apply", form).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let page = staff.get("/verify").await.text().await.unwrap();
+    let csrf = csrf_in_action(&page);
+    let res = staff
+        .client
+        .post(format!("{}/verify?csrf_token={csrf}", staff.address))
+        .multipart(reqwest::multipart::Form::new().text("jws_text", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "not refused as a forged form"
+    );
+}

@@ -173,6 +173,68 @@ async fn the_pages_read_in_english_at_both_widths() {
         Ok(())
     })
     .await;
+    // An insurer's application in English: filed, found again, decided with the proof shown,
+    // its voucher reloaded.
+    let proof = std::env::temp_dir().join(format!("authorisation-{case_id}.pdf"));
+    std::fs::write(&proof, pdf("Letter of authorisation")).unwrap();
+    let status = b
+        .step("11d-apply-filed", async {
+            b.fill("#case_number", CASE_NUMBER).await?;
+            b.fill("#applicant_name", "Li Ming").await?;
+            b.fill("#organisation", "PICC Property and Casualty")
+                .await?;
+            b.fill("#credit_code", "91110000710931141J").await?;
+            b.fill("#plate", "京A12345").await?;
+            b.fill("#policy_no", "PDAA202611000001").await?;
+            b.fill("#mobile", "13700001188").await?;
+            b.find("#proof")
+                .await?
+                .send_keys(&proof.display().to_string())
+                .await?;
+            b.click_and_load(r#"form[action^="/apply"] button[type="submit"]"#)
+                .await?;
+            let keep = b.text("#keep-link-title").await?;
+            ensure!(keep == "This application's private link", "{keep}");
+            Ok(b.client.current_url().await?.to_string())
+        })
+        .await;
+    b.step("11e-apply-found-again", async {
+        b.goto("/").await?;
+        b.click_and_load("#apply-mine-link").await?;
+        let title = b.text("h1").await?;
+        ensure!(title == "Where my query application stands", "{title}");
+        b.find(".mine-link").await?;
+        Ok(())
+    })
+    .await;
+    b.step("11f-apply-decided", async {
+        b.goto("/staff/applications").await?;
+        b.click_and_load("#ledger tbody a").await?;
+        b.find("#proof iframe.pdf-frame").await?;
+        b.click(r#"input[name="kind"][value="scene_diagram"]"#)
+            .await?;
+        b.click_and_load(r#"form[action$="/approve"] button[type="submit"]"#)
+            .await?;
+        b.find("#access-scope").await?;
+        Ok(())
+    })
+    .await;
+    b.step("11g-apply-voucher", async {
+        b.client.goto(&status).await?;
+        b.click_and_load("#get-voucher").await?;
+        let code = b.text("#access-code").await?;
+        b.client.refresh().await?;
+        let again = b.text("#access-code").await?;
+        ensure!(
+            again == code,
+            "a reload shows the same code: {again} vs {code}"
+        );
+        let print = b.text("#print-voucher").await?;
+        ensure!(print == "Print or save as PDF", "{print}");
+        Ok(())
+    })
+    .await;
+    let _ = std::fs::remove_file(&proof);
     // An administrator disables the party's account: said first, then done, then said.
     let party = evidence_portal::cases::parties(&app.state.db, case_id.parse().unwrap())
         .await
