@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::startup::{Application, StartupError};
 
 mod records;
+mod render_cache;
 
 /// China Standard Time, in which times are printed and bare dates on the command line read.
 const CST: time::UtcOffset = crate::db::times::CST;
@@ -62,7 +63,8 @@ enum Command {
     /// sign-ins again. For trying the portal, never production.
     Demo,
     /// List (and with --delete remove) stored objects no material references, older than an
-    /// hour (uploads interrupted before their row was written).
+    /// hour (uploads interrupted before their row was written), and the render cache's files
+    /// beyond PORTAL_RENDER_CACHE_BYTES (0 empties it).
     Gc {
         /// Remove them (the default only lists).
         #[arg(long)]

@@ -149,7 +149,7 @@ pub(super) async fn gc(
             "; run with --delete to remove them"
         }
     );
-    Ok(())
+    super::render_cache::gc(&state.settings, delete).await
 }
 
 fn parse_time(value: &str, end_of_day: bool) -> Result<time::OffsetDateTime, String> {

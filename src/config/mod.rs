@@ -9,8 +9,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+mod size;
+use size::{FileSize, parse_size};
+
 /// Uploads larger than this are refused while streaming unless configured otherwise (2 GiB).
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// The plain rasters of rendered views kept on disk, at most (512 MiB; `render::cache`).
+pub const DEFAULT_RENDER_CACHE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The validated settings the rest of the portal works with.
 #[derive(Clone, Debug)]
@@ -55,6 +61,9 @@ pub struct Settings {
     /// an OpenType file or collection. Without it nothing is rendered, and no view-only
     /// material is shown unmarked.
     pub watermark_font: PathBuf,
+    /// The most bytes of plain rasters `{data_dir}/render-cache/` keeps, least recently used out
+    /// first (`PORTAL_RENDER_CACHE_BYTES`, 512M; 0: nothing is cached).
+    pub render_cache_bytes: u64,
 }
 
 /// Where SMS go and the secret their requests are signed with.
@@ -185,15 +194,7 @@ struct FileSettings {
     notify_timeout_seconds: Option<u64>,
     notify_seconds: Option<u64>,
     watermark_font: Option<String>,
-}
-
-/// A size in the file: a byte count (`max_upload_bytes = 2147483648`) or the same text as the
-/// variable takes (`max_upload_bytes = "2G"`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum FileSize {
-    Bytes(u64),
-    Text(String),
+    render_cache_bytes: Option<FileSize>,
 }
 
 impl Settings {
@@ -240,14 +241,21 @@ impl Settings {
             Some((name, v)) => parse_store_url(&name, &v)?,
             None => StoreUrl::Directory(data_dir.join("objects")),
         };
-        let max_upload_bytes = match env("PORTAL_MAX_UPLOAD_BYTES").filter(|v| !v.is_empty()) {
-            Some(v) => parse_size("PORTAL_MAX_UPLOAD_BYTES", &v)?,
-            None => match file.max_upload_bytes {
-                Some(FileSize::Bytes(n)) => n,
-                Some(FileSize::Text(v)) => parse_size(&file_key("PORTAL_MAX_UPLOAD_BYTES"), &v)?,
-                None => DEFAULT_MAX_UPLOAD_BYTES,
+        let size = |var: &str, from_file: Option<FileSize>, default: u64| match env(var)
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => parse_size(var, &v),
+            None => match from_file {
+                Some(FileSize::Bytes(n)) => Ok(n),
+                Some(FileSize::Text(v)) => parse_size(&file_key(var), &v),
+                None => Ok(default),
             },
         };
+        let max_upload_bytes = size(
+            "PORTAL_MAX_UPLOAD_BYTES",
+            file.max_upload_bytes,
+            DEFAULT_MAX_UPLOAD_BYTES,
+        )?;
         if max_upload_bytes == 0 {
             return Err(ConfigError::new(
                 "PORTAL_MAX_UPLOAD_BYTES",
@@ -439,6 +447,11 @@ impl Settings {
                 .unwrap_or_else(|| {
                     PathBuf::from("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
                 }),
+            render_cache_bytes: size(
+                "PORTAL_RENDER_CACHE_BYTES",
+                file.render_cache_bytes,
+                DEFAULT_RENDER_CACHE_BYTES,
+            )?,
         })
     }
 
@@ -549,34 +562,6 @@ pub(crate) fn parse_store_url(name: &str, value: &str) -> Result<StoreUrl, Confi
             ),
         )),
     }
-}
-
-/// A byte size: a plain number, or with a K/M/G/T suffix (binary multiples: 2G = 2 GiB).
-fn parse_size(name: &str, value: &str) -> Result<u64, ConfigError> {
-    let v = value.trim();
-    let (digits, shift) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        None => (v, 0),
-        Some((i, _)) => {
-            let unit = v[i..]
-                .trim()
-                .trim_end_matches(['b', 'B'])
-                .trim_end_matches(['i']);
-            let shift = match unit.to_ascii_uppercase().as_str() {
-                "" => 0,
-                "K" => 10,
-                "M" => 20,
-                "G" => 30,
-                "T" => 40,
-                _ => return Err(ConfigError::new(name, format!("{value:?}: unknown unit"))),
-            };
-            (&v[..i], shift)
-        }
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1u64 << shift))
-        .ok_or_else(|| ConfigError::new(name, format!("{value:?} is not a size such as 2G")))
 }
 
 #[cfg(test)]

@@ -119,6 +119,26 @@ fn sizes_take_binary_units() {
 }
 
 #[test]
+fn the_render_cache_is_bounded_like_uploads_and_zero_turns_it_off() {
+    assert_eq!(
+        load(&[]).unwrap().render_cache_bytes,
+        DEFAULT_RENDER_CACHE_BYTES
+    );
+    let set = |v: &str| load(&[("PORTAL_RENDER_CACHE_BYTES", v)]);
+    assert_eq!(set("64M").unwrap().render_cache_bytes, 64 << 20);
+    assert_eq!(set("0").unwrap().render_cache_bytes, 0);
+    assert_eq!(
+        set("lots").unwrap_err().setting,
+        "PORTAL_RENDER_CACHE_BYTES"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portal.toml");
+    std::fs::write(&file, "render_cache_bytes = \"1G\"\n").unwrap();
+    let s = Settings::from_sources(Some(&file), |_| None).unwrap();
+    assert_eq!(s.render_cache_bytes, 1 << 30);
+}
+
+#[test]
 fn passwords_never_show_in_database_urls() {
     let url = DatabaseUrl("postgres://portal:s3cret@db.example/portal".into());
     assert!(!format!("{url:?}").contains("s3cret"));

@@ -4,7 +4,6 @@
 //! parts of the picture, dark on light ones — so no crop of a readable size escapes it.
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
-use image::RgbImage;
 
 /// What a rendered view says about who received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,42 +58,103 @@ fn tile(mark: &Mark, font: &FontVec, px: f32) -> (usize, usize, Vec<f32>) {
     (width, height, coverage)
 }
 
-/// Burns `mark` across the whole of `img`: text at least 2.5 % of the width high, rows at 30°,
-/// each row shifted half a tile from the one before.
-pub fn burn(img: &mut RgbImage, mark: &Mark, font: &FontVec) {
-    let (w, h) = img.dimensions();
-    if w == 0 || h == 0 {
-        return;
+/// The mark laid out for one picture of `width` × `height` pixels, burned in strip by strip
+/// (on as many threads): text at least 2.5 % of the width high, rows at 30°, each row shifted
+/// half a tile from the one before.
+pub struct Burner {
+    tile: Tile,
+    width: usize,
+    channels: usize,
+}
+
+impl Burner {
+    /// For pixels of `channels` bytes (1: grey, 3: RGB).
+    pub fn new(mark: &Mark, font: &FontVec, (width, height): (u32, u32), channels: usize) -> Self {
+        let px = (width.max(height) as f32 * 0.028).max(11.0);
+        let (tw, th, coverage) = tile(mark, font, px);
+        let tile = Tile {
+            width: tw,
+            alpha: coverage
+                .iter()
+                .map(|c| (c * OPACITY * 256.0).round() as u8)
+                .collect(),
+            size: (fixed(tw as f32), fixed(th as f32)),
+            period: (tw as f32 + px * 2.0, th as f32 + px * 2.5),
+        };
+        Burner {
+            tile,
+            width: width as usize,
+            channels,
+        }
     }
-    let px = (w.max(h) as f32 * 0.028).max(11.0);
-    let (tw, th, coverage) = tile(mark, font, px);
-    let period_u = tw as f32 + px * 2.0;
-    let period_v = th as f32 + px * 2.5;
+
+    /// Burns the mark into `rows`, whole rows of the picture from row `first` on.
+    pub fn burn(&self, rows: &mut [u8], first: usize) {
+        let stride = self.width * self.channels;
+        if stride == 0 {
+            return;
+        }
+        for (y, row) in rows.chunks_exact_mut(stride).enumerate() {
+            match self.channels {
+                1 => burn_row::<1>(row, first + y, &self.tile),
+                _ => burn_row::<3>(row, first + y, &self.tile),
+            }
+        }
+    }
+}
+
+/// Fixed point, 16 bits of fraction: a row is walked by additions only.
+fn fixed(v: f32) -> i64 {
+    (v * 65536.0) as i64
+}
+
+struct Tile {
+    width: usize,
+    /// The coverage as blending weights out of 256, at `OPACITY`.
+    alpha: Vec<u8>,
+    /// Width and height, fixed point.
+    size: (i64, i64),
+    /// The distance from one tile to the next along a row, and between rows.
+    period: (f32, f32),
+}
+
+fn burn_row<const C: usize>(row: &mut [u8], y: usize, tile: &Tile) {
+    let (pu, pv) = tile.period;
     let (sin, cos) = ANGLE.sin_cos();
-    for y in 0..h {
-        for x in 0..w {
-            // Into the rows' frame: u along a row, v across rows.
-            let (fx, fy) = (x as f32, y as f32);
-            let u = fx * cos - fy * sin;
-            let v = fx * sin + fy * cos;
-            let row = (v / period_v).floor();
-            let mu = (u + row * period_u / 2.0).rem_euclid(period_u);
-            let mv = v.rem_euclid(period_v);
-            if mu >= tw as f32 || mv >= th as f32 {
-                continue;
+    // Into the rows' frame at x = 0: u along a row, v across rows; then one pixel to the right
+    // adds (cos, sin), and crossing into the next row of tiles shifts u by half a tile.
+    let (u, v) = (-(y as f32) * sin, y as f32 * cos);
+    let band = (v / pv).floor();
+    let mut mv = fixed(v - band * pv);
+    let mut mu = fixed((u + band * pu / 2.0).rem_euclid(pu));
+    let (step_u, step_v, half) = (fixed(cos), fixed(sin), fixed(pu / 2.0));
+    let (period_u, period_v) = (fixed(pu), fixed(pv));
+    for pixel in row.chunks_exact_mut(C) {
+        if mu < tile.size.0 && mv < tile.size.1 {
+            let a = u32::from(tile.alpha[(mv >> 16) as usize * tile.width + (mu >> 16) as usize]);
+            if a > 0 {
+                let luminance = if C == 1 {
+                    1000 * u32::from(pixel[0])
+                } else {
+                    299 * u32::from(pixel[0])
+                        + 587 * u32::from(pixel[1])
+                        + 114 * u32::from(pixel[2])
+                };
+                // Light ink on dark parts of the picture, dark ink on light ones.
+                let ink = if luminance > 110_000 { 0 } else { 255 * a };
+                for channel in pixel.iter_mut() {
+                    *channel = ((u32::from(*channel) * (256 - a) + ink + 128) >> 8) as u8;
+                }
             }
-            let c = coverage[mv as usize * tw + mu as usize];
-            if c <= 0.0 {
-                continue;
-            }
-            let alpha = c * OPACITY;
-            let pixel = img.get_pixel_mut(x, y);
-            let [r, g, b] = pixel.0;
-            let luminance = 0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b);
-            let ink = if luminance > 110.0 { 0.0 } else { 255.0 };
-            for channel in pixel.0.iter_mut() {
-                *channel = (f32::from(*channel) * (1.0 - alpha) + ink * alpha).round() as u8;
-            }
+        }
+        mu += step_u;
+        mv += step_v;
+        if mv >= period_v {
+            mv -= period_v;
+            mu += half;
+        }
+        if mu >= period_u {
+            mu -= period_u;
         }
     }
 }

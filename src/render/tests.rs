@@ -34,6 +34,16 @@ fn font_missing() -> bool {
     missing
 }
 
+/// What a viewer of an image receives, uncached.
+async fn image(
+    original: Bytes,
+    width: u32,
+    mark: &Mark,
+    font: &std::path::Path,
+) -> Result<Vec<u8>, RenderError> {
+    marked(plain_image(original, width).await?, mark, font).await
+}
+
 #[tokio::test]
 async fn two_viewers_get_different_pictures_neither_of_them_the_original() {
     if font_missing() {
@@ -107,4 +117,292 @@ fn without_its_font_nothing_is_rendered() {
         font(std::path::Path::new("/nonexistent/font.ttc")),
         Err(RenderError::NoFont(_)) | Ok(_)
     ));
+}
+
+/// A grey test card of `side` × `side` pixels whose bytes say which one it is.
+fn card(n: u8, side: u32) -> Raster {
+    Raster {
+        width: side,
+        height: side,
+        channels: 1,
+        pixels: (0..side * side).map(|i| n.wrapping_add(i as u8)).collect(),
+    }
+}
+
+fn key(n: u8) -> Key {
+    Key::new(&format!("{n:02x}").repeat(32), 1, VIEW_WIDTH).unwrap()
+}
+
+/// The bytes of the cache's files (temporary ones included) and how many are temporary.
+fn on_disk(cache: &Cache) -> (u64, usize) {
+    let mut total = 0;
+    let mut temporary = 0;
+    for e in std::fs::read_dir(cache.dir()).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name != ".lock" {
+            total += e.metadata().unwrap().len();
+            temporary += usize::from(name.starts_with(".tmp"));
+        }
+    }
+    (total, temporary)
+}
+
+/// Lets the file system's clock move on between uses (modification times order the evictions).
+fn tick() {
+    std::thread::sleep(std::time::Duration::from_millis(15));
+}
+
+#[test]
+fn the_cache_keeps_what_it_was_given_and_never_more_than_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for two 10 × 10 cards (100 bytes and a 24-byte header each), not three.
+    let cache = Cache::new(dir.path(), 300);
+    assert!(cache.get(&key(1)).is_none(), "empty at first");
+    cache.put(&key(1), &card(1, 10)).unwrap();
+    tick();
+    cache.put(&key(2), &card(2, 10)).unwrap();
+    tick();
+    assert_eq!(
+        cache.get(&key(1)),
+        Some(card(1, 10)),
+        "a hit, which is a use"
+    );
+    tick();
+    cache.put(&key(3), &card(3, 10)).unwrap();
+    assert!(on_disk(&cache).0 <= 300);
+    assert!(cache.get(&key(2)).is_none(), "the least recently used went");
+    assert_eq!(cache.get(&key(1)), Some(card(1, 10)));
+    assert_eq!(cache.get(&key(3)), Some(card(3, 10)));
+    for n in 4..40 {
+        cache.put(&key(n), &card(n, 10)).unwrap();
+        assert!(
+            on_disk(&cache).0 <= 300,
+            "after {n} puts: {:?}",
+            on_disk(&cache)
+        );
+    }
+    // Larger than the whole bound: not kept, and nothing evicted for it.
+    cache.put(&key(99), &card(99, 20)).unwrap();
+    assert!(cache.get(&key(99)).is_none());
+    assert!(cache.get(&key(39)).is_some());
+    // Off: nothing kept, nothing found.
+    let off = Cache::new(dir.path(), 0);
+    off.put(&key(50), &card(50, 10)).unwrap();
+    assert!(off.get(&key(39)).is_none() && cache.get(&key(50)).is_none());
+    assert!(
+        Key::new("../../etc/passwd", 1, 1).is_none(),
+        "only hex digests name files"
+    );
+}
+
+#[test]
+fn a_corrupt_cached_raster_is_a_miss_and_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path(), 1 << 20);
+    cache.put(&key(7), &card(7, 16)).unwrap();
+    let file = std::fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "raster"))
+        .unwrap();
+    let good = std::fs::read(&file).unwrap();
+    let mut flipped = good.clone();
+    flipped[100] ^= 0x40;
+    for broken in [
+        flipped,
+        good[..good.len() - 1].to_vec(),
+        b"junk".to_vec(),
+        Vec::new(),
+    ] {
+        std::fs::write(&file, &broken).unwrap();
+        assert!(
+            cache.get(&key(7)).is_none(),
+            "{} bytes of damage is a miss",
+            broken.len()
+        );
+        cache.put(&key(7), &card(7, 16)).unwrap();
+        assert_eq!(cache.get(&key(7)), Some(card(7, 16)), "replaced");
+    }
+}
+
+#[test]
+fn writers_at_once_share_one_bound_and_leave_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = 3 * (24 + 64 * 64);
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            // Each thread its own `Cache`, as two processes on one data directory would have.
+            let cache = Cache::new(dir.path(), bound);
+            s.spawn(move || {
+                for i in 0..25u8 {
+                    cache.put(&key(t * 50 + i), &card(i, 64)).unwrap();
+                    let _ = cache.get(&key(t * 50 + i / 2));
+                }
+            });
+        }
+    });
+    let cache = Cache::new(dir.path(), bound);
+    let (total, temporary) = on_disk(&cache);
+    assert!(total <= bound, "{total} > {bound}");
+    assert_eq!(temporary, 0);
+}
+
+#[test]
+fn gc_lists_and_removes_what_lies_beyond_the_bound_least_recently_used_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path(), 10_000);
+    for n in 1..=4 {
+        cache.put(&key(n), &card(n, 10)).unwrap();
+        tick();
+    }
+    // A writer killed mid-file.
+    std::fs::write(cache.dir().join(".tmpDEAD01"), b"half a raster").unwrap();
+    // The bound lowered to two cards: the two oldest are beyond it.
+    let lowered = Cache::new(dir.path(), 250);
+    let listed = lowered.beyond_bound(false).unwrap();
+    let names: Vec<&str> = listed.beyond.iter().map(|e| &e.name[..2]).collect();
+    assert_eq!(names, ["01", "02"]);
+    assert_eq!((listed.kept, listed.dead_temporaries.len()), (2, 1));
+    assert_eq!(
+        on_disk(&cache),
+        (4 * 124 + 13, 1),
+        "listing removes nothing"
+    );
+    let removed = lowered.beyond_bound(true).unwrap();
+    assert_eq!(removed.beyond.len(), 2);
+    assert!(cache.get(&key(2)).is_none() && cache.get(&key(3)).is_some());
+    assert_eq!(on_disk(&cache).1, 0, "the dead writer's file went too");
+    // A bound of 0 empties it.
+    assert_eq!(
+        Cache::new(dir.path(), 0)
+            .beyond_bound(true)
+            .unwrap()
+            .beyond
+            .len(),
+        2
+    );
+    assert_eq!(on_disk(&cache).0, 0);
+}
+
+#[test]
+fn a_grey_page_is_kept_with_one_channel_and_a_coloured_one_with_three() {
+    let grey = Raster {
+        width: 2,
+        height: 1,
+        channels: 3,
+        pixels: vec![10, 10, 10, 200, 200, 200],
+    };
+    assert_eq!(grey.squeezed().pixels, [10, 200]);
+    let colour = Raster {
+        width: 2,
+        height: 1,
+        channels: 3,
+        pixels: vec![10, 10, 10, 200, 201, 200],
+    };
+    assert_eq!(colour.clone().squeezed(), colour);
+}
+
+#[tokio::test]
+async fn the_renderers_picture_is_read_as_announced_and_refused_past_its_pixel_limit() {
+    let mut ppm = b"P6\n3 2\n255\n".to_vec();
+    ppm.extend(0..18u8);
+    let raster = pdf::read_ppm(&mut &ppm[..], 100).await.unwrap();
+    assert_eq!((raster.width, raster.height, raster.channels), (3, 2, 3));
+    assert_eq!(raster.pixels, (0..18u8).collect::<Vec<_>>());
+    assert!(
+        pdf::read_ppm(&mut &ppm[..], 5).await.is_err(),
+        "6 pixels > 5"
+    );
+    assert!(
+        pdf::read_ppm(&mut &ppm[..ppm.len() - 1], 100)
+            .await
+            .is_err(),
+        "short"
+    );
+    assert!(
+        pdf::read_ppm(&mut &b"P5\n99999999 1\n255\n"[..], u64::MAX)
+            .await
+            .is_err()
+    );
+    assert!(pdf::read_ppm(&mut &b"%PDF-1.7"[..], 100).await.is_err());
+}
+
+#[tokio::test]
+async fn a_grey_page_is_marked_in_grey_and_differently_for_each_viewer() {
+    if font_missing() {
+        return;
+    }
+    let page = Raster {
+        width: 400,
+        height: 560,
+        channels: 1,
+        pixels: vec![235; 400 * 560],
+    };
+    let a = marked(page.clone(), &mark("张**"), &font_path())
+        .await
+        .unwrap();
+    let b = marked(page, &mark("李**"), &font_path()).await.unwrap();
+    assert_ne!(a, b);
+    let decoded = image::load_from_memory(&a).unwrap();
+    assert!(matches!(decoded, image::DynamicImage::ImageLuma8(_)));
+    let marked_pixels = decoded.to_luma8().pixels().filter(|p| p.0[0] < 215).count();
+    assert!(marked_pixels > 2000, "{marked_pixels} pixels marked");
+}
+
+/// What one encoder writes for the whole picture with a restart marker after every MCU row.
+fn in_one_piece(pixels: &[u8], (w, h): (u16, u16), channels: usize) -> Vec<u8> {
+    let mcu = if channels == 1 { 8 } else { 16 };
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    encoder.set_restart_interval(usize::from(w).div_ceil(mcu) as u16);
+    let colour = if channels == 1 {
+        jpeg_encoder::ColorType::Luma
+    } else {
+        jpeg_encoder::ColorType::Rgb
+    };
+    encoder.encode(pixels, w, h, colour).unwrap();
+    out
+}
+
+#[test]
+fn a_picture_encoded_in_strips_is_the_file_one_encoder_writes() {
+    for (w, h, channels) in [
+        (101u16, 333u16, 3usize),
+        (64, 64, 3),
+        (37, 250, 1),
+        (1600, 40, 3),
+        (9, 3, 1),
+    ] {
+        let pixels: Vec<u8> = (0..usize::from(w) * usize::from(h) * channels)
+            .map(|i| (((i * 7919) % 251) ^ (i / 97)) as u8)
+            .collect();
+        let whole = in_one_piece(&pixels, (w, h), channels);
+        for parts in [1, 2, 3, 5, 64] {
+            let mut copy = pixels.clone();
+            let mut rows_seen = std::sync::Mutex::new(Vec::new());
+            let strips = jpeg::encode(&mut copy, (w, h), channels, parts, |rows, first| {
+                rows_seen
+                    .lock()
+                    .unwrap()
+                    .push((first, rows.len() / (usize::from(w) * channels)));
+            })
+            .unwrap();
+            assert!(strips == whole, "{w}×{h}×{channels} in {parts} parts");
+            let mut seen = rows_seen.get_mut().unwrap().clone();
+            seen.sort();
+            let mut next = 0;
+            for (first, rows) in seen {
+                assert_eq!(first, next, "strips cover the rows in order");
+                next += rows;
+            }
+            assert_eq!(next, usize::from(h));
+        }
+        let decoded = image::load_from_memory(&whole).unwrap();
+        assert_eq!(
+            (decoded.width(), decoded.height()),
+            (u32::from(w), u32::from(h))
+        );
+    }
 }

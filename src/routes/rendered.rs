@@ -2,7 +2,9 @@
 //! recorded first (its chain hash gives the code burned into the picture), the original is
 //! opened for rendering only, the rendering's SHA-256 is recorded (`material.rendered`), and
 //! only then do its bytes go out — never the original's. Images come back re-encoded, PDFs one
-//! page at a time (`?page=n`); anything else is viewed at the brigade.
+//! page at a time (`?page=n`); anything else is viewed at the brigade. The plain raster comes
+//! from the render cache when an earlier view drew it (`"cached": true` in `material.rendered`);
+//! the mark is burned in anew every time.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
@@ -118,27 +120,10 @@ pub async fn view(
         .await?;
     let code: String = recorded.hash.chars().take(8).collect();
     let mark = mark_for(person, case, &code);
-    let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
-    let fetched = state
-        .store
-        .open_evidence(&key, None, crate::store::Purpose::Render, false)
-        .await?;
-    let font = &state.settings.watermark_font;
-    let rendered = if material.content_type == "application/pdf" {
-        let file = spool(&state.settings.data_dir, fetched.body).await?;
-        render::pdf(file.path(), page, render::VIEW_WIDTH, &mark, font).await
-    } else {
-        let mut bytes = Vec::with_capacity(material.size.max(0) as usize);
-        let mut body = fetched.body;
-        while let Some(chunk) = body.next().await {
-            bytes.extend_from_slice(&chunk?);
-        }
-        render::image(bytes.into(), render::VIEW_WIDTH, &mark, font).await
-    };
-    let bytes = match rendered {
-        Ok(b) => b,
-        Err(e) => return Err(render_error(e)),
-    };
+    let (plain, cached) = plain(state, material, page).await?;
+    let bytes = render::marked(plain, &mark, &state.settings.watermark_font)
+        .await
+        .map_err(render_error)?;
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     // What went out, findable from a copy found outside (`/staff/trace`).
     state
@@ -150,7 +135,7 @@ pub async fn view(
                 .client(client.0, client.1)
                 .details(serde_json::json!({
                     "of": recorded.seq, "code": code, "sha256": sha256,
-                    "bytes": bytes.len(), "page": page,
+                    "bytes": bytes.len(), "page": page, "cached": cached,
                 })),
         )
         .await?;
@@ -164,6 +149,52 @@ pub async fn view(
         ))
         .insert_header((header::CONTENT_DISPOSITION, "inline; filename=\"view.jpg\""))
         .body(bytes))
+}
+
+/// The plain raster of the material (of its page): from the render cache when it is there — no
+/// original opened, no renderer run — else drawn from the original, opened for rendering only,
+/// and kept for the next view. Whether it came from the cache, too.
+async fn plain(
+    state: &AppState,
+    material: &material::Model,
+    page: u32,
+) -> AppResult<(render::Raster, bool)> {
+    let cache = render::Cache::new(&state.settings.data_dir, state.settings.render_cache_bytes);
+    let pdf = material.content_type == "application/pdf";
+    let key = render::Key::new(
+        &material.sha256,
+        if pdf { page } else { 1 },
+        render::VIEW_WIDTH,
+    );
+    if let Some(key) = &key
+        && let Some(raster) = render::cached(&cache, key).await
+    {
+        return Ok((raster, true));
+    }
+    let object = crate::store::ObjectKey::from_stored(&material.object_key)?;
+    let fetched = state
+        .store
+        .open_evidence(&object, None, crate::store::Purpose::Render, false)
+        .await?;
+    let drawn = if pdf {
+        let file = spool(&state.settings.data_dir, fetched.body).await?;
+        render::plain_pdf(file.path(), page, render::VIEW_WIDTH).await
+    } else {
+        let mut bytes = Vec::with_capacity(material.size.max(0) as usize);
+        let mut body = fetched.body;
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        render::plain_image(bytes.into(), render::VIEW_WIDTH).await
+    };
+    let raster = drawn.map_err(render_error)?;
+    let raster = match &key {
+        Some(key) => render::keep(&cache, key, raster)
+            .await
+            .map_err(render_error)?,
+        None => raster,
+    };
+    Ok((raster, false))
 }
 
 /// The PDF written to a private temporary file for the renderer (removed when dropped).

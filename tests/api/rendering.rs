@@ -116,6 +116,13 @@ async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_o
     let of = first["of"].as_i64().unwrap();
     let view_event = views.iter().find(|e| e.seq == of).expect("the view event");
     assert_eq!(first["code"].as_str().unwrap(), &view_event.hash[..8]);
+    // The second viewer's picture was drawn from the first one's plain raster, marked anew.
+    let second: serde_json::Value = serde_json::from_str(&rendered[1].details).unwrap();
+    assert_eq!(
+        (&first["cached"], &second["cached"]),
+        (&false.into(), &true.into())
+    );
+    assert_eq!(second["sha256"], hex::encode(sha2::Sha256::digest(&theirs)));
 
     // A staff member traces the saved picture, and the code typed off it, to that viewing.
     let traced = staff
@@ -344,4 +351,134 @@ async fn no_door_hands_a_view_only_person_any_part_of_an_original() {
         served >= 12,
         "the views and viewer pages are served ({served})"
     );
+}
+
+/// The plain rasters kept by the render cache (`{data_dir}/render-cache/*.raster`).
+fn cached_rasters(app: &crate::helpers::TestApp) -> Vec<String> {
+    let dir = app.state.settings.data_dir.join("render-cache");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".raster"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_page_viewed_again_is_drawn_from_the_cache_and_marked_anew_each_time() {
+    if renderers_missing() {
+        return;
+    }
+    let app = spawn_app().await;
+    let pdf = two_page_pdf();
+    let (_, party, case_id, id) = released(&app, "勘查笔录.pdf", &pdf, false).await;
+    let page = |n: u32| format!("/cases/{case_id}/materials/{id}/view?page={n}");
+    let mut bodies = Vec::new();
+    for n in [1, 1, 2, 1] {
+        let res = party.get(&page(n)).await;
+        assert_status(&res, StatusCode::OK);
+        bodies.push(res.bytes().await.unwrap());
+    }
+    let cached: Vec<serde_json::Value> = events(&app, "material.rendered")
+        .await
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.details).unwrap()["cached"].clone())
+        .collect();
+    // pdftoppm ran once per page: the second and third views of page 1 ran nothing.
+    assert_eq!(cached, [false, true, false, true]);
+    let sha = hex::encode(sha2::Sha256::digest(&pdf));
+    assert_eq!(
+        cached_rasters(&app),
+        [
+            format!("{sha}-p1-w1600.raster"),
+            format!("{sha}-p2-w1600.raster")
+        ]
+    );
+    // Every view its own mark (its own access code), never a copy of an earlier answer.
+    assert_ne!(bodies[0], bodies[1]);
+    assert_ne!(bodies[1], bodies[3]);
+    let first = image::load_from_memory(&bodies[0]).unwrap();
+    let again = image::load_from_memory(&bodies[1]).unwrap();
+    assert_eq!(first.width(), 1600);
+    assert_eq!(
+        (first.width(), first.height()),
+        (again.width(), again.height())
+    );
+
+    // A cached file damaged on disk is a miss: drawn again, and replaced.
+    let file = app
+        .state
+        .settings
+        .data_dir
+        .join("render-cache")
+        .join(format!("{sha}-p1-w1600.raster"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    assert_status(&party.get(&page(1)).await, StatusCode::OK);
+    assert_status(&party.get(&page(1)).await, StatusCode::OK);
+    let last: Vec<serde_json::Value> = events(&app, "material.rendered")
+        .await
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.details).unwrap()["cached"].clone())
+        .collect();
+    assert_eq!(last, [true, false], "drawn again, then found");
+}
+
+#[tokio::test]
+async fn gc_lists_the_render_cache_beyond_its_bound_and_empties_it_at_a_bound_of_zero() {
+    use crate::cli::{run, stdout};
+    use evidence_portal::render::{Cache, Key, Raster};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut env = crate::helpers::test_env(tmp.path()).await;
+    let cache = Cache::new(tmp.path(), 1 << 20);
+    for n in 1..=3u8 {
+        let key = Key::new(&format!("{n:02x}").repeat(32), 1, 1600).unwrap();
+        let card = Raster {
+            width: 100,
+            height: 100,
+            channels: 1,
+            pixels: vec![n; 10_000],
+        };
+        cache.put(&key, &card).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(15));
+    }
+    // Room for two of the three: the least recently used is beyond the bound.
+    env.insert("PORTAL_RENDER_CACHE_BYTES".into(), "20100".into());
+    let listed = stdout(&run(&["gc"], &env, ""));
+    assert!(
+        listed.contains("cached  ") && listed.contains(&"01".repeat(32)),
+        "{listed}"
+    );
+    assert!(!listed.contains(&"02".repeat(32)), "{listed}");
+    assert!(
+        listed.contains("render cache: 2 file(s)") && listed.contains("run with --delete"),
+        "{listed}"
+    );
+    let deleted = stdout(&run(&["gc", "--delete"], &env, ""));
+    assert!(deleted.contains("deleted  "), "{deleted}");
+    assert_eq!(cached_files(tmp.path()), 2);
+    env.insert("PORTAL_RENDER_CACHE_BYTES".into(), "0".into());
+    let emptied = stdout(&run(&["gc", "--delete"], &env, ""));
+    assert!(emptied.contains("render cache: 0 file(s)"), "{emptied}");
+    assert_eq!(cached_files(tmp.path()), 0);
+}
+
+fn cached_files(data_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(data_dir.join("render-cache"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".raster")
+        })
+        .count()
 }

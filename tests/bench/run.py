@@ -553,6 +553,16 @@ def main():
                              for m in re.finditer(r"verify (\d+) entries: ([\d.]+) s \(server CPU ([\d.]+) s", out)}
         results["verify"]["output"] = out.strip().splitlines()
         print("verify done", flush=True)
+
+        # --- showing without handing over (issue 32): rendered views beside pdftoppm alone
+        settle()
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "tests/bench/render.py"),
+                              "--portal-bin", args.portal_bin, "--runs", "3" if args.quick else "7"],
+                             capture_output=True, text=True)
+        results["render"] = {m.group(1): float(m.group(2))
+                             for m in re.finditer(r"^render (\w+): ([\d.]+) ", out.stdout, re.M)}
+        results["render"]["output"] = (out.stdout + out.stderr).strip().splitlines()
+        print("render done", flush=True)
     finally:
         for p in procs:
             p.terminate()
@@ -628,6 +638,17 @@ def report(r, args, runs, wrk_s):
         row("/verify, 10,000-entry zip, s", v["10000"]["seconds"], None, "", None, "", True)
         row("/verify, 30,000-entry zip, s", v["30000"]["seconds"], None, "", None, "≤ 5 × 10,000 (linear)",
             v["30000"]["seconds"] <= 5 * v["10000"]["seconds"])
+    rd = r.get("render") or {}
+    if "cold_first_page" in rd:
+        png = rd.get("pdftoppm_png")
+        row("render: scanned PDF page, cold, ms", rd["cold_first_page"], png, "pdftoppm -png",
+            rd["cold_first_page"] / png if png else None, "≤ 500 ms", rd["cold_first_page"] <= 500)
+        row("render: cached page + mark, ms", rd["cached_page"], rd.get("pdftoppm_ppm"), "pdftoppm PPM",
+            None, "≤ 30 ms", rd["cached_page"] <= 30)
+        row("render: 12 MP photo, ms", rd["photo_12mp"], None, "", None, "≤ 300 ms", rd["photo_12mp"] <= 300)
+        if "pdftoppm_peak_rss" in rd:
+            row("render: pdftoppm peak RSS, MiB", rd["pdftoppm_peak_rss"], None, "", None, "≤ 512 MiB",
+                rd["pdftoppm_peak_rss"] <= 512)
     s = r["startup"]
     row("idle RSS, MiB", s["idle_rss_mib"], None, "", None, "≤ 32 MiB", s["idle_rss_mib"] <= 32)
     row("start with migrations, ms", s["with_migrations_s"] * 1000, None, "", None, "≤ 1000 ms",
