@@ -513,34 +513,7 @@ fn enrolment_on(page: &str) -> (String, String) {
 async fn a_pending_enrolment_belongs_to_the_session_that_began_it() {
     let app = spawn_app().await;
     // An administrator without a factor yet, signed in twice with the password alone.
-    let (_, code) = evidence_portal::accounts::create(
-        &app.state.db,
-        &app.state.key,
-        &app.state.audit,
-        evidence_portal::audit::Actor::SYSTEM,
-        evidence_portal::accounts::NewAccount {
-            role: evidence_portal::vocab::Role::Admin,
-            identifier: evidence_portal::auth::identifier::Identifier::Username("new.admin".into()),
-            display_name: "新管理员".into(),
-            department_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    let first = app.with_client(client());
-    let csrf = first.csrf_from("/activate").await;
-    first
-        .post_form(
-            "/activate",
-            &[
-                ("csrf_token", &csrf),
-                ("identifier", "new.admin"),
-                ("code", &code.code),
-                ("password", PASSWORD),
-                ("password_repeat", PASSWORD),
-            ],
-        )
-        .await;
+    let (first, _) = crate::second_factor::admin_without_factor(&app).await;
     let second = app.with_client(client());
     assert_eq!(
         password_only(&second, "new.admin", PASSWORD).await.status(),

@@ -75,17 +75,52 @@ fn renderers_missing() -> bool {
     missing
 }
 
-#[tokio::test]
-async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_original() {
-    if renderers_missing() {
-        return;
-    }
+/// A case in the disclosure stage with a photo and a two-page PDF released, party 甲 signed in.
+struct Disclosed {
+    app: crate::helpers::TestApp,
+    staff: crate::helpers::TestApp,
+    party: crate::helpers::TestApp,
+    case_id: String,
+    picture: Vec<u8>,
+    photo_id: String,
+    pdf: Vec<u8>,
+    pdf_id: String,
+}
+
+async fn disclosed() -> Disclosed {
     let app = spawn_app().await;
     let picture = photo();
     let (staff, party, case_id, photo_id) = released(&app, "现场照片.png", &picture, false).await;
     let pdf = two_page_pdf();
     let pdf_id = uploaded(&staff, &case_id, "survey_record", "勘查笔录", "r.pdf", &pdf).await;
     decide(&staff, &case_id, &pdf_id, "release", &[]).await;
+    Disclosed {
+        app,
+        staff,
+        party,
+        case_id,
+        picture,
+        photo_id,
+        pdf,
+        pdf_id,
+    }
+}
+
+#[tokio::test]
+async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_original() {
+    if renderers_missing() {
+        return;
+    }
+    let Disclosed {
+        app,
+        staff,
+        party,
+        case_id,
+        picture,
+        photo_id,
+        pdf: _,
+        pdf_id,
+    } = disclosed().await;
     // A second party of the case.
     let code = registered(&staff, &case_id, "乙", "110101199003070038", "刘洋").await;
     let other = app.with_client(client());
@@ -312,12 +347,16 @@ async fn no_door_hands_a_view_only_person_any_part_of_an_original() {
     if renderers_missing() {
         return;
     }
-    let app = spawn_app().await;
-    let picture = photo();
-    let (staff, party, case_id, photo_id) = released(&app, "现场照片.png", &picture, false).await;
-    let pdf = two_page_pdf();
-    let pdf_id = uploaded(&staff, &case_id, "survey_record", "勘查笔录", "r.pdf", &pdf).await;
-    decide(&staff, &case_id, &pdf_id, "release", &[]).await;
+    let Disclosed {
+        app,
+        staff,
+        party,
+        case_id,
+        picture,
+        photo_id,
+        pdf,
+        pdf_id,
+    } = disclosed().await;
     let party_id = crate::cases::party_id_on(&staff, &case_id).await;
     let (agent, token) = crate::cases::agent_with_token(&app, &staff, &case_id, &party_id).await;
 

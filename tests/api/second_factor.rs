@@ -33,10 +33,9 @@ async fn password_alone(app: &TestApp, login: &str) -> TestApp {
     browser
 }
 
-#[tokio::test]
-async fn a_password_alone_opens_nothing_until_an_app_is_enrolled() {
-    let app = spawn_app().await;
-    // Created and activated as the admin pages do, the factor not yet enrolled.
+/// An administrator `new.admin` created and activated as the admin pages do, the factor not yet
+/// enrolled: their browser, and the answer to the activation.
+pub async fn admin_without_factor(app: &TestApp) -> (TestApp, reqwest::Response) {
     let (_, code) = evidence_portal::accounts::create(
         &app.state.db,
         &app.state.key,
@@ -65,6 +64,13 @@ async fn a_password_alone_opens_nothing_until_an_app_is_enrolled() {
             ],
         )
         .await;
+    (browser, res)
+}
+
+#[tokio::test]
+async fn a_password_alone_opens_nothing_until_an_app_is_enrolled() {
+    let app = spawn_app().await;
+    let (browser, res) = admin_without_factor(&app).await;
     assert_eq!(location(&res), "/admin");
     for page in ["/admin", "/staff/audit", "/account", "/inbox"] {
         let res = browser.get(page).await;
