@@ -23,3 +23,4 @@ mod english;
 mod party;
 mod second_factor;
 mod staff;
+mod view_only;
