@@ -151,15 +151,27 @@ pub async fn account_refused(
     if attempt.lock_in_force {
         refund(db, attempt.counter, attempt.account_id).await?;
     } else if attempt.count >= ACCOUNT_FAILURES {
-        let until = OffsetDateTime::now_utc() + ACCOUNT_LOCK;
-        db.execute_raw(statement(
-            db,
-            &format!("UPDATE accounts SET {lock_column} = $1, {count_column} = 0 WHERE id = $2"),
-            &format!("UPDATE accounts SET {lock_column} = ?, {count_column} = 0 WHERE id = ?"),
-            vec![until.into(), attempt.account_id.into()],
-        ))
-        .await?;
-        return Ok(true);
+        // Only where no lock holds yet: of many failures at once, one sets the lock (and is
+        // told so: the person is told once), the others find it set.
+        let now = OffsetDateTime::now_utc();
+        let backend = db.get_database_backend();
+        let set = db
+            .execute_raw(statement(
+                db,
+                &format!(
+                    "UPDATE accounts SET {lock_column} = $1, {count_column} = 0 WHERE id = $2 AND ({lock_column} IS NULL OR {lock_column} <= $3)"
+                ),
+                &format!(
+                    "UPDATE accounts SET {lock_column} = ?, {count_column} = 0 WHERE id = ? AND ({lock_column} IS NULL OR {lock_column} <= ?)"
+                ),
+                vec![
+                    (now + ACCOUNT_LOCK).into(),
+                    attempt.account_id.into(),
+                    times::bound(backend, now),
+                ],
+            ))
+            .await?;
+        return Ok(set.rows_affected() == 1);
     }
     Ok(false)
 }

@@ -16,7 +16,7 @@ mod jpeg;
 mod mark;
 pub mod pdf;
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,19 +61,29 @@ async fn slot() -> Result<tokio::sync::OwnedSemaphorePermit, RenderError> {
         .map_err(|_| RenderError::Busy)
 }
 
-/// The font, loaded once from `path` (the Simplified Chinese face of a Noto CJK collection
-/// where the file is one).
+/// The font at `path` (the Simplified Chinese face of a Noto CJK collection where the file is
+/// one), read once per path and kept. A font that cannot be read is not remembered: once the
+/// package is installed, the next view renders, without a restart.
 fn font(path: &std::path::Path) -> Result<&'static ab_glyph::FontVec, RenderError> {
-    static FONT: OnceLock<Result<ab_glyph::FontVec, String>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        // Noto Sans CJK collections hold JP, KR, SC, TC, HK: SC is the third.
-        ab_glyph::FontVec::try_from_vec_and_index(bytes.clone(), 2)
-            .or_else(|_| ab_glyph::FontVec::try_from_vec_and_index(bytes, 0))
-            .map_err(|e| format!("{}: {e}", path.display()))
-    })
-    .as_ref()
-    .map_err(|e| RenderError::NoFont(e.clone()))
+    type Loaded = Vec<(std::path::PathBuf, &'static ab_glyph::FontVec)>;
+    static FONTS: std::sync::Mutex<Loaded> = std::sync::Mutex::new(Vec::new());
+    let mut fonts = FONTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, font)) = fonts.iter().find(|(p, _)| p == path) {
+        return Ok(font);
+    }
+    // One installation has one font path: what is kept here stays small.
+    let font: &'static ab_glyph::FontVec = Box::leak(Box::new(load_font(path)?));
+    fonts.push((path.to_owned(), font));
+    Ok(font)
+}
+
+fn load_font(path: &std::path::Path) -> Result<ab_glyph::FontVec, RenderError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| RenderError::NoFont(format!("{}: {e}", path.display())))?;
+    // Noto Sans CJK collections hold JP, KR, SC, TC, HK: SC is the third.
+    ab_glyph::FontVec::try_from_vec_and_index(bytes.clone(), 2)
+        .or_else(|_| ab_glyph::FontVec::try_from_vec_and_index(bytes, 0))
+        .map_err(|e| RenderError::NoFont(format!("{}: {e}", path.display())))
 }
 
 /// Whether rendering can work here: the font reads (the readiness check and the log say so

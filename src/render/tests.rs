@@ -112,11 +112,21 @@ fn a_decompression_bomb_is_refused_before_it_is_decoded() {
 }
 
 #[test]
-fn without_its_font_nothing_is_rendered() {
-    assert!(matches!(
-        font(std::path::Path::new("/nonexistent/font.ttc")),
-        Err(RenderError::NoFont(_)) | Ok(_)
-    ));
+fn without_its_font_nothing_is_rendered_and_a_font_installed_later_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("font.ttc");
+    assert!(matches!(font(&path), Err(RenderError::NoFont(_))));
+    assert!(ready(&path).is_err());
+    // Not a font either: still refused.
+    std::fs::write(&path, b"not a font").unwrap();
+    assert!(matches!(font(&path), Err(RenderError::NoFont(_))));
+    if font_missing() {
+        return;
+    }
+    // Installed now: found without a restart.
+    std::fs::copy(font_path(), &path).unwrap();
+    assert!(font(&path).is_ok());
+    assert!(ready(&path).is_ok());
 }
 
 /// A grey test card of `side` × `side` pixels whose bytes say which one it is.

@@ -175,10 +175,9 @@ pub async fn trace_post(
         let mut field = field.map_err(super::uploads::multipart_error)?;
         parts += 1;
         if parts > 4 {
-            return Err(AppError::bad_request(
-                "form_too_large",
-                "表单字段过多 (too many fields)",
-            ));
+            return Err(AppError::FormTooLarge {
+                message: "表单字段过多：本表单最多 4 项，请从页面重新提交 (the form has too many fields: at most 4; send it again from its page)".into(),
+            });
         }
         let is_file = field.name() == Some("file");
         let mut hasher = sha2::Sha256::new();

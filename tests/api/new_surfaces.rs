@@ -242,19 +242,6 @@ async fn a_voucher_opens_only_what_its_own_application_granted() {
     );
 }
 
-async fn post_code(who: &TestApp, code: &str) -> reqwest::Response {
-    let page = who.get("/login/second-factor").await.text().await.unwrap();
-    who.post_form(
-        "/login/second-factor",
-        &[
-            ("csrf_token", &csrf_in(&page)),
-            ("code", code),
-            ("next", ""),
-        ],
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_right_password_never_clears_wrong_second_factor_codes() {
     let app = spawn_app().await;
@@ -270,7 +257,7 @@ async fn a_right_password_never_clears_wrong_second_factor_codes() {
             "the password stays right"
         );
         for _ in 0..4 {
-            let res = post_code(&browser, "000000").await;
+            let res = crate::second_factor::post_code(&browser, "000000").await;
             assert_eq!(res.status(), StatusCode::BAD_REQUEST);
             refusals.push(res.text().await.unwrap());
         }
@@ -283,7 +270,7 @@ async fn a_right_password_never_clears_wrong_second_factor_codes() {
     let browser = app.with_client(client());
     password_only(&browser, "wang.li", PASSWORD).await;
     let code = crate::helpers::next_second_factor_code(&app.address, "wang.li").unwrap();
-    let res = post_code(&browser, &code).await;
+    let res = crate::second_factor::post_code(&browser, &code).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("锁定"));
     assert_eq!(browser.get("/staff").await.status(), StatusCode::SEE_OTHER);
@@ -306,7 +293,7 @@ async fn a_right_password_never_clears_wrong_second_factor_codes() {
         .await
         .unwrap();
     let code = crate::helpers::next_second_factor_code(&app.address, "wang.li").unwrap();
-    let res = post_code(&browser, &code).await;
+    let res = crate::second_factor::post_code(&browser, &code).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let staff = account::Entity::find()
         .filter(account::Column::LoginMasked.eq("wang.li"))
@@ -383,21 +370,6 @@ async fn ipv6_clients_are_counted_per_64() {
     assert_eq!(statuses[2], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
 }
 
-/// Makes every session look as if it passed its second factor ten minutes ago.
-async fn age_second_factor(app: &TestApp) {
-    use evidence_portal::db::entities::session;
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::SecondFactorAt,
-            sea_orm::sea_query::Expr::value(Some(
-                time::OffsetDateTime::now_utc() - time::Duration::minutes(10),
-            )),
-        )
-        .exec(&app.state.db)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn creating_and_enabling_accounts_and_the_applications_export_ask_again() {
     let app = spawn_app().await;
@@ -409,7 +381,7 @@ async fn creating_and_enabling_accounts_and_the_applications_export_ask_again() 
         .into_iter()
         .find(|d| d.code == "110105")
         .unwrap();
-    age_second_factor(&app).await;
+    crate::second_factor::age_second_factor(&app).await;
     let before = account::Entity::find().count(&app.state.db).await.unwrap();
     let csrf = admin.csrf_from("/admin").await;
     let res = admin
@@ -485,11 +457,33 @@ async fn creating_and_enabling_accounts_and_the_applications_export_ask_again() 
     // With a fresh pass it downloads.
     let code = crate::helpers::next_second_factor_code(&app.address, "wang.li").unwrap();
     assert_eq!(
-        post_code(&staff, &code).await.status(),
+        crate::second_factor::post_code(&staff, &code)
+            .await
+            .status(),
         StatusCode::SEE_OTHER
     );
     let res = staff.get("/staff/applications.csv").await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Posts the code that confirms enrolment `factor_id`, with the CSRF token of `page`.
+async fn confirm(
+    who: &TestApp,
+    page: &str,
+    factor_id: &str,
+    name: &str,
+    code: &str,
+) -> reqwest::Response {
+    who.post_form(
+        "/account/second-factor/totp/confirm",
+        &[
+            ("csrf_token", &csrf_in(page)),
+            ("factor_id", factor_id),
+            ("name", name),
+            ("code", code),
+        ],
+    )
+    .await
 }
 
 /// The key and the enrolment id on an enrolment page.
@@ -542,17 +536,7 @@ async fn a_pending_enrolment_belongs_to_the_session_that_began_it() {
         .text()
         .await
         .unwrap();
-    let res = second
-        .post_form(
-            "/account/second-factor/totp/confirm",
-            &[
-                ("csrf_token", &csrf_in(&other_page)),
-                ("factor_id", &factor_id),
-                ("name", "x"),
-                ("code", "000000"),
-            ],
-        )
-        .await;
+    let res = confirm(&second, &other_page, &factor_id, "x", "000000").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let html = res.text().await.unwrap();
     assert!(
@@ -566,17 +550,7 @@ async fn a_pending_enrolment_belongs_to_the_session_that_began_it() {
     let right =
         evidence_portal::auth::second_factor::code_at(&secret, time::OffsetDateTime::now_utc())
             .unwrap();
-    let res = second
-        .post_form(
-            "/account/second-factor/totp/confirm",
-            &[
-                ("csrf_token", &csrf_in(&other_page)),
-                ("factor_id", &factor_id),
-                ("name", "x"),
-                ("code", &right),
-            ],
-        )
-        .await;
+    let res = confirm(&second, &other_page, &factor_id, "x", &right).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "not its enrolment");
     assert_eq!(second.get("/admin").await.status(), StatusCode::SEE_OTHER);
     let confirmed = second_factor::Entity::find()
@@ -597,17 +571,44 @@ async fn a_pending_enrolment_belongs_to_the_session_that_began_it() {
         .exec(&app.state.db)
         .await
         .unwrap();
-    let res = first
-        .post_form(
-            "/account/second-factor/totp/confirm",
-            &[
-                ("csrf_token", &csrf_in(&page)),
-                ("factor_id", &factor_id),
-                ("name", "手机"),
-                ("code", &right),
-            ],
-        )
-        .await;
+    let res = confirm(&first, &page, &factor_id, "手机", &right).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "expired");
     assert!(!res.text().await.unwrap().contains(r#"id="totp-secret""#));
+}
+
+#[tokio::test]
+async fn twenty_wrong_codes_at_once_lock_once_and_tell_the_person_once() {
+    let app = spawn_app().await;
+    let _staff = staff_of(&app, "110105", "wang.li").await;
+    let browser = app.with_client(client());
+    password_only(&browser, "wang.li", PASSWORD).await;
+    let page = browser
+        .get("/login/second-factor")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("code", "000000"),
+        ("next", ""),
+    ];
+    let tries = (0..20).map(|_| browser.post_form("/login/second-factor", &fields));
+    for res in futures_util::future::join_all(tries).await {
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let told = notification::Entity::find()
+        .filter(notification::Column::Event.eq("second_factor.locked"))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(told, 1, "one lock, one message");
+    let staff = account::Entity::find()
+        .filter(account::Column::LoginMasked.eq("wang.li"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(staff.second_factor_locked_until.is_some());
 }

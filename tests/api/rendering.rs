@@ -521,3 +521,29 @@ fn cached_files(data_dir: &std::path::Path) -> usize {
         })
         .count()
 }
+
+#[tokio::test]
+async fn without_its_font_nothing_unmarked_is_shown_and_readiness_says_so() {
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert(
+            "PORTAL_WATERMARK_FONT".into(),
+            "/nonexistent/NotoSansCJK-Regular.ttc".into(),
+        );
+    })
+    .await;
+    let picture = photo();
+    let (_, party, case_id, id) = released(&app, "现场照片.png", &picture, false).await;
+    let res = party
+        .get(&format!("/cases/{case_id}/materials/{id}/view"))
+        .await;
+    assert_status(&res, StatusCode::SERVICE_UNAVAILABLE);
+    let body = res.bytes().await.unwrap();
+    assert_ne!(
+        hex::encode(sha2::Sha256::digest(&body)),
+        hex::encode(sha2::Sha256::digest(&picture))
+    );
+    assert!(events(&app, "material.rendered").await.is_empty());
+    let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "the rest of the portal serves on");
+    assert_eq!(ready["degraded"][0], "rendering");
+}

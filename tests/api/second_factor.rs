@@ -12,7 +12,8 @@ use crate::auth::{PASSWORD, admin, events, location, password_only};
 use crate::cases::{open_case, staff_of};
 use crate::helpers::{TestApp, client, csrf_in, enrolled, spawn_app};
 
-async fn post_code(who: &TestApp, code: &str) -> reqwest::Response {
+/// Posts a second-factor code from the challenge page (then to `/staff/cases`).
+pub async fn post_code(who: &TestApp, code: &str) -> reqwest::Response {
     let page = who.get("/login/second-factor").await.text().await.unwrap();
     who.post_form(
         "/login/second-factor",
@@ -233,8 +234,8 @@ async fn a_recovery_code_replaces_the_app_once() {
     );
 }
 
-/// Makes every session of `login` look as if it passed its second factor ten minutes ago.
-async fn age_second_factor(app: &TestApp) {
+/// Makes every session look as if it passed its second factor ten minutes ago.
+pub async fn age_second_factor(app: &TestApp) {
     session::Entity::update_many()
         .col_expr(
             session::Column::SecondFactorAt,
