@@ -67,7 +67,9 @@ async fn slot() -> Result<tokio::sync::OwnedSemaphorePermit, RenderError> {
 fn font(path: &std::path::Path) -> Result<&'static ab_glyph::FontVec, RenderError> {
     type Loaded = Vec<(std::path::PathBuf, &'static ab_glyph::FontVec)>;
     static FONTS: std::sync::Mutex<Loaded> = std::sync::Mutex::new(Vec::new());
-    let mut fonts = FONTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut fonts = FONTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, font)) = fonts.iter().find(|(p, _)| p == path) {
         return Ok(font);
     }
@@ -78,8 +80,8 @@ fn font(path: &std::path::Path) -> Result<&'static ab_glyph::FontVec, RenderErro
 }
 
 fn load_font(path: &std::path::Path) -> Result<ab_glyph::FontVec, RenderError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| RenderError::NoFont(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| RenderError::NoFont(format!("{}: {e}", path.display())))?;
     // Noto Sans CJK collections hold JP, KR, SC, TC, HK: SC is the third.
     ab_glyph::FontVec::try_from_vec_and_index(bytes.clone(), 2)
         .or_else(|_| ab_glyph::FontVec::try_from_vec_and_index(bytes, 0))
