@@ -133,34 +133,67 @@ impl ManifestKey {
 
     /// Checks a compact JWS made by [`ManifestKey::sign`] and returns its payload.
     pub fn verify(&self, jws: &str) -> Result<Vec<u8>, VerifyError> {
-        let jws = jws.trim();
-        let mut parts = jws.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(VerifyError::Malformed);
-        };
-        let header: serde_json::Value = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(VerifyError::Malformed)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(p)
-            .map_err(|_| VerifyError::Malformed)?;
-        if header["alg"] != "EdDSA" {
-            return Err(VerifyError::Algorithm);
+        verify_with(&self.public, &self.kid, jws)
+    }
+}
+
+/// The public half alone, read from the PEM [`ManifestKey::public_pem`] wrote: what checks a
+/// signature where the private key is not (a backup's manifest).
+pub struct PublicKey {
+    public: Vec<u8>,
+    kid: String,
+}
+
+impl PublicKey {
+    /// `None` unless `text` is a PEM Ed25519 SubjectPublicKeyInfo.
+    pub fn from_pem(text: &str) -> Option<Self> {
+        let der = unpem(text, "PUBLIC KEY")?;
+        let public = der.strip_prefix(&SPKI_PREFIX[..])?.to_vec();
+        if public.len() != 32 {
+            return None;
         }
-        if let Some(kid) = header["kid"].as_str().filter(|k| *k != self.kid) {
-            return Err(VerifyError::OtherKey(kid.to_owned()));
-        }
-        let key = DecodingKey::from_ed_der(&self.public);
-        let signing_input = &jws[..h.len() + 1 + p.len()];
-        match jsonwebtoken::crypto::verify(s, signing_input.as_bytes(), &key, Algorithm::EdDSA) {
-            Ok(true) => Ok(payload),
-            Ok(false) => Err(VerifyError::BadSignature),
-            Err(_) => Err(VerifyError::Malformed),
-        }
+        let kid = hex::encode(&Sha256::digest(&public)[..8]);
+        Some(PublicKey { public, kid })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// As [`ManifestKey::verify`].
+    pub fn verify(&self, jws: &str) -> Result<Vec<u8>, VerifyError> {
+        verify_with(&self.public, &self.kid, jws)
+    }
+}
+
+fn verify_with(public: &[u8], own_kid: &str, jws: &str) -> Result<Vec<u8>, VerifyError> {
+    let jws = jws.trim();
+    let mut parts = jws.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(VerifyError::Malformed);
+    };
+    let header: serde_json::Value = URL_SAFE_NO_PAD
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(VerifyError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(p)
+        .map_err(|_| VerifyError::Malformed)?;
+    if header["alg"] != "EdDSA" {
+        return Err(VerifyError::Algorithm);
+    }
+    if let Some(kid) = header["kid"].as_str().filter(|k| *k != own_kid) {
+        return Err(VerifyError::OtherKey(kid.to_owned()));
+    }
+    let key = DecodingKey::from_ed_der(public);
+    let signing_input = &jws[..h.len() + 1 + p.len()];
+    match jsonwebtoken::crypto::verify(s, signing_input.as_bytes(), &key, Algorithm::EdDSA) {
+        Ok(true) => Ok(payload),
+        Ok(false) => Err(VerifyError::BadSignature),
+        Err(_) => Err(VerifyError::Malformed),
     }
 }
 
@@ -217,6 +250,14 @@ mod tests {
                 .starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA")
         );
         assert_eq!(key.jwks()["keys"][0]["kid"], key.kid());
+        let public = PublicKey::from_pem(&key.public_pem()).unwrap();
+        assert_eq!(public.kid(), key.kid());
+        assert_eq!(public.verify(&jws).unwrap(), manifest);
+        assert_eq!(public.verify(&tampered), Err(VerifyError::BadSignature));
+        assert!(
+            PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+                .is_none()
+        );
     }
 
     proptest::proptest! {

@@ -27,8 +27,9 @@ pub enum StartupError {
     },
     #[error("cannot open the database {url}: {source}")]
     Database { url: String, source: sea_orm::DbErr },
-    #[error("cannot apply database migrations: {0}")]
-    Migrate(sea_orm::DbErr),
+    /// A newer schema than this binary knows, or migrations that failed (`db::upgrade`).
+    #[error("{0}")]
+    Upgrade(#[from] crate::db::upgrade::UpgradeError),
     #[error("cannot open the object store: {0}")]
     Store(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -52,9 +53,10 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
             url: settings.database_url.redacted(),
             source,
         })?;
-    crate::db::migrate(&db)
-        .await
-        .map_err(StartupError::Migrate)?;
+    let upgraded = crate::db::upgrade::upgrade(&db, time::OffsetDateTime::now_utc()).await?;
+    if let Some(copy) = &upgraded.backup {
+        tracing::info!(copy = %copy.display(), migrations = upgraded.applied.len(), "database copied aside before migrating");
+    }
     let store = Store::open_with(
         &settings.store_url,
         &settings.store_options,
@@ -114,7 +116,7 @@ pub fn prepare_sqlite_file(settings: &Settings) -> Result<(), StartupError> {
 }
 
 /// The file a `sqlite://path?…` URL names, if any (not in-memory).
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -179,6 +181,12 @@ impl Application {
         tokio::spawn(crate::cases::reminders::keep_reminding(
             state.db.clone(),
             state.channels,
+            state.clock.clone(),
+        ));
+        // Clears personal data past its period (`retention`), hourly, on every instance.
+        tokio::spawn(crate::retention::keep_sweeping(
+            state.db.clone(),
+            state.audit.clone(),
             state.clock.clone(),
         ));
         let bind = state.settings.bind;

@@ -74,17 +74,40 @@ pub async fn latest(
     let Some(newest) = store.keys_under(PREFIX).await?.into_iter().max() else {
         return Ok(None);
     };
-    let object = ObjectKey::from_stored(&newest)?;
-    let jws = store.get_small(&object).await?;
+    read(store, key, &ObjectKey::from_stored(&newest)?)
+        .await
+        .map(Some)
+}
+
+/// The checkpoint of `seq`, if the store has one, its signature checked.
+pub async fn at(
+    store: &Store,
+    key: &ManifestKey,
+    seq: i64,
+) -> Result<Option<Checkpoint>, CheckpointError> {
+    match read(store, key, &ObjectKey::audit_checkpoint(seq)).await {
+        Ok(cp) => Ok(Some(cp)),
+        Err(CheckpointError::Store(StoreError::NotFound(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn read(
+    store: &Store,
+    key: &ManifestKey,
+    object: &ObjectKey,
+) -> Result<Checkpoint, CheckpointError> {
+    let name = object.as_str().to_owned();
+    let jws = store.get_small(object).await?;
     let payload = key
         .verify(&String::from_utf8_lossy(&jws))
-        .map_err(|_| CheckpointError::Forged(newest.clone()))?;
+        .map_err(|_| CheckpointError::Forged(name.clone()))?;
     let checkpoint: Checkpoint =
-        serde_json::from_slice(&payload).map_err(|_| CheckpointError::Forged(newest.clone()))?;
+        serde_json::from_slice(&payload).map_err(|_| CheckpointError::Forged(name.clone()))?;
     if checkpoint.kind != "audit-checkpoint" {
-        return Err(CheckpointError::Forged(newest));
+        return Err(CheckpointError::Forged(name));
     }
-    Ok(Some(checkpoint))
+    Ok(checkpoint)
 }
 
 /// What a verified chain says about a checkpoint: `None` if it agrees, else why not.

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod export;
 pub mod read;
+pub mod restored;
 pub mod transfers;
 pub mod verify;
 mod writer;
@@ -86,11 +87,14 @@ pub enum Action {
     SecondFactorEnrol,
     SecondFactorRemove,
     SecondFactorReset,
+    /// The installation was restored from a backup: the backup's chain head, when it was
+    /// taken, and the events lost after it (`backup::restore`; `audit verify` reads it).
+    SystemRestore,
 }
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 52] = [
+    pub const ALL: [Action; 53] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -143,6 +147,7 @@ impl Action {
         Action::SecondFactorEnrol,
         Action::SecondFactorRemove,
         Action::SecondFactorReset,
+        Action::SystemRestore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -199,6 +204,7 @@ impl Action {
             Action::SecondFactorEnrol => "second_factor.enrol",
             Action::SecondFactorRemove => "second_factor.remove",
             Action::SecondFactorReset => "second_factor.reset",
+            Action::SystemRestore => "system.restore",
         }
     }
 }

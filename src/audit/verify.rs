@@ -151,11 +151,14 @@ pub struct Anchored {
     pub checkpoint: Option<super::checkpoint::Checkpoint>,
     /// The checkpoints could not be read or written (the chain itself verified).
     pub checkpoint_problem: Option<String>,
+    /// The restores from backups the chain records (`system.restore`), oldest first.
+    pub restores: Vec<super::restored::Restore>,
 }
 
 /// [`verify`], then the chain must reach and match the newest signed checkpoint in the store
-/// (deleting the newest events and rewinding the head is found here); then a checkpoint of the
-/// verified head is written.
+/// (deleting the newest events and rewinding the head is found here) — unless a signed,
+/// anchored restore from a backup explains the difference ([`super::restored::explains`]);
+/// then a checkpoint of the verified head is written.
 pub async fn verify_anchored(
     db: &DatabaseConnection,
     store: &crate::store::Store,
@@ -163,6 +166,7 @@ pub async fn verify_anchored(
 ) -> Result<Anchored, VerifyError> {
     use super::checkpoint;
     let verified = verify(db).await?;
+    let restores = super::restored::find(db, store, key).await?;
     let newest = match checkpoint::latest(store, key).await {
         Ok(newest) => newest,
         Err(e) => {
@@ -170,11 +174,13 @@ pub async fn verify_anchored(
                 verified,
                 checkpoint: None,
                 checkpoint_problem: Some(e.to_string()),
+                restores,
             });
         }
     };
     if let Some(cp) = &newest
         && let Some((seq, reason)) = checkpoint::disagreement(db, verified.events, cp).await?
+        && super::restored::explains(&restores, cp).is_none()
     {
         return Err(broken(seq, reason));
     }
@@ -184,6 +190,7 @@ pub async fn verify_anchored(
             verified,
             checkpoint: newest,
             checkpoint_problem: None,
+            restores,
         });
     }
     match checkpoint::write(store, key, events, &verified.head_hash).await {
@@ -191,11 +198,13 @@ pub async fn verify_anchored(
             verified,
             checkpoint: Some(cp),
             checkpoint_problem: None,
+            restores,
         }),
         Err(e) => Ok(Anchored {
             verified,
             checkpoint: newest,
             checkpoint_problem: Some(e.to_string()),
+            restores,
         }),
     }
 }

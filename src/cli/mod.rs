@@ -11,15 +11,18 @@ use clap::{Parser, Subcommand};
 use crate::audit::{Action, Actor, Event, Outcome};
 use crate::auth::{identifier, password};
 use crate::config::Settings;
-use crate::startup::{Application, StartupError};
 
+mod accounts;
+mod backup;
 mod records;
 mod render_cache;
+mod service;
 
 /// China Standard Time, in which times are printed and bare dates on the command line read.
 const CST: time::UtcOffset = crate::db::times::CST;
 
 use crate::vocab::Role;
+use accounts::{AccountAction, account};
 use records::{audit, gc, parse_from, parse_to};
 
 #[derive(Parser)]
@@ -43,6 +46,10 @@ pub struct Cli {
 enum Command {
     /// Serve the portal over HTTP until SIGINT or SIGTERM (the default).
     Serve,
+    /// Check that the database (and its schema), the object store, the audit log and the render
+    /// font answer, each within 5 s, one line each; exit 0 only when all do (for monitors and
+    /// timers). Reads only.
+    Healthcheck,
     /// Apply pending database migrations, or show their status.
     Migrate {
         #[command(subcommand)]
@@ -62,6 +69,13 @@ enum Command {
     /// generated materials) and print its sign-ins; run again, it adds nothing and prints the
     /// sign-ins again. For trying the portal, never production.
     Demo,
+    /// Back up the database (a consistent snapshot, while the portal serves), the objects not
+    /// yet in the target, and the keys if a passphrase is given, with a signed manifest; or
+    /// verify a backup (`backup verify BACKUP`).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty installation (refuses one with accounts, cases or
+    /// objects), verified first; the restore is recorded in the audit log and anchored.
+    Restore(backup::RestoreArgs),
     /// List (and with --delete remove) stored objects no material references, older than an
     /// hour (uploads interrupted before their row was written), and the render cache's files
     /// beyond PORTAL_RENDER_CACHE_BYTES (0 empties it).
@@ -89,53 +103,6 @@ enum Command {
         /// the first sign-in, which they may do at once). At most 72.
         #[arg(long, default_value_t = 0)]
         second_factor_grace_hours: u16,
-    },
-}
-
-#[derive(Subcommand)]
-enum AccountAction {
-    /// Create an inactive account and print its first access code (valid 14 days).
-    Create {
-        /// party, agent or staff.
-        #[arg(long, value_parser = account_role)]
-        role: Role,
-        /// Citizen ID number or passport number (party), lawyer licence or mobile number
-        /// (agent), username (staff).
-        #[arg(long)]
-        identifier: String,
-        /// The identifier of a foreign party is a passport number.
-        #[arg(long)]
-        passport: bool,
-        #[arg(long = "name", value_name = "DISPLAY_NAME")]
-        display_name: String,
-        /// The brigade of a staff member, by its code.
-        #[arg(long)]
-        department: Option<String>,
-    },
-    /// Issue a new access code for an account (revoking its earlier ones) and print it.
-    IssueCode {
-        #[arg(long)]
-        identifier: String,
-        /// Why (recorded in the audit log, and shown to the person at their next sign-in).
-        #[arg(long, default_value = "系统管理员在服务器上重新发放访问码")]
-        reason: String,
-    },
-    /// Remove every second factor and recovery code of a staff member or administrator (their
-    /// phone lost with their codes) and end their sessions; they enrol anew at the next sign-in.
-    ResetSecondFactor {
-        /// The sign-in name.
-        #[arg(long)]
-        username: String,
-        /// Why (recorded in the audit log).
-        #[arg(long)]
-        reason: String,
-    },
-    /// Create a brigade (department).
-    CreateDepartment {
-        #[arg(long)]
-        code: String,
-        #[arg(long)]
-        name: String,
     },
 }
 
@@ -179,13 +146,16 @@ pub fn main() -> ExitCode {
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(settings).await,
+            Command::Serve => service::serve(settings).await,
+            Command::Healthcheck => service::healthcheck(settings).await,
             Command::Migrate { action } => {
-                migrate(settings, action.unwrap_or(MigrateAction::Apply)).await
+                service::migrate(settings, action.unwrap_or(MigrateAction::Apply)).await
             }
             Command::Audit { action } => audit(settings, action).await,
             Command::Account { action } => account(settings, action).await,
             Command::Demo => demo(settings).await,
+            Command::Backup(args) => backup::backup(settings, args).await,
+            Command::Restore(args) => backup::restore(settings, args).await,
             Command::Gc {
                 delete,
                 min_age_minutes,
@@ -234,151 +204,6 @@ fn fail(line: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn serve(settings: Settings) -> Result<(), Failure> {
-    let started = std::time::Instant::now();
-    let app = Application::build(settings.clone())
-        .await
-        .map_err(|e: StartupError| e.to_string())?;
-    tracing::info!(
-        url = %format!("http://{}:{}/", settings.bind.ip(), app.port()),
-        metrics_port = app.metrics_port(),
-        ms = started.elapsed().as_millis() as u64,
-        "portal ready"
-    );
-    app.run_until_stopped().await.map_err(|e| e.to_string())?;
-    tracing::info!("portal stopped");
-    Ok(())
-}
-
-async fn account(settings: Settings, action: AccountAction) -> Result<(), Failure> {
-    use crate::accounts::{self, NewAccount};
-    use crate::auth::identifier::{self as id, Identifier};
-    let state = crate::startup::open_state(settings)
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = |e: id::IdError| Failure::Other(e.to_string());
-    let print_code = |login: &str, code: crate::auth::access_code::IssuedCode| {
-        let expires = code.expires_at.to_offset(CST);
-        println!(
-            "{login}  access code {}  valid until {} {:02}:{:02} (UTC+8)",
-            code.code,
-            expires.date(),
-            expires.hour(),
-            expires.minute()
-        );
-    };
-    match action {
-        AccountAction::Create {
-            role,
-            identifier,
-            passport,
-            display_name,
-            department,
-        } => {
-            let ident = Identifier::for_role(role, &identifier, passport).map_err(text)?;
-            let department_id = match (role, department) {
-                (Role::Staff, Some(code)) => Some(
-                    accounts::departments(&state.db)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .into_iter()
-                        .find(|d| d.code == code)
-                        .ok_or_else(|| format!("no brigade with the code {code}"))?
-                        .id,
-                ),
-                (Role::Staff, None) => {
-                    return Err(Failure::Other("--department is required for staff".into()));
-                }
-                _ => None,
-            };
-            let new = NewAccount {
-                role,
-                identifier: ident,
-                display_name: display_name.trim().to_owned(),
-                department_id,
-            };
-            let (acc, code) =
-                accounts::create(&state.db, &state.key, &state.audit, Actor::SYSTEM, new)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            print_code(&acc.login_masked, code);
-        }
-        AccountAction::IssueCode { identifier, reason } => {
-            let found = crate::auth::signin::find_account(&state.db, &state.key, &identifier)
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(text)?;
-            let (_, acc) = found.ok_or_else(|| "no account has this identifier".to_owned())?;
-            let by = accounts::ResetBy {
-                actor: Actor::SYSTEM,
-                label: "系统管理员 (administrator)".into(),
-                reason,
-            };
-            let (acc, code) = accounts::reset(
-                &state.db,
-                &state.key,
-                &state.audit,
-                state.channels,
-                by,
-                acc.id,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            print_code(&acc.login_masked, code);
-        }
-        AccountAction::ResetSecondFactor { username, reason } => {
-            let username = id::normalise_username(&username).map_err(text)?;
-            let key = Identifier::Username(username.clone()).login_key(&state.key);
-            let acc = crate::db::accounts::find_by_login_key(&state.db, &key)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no account has the sign-in name {username}"))?;
-            if !crate::auth::second_factor::required(acc.role) {
-                return Err(Failure::Other(
-                    "only officers and administrators have a second factor".into(),
-                ));
-            }
-            let reason = reason.trim().to_owned();
-            if reason.is_empty() || reason.chars().count() > 200 {
-                return Err(Failure::Other(
-                    "--reason must be 1 to 200 characters".into(),
-                ));
-            }
-            state
-                .audit
-                .record(
-                    Event::new(Actor::SYSTEM, Action::SecondFactorReset, Outcome::Allowed).details(
-                        serde_json::json!({ "account_id": acc.id, "login": acc.login_masked, "by": "cli", "reason": reason }),
-                    ),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let removed = crate::auth::second_factor::reset(&state.db, acc.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            crate::auth::session::revoke_all(&state.db, acc.id, None)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "removed {removed} second factor(s) of {username}; at the next sign-in they enrol a new one"
-            );
-        }
-        AccountAction::CreateDepartment { code, name } => {
-            let dep = accounts::create_department(
-                &state.db,
-                &state.audit,
-                Actor::SYSTEM,
-                code.trim(),
-                name.trim(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            println!("created brigade {} {} ({})", dep.code, dep.name, dep.id);
-        }
-    }
-    Ok(())
-}
-
 async fn demo(settings: Settings) -> Result<(), Failure> {
     let public = settings.public_url.clone();
     let state = crate::startup::open_state(settings)
@@ -420,30 +245,6 @@ async fn demo(settings: Settings) -> Result<(), Failure> {
             "  the staff member's second factor: add this key to an authenticator app (time-based, 6 digits, 30 s): {}",
             crate::auth::second_factor::base32(crate::demo::STAFF_TOTP_SECRET)
         );
-    }
-    Ok(())
-}
-
-async fn migrate(settings: Settings, action: MigrateAction) -> Result<(), Failure> {
-    crate::startup::prepare_sqlite_file(&settings).map_err(|e| e.to_string())?;
-    let db = crate::db::connect(&settings.database_url, settings.db_timeout)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot open the database {}: {e}",
-                settings.database_url.redacted()
-            )
-        })?;
-    if let MigrateAction::Apply = action {
-        crate::db::migrate(&db)
-            .await
-            .map_err(|e| format!("cannot apply database migrations: {e}"))?;
-    }
-    let status = crate::db::migration_status(&db)
-        .await
-        .map_err(|e| format!("cannot read migration status: {e}"))?;
-    for (name, applied) in status {
-        println!("{}  {name}", if applied { "applied" } else { "pending" });
     }
     Ok(())
 }
@@ -582,17 +383,4 @@ fn prompt_password_twice() -> Result<String, String> {
         return Err("the two passwords differ".into());
     }
     Ok(first)
-}
-
-/// The roles `account create` makes (administrators have `create-admin`).
-fn account_role(value: &str) -> Result<Role, String> {
-    Role::parse(value)
-        .filter(|r| *r != Role::Admin)
-        .ok_or_else(|| {
-            let roles: Vec<&str> = [Role::Party, Role::Agent, Role::Staff]
-                .iter()
-                .map(|r| r.as_str())
-                .collect();
-            format!("one of {}", roles.join(", "))
-        })
 }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod cases;
 pub mod entities;
 pub mod times;
+pub mod upgrade;
 
 use std::time::Duration;
 

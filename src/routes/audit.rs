@@ -310,6 +310,8 @@ struct VerifyPage {
     /// The newest signed checkpoint: "event N, hash H, at T".
     checkpoint: Option<String>,
     checkpoint_problem: Option<String>,
+    /// The restores from backups the chain records (`audit::restored`), in words.
+    restores: Vec<String>,
 }
 
 /// `POST /admin/audit/verify`: checks the whole hash chain now and shows the count and head
@@ -342,6 +344,7 @@ pub async fn audit_verify_post(
                     )
                 }),
                 checkpoint_problem: a.checkpoint_problem.clone(),
+                restores: a.restores.iter().map(ToString::to_string).collect(),
             },
             Outcome::Allowed,
             serde_json::json!({
@@ -358,6 +361,7 @@ pub async fn audit_verify_post(
                 head_hash: String::new(),
                 checkpoint: None,
                 checkpoint_problem: None,
+                restores: Vec::new(),
             },
             Outcome::Failed,
             serde_json::json!({ "broken_at": b.seq, "reason": b.reason }),
