@@ -1,12 +1,13 @@
 //! PDF pages drawn by Debian's `pdftoppm` (poppler-utils), in a child process: PDFs come from
 //! outside, and renderers crash, loop and allocate on hostile files. The child gets at most
-//! 1 GiB of address space and 20 s of CPU (`setrlimit` before it starts), 30 s of wall time
+//! 1 GiB of address space and 15 s of CPU (`setrlimit` before it starts), 15 s of wall time
 //! (then it is killed), writes into a private temporary directory, and its failure is an
 //! unreadable file, never the portal's. `pdftoppm` substitutes a CJK font for the
-//! non-embedded SimSun/SimHei of government PDFs (through fontconfig and Debian's Noto CJK).
+//! non-embedded SimSun/SimHei of government PDFs (through fontconfig, the lang of the font's
+//! character collection — Adobe-GB1 is zh-cn — and Debian's Noto CJK; the character maps such
+//! as `UniGB-UCS2-H` are Debian's poppler-data).
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -14,46 +15,20 @@ use tokio::io::AsyncReadExt;
 use super::{Raster, RenderError};
 
 const MEMORY: u64 = 1024 * 1024 * 1024;
-const CPU_SECONDS: u64 = 20;
-const WALL: Duration = Duration::from_secs(30);
+/// The child's CPU and wall time: with a 5-s wait for a slot they end inside the portal's
+/// deadline for an answer (25 s by default, `limits::answer_in_time`), so a file too costly to
+/// draw is answered "cannot be shown online", not a 503 that invites the same wait again.
+const CPU_SECONDS: u64 = 15;
+pub(super) const WALL: Duration = Duration::from_secs(15);
 /// The most pages a PDF may have to be shown online.
 pub const MAX_PAGES: u32 = 2000;
 
 fn limited(program: &str) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(program);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // SAFETY: between fork and exec only async-signal-safe calls (setrlimit) run.
-    unsafe {
-        command.pre_exec(|| {
-            let set = |resource, limit: u64| {
-                let rl = libc::rlimit {
-                    rlim_cur: limit as libc::rlim_t,
-                    rlim_max: limit as libc::rlim_t,
-                };
-                if libc::setrlimit(resource, &rl) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            };
-            set(libc::RLIMIT_AS, MEMORY)?;
-            set(libc::RLIMIT_CPU, CPU_SECONDS)?;
-            set(libc::RLIMIT_CORE, 0)?;
-            Ok(())
-        });
-    }
-    command
+    super::child(program, MEMORY, CPU_SECONDS)
 }
 
 fn spawn_error(e: std::io::Error, program: &str) -> RenderError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        RenderError::Missing(program.to_owned())
-    } else {
-        RenderError::Unreadable(e.to_string())
-    }
+    super::spawn_error(e, program)
 }
 
 async fn run(
@@ -69,7 +44,11 @@ async fn run(
     }
 }
 
-/// How many pages the PDF at `path` has (`pdfinfo`); an encrypted or broken file is unreadable.
+/// How many pages the PDF at `path` has (`pdfinfo`); a broken file, or one encrypted under a
+/// password (`pdfinfo` cannot open it), is unreadable. A file encrypted with an owner password
+/// only — as Chinese offices publish PDFs to forbid copying and printing — opens in every reader
+/// without one: it is counted, and its pages are drawn (`pdftoppm` opens it alike), for viewing
+/// is what its permissions allow.
 pub async fn page_count(path: &Path) -> Result<u32, RenderError> {
     let mut command = limited("pdfinfo");
     command.arg(path);
@@ -80,12 +59,6 @@ pub async fn page_count(path: &Path) -> Result<u32, RenderError> {
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    if text
-        .lines()
-        .any(|l| l.starts_with("Encrypted:") && l.contains("yes"))
-    {
-        return Err(RenderError::Unreadable("encrypted".into()));
-    }
     text.lines()
         .find_map(|l| l.strip_prefix("Pages:"))
         .and_then(|n| n.trim().parse::<u32>().ok())
@@ -141,6 +114,18 @@ pub async fn page_raster(
     };
     let complaints = complaints.await.unwrap_or_default();
     match (raster, status) {
+        // Asked for `width` columns (rows, on a page turned by /Rotate), it drew something
+        // else: a page it could not allocate (pdftoppm says "Bogus memory allocation size",
+        // draws 1 × 1 and exits 0).
+        (Ok(raster), Ok(s))
+            if s.success()
+                && raster.width.abs_diff(width) > 2
+                && raster.height.abs_diff(width) > 2 =>
+        {
+            Err(RenderError::Unreadable(format!(
+                "the page could not be drawn: {complaints}"
+            )))
+        }
         (Ok(raster), Ok(s)) if s.success() => Ok(raster),
         // It failed by itself (a broken, encrypted or missing page): what it said.
         (_, Ok(s)) if s.code().is_some_and(|c| c != 0) => Err(RenderError::Unreadable(complaints)),

@@ -416,3 +416,94 @@ fn a_picture_encoded_in_strips_is_the_file_one_encoder_writes() {
         );
     }
 }
+
+#[test]
+fn a_grey_bomb_under_the_allocation_limit_is_refused_from_its_header() {
+    // 8,000 × 8,000 grey: 64 MB, under the decoder's allocation limit, over the pixel limit;
+    // its data (one row) would be inflated, and fail, if the header were not read first.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let chunk = |png: &mut Vec<u8>, kind: &[u8], data: &[u8]| {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        png.extend_from_slice(&body);
+        png.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    };
+    let mut ihdr = 8_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&8_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    let mut row = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut row, &[0u8; 8_001]).unwrap();
+    chunk(&mut png, b"IDAT", &row.finish().unwrap());
+    chunk(&mut png, b"IEND", b"");
+    match decode(&png) {
+        Err(RenderError::Unreadable(why)) => assert_eq!(why, "too many pixels"),
+        other => panic!("{:?}", other.map(|i| (i.width(), i.height()))),
+    }
+}
+
+/// A one-page PDF whose page dictionary has `page` (its box, a rotation).
+fn page_pdf(page: &str) -> tempfile::NamedTempFile {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        format!("<< /Type /Page /Parent 2 0 R {page} >>"),
+    ];
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(b"xref\n0 4\n0000000000 65535 f \n");
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer << /Size 4 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, &pdf).unwrap();
+    file
+}
+
+fn pdftoppm_missing() -> bool {
+    let missing = !std::path::Path::new("/usr/bin/pdftoppm").exists();
+    assert!(
+        !(missing && std::env::var_os("CI").is_some()),
+        "CI installs poppler-utils"
+    );
+    missing
+}
+
+#[tokio::test]
+async fn a_page_too_large_to_draw_is_refused_and_a_turned_page_is_drawn() {
+    if pdftoppm_missing() {
+        return;
+    }
+    // 1,600 px wide, 32 million tall: pdftoppm cannot allocate it, draws 1 × 1 and exits 0.
+    let tall = page_pdf("/MediaBox [0 0 10 200000]");
+    let drawn = pdf::page_raster(tall.path(), 1, 1600, MAX_PIXELS).await;
+    assert!(
+        matches!(drawn, Err(RenderError::Unreadable(_))),
+        "{:?}",
+        drawn.map(|r| (r.width, r.height))
+    );
+    // A landscape scan turned by /Rotate: 1,600 rows, wider than that, and shown.
+    let turned = page_pdf("/MediaBox [0 0 595 842] /Rotate 90");
+    let raster = pdf::page_raster(turned.path(), 1, 1600, MAX_PIXELS)
+        .await
+        .unwrap();
+    assert_eq!((raster.width, raster.height), (2265, 1600));
+}
+
+#[test]
+fn a_page_too_costly_to_draw_is_given_up_inside_the_answer_deadline() {
+    // `limits::answer_in_time` answers 503 after 3 database and 1 store deadlines (5 s and
+    // 10 s by default): the slot wait and the child's wall time end well before, so the
+    // person reads "cannot be shown online" rather than "try again" (and waits again).
+    let deadline = Duration::from_secs(3 * 5 + 10);
+    assert!(SLOT_WAIT + pdf::WALL + Duration::from_secs(3) <= deadline);
+}
