@@ -27,6 +27,7 @@ mod m20261207_000019_bind_grants_and_second_factor_failures;
 mod m20261207_000020_add_account_language;
 mod m20261207_000021_create_case_vehicles;
 mod m20261207_000022_create_application_lookups;
+mod m20261207_000023_create_delivered_copies;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_add_account_language::Migration),
             Box::new(m20261207_000021_create_case_vehicles::Migration),
             Box::new(m20261207_000022_create_application_lookups::Migration),
+            Box::new(m20261207_000023_create_delivered_copies::Migration),
         ]
     }
 }

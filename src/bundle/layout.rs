@@ -136,11 +136,13 @@ impl Layout {
     }
 
     /// The bytes in `range` (end exclusive, within `0..total`): literal parts from memory,
-    /// objects read from the store only when their turn comes.
+    /// objects opened (for a bundle, through the gate on originals: `originals` is whether the
+    /// person may receive them) only when their turn comes.
     pub fn stream(
         &self,
         store: Store,
         range: Range<u64>,
+        originals: bool,
     ) -> BoxStream<'static, Result<Bytes, StoreError>> {
         let mut segments: Vec<Part> = Vec::new();
         let mut ranges: Vec<Range<u64>> = Vec::new();
@@ -163,9 +165,15 @@ impl Layout {
                             let slice = b.slice(within.start as usize..within.end as usize);
                             Ok(futures_util::stream::once(async move { Ok(slice) }).boxed())
                         }
-                        Part::Object { key, .. } => {
-                            store.get(&key, Some(within)).await.map(|f| f.body)
-                        }
+                        Part::Object { key, .. } => store
+                            .open_evidence(
+                                &key,
+                                Some(within),
+                                crate::store::Purpose::Bundle,
+                                originals,
+                            )
+                            .await
+                            .map(|f| f.body),
                     }
                 }
             })

@@ -58,6 +58,17 @@ pub struct Planned {
     pub layout: Layout,
 }
 
+/// What a bundle holds in place of a material's original where the installation delivers
+/// copies naming their recipient (`copies`): a stored object like any other, measured when made.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub key: ObjectKey,
+    pub content_type: String,
+    pub sha256: String,
+    pub crc32: u32,
+    pub size: u64,
+}
+
 /// Which materials an actor may take in a bundle: what they may see of the case, current
 /// evidence only (superseded versions and internal documents stay out), in upload order.
 /// A `selection` narrows it; naming anything outside it is "not found" (it may be hidden).
@@ -92,6 +103,7 @@ pub fn choose(
 
 /// Lays out the bundle of `chosen` for `actor`, reusing the generation time of an earlier
 /// bundle with the same contents.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan(
     db: &sea_orm::DatabaseConnection,
     key: &ManifestKey,
@@ -100,6 +112,7 @@ pub async fn plan(
     actor: &account::Model,
     chosen: Vec<material::Model>,
     withheld: &[(WithholdGround, usize)],
+    delivered: &std::collections::HashMap<Uuid, Delivered>,
 ) -> Result<Planned, AppError> {
     let case = &facts.case;
     let brigade = crate::db::entities::department::Entity::find_by_id(case.department_id)
@@ -107,7 +120,7 @@ pub async fn plan(
         .await?
         .map(|d| d.name)
         .unwrap_or_default();
-    let paths = entry_paths(&chosen);
+    let paths = entry_paths(&chosen, delivered);
     let files: Vec<serde_json::Value> = chosen
         .iter()
         .zip(&paths)
@@ -124,6 +137,13 @@ pub async fn plan(
                 "uploaded_at": rfc3339_cst(m.uploaded_at),
                 "released_at": (m.state == MaterialState::Released).then(|| m.decided_at.map(rfc3339_cst)).flatten(),
                 "state": m.state,
+                // The original's hash above; what is in the zip, where it is a copy, here.
+                "delivered": delivered.get(&m.id).map(|d| serde_json::json!({
+                    "sha256": d.sha256,
+                    "size": d.size,
+                    "content_type": d.content_type,
+                    "note": "带有领取人身份标记的副本，非原件 (a copy marked with its recipient, not the original)",
+                })),
             })
         })
         .collect();
@@ -207,7 +227,8 @@ pub async fn plan(
 
     let mut sums = String::new();
     for (m, path) in chosen.iter().zip(&paths) {
-        sums.push_str(&format!("{}  {path}\n", m.sha256));
+        let sha256 = delivered.get(&m.id).map_or(&m.sha256, |d| &d.sha256);
+        sums.push_str(&format!("{sha256}  {path}\n"));
     }
     sums.push_str(&format!(
         "{}  manifest.json\n",
@@ -219,12 +240,21 @@ pub async fn plan(
         .iter()
         .zip(paths)
         .map(|(m, path)| {
-            Ok(Entry::Object {
-                path,
-                key: ObjectKey::from_stored(&m.object_key)?,
-                size: m.size as u64,
-                crc32: m.crc32 as u32,
-                modified: zip_time(m.uploaded_at),
+            Ok(match delivered.get(&m.id) {
+                Some(d) => Entry::Object {
+                    path,
+                    key: d.key.clone(),
+                    size: d.size,
+                    crc32: d.crc32,
+                    modified: zip_time(m.uploaded_at),
+                },
+                None => Entry::Object {
+                    path,
+                    key: ObjectKey::from_stored(&m.object_key)?,
+                    size: m.size as u64,
+                    crc32: m.crc32 as u32,
+                    modified: zip_time(m.uploaded_at),
+                },
             })
         })
         .collect::<Result<_, StoreError>>()?;
@@ -359,18 +389,25 @@ fn usual_extension(content_type: &str) -> &'static str {
 
 /// `<kind folder>/<title>.<ext>` for each material, made distinct (ignoring case, as Windows
 /// and macOS do) by numbering repeats: `照片.jpg`, `照片 (2).jpg`.
-fn entry_paths(materials: &[material::Model]) -> Vec<String> {
+fn entry_paths(
+    materials: &[material::Model],
+    delivered: &std::collections::HashMap<Uuid, Delivered>,
+) -> Vec<String> {
     let mut taken = std::collections::HashSet::new();
     materials
         .iter()
         .map(|m| {
             let folder = crate::i18n::Locale::Zh.label(m.kind);
-            let ext = std::path::Path::new(&m.original_name)
-                .extension()
-                .and_then(|e| e.to_str())
-                .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-                .map(str::to_ascii_lowercase)
-                .unwrap_or_else(|| usual_extension(&m.content_type).to_owned());
+            let ext = match delivered.get(&m.id) {
+                // A copy is a JPEG or a PDF whatever the original was.
+                Some(d) => usual_extension(&d.content_type).to_owned(),
+                None => std::path::Path::new(&m.original_name)
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_else(|| usual_extension(&m.content_type).to_owned()),
+            };
             let mut stem = sanitize(&m.title, 100);
             // A title already ending in the extension (ASCII, any case) is not given it twice.
             // Compared on the stem's own bytes: a lower-cased copy can be shorter (the Kelvin

@@ -30,13 +30,16 @@ fn material(title: &str, original: &str, kind: &str) -> material::Model {
 
 #[test]
 fn paths_are_foldered_safe_and_distinct() {
-    let paths = entry_paths(&[
-        material("现场照片", "a.JPG", "scene_photo"),
-        material("现场照片", "b.jpg", "scene_photo"),
-        material("现场照片.jpg", "c.jpeg", "scene_photo"),
-        material("../../etc/passwd", "x", "other"),
-        material(" 图:一 ", "d.pdf", "scene_diagram"),
-    ]);
+    let paths = entry_paths(
+        &[
+            material("现场照片", "a.JPG", "scene_photo"),
+            material("现场照片", "b.jpg", "scene_photo"),
+            material("现场照片.jpg", "c.jpeg", "scene_photo"),
+            material("../../etc/passwd", "x", "other"),
+            material(" 图:一 ", "d.pdf", "scene_diagram"),
+        ],
+        &Default::default(),
+    );
     assert_eq!(
         paths,
         [
@@ -52,9 +55,15 @@ fn paths_are_foldered_safe_and_distinct() {
 #[test]
 fn a_title_ending_in_a_kelvin_sign_keeps_its_name() {
     // U+212A lower-cases to ASCII `k`: the title "scan.\u{212A}" with a file `scan.k`.
-    let paths = entry_paths(&[material("scan.\u{212A}", "scan.k", "other")]);
+    let paths = entry_paths(
+        &[material("scan.\u{212A}", "scan.k", "other")],
+        &Default::default(),
+    );
     assert_eq!(paths, ["其他/scan.\u{212A}.k"]);
-    let paths = entry_paths(&[material("报告.PDF", "r.pdf", "other")]);
+    let paths = entry_paths(
+        &[material("报告.PDF", "r.pdf", "other")],
+        &Default::default(),
+    );
     assert_eq!(paths, ["其他/报告.pdf"]);
 }
 
@@ -70,7 +79,7 @@ proptest::proptest! {
             .iter()
             .map(|(title, original)| material(title, original, "other"))
             .collect();
-        let paths = entry_paths(&materials);
+        let paths = entry_paths(&materials, &Default::default());
         proptest::prop_assert_eq!(paths.len(), materials.len());
         let mut seen = std::collections::HashSet::new();
         for path in &paths {

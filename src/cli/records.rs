@@ -12,9 +12,9 @@ pub(super) async fn audit(settings: Settings, action: AuditAction) -> Result<(),
                 settings.database_url.redacted()
             )
         })?;
-    crate::db::migrate(&db)
+    crate::db::upgrade::upgrade(&db, time::OffsetDateTime::now_utc())
         .await
-        .map_err(|e| format!("cannot apply database migrations: {e}"))?;
+        .map_err(|e| e.to_string())?;
     match action {
         AuditAction::Verify => {
             // The checkpoints live in the object store, signed with the manifest key.
@@ -30,12 +30,21 @@ pub(super) async fn audit(settings: Settings, action: AuditAction) -> Result<(),
                         a.verified.events, a.verified.head_hash
                     );
                     if let Some(cp) = &a.checkpoint {
+                        let before_restore =
+                            if crate::audit::restored::explains(&a.restores, cp).is_some() {
+                                " (of the history before the restore below)"
+                            } else {
+                                ""
+                            };
                         println!(
-                            "signed checkpoint: event {} hash {} at {}",
+                            "signed checkpoint: event {} hash {} at {}{before_restore}",
                             cp.seq,
                             cp.hash,
                             crate::i18n::Locale::Zh.time(cp.at)
                         );
+                    }
+                    for restore in &a.restores {
+                        println!("{restore}");
                     }
                     if let Some(problem) = &a.checkpoint_problem {
                         eprintln!("warning: {problem}");
@@ -149,6 +158,23 @@ pub(super) async fn gc(
             "; run with --delete to remove them"
         }
     );
+    // Copies naming their recipient (`PORTAL_WATERMARK_COPIES`) past their week, and any a
+    // stopped process stored without recording.
+    let copies = crate::copies::sweep(
+        &state,
+        time::Duration::minutes(min_age_minutes.max(0)),
+        delete,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for (key, why) in &copies {
+        println!(
+            "{}  {key}  (a copy naming its recipient, {why})",
+            if delete { "deleted" } else { why },
+        );
+    }
+    // Personal data past its period (`retention`; serving instances also sweep hourly).
+    super::service::retention(&state, delete).await?;
     super::render_cache::gc(&state.settings, delete).await
 }
 

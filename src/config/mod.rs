@@ -64,6 +64,12 @@ pub struct Settings {
     /// The most bytes of plain rasters `{data_dir}/render-cache/` keeps, least recently used out
     /// first (`PORTAL_RENDER_CACHE_BYTES`, 512M; 0: nothing is cached).
     pub render_cache_bytes: u64,
+    /// Downloads and bundles of images and PDFs for parties, agents, owners and insurers deliver
+    /// burned-in copies naming the person, not originals (`PORTAL_WATERMARK_COPIES`, off).
+    pub watermark_copies: bool,
+    /// The `ffmpeg` that makes view-only videos' watermarked transcodes (`PORTAL_FFMPEG`; its
+    /// `ffprobe` beside it). Not installed: videos are viewed at the brigade.
+    pub ffmpeg: PathBuf,
 }
 
 /// Where SMS go and the secret their requests are signed with.
@@ -114,6 +120,11 @@ pub const SLOW_BODY_MIN_BYTES: u64 = 32 * 1024;
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
+    /// A URL given on the command line (`restore --to-database`), checked as the setting is.
+    pub fn parse(name: &str, value: &str) -> Result<Self, ConfigError> {
+        parse_database_url(name, value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -195,6 +206,8 @@ struct FileSettings {
     notify_seconds: Option<u64>,
     watermark_font: Option<String>,
     render_cache_bytes: Option<FileSize>,
+    watermark_copies: Option<String>,
+    ffmpeg: Option<String>,
 }
 
 impl Settings {
@@ -452,6 +465,18 @@ impl Settings {
                 file.render_cache_bytes,
                 DEFAULT_RENDER_CACHE_BYTES,
             )?,
+            watermark_copies: match pick("PORTAL_WATERMARK_COPIES", file.watermark_copies) {
+                None => false,
+                Some((name, v)) => match v.trim().to_ascii_lowercase().as_str() {
+                    "on" | "true" | "1" | "yes" => true,
+                    "off" | "false" | "0" | "no" => false,
+                    _ => return Err(ConfigError::new(&name, "must be on or off")),
+                },
+            },
+            ffmpeg: pick("PORTAL_FFMPEG", file.ffmpeg)
+                .map(|(_, v)| PathBuf::from(v.trim()))
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or_else(|| PathBuf::from("ffmpeg")),
         })
     }
 

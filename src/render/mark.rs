@@ -16,6 +16,43 @@ pub struct Mark {
     pub code: String,
 }
 
+impl Mark {
+    /// The mark of what `person` receives of `case` now: who (their name's first character,
+    /// their role, the last four characters of their masked identifier, as the audit log shows
+    /// them), the case number, the time to the minute in CST and `code`.
+    pub fn for_viewer(
+        person: &crate::db::entities::account::Model,
+        case: &crate::db::entities::case::Model,
+        code: &str,
+    ) -> Mark {
+        let locale = crate::i18n::Locale::current();
+        let name: String = person
+            .display_name
+            .chars()
+            .next()
+            .map(|c| format!("{c}**"))
+            .unwrap_or_default();
+        let tail: String = {
+            let chars: Vec<char> = person.login_masked.chars().collect();
+            chars[chars.len().saturating_sub(4)..].iter().collect()
+        };
+        let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
+        Mark {
+            lines: vec![
+                format!("{name} {} ·{tail}", locale.label(person.role)),
+                case.case_number.clone(),
+                format!(
+                    "{} {:02}:{:02} · {code}",
+                    now.date(),
+                    now.hour(),
+                    now.minute()
+                ),
+            ],
+            code: code.to_owned(),
+        }
+    }
+}
+
 /// The angle of the rows, in radians (30° rising to the right).
 const ANGLE: f32 = std::f32::consts::PI / 6.0;
 /// How strongly the mark covers the picture where a glyph is solid.

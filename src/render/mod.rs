@@ -12,9 +12,11 @@
 //! the whole encoded as JPEG, on every request.
 
 pub mod cache;
+pub mod copy;
 mod jpeg;
 mod mark;
 pub mod pdf;
+pub mod video;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -25,8 +27,18 @@ pub use cache::{Cache, Key, Raster};
 pub use mark::Mark;
 pub use pdf::page_count;
 
+/// What can be rendered: images the decoders read, and PDFs.
+pub fn renderable(content_type: &str) -> bool {
+    matches!(
+        content_type,
+        "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "application/pdf"
+    )
+}
+
 /// The widest a rendered view is, in pixels (a phone shows it scaled).
 pub const VIEW_WIDTH: u32 = 1600;
+/// The width of a PDF page for a phone's screen (`?w=800`: the viewer offers it in `srcset`).
+pub const PHONE_WIDTH: u32 = 800;
 /// Originals larger than this are not rendered online (the page says to view them at the
 /// brigade): decoding is bounded in memory.
 pub const MAX_SOURCE: u64 = 64 * 1024 * 1024;
@@ -145,6 +157,48 @@ pub async fn marked(
     .await
 }
 
+/// A renderer's child process (`pdftoppm`, `ffmpeg`…): no standard input, its output piped,
+/// killed when dropped, and before it starts at most `memory` bytes of address space, `cpu`
+/// seconds of CPU and no core file (`setrlimit`).
+fn child(program: impl AsRef<std::ffi::OsStr>, memory: u64, cpu: u64) -> tokio::process::Command {
+    use std::process::Stdio;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: between fork and exec only async-signal-safe calls (setrlimit) run.
+    unsafe {
+        command.pre_exec(move || {
+            let set = |resource, limit: u64| {
+                let rl = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(resource, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            };
+            set(libc::RLIMIT_AS, memory)?;
+            set(libc::RLIMIT_CPU, cpu)?;
+            set(libc::RLIMIT_CORE, 0)?;
+            Ok(())
+        });
+    }
+    command
+}
+
+/// A renderer that could not start: not installed (the installation's fault), or another error.
+fn spawn_error(e: std::io::Error, program: &str) -> RenderError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        RenderError::Missing(program.to_owned())
+    } else {
+        RenderError::Unreadable(e.to_string())
+    }
+}
+
 /// The cores this machine has (two when it cannot tell).
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -181,9 +235,20 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn decode(bytes: &[u8]) -> Result<image::DynamicImage, RenderError> {
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| RenderError::Unreadable(e.to_string()))
+    };
+    // Refused from its header, before a pixel is inflated: a grey 64-megapixel bomb is under
+    // the allocation limit below, and would otherwise be decompressed whole and then refused.
+    let (w, h) = reader()?
+        .into_dimensions()
         .map_err(|e| RenderError::Unreadable(e.to_string()))?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(RenderError::Unreadable("too many pixels".into()));
+    }
+    let mut reader = reader()?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 4);
     limits.max_image_width = Some(30_000);

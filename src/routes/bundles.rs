@@ -99,6 +99,31 @@ pub async fn bundle_get(
             return Err(e);
         }
     };
+    // Where the installation says so, pictures and PDFs go in as copies naming the person.
+    let mut delivered = std::collections::HashMap::new();
+    for m in &chosen {
+        if crate::copies::applies(&state.settings, &account, m) {
+            let copy = crate::copies::for_person(
+                &state,
+                &account,
+                &facts.case,
+                m,
+                client.clone(),
+                "bundle",
+            )
+            .await?;
+            delivered.insert(
+                m.id,
+                crate::bundle::Delivered {
+                    key: copy.key,
+                    content_type: copy.content_type,
+                    sha256: copy.sha256,
+                    crc32: copy.crc32,
+                    size: copy.size,
+                },
+            );
+        }
+    }
     let planned = crate::bundle::plan(
         &state.db,
         &state.manifest_key,
@@ -107,6 +132,7 @@ pub async fn bundle_get(
         &account,
         chosen,
         &view.withheld,
+        &delivered,
     )
     .await?;
     let total = planned.layout.total;
@@ -195,8 +221,9 @@ pub async fn bundle_get(
     // cannot fail (a store failure mid-way aborts the body, never pads it).
     let layout = std::sync::Arc::new(planned.layout);
     let store = state.store.clone();
+    let originals = permit.originals;
     let open = move |range: std::ops::Range<u64>| {
-        let body = layout.stream(store.clone(), range);
+        let body = layout.stream(store.clone(), range, originals);
         futures_util::future::ready(Ok(body)).boxed()
     };
     crate::delivery::respond(conditional, head, what, open, report, async |e| {

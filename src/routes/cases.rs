@@ -443,19 +443,26 @@ struct ViewerPage {
     title: String,
     kind: String,
     size: String,
-    /// `image`, `pdf`, `video` or `other`.
+    /// `image`, `pdf`, `pages`, `video`, `preparing` or `other`.
     shape: &'static str,
     content_url: String,
     download_url: Option<String>,
     watermark: String,
     /// View-only: what is shown is rendered with the viewer burned in (and said so).
     view_only: bool,
+    /// What is shown is rendered with the viewer burned in, though the original may be
+    /// downloaded (after the determination).
+    rendered: bool,
     /// A view-only PDF: its pages as rendered images (number, text alternative).
     pages: Vec<(u32, String)>,
+    /// A view-only video being made ready (shape `preparing`): how far it is.
+    progress: Option<String>,
 }
 
-/// `GET /cases/{id}/materials/{material_id}`: the viewer — images with zoom and pan, PDFs in
-/// the browser's own viewer, video with seeking, anything else as a download — under a
+/// `GET /cases/{id}/materials/{material_id}`: the viewer — images with zoom and pan, PDFs page
+/// by page as renderings with the viewer burned in (staff: in the browser's own viewer), video
+/// with seeking (for a view-only person their watermarked
+/// transcode, with its progress while it is made), anything else as a download — under a
 /// watermark with the viewer's masked identity and the time. The bytes come from the content
 /// route, which audits them.
 pub async fn view_material_get(
@@ -476,6 +483,12 @@ pub async fn view_material_get(
     )
     .await?;
     let view_only = !permit.originals;
+    // Viewing is always a rendering for the people of a case, whatever the stage (copying is the
+    // download): what they see bears them. Staff see originals.
+    let rendered = view_only
+        || (!matches!(user.account.role, Role::Staff | Role::Admin)
+            && crate::render::renderable(&material.content_type)
+            && material.size as u64 <= crate::render::MAX_SOURCE);
     let may_download = crate::policy::decide(
         &user.account,
         CaseAction::Download,
@@ -494,9 +507,14 @@ pub async fn view_material_get(
         "other"
     };
     let mut pages = Vec::new();
-    if view_only && !super::rendered::renderable(ct) {
+    let mut progress = None;
+    if view_only && shape == "video" {
+        let client = client_of(&req);
+        (shape, progress) =
+            super::video::for_viewer(&state, &user.account, &facts.case, &material, client).await?;
+    } else if view_only && !super::rendered::renderable(ct) {
         shape = "other";
-    } else if view_only && shape == "pdf" {
+    } else if rendered && shape == "pdf" {
         match super::rendered::page_count(&state, &material).await {
             Ok(n) => {
                 let locale = crate::i18n::Locale::current();
@@ -532,7 +550,9 @@ pub async fn view_material_get(
         content_url: format!("{base}/view"),
         download_url: may_download.then(|| format!("{base}/download")),
         view_only,
+        rendered,
         pages,
+        progress,
         watermark: format!(
             "{} {} {}",
             user.account

@@ -57,12 +57,42 @@ pub async fn material_content_get(
             super::rendered::refuse(&state, &account, &material, client, "view_only").await,
         );
     }
+    // Viewing is always a rendering for the people of a case, whatever the stage: copying is
+    // the download. Staff view originals.
+    if mode == "view"
+        && !matches!(
+            account.role,
+            crate::vocab::Role::Staff | crate::vocab::Role::Admin
+        )
+        && crate::render::renderable(&material.content_type)
+        && material.size as u64 <= crate::render::MAX_SOURCE
+    {
+        return super::rendered::view(&state, &req, &account, &facts.case, &material, client).await;
+    }
     if mode == "thumbnail" {
         return thumbnail(&state, &req, &material, actor, client, &user).await;
     }
+    // Where the installation says so, a download is a copy naming the person (made once, kept).
+    let copy = if !inline && crate::copies::applies(&state.settings, &account, &material) {
+        Some(
+            crate::copies::for_person(
+                &state,
+                &account,
+                &facts.case,
+                &material,
+                client.clone(),
+                "download",
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
 
-    let size = material.size as u64;
-    let etag = format!("\"{}\"", material.sha256);
+    let (size, etag) = match &copy {
+        Some(c) => (c.size, format!("\"{}\"", c.sha256)),
+        None => (material.size as u64, format!("\"{}\"", material.sha256)),
+    };
     let conditional = Conditional::evaluate(req.headers(), &etag, size);
     // HEAD sends the headers only: audited as an access of no bytes, with no transfer.
     let head = req.method() == actix_web::http::Method::HEAD;
@@ -88,15 +118,29 @@ pub async fn material_content_get(
                     "head": head,
                     "instance": state.instance,
                     "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
+                    "copy": copy.as_ref().map(|c| serde_json::json!({ "code": c.code, "sha256": c.sha256 })),
                 })),
         )
         .await?;
 
+    let (content_type, original_name) = match &copy {
+        Some(c) => {
+            let stem = std::path::Path::new(&material.original_name)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("copy");
+            (c.content_type.clone(), format!("{stem}.{}", c.extension()))
+        }
+        None => (
+            material.content_type.clone(),
+            material.original_name.clone(),
+        ),
+    };
     let what = Representation {
         size,
         etag,
-        content_type: material.content_type.clone(),
-        disposition: content_disposition(&material.original_name, &material.title, inline),
+        content_type,
+        disposition: content_disposition(&original_name, &material.title, inline),
         // The viewer page embeds PDFs from here: same-origin framing only, nothing else.
         headers: if inline {
             vec![
@@ -114,14 +158,22 @@ pub async fn material_content_get(
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
     let store = state.store.clone();
     let originals = permit.originals;
+    let copy_key = copy.map(|c| c.key);
     let open = move |range: std::ops::Range<u64>| {
         let store = store.clone();
         let key = key.clone();
+        let copy_key = copy_key.clone();
         async move {
-            store
-                .open_evidence(&key, Some(range), crate::store::Purpose::Deliver, originals)
-                .await
-                .map(|f| f.body)
+            match copy_key {
+                // A copy is no original: it is what this person may take.
+                Some(copy_key) => store.get(&copy_key, Some(range)).await,
+                None => {
+                    store
+                        .open_evidence(&key, Some(range), crate::store::Purpose::Deliver, originals)
+                        .await
+                }
+            }
+            .map(|f| f.body)
         }
         .boxed()
     };

@@ -26,6 +26,7 @@ mod table;
 pub mod trace;
 pub mod uploads;
 pub mod verify;
+pub mod video;
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, Resource, Route, guard, web};

@@ -19,10 +19,7 @@ use crate::state::AppState;
 
 /// What can be rendered: images the decoders read, and PDFs.
 pub fn renderable(content_type: &str) -> bool {
-    matches!(
-        content_type,
-        "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "application/pdf"
-    )
+    render::renderable(content_type)
 }
 
 /// Refuses (audited) what a view-only person asked for but may not receive: an original, an
@@ -57,35 +54,6 @@ pub async fn refuse(
     }
 }
 
-/// The lines of the mark: who (as the audit log shows them), the case, the time and the code.
-fn mark_for(person: &account::Model, case: &case::Model, code: &str) -> Mark {
-    let locale = crate::i18n::Locale::current();
-    let name: String = person
-        .display_name
-        .chars()
-        .next()
-        .map(|c| format!("{c}**"))
-        .unwrap_or_default();
-    let tail: String = {
-        let chars: Vec<char> = person.login_masked.chars().collect();
-        chars[chars.len().saturating_sub(4)..].iter().collect()
-    };
-    let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
-    Mark {
-        lines: vec![
-            format!("{name} {} ·{tail}", locale.label(person.role)),
-            case.case_number.clone(),
-            format!(
-                "{} {:02}:{:02} · {code}",
-                now.date(),
-                now.hour(),
-                now.minute()
-            ),
-        ],
-        code: code.to_owned(),
-    }
-}
-
 /// `GET …/view` for a person who may only view: the rendering of the material (a page of it).
 pub async fn view(
     state: &AppState,
@@ -95,6 +63,9 @@ pub async fn view(
     material: &material::Model,
     client: (Option<String>, Option<String>),
 ) -> AppResult<HttpResponse> {
+    if super::video::is_video(&material.content_type) {
+        return super::video::view(state, req, person, case, material, client).await;
+    }
     if !renderable(&material.content_type) || material.size as u64 > render::MAX_SOURCE {
         return Err(refuse(state, person, material, client, "view_at_brigade").await);
     }
@@ -103,6 +74,14 @@ pub async fn view(
         .and_then(|(_, v)| v.parse().ok())
         .filter(|p| (1..=render::pdf::MAX_PAGES).contains(p))
         .unwrap_or(1);
+    // The phone's width where asked for, else the full one (nothing else: the cache stays small).
+    let width = match url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "w")
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+    {
+        Some(render::PHONE_WIDTH) => render::PHONE_WIDTH,
+        _ => render::VIEW_WIDTH,
+    };
     let actor = Actor::account(person.id, person.role);
     // Committed before anything is drawn: its hash is the code in the picture.
     let recorded = state
@@ -114,13 +93,13 @@ pub async fn view(
                 .client(client.0.clone(), client.1.clone())
                 .details(serde_json::json!({
                     "title": material.title, "rendered": true, "page": page,
-                    "instance": state.instance,
+                    "width": width, "instance": state.instance,
                 })),
         )
         .await?;
     let code: String = recorded.hash.chars().take(8).collect();
-    let mark = mark_for(person, case, &code);
-    let (plain, cached) = plain(state, material, page).await?;
+    let mark = Mark::for_viewer(person, case, &code);
+    let (plain, cached) = plain(state, material, page, width).await?;
     let bytes = render::marked(plain, &mark, &state.settings.watermark_font)
         .await
         .map_err(render_error)?;
@@ -158,14 +137,11 @@ async fn plain(
     state: &AppState,
     material: &material::Model,
     page: u32,
+    width: u32,
 ) -> AppResult<(render::Raster, bool)> {
     let cache = render::Cache::new(&state.settings.data_dir, state.settings.render_cache_bytes);
     let pdf = material.content_type == "application/pdf";
-    let key = render::Key::new(
-        &material.sha256,
-        if pdf { page } else { 1 },
-        render::VIEW_WIDTH,
-    );
+    let key = render::Key::new(&material.sha256, if pdf { page } else { 1 }, width);
     if let Some(key) = &key
         && let Some(raster) = render::cached(&cache, key).await
     {
@@ -178,14 +154,14 @@ async fn plain(
         .await?;
     let drawn = if pdf {
         let file = spool(&state.settings.data_dir, fetched.body).await?;
-        render::plain_pdf(file.path(), page, render::VIEW_WIDTH).await
+        render::plain_pdf(file.path(), page, width).await
     } else {
         let mut bytes = Vec::with_capacity(material.size.max(0) as usize);
         let mut body = fetched.body;
         while let Some(chunk) = body.next().await {
             bytes.extend_from_slice(&chunk?);
         }
-        render::plain_image(bytes.into(), render::VIEW_WIDTH).await
+        render::plain_image(bytes.into(), width).await
     };
     let raster = drawn.map_err(render_error)?;
     let raster = match &key {

@@ -84,6 +84,9 @@ impl From<object_store::Error> for StoreError {
     }
 }
 
+/// Where burned-in copies live in the store (`ObjectKey::copy`).
+pub const COPIES_PREFIX: &str = "copies";
+
 /// A key made by the server. The only ways to make one are the constructors below.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectKey(Path);
@@ -92,6 +95,14 @@ impl ObjectKey {
     /// The key of a material's bytes.
     pub fn material(case_id: Uuid, material_id: Uuid) -> Self {
         ObjectKey(Path::from(format!("cases/{case_id}/{material_id}")))
+    }
+
+    /// The key of a burned-in copy of a material made for one person (`copies`): derived data,
+    /// removed by `gc` when it expires.
+    pub fn copy(account_id: Uuid, material_id: Uuid, copy_id: Uuid) -> Self {
+        ObjectKey(Path::from(format!(
+            "{COPIES_PREFIX}/{account_id}/{material_id}/{copy_id}"
+        )))
     }
 
     /// The key of an audit-chain checkpoint (zero-padded, so keys sort by sequence number).

@@ -35,16 +35,23 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("telling the people of a case", &["notifications"]),
     (
         "domain",
-        &["accounts", "materials", "thumbnails", "delivery", "render"],
+        &[
+            "accounts",
+            "materials",
+            "thumbnails",
+            "delivery",
+            "render",
+            "retention",
+        ],
     ),
-    ("domain built on domain", &["cases", "bundle"]),
+    ("domain built on domain", &["cases", "bundle", "copies"]),
     (
         "applications made online, built on cases",
         &["applications"],
     ),
     ("web", &["routes"]),
     ("the program", &["startup"]),
-    ("demo data", &["demo"]),
+    ("demo data; backups", &["demo", "backup"]),
     ("command line", &["cli"]),
 ];
 

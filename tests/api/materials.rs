@@ -357,7 +357,7 @@ fn big_pdf() -> Vec<u8> {
 async fn a_party_downloads_byte_for_byte_with_ranges_and_etags() {
     let app = spawn_app().await;
     let data = big_pdf();
-    let (_, party, case_id, id) = released(&app, "勘查笔录 2026.pdf", &data, true).await;
+    let (staff, party, case_id, id) = released(&app, "勘查笔录 2026.pdf", &data, true).await;
     let url = format!("/cases/{case_id}/materials/{id}/download");
 
     // A browser that accepts compressed answers gets the stored bytes as they are.
@@ -391,7 +391,8 @@ async fn a_party_downloads_byte_for_byte_with_ranges_and_etags() {
     assert_eq!(res.content_length(), Some(data.len() as u64));
     assert_eq!(res.bytes().await.unwrap().as_ref(), &data[..]);
 
-    let inline = party
+    // Staff view the original inline (a party's view is a rendering: `rendering` tests it).
+    let inline = staff
         .get(&format!("/cases/{case_id}/materials/{id}/view"))
         .await;
     assert!(crate::helpers::header(&inline, "content-disposition").starts_with("inline"));
@@ -893,7 +894,20 @@ async fn the_viewer_shows_each_kind_under_a_watermark() {
         crate::helpers::header(&res, "content-security-policy").contains("frame-ancestors 'none'")
     );
     let html = res.text().await.unwrap();
-    assert!(html.contains(&format!(
+    // A party's PDF is its pages, rendered with them burned in (viewing is always a rendering);
+    // the original is the download.
+    assert!(
+        html.contains(r#"id="rendered-note""#) && !html.contains(r#"<iframe class="pdf-frame""#),
+        "{html}"
+    );
+    // Staff see the PDF itself in the browser's viewer.
+    let staff_html = staff
+        .get(&format!("/cases/{case_id}/materials/{pdf_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(staff_html.contains(&format!(
         r#"<iframe class="pdf-frame" src="/cases/{case_id}/materials/{pdf_id}/view""#
     )));
     assert!(
@@ -904,7 +918,7 @@ async fn the_viewer_shows_each_kind_under_a_watermark() {
     assert!(html.contains("/download\""), "served: a download button");
 
     // The PDF itself may be framed by our own pages, and only by them.
-    let inline = party
+    let inline = staff
         .get(&format!("/cases/{case_id}/materials/{pdf_id}/view"))
         .await;
     let csp = crate::helpers::header(&inline, "content-security-policy").to_owned();

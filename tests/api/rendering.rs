@@ -13,7 +13,7 @@ use crate::helpers::{assert_status, client, header, spawn_app};
 use crate::materials::{decide, released, uploaded};
 
 /// A photo worth marking (a gradient as PNG).
-fn photo() -> Vec<u8> {
+pub fn photo() -> Vec<u8> {
     let img = image::RgbImage::from_fn(640, 480, |x, y| {
         image::Rgb([(x * 255 / 640) as u8, (y * 255 / 480) as u8, 90])
     });
@@ -65,7 +65,7 @@ pub fn two_page_pdf() -> Vec<u8> {
     pdf
 }
 
-fn renderers_missing() -> bool {
+pub fn renderers_missing() -> bool {
     let font = std::path::Path::new("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc");
     let missing = !font.exists() || !std::path::Path::new("/usr/bin/pdftoppm").exists();
     assert!(
@@ -256,8 +256,25 @@ async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_o
     let page2 = page2.bytes().await.unwrap();
     assert!(image::load_from_memory(&page2).unwrap().width() == 1600);
     assert!(!page2.starts_with(b"%PDF"));
+    // A phone's width where the viewer's `srcset` asks for it; any other width is the full one.
+    assert!(viewer.contains("?page=2&amp;w=800 800w"), "{viewer}");
+    for (asked, got) in [("800", 800), ("123", 1600), ("99999", 1600)] {
+        let page = party
+            .get(&format!(
+                "/cases/{case_id}/materials/{pdf_id}/view?page=2&w={asked}"
+            ))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            image::load_from_memory(&page).unwrap().width(),
+            got,
+            "w={asked}"
+        );
+    }
 
-    // Served: originals flow again (Art. 65 copying).
+    // Served: originals flow again by the download (Art. 65 copying); viewing stays a rendering.
     set_status(
         &staff,
         &case_id,
@@ -274,8 +291,17 @@ async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_o
         ],
     )
     .await;
-    let after = party.get(&view).await.bytes().await.unwrap();
-    assert_eq!(hex::encode(sha2::Sha256::digest(&after)), original);
+    let after = party.get(&view).await;
+    assert_eq!(header(&after, "content-type"), "image/jpeg");
+    let after = after.bytes().await.unwrap();
+    assert_ne!(hex::encode(sha2::Sha256::digest(&after)), original);
+    let download = party
+        .get(&format!("/cases/{case_id}/materials/{photo_id}/download"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&download)), original);
 }
 
 #[tokio::test]

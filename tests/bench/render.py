@@ -13,7 +13,9 @@ Rows (p50 of --runs, time from sending the request to the last byte of the JPEG,
     and cached;
   - pdftoppm alone on the same page, as the issue wrote it (`-png -scale-to-x 1600 -scale-to-y -1`)
     and as the portal runs it (PPM on standard output), with the child's peak RSS (wait4);
-  - the portal's RSS before and after 50 renders (20 cold pages, 30 cached views), and its peak.
+  - the portal's RSS before and after 50 renders (20 cold pages, 30 cached views), and its peak;
+  - rendered pages per second per core, as many viewers at once as cores: the 20 pages cold,
+    then 60 cached views.
 Also written to tests/bench/results/render.json. Run by tests/bench/run.py as one of its phases.
 
 Needs: a release build, poppler-utils (pdftoppm), fonts-noto-cjk (the watermark font), and
@@ -21,6 +23,7 @@ Pillow (`python3 -m pip install pillow`) to make the scanned PDF and the photo; 
 standard library only. The portal runs with its embedded defaults in a temporary directory.
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import platform
@@ -252,6 +255,19 @@ def main():
         time.sleep(0.5)
         r["rss_mib"] = {"idle_after_warm_up": idle, "before_50": before,
                         "after_50": rss(proc.pid, "VmRSS:"), "peak_during_50": rss(proc.pid, "VmHWM:")}
+        # Throughput: as many viewers at once as there are cores, every page of the PDF drawn
+        # cold (the cache emptied), then the same pages cached; pages per second per core.
+        cores = os.cpu_count() or 1
+        with concurrent.futures.ThreadPoolExecutor(max_workers=cores) as pool:
+            empty_cache(data)
+            t0 = time.perf_counter()
+            list(pool.map(lambda n: timed_view(party, page(n)), range(1, 21)))
+            cold_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            list(pool.map(lambda i: timed_view(party, page(1 + i % 20)), range(60)))
+            cached_s = time.perf_counter() - t0
+        r["throughput"] = {"cores": cores, "cold_pages": 20, "cold_s": cold_s,
+                           "cached_pages": 60, "cached_s": cached_s}
         cache_dir = os.path.join(data, "render-cache")
         files = [f for f in os.listdir(cache_dir) if f.endswith(".raster")]
         r["cache_after_50"] = {"files": len(files),
@@ -295,11 +311,17 @@ def report(r, args):
           f"{'met' if max(r['pdftoppm_png_peak_rss_mib'], r['pdftoppm_ppm_peak_rss_mib']) <= 512 else 'MISSED'} |")
     print(f"| portal RSS before · after 50 renders (peak), MiB | {m['before_50']:.1f} · {m['after_50']:.1f} "
           f"({m['peak_during_50']:.1f}) | unchanged | |")
+    t = r["throughput"]
+    cold_rate = t["cold_pages"] / t["cold_s"] / t["cores"]
+    cached_rate = t["cached_pages"] / t["cached_s"] / t["cores"]
+    print(f"| rendered pages per second per core, {t['cores']} viewers at once: cold · cached | "
+          f"{cold_rate:.1f} · {cached_rate:.1f} | | |")
     c = r["cache_after_50"]
     print(f"| render cache after them | {c['files']} files, {c['bytes'] / 1e6:.1f} MB | ≤ 512 MiB | |")
     print()
     for key, _, ms, _ in rows:
         print(f"render {key}: {ms:.1f} ms p50")
+    print(f"render pages_per_second_per_core: {cold_rate:.1f} cold, {cached_rate:.1f} cached")
     print(f"render pdftoppm_peak_rss: {r['pdftoppm_ppm_peak_rss_mib']:.1f} MiB")
     print(f"render portal_rss: {m['before_50']:.1f} MiB before, {m['after_50']:.1f} MiB after 50 renders")
     os.makedirs(os.path.dirname(args.json), exist_ok=True)

@@ -130,8 +130,6 @@ pub struct Browser {
     pub base: String,
     pub downloads: TempDir,
     shots: PathBuf,
-    /// A PDF frame the next step's screenshots wait for, after each change of size.
-    pdf_frame: Mutex<Option<String>>,
     session_url: String,
     http: reqwest::Client,
     _profile: TempDir,
@@ -193,7 +191,6 @@ impl Browser {
             base: base.to_owned(),
             downloads,
             shots,
-            pdf_frame: Mutex::new(None),
             session_url: format!("{}/session/{session}", driver.url),
             http: reqwest::Client::new(),
             _profile: profile,
@@ -275,23 +272,9 @@ impl Browser {
         );
     }
 
-    /// Makes the current step's screenshots wait, at each size, until the PDF viewer in the
-    /// frame `css` has repainted (it lays the document out again after every resize).
-    pub fn screenshots_wait_for_pdf(&self, css: &str) {
-        *self.pdf_frame.lock().unwrap_or_else(|e| e.into_inner()) = Some(css.to_owned());
-    }
-
     async fn screenshots(&self, step: &str) -> Outcome {
-        let pdf_frame = self
-            .pdf_frame
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
         for size in SIZES {
             self.set_viewport(size).await?;
-            if let Some(css) = &pdf_frame {
-                self.wait_for_pdf(css).await?;
-            }
             let png = self.full_page_png().await?;
             std::fs::write(self.shots.join(format!("{step}-{}.png", size.0)), png)?;
             let violations = self.axe().await?;
@@ -337,56 +320,6 @@ impl Browser {
             .await?;
         let data = shot["data"].as_str().ok_or("no screenshot data")?;
         Ok(base64::engine::general_purpose::STANDARD.decode(data)?)
-    }
-
-    /// Waits until the frame `css` shows a white page on a dark background: Chromium's PDF
-    /// viewer (another process, which the page cannot observe) has painted the document.
-    pub async fn wait_for_pdf(&self, css: &str) -> Outcome {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let rect = self
-                .js(
-                    "const r = document.querySelector(arguments[0]).getBoundingClientRect();
-                     return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];",
-                    vec![json!(css)],
-                )
-                .await?;
-            let shot = self
-                .cdp(
-                    "Page.captureScreenshot",
-                    json!({
-                        "format": "png",
-                        "captureBeyondViewport": true,
-                        "clip": { "x": rect[0], "y": rect[1], "width": rect[2],
-                                  "height": rect[3], "scale": 1 },
-                    }),
-                )
-                .await?;
-            let png = {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(shot["data"].as_str().ok_or("no screenshot data")?)?
-            };
-            let pixels = image::load_from_memory(&png)?.to_rgb8();
-            let share = |test: fn(u8) -> bool| {
-                pixels
-                    .pixels()
-                    .filter(|p| p.0.iter().all(|&c| test(c)))
-                    .count()
-                    * 100
-                    / pixels.pixels().len().max(1)
-            };
-            // A white page on the viewer's dark background: neither the blank frame before
-            // the viewer loads (all white) nor the viewer still laying out (mostly dark).
-            if share(|c| c > 235) >= 10 && share(|c| c < 80) >= 2 {
-                return Ok(());
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "timed out waiting for the PDF in {css} to show"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     // Driving the page.

@@ -14,6 +14,7 @@ pub mod case_milestone;
 pub mod case_party;
 pub mod case_vehicle;
 pub mod delegation;
+pub mod delivered_copy;
 pub mod department;
 pub mod instance;
 pub mod login_throttle;
