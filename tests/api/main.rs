@@ -42,5 +42,6 @@ mod second_factor;
 mod security;
 mod store;
 mod timeline;
+mod upgrade;
 mod video;
 mod view_only_matrix;
