@@ -350,7 +350,9 @@ async fn gc_removes_transcodes_past_their_day_and_what_a_killed_transcode_left()
     let dir = tmp.path().join("render-cache/video");
     std::fs::create_dir_all(&dir).unwrap();
     let stem = format!("{}-{}", uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-    let day_old = SystemTime::now() - Duration::from_secs(25 * 3600);
+    // Far enough in the past whatever clock reads the files: under the night leg's libfaketime
+    // the times written are real but the times read are shifted by up to a day.
+    let day_old = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
     let write = |name: &str, when: SystemTime| {
         let file = std::fs::File::create(dir.join(name)).unwrap();
         std::io::Write::write_all(&mut &file, b"transcoded bytes").unwrap();
@@ -362,12 +364,12 @@ async fn gc_removes_transcodes_past_their_day_and_what_a_killed_transcode_left()
     write(&fresh, SystemTime::now());
     write(
         ".tmp-source-dead",
-        SystemTime::now() - Duration::from_secs(600),
+        SystemTime::now() - Duration::from_secs(2 * 24 * 3600),
     );
     // One a live transcode holds: never taken.
     write(
         ".tmp-source-live",
-        SystemTime::now() - Duration::from_secs(600),
+        SystemTime::now() - Duration::from_secs(2 * 24 * 3600),
     );
     let live = std::fs::File::open(dir.join(".tmp-source-live")).unwrap();
     live.lock().unwrap();
