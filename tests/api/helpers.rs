@@ -103,6 +103,10 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // Idle connections are dropped before the server's keep-alive (actix: 5 s) closes them:
+        // a request sent on a connection the server is closing fails with IncompleteMessage
+        // (seen when a test pauses over its own work between two requests).
+        .pool_idle_timeout(std::time::Duration::from_secs(3))
         .build()
         .expect("client")
 }
