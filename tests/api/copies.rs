@@ -150,20 +150,7 @@ async fn with_copies_on_downloads_and_bundles_name_their_recipient_and_staff_get
     assert_eq!(photo_copy["code"].as_str().unwrap(), &begun.hash[..8]);
 
     // Staff trace the copy found outside to the party.
-    let traced = staff
-        .client
-        .post(format!(
-            "{}/staff/trace?csrf_token={}",
-            staff.address,
-            staff.csrf_from("/staff/trace").await
-        ))
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(mine.to_vec()).file_name("转发的照片.jpg"),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let traced = crate::rendering::traced(&staff, mine.to_vec(), "转发的照片.jpg").await;
     let traced = traced.text().await.unwrap();
     assert!(
         traced.contains("trace-row") && traced.contains("张"),

@@ -65,6 +65,25 @@ pub fn two_page_pdf() -> Vec<u8> {
     pdf
 }
 
+/// A staff member uploads a file found outside to `/staff/trace`, as the form sends it.
+pub async fn traced(
+    staff: &crate::helpers::TestApp,
+    bytes: Vec<u8>,
+    name: &str,
+) -> reqwest::Response {
+    let csrf = staff.csrf_from("/staff/trace").await;
+    staff
+        .client
+        .post(format!("{}/staff/trace?csrf_token={csrf}", staff.address))
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        ))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn renderers_missing() -> bool {
     let font = std::path::Path::new("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc");
     let missing = !font.exists() || !std::path::Path::new("/usr/bin/pdftoppm").exists();
@@ -160,20 +179,7 @@ async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_o
     assert_eq!(second["sha256"], hex::encode(sha2::Sha256::digest(&theirs)));
 
     // A staff member traces the saved picture, and the code typed off it, to that viewing.
-    let traced = staff
-        .client
-        .post(format!(
-            "{}/staff/trace?csrf_token={}",
-            staff.address,
-            staff.csrf_from("/staff/trace").await
-        ))
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(mine.to_vec()).file_name("转发的图片.jpg"),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let traced = traced(&staff, mine.to_vec(), "转发的图片.jpg").await;
     assert_status(&traced, StatusCode::OK);
     let traced = traced.text().await.unwrap();
     assert!(
@@ -188,20 +194,8 @@ async fn in_the_disclosure_stage_a_party_sees_a_marked_rendering_and_never_the_o
         .await
         .unwrap();
     assert!(by_code.contains("trace-row") && by_code.contains("张伟"));
-    let stranger = staff
-        .client
-        .post(format!(
-            "{}/staff/trace?csrf_token={}",
-            staff.address,
-            staff.csrf_from("/staff/trace").await
-        ))
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(picture.clone()).file_name("原图.png"),
-        ))
-        .send()
+    let stranger = crate::rendering::traced(&staff, picture.clone(), "原图.png")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

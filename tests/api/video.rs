@@ -231,17 +231,7 @@ async fn in_the_disclosure_stage_a_party_gets_a_watermarked_transcode_of_a_video
     );
 
     // A staff member traces the saved video, and the code typed off it, to that party.
-    let csrf = staff.csrf_from("/staff/trace").await;
-    let traced = staff
-        .client
-        .post(format!("{}/staff/trace?csrf_token={csrf}", staff.address))
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(mine.to_vec()).file_name("转发的视频.mp4"),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let traced = crate::rendering::traced(&staff, mine.to_vec(), "转发的视频.mp4").await;
     assert_status(&traced, StatusCode::OK);
     let traced = traced.text().await.unwrap();
     assert!(
