@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! <target>/objects/<key>              every object once, shared by the backups (immutable)
+//! <target>/.lock                      held by the backup writing (flock; see [`unfinished`])
 //! <target>/<YYYYMMDDTHHMMSS.mmmZ>/    one backup (written as .<name>.partial, then renamed)
 //!     database.sqlite | database.pgdump   SQLite `VACUUM INTO` / `pg_dump --format=custom`
 //!     manifest.json                       what is in it (see [`Manifest`])
@@ -24,6 +25,7 @@ mod files;
 pub mod restore;
 pub mod take;
 pub mod target;
+pub mod unfinished;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,8 @@ pub const PUBLIC_KEY: &str = "manifest-key.pem";
 pub const KEYS: &str = "keys.age";
 /// The target's shared object area.
 pub const OBJECTS: &str = "objects";
+/// A directory target's lock file, held (an advisory `flock`) by the backup writing into it.
+pub const LOCK: &str = ".lock";
 
 /// What a backup holds; signed as `manifest.jws`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::files::{self, hash_file, write_synced};
 use super::target::Target;
+use super::unfinished::Leftovers;
 use super::{Database, FileHash, Head, Keys, Manifest, Object, Schema, SecretString};
 use crate::config::Settings;
 use crate::signing::ManifestKey;
@@ -30,6 +31,8 @@ pub struct Taken {
     /// Older backups removed by `--keep`, and the objects none of the rest referenced.
     pub pruned: Vec<String>,
     pub pruned_objects: usize,
+    /// What backups that never finished had left, removed first (`super::unfinished`).
+    pub leftovers: Leftovers,
 }
 
 /// Takes a backup into `target`. `passphrase`: include the keys encrypted under it.
@@ -51,11 +54,15 @@ pub async fn take(
     // The backup's own files are written here first: beside the backups in a directory (then
     // renamed), in a temporary directory for a bucket (then uploaded).
     let mut _download = None;
+    if let Target::Dir(dir) = target {
+        std::fs::create_dir_all(dir.join(super::OBJECTS)).map_err(io(dir))?;
+    }
+    // Held to the end, pruning included: no other backup writes into this target meanwhile,
+    // so what a backup in it left unfinished is a dead one's.
+    let lock = target.lock()?;
+    let leftovers = target.remove_unfinished(&lock, taken_at).await?;
     let partial = match target {
-        Target::Dir(dir) => {
-            std::fs::create_dir_all(dir.join(super::OBJECTS)).map_err(io(dir))?;
-            dir.join(format!(".{id}.partial"))
-        }
+        Target::Dir(dir) => dir.join(format!(".{id}.partial")),
         Target::Bucket { .. } => {
             let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
             let path = temp.path().join(&id);
@@ -141,6 +148,7 @@ pub async fn take(
         reused,
         pruned,
         pruned_objects,
+        leftovers,
     })
 }
 

@@ -102,6 +102,18 @@ pub(super) async fn backup(settings: Settings, args: BackupArgs) -> Result<(), F
     .await?;
     let m = &taken.manifest;
     println!("backup {} written to {}", m.id, taken.location);
+    let left = &taken.leftovers;
+    if !left.is_empty() {
+        println!(
+            "  removed what an unfinished backup left: {}; {} half-copied object(s)",
+            if left.backups.is_empty() {
+                "no backup of its own".to_owned()
+            } else {
+                left.backups.join(", ")
+            },
+            left.objects
+        );
+    }
     println!(
         "  database: {} ({} bytes, SHA-256 {}), schema {} ({} migrations)",
         m.database.file, m.database.size, m.database.sha256, m.schema.last, m.schema.migrations

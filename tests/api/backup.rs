@@ -5,7 +5,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sha2::Digest;
@@ -136,6 +140,117 @@ async fn materials(db: &DatabaseConnection) -> Vec<(String, String)> {
     .collect()
 }
 
+/// A staff upload whose body trickles — 16 KiB every 100 ms, generated as it goes, never whole
+/// in memory — and ends only once `until` is set. What it sent is hashed into `sent`;
+/// `chunks` counts the chunks sent so far.
+struct Trickle {
+    until: Arc<AtomicBool>,
+    chunks: Arc<AtomicUsize>,
+    sent: Arc<Mutex<(sha2::Sha256, u64)>>,
+}
+
+impl Trickle {
+    fn new() -> Trickle {
+        Trickle {
+            until: Arc::default(),
+            chunks: Arc::default(),
+            sent: Arc::new(Mutex::new((sha2::Sha256::new(), 0))),
+        }
+    }
+
+    /// Starts the upload of a video to the demo case as its officer; the task answers the new
+    /// material's id.
+    async fn start(&self, app: &TestApp, case_id: &str) -> tokio::task::JoinHandle<String> {
+        let officer = app.with_client(client());
+        crate::helpers::enrolled_elsewhere(
+            &app.address,
+            "demo.wangli",
+            evidence_portal::demo::STAFF_TOTP_SECRET,
+            0,
+        );
+        crate::auth::sign_in(&officer, "demo.wangli", "Demo-Staff-河桥-2026").await;
+        let url = format!("{}/staff/cases/{case_id}", app.address);
+        let page = officer.get(&format!("/staff/cases/{case_id}")).await;
+        assert_status(&page, StatusCode::OK);
+        let csrf = crate::helpers::csrf_in(&page.text().await.unwrap());
+        let (until, chunks, sent) = (self.until.clone(), self.chunks.clone(), self.sent.clone());
+        let body = futures_util::stream::unfold(0u64, move |i| {
+            let (until, chunks, sent) = (until.clone(), chunks.clone(), sent.clone());
+            async move {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if i >= 3 && until.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let mut chunk = vec![0u8; 16 * 1024];
+                let mut x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for b in chunk.iter_mut() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+                if i == 0 {
+                    let head: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom";
+                    chunk[..head.len()].copy_from_slice(head);
+                }
+                let mut hashed = sent.lock().unwrap();
+                hashed.0.update(&chunk);
+                hashed.1 += chunk.len() as u64;
+                drop(hashed);
+                chunks.fetch_add(1, Ordering::SeqCst);
+                Some((Ok::<_, std::io::Error>(chunk), i + 1))
+            }
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("kind", "video")
+            .text("title", "上传中的行车记录仪视频")
+            .part(
+                "file",
+                reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
+                    .file_name("行车记录仪.mp4"),
+            );
+        tokio::spawn(async move {
+            let res = officer
+                .client
+                .post(format!("{url}/materials"))
+                .header("X-CSRF-Token", csrf)
+                .header("Accept", "application/json")
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_status(&res, StatusCode::CREATED);
+            res.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    }
+
+    /// The size and SHA-256 of what was sent.
+    fn sent(&self) -> (u64, String) {
+        let sent = self.sent.lock().unwrap();
+        (sent.1, hex::encode(sent.0.clone().finalize()))
+    }
+}
+
+/// The size and SHA-256 of an object, streamed.
+async fn object_hash(store: &Store, key: &str) -> Option<(u64, String)> {
+    let fetched = store
+        .get(&ObjectKey::from_stored(key).unwrap(), None)
+        .await
+        .ok()?;
+    let (mut sha, mut size, mut body) = (sha2::Sha256::new(), 0u64, fetched.body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        size += chunk.len() as u64;
+        sha.update(&chunk);
+    }
+    Some((size, hex::encode(sha.finalize())))
+}
+
 /// The object store an installation's variables name.
 fn store_of(env: &HashMap<String, String>) -> Store {
     let settings = crate::helpers::settings_from(env);
@@ -165,7 +280,13 @@ async fn a_backup_taken_while_serving_restores_into_an_empty_installation_that_v
     let (party, case_id, ids) = party_and_materials(&app).await;
     assert!(ids.len() >= 3, "{ids:?}");
 
-    // Downloads go on while the backup is taken.
+    // Downloads go on while the backup is taken, and an upload is in flight: it starts before
+    // the backup and its body ends only after the backup has ended.
+    let upload = Trickle::new();
+    let uploading = upload.start(&app, &case_id).await;
+    while upload.chunks.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let target = tempfile::tempdir().unwrap();
     let to = target.path().display().to_string();
     let downloading = {
@@ -188,7 +309,25 @@ async fn a_backup_taken_while_serving_restores_into_an_empty_installation_that_v
     .await;
     let printed = ok(&out);
     assert!(printed.contains("keys: included"), "{printed}");
+    assert!(
+        !uploading.is_finished(),
+        "the upload was in flight all through the backup"
+    );
+    upload.until.store(true, Ordering::SeqCst);
+    let in_flight = uploading.await.unwrap();
     downloading.await.unwrap();
+    // The upload is whole on the original.
+    let (size, sha256) = upload.sent();
+    let (key, recorded) = materials(&app.state.db)
+        .await
+        .into_iter()
+        .find(|(k, _)| k.ends_with(&format!("/{in_flight}")))
+        .expect("the upload is recorded");
+    assert_eq!(recorded, sha256);
+    assert_eq!(
+        object_hash(&store_of(&app.env), &key).await,
+        Some((size, sha256.clone()))
+    );
     let taken = backups(target.path());
     assert_eq!(taken.len(), 1);
     let backup = taken[0].display().to_string();
@@ -264,10 +403,25 @@ async fn a_backup_taken_while_serving_restores_into_an_empty_installation_that_v
     // The restored installation serves: the party signs in and downloads every material, and
     // every material's hash is the original's.
     let restored = spawn_with_env(env, fresh).await;
-    assert_eq!(
-        materials(&restored.state.db).await,
-        materials(&app.state.db).await
-    );
+    // The upload in flight is whole or absent: never a row without its object. (Its body
+    // ended after the backup, so it is absent here: no row, and no object of it either.)
+    let mut expected = materials(&app.state.db).await;
+    let now = materials(&restored.state.db).await;
+    if !now.contains(&(key.clone(), sha256.clone())) {
+        expected.retain(|(k, _)| *k != key);
+        assert_eq!(
+            object_hash(&ours, &key).await,
+            None,
+            "an object without its row"
+        );
+    }
+    assert_eq!(now, expected);
+    for (key, sha) in &now {
+        let (_, found) = object_hash(&ours, key)
+            .await
+            .expect("every row has its object");
+        assert_eq!(&found, sha, "{key}");
+    }
     let (party, case_id, again) = party_and_materials(&restored).await;
     assert_eq!(again, ids);
     let hashes = download_all(&party, &case_id, &ids).await;
@@ -388,6 +542,66 @@ async fn a_corrupted_backup_is_refused_with_the_reason_and_backups_copy_each_obj
     assert!(printed.contains("verified"), "{printed}");
 }
 
+/// A backup that died (killed, the machine lost) leaves `.<name>.partial` and half-copied
+/// objects behind: the next backup into the target removes them and says so. One still being
+/// written is never touched: a backup holds the target's lock while it writes, and a second one
+/// started meanwhile refuses, removing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_backup_removes_what_a_dead_one_left_and_never_one_being_written() {
+    let app = spawn_app().await;
+    ok(&run(&["demo"], &app.env, "").await);
+    let target = tempfile::tempdir().unwrap();
+    let to = target.path().display().to_string();
+    ok(&run(&["backup", "--to", &to], &app.env, "").await);
+
+    // What a backup killed half-way leaves: its own directory, a half-copied object.
+    let dead = target.path().join(".20260101T000000.000Z.partial");
+    std::fs::create_dir(&dead).unwrap();
+    std::fs::write(dead.join("database.sqlite"), b"half a database").unwrap();
+    let mut objects = Vec::new();
+    files_under(&target.path().join("objects"), &mut objects);
+    let name = objects[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let half = objects[0].with_file_name(format!(".{name}.partial"));
+    std::fs::write(&half, b"half a copy").unwrap();
+
+    // Another backup holds the target (as one does while it writes): refused, nothing removed.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target.path().join(evidence_portal::backup::LOCK))
+        .unwrap();
+    lock.try_lock().unwrap();
+    refused(
+        &run(&["backup", "--to", &to], &app.env, "").await,
+        "another backup is being written",
+    );
+    assert!(dead.join("database.sqlite").is_file() && half.is_file());
+    assert_eq!(backups(target.path()).len(), 1);
+    drop(lock);
+
+    // Once that one has gone, the next backup removes what it left and says so.
+    let printed = ok(&run(&["backup", "--to", &to], &app.env, "").await);
+    assert!(
+        printed.contains("removed what an unfinished backup left")
+            && printed.contains(".20260101T000000.000Z.partial")
+            && printed.contains("1 half-copied object"),
+        "{printed}"
+    );
+    assert!(!dead.exists() && !half.exists());
+    assert!(objects[0].is_file(), "the object itself stays");
+    assert_eq!(backups(target.path()).len(), 2);
+    let printed = ok(&run(&["backup", "verify", &to], &app.env, "").await);
+    assert!(printed.contains("verified"), "{printed}");
+    // Nothing left to remove: nothing said.
+    let printed = ok(&run(&["backup", "--to", &to], &app.env, "").await);
+    assert!(!printed.contains("unfinished"), "{printed}");
+}
+
 #[tokio::test]
 async fn backup_and_restore_explain_their_usage() {
     let tmp = tempfile::tempdir().unwrap();
@@ -498,4 +712,29 @@ async fn a_bucket_keeps_backups_as_a_directory_does() {
     let printed = ok(&run(&["backup", "--to", &to, "--keep", "1"], &app.env, "").await);
     assert!(printed.contains("pruned: 2 older backup(s)"), "{printed}");
     ok(&run(&["backup", "verify", &to], &app.env, "").await);
+
+    // A backup that died while uploading its own files left `<name>/` without its signature.
+    // While its newest file is recent it may still be uploading: left alone. Older than six
+    // hours, the next backup removes it.
+    let dead = "20260101T000000.000Z";
+    let planted =
+        ObjectKey::from_stored(&format!("{dead}/{}", evidence_portal::backup::MANIFEST)).unwrap();
+    target
+        .put_small(&planted, bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let printed = ok(&run(&["backup", "--to", &to], &app.env, "").await);
+    assert!(!printed.contains("unfinished"), "{printed}");
+    assert_eq!(target.keys_under(dead).await.unwrap().len(), 1);
+    let bucket =
+        evidence_portal::backup::target::Target::parse(&to, Duration::from_secs(30)).unwrap();
+    let lock = bucket.lock().unwrap();
+    let later = time::OffsetDateTime::now_utc()
+        + evidence_portal::backup::unfinished::STALE_AFTER
+        + time::Duration::minutes(1);
+    let left = bucket.remove_unfinished(&lock, later).await.unwrap();
+    assert_eq!(left.backups, [format!("{dead}/")]);
+    assert!(target.keys_under(dead).await.unwrap().is_empty());
+    let printed = ok(&run(&["backup", "verify", &to], &app.env, "").await);
+    assert!(printed.contains("verified"), "{printed}");
 }
