@@ -84,7 +84,6 @@ where
     for (name, value) in what.headers {
         res.insert_header((name, value));
     }
-    let content_range = |r: &Range<u64>| format!("bytes {}-{}/{size}", r.start, r.end - 1);
     match parts {
         None => {
             res.insert_header((header::CONTENT_TYPE, what.content_type));
@@ -100,7 +99,7 @@ where
         Some(parts) if parts.len() == 1 => {
             let r = parts[0].clone();
             res.insert_header((header::CONTENT_TYPE, what.content_type))
-                .insert_header((header::CONTENT_RANGE, content_range(&r)));
+                .insert_header((header::CONTENT_RANGE, content_range(&r, size)));
             if head {
                 return Ok(res.body(HeadBody(r.end - r.start)));
             }
@@ -116,48 +115,64 @@ where
                 .insert_header((header::CONTENT_TYPE, what.content_type));
             Ok(res.body(HeadBody(size)))
         }
-        Some(parts) => {
-            // multipart/byteranges: each part opened only when its turn comes.
-            let boundary = format!("evidence-{}", uuid::Uuid::now_v7().simple());
-            let mut segments: Vec<Result<Bytes, Range<u64>>> = Vec::new();
-            let mut total = 0u64;
-            for r in &parts {
-                let head = format!(
-                    "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Range: {}\r\n\r\n",
-                    what.content_type,
-                    content_range(r)
-                );
-                total += head.len() as u64 + (r.end - r.start);
-                segments.push(Ok(Bytes::from(head)));
-                segments.push(Err(r.clone()));
-            }
-            let tail = format!("\r\n--{boundary}--\r\n");
-            total += tail.len() as u64;
-            segments.push(Ok(Bytes::from(tail)));
-            let body = futures_util::stream::iter(segments)
-                .then(move |segment| {
-                    let opened = match segment {
-                        Ok(bytes) => Ok(bytes),
-                        Err(range) => Err(open(range)),
-                    };
-                    async move {
-                        match opened {
-                            Ok(bytes) => {
-                                Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
-                            }
-                            Err(opening) => opening.await,
-                        }
-                    }
-                })
-                .try_flatten();
-            res.insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
-                    .map_err(AppError::internal)?,
-            ));
-            Ok(res.body(MeteredBody::new(body, total, report)))
-        }
+        Some(parts) => byteranges(res, &parts, &what.content_type, size, open, report),
     }
+}
+
+/// `Content-Range` of `r` in a representation of `size` bytes.
+fn content_range(r: &Range<u64>, size: u64) -> String {
+    format!("bytes {}-{}/{size}", r.start, r.end - 1)
+}
+
+/// The answer to several ranges, as `multipart/byteranges`: each part framed, and opened from
+/// `open` only when the body reaches it; the body metered into `report`.
+fn byteranges<Open>(
+    mut res: actix_web::HttpResponseBuilder,
+    parts: &[Range<u64>],
+    content_type: &str,
+    size: u64,
+    open: Open,
+    report: impl FnOnce(TransferEnd) + 'static,
+) -> AppResult<HttpResponse>
+where
+    Open: Fn(Range<u64>) -> BoxFuture<'static, Result<ByteStream, StoreError>> + Send + 'static,
+{
+    let boundary = format!("evidence-{}", uuid::Uuid::now_v7().simple());
+    let mut segments: Vec<Result<Bytes, Range<u64>>> = Vec::new();
+    let mut total = 0u64;
+    for r in parts {
+        let head = format!(
+            "\r\n--{boundary}\r\nContent-Type: {}\r\nContent-Range: {}\r\n\r\n",
+            content_type,
+            content_range(r, size)
+        );
+        total += head.len() as u64 + (r.end - r.start);
+        segments.push(Ok(Bytes::from(head)));
+        segments.push(Err(r.clone()));
+    }
+    let tail = format!("\r\n--{boundary}--\r\n");
+    total += tail.len() as u64;
+    segments.push(Ok(Bytes::from(tail)));
+    let body = futures_util::stream::iter(segments)
+        .then(move |segment| {
+            let opened = match segment {
+                Ok(bytes) => Ok(bytes),
+                Err(range) => Err(open(range)),
+            };
+            async move {
+                match opened {
+                    Ok(bytes) => Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed()),
+                    Err(opening) => opening.await,
+                }
+            }
+        })
+        .try_flatten();
+    res.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+            .map_err(AppError::internal)?,
+    ));
+    Ok(res.body(MeteredBody::new(body, total, report)))
 }
 
 /// What a `Range` header asks of an object of `size` bytes.

@@ -151,44 +151,7 @@ impl Application {
     }
 
     pub fn build_with_state(state: web::Data<AppState>) -> Result<Application, StartupError> {
-        // The heartbeat; closes the transfers of instances that stopped beating.
-        tokio::spawn(crate::audit::transfers::keep_beating(
-            state.db.clone(),
-            state.audit.clone(),
-            state.instance,
-            state.settings.heartbeat,
-        ));
-        // Anchors the audit chain outside the database while the portal runs.
-        tokio::spawn(crate::audit::checkpoint::keep_anchoring(
-            state.db.clone(),
-            state.store.clone(),
-            state.manifest_key.clone(),
-            std::time::Duration::from_secs(300),
-        ));
-        // Sends the notifications' outbox (SMS, e-mail) from this instance.
-        tokio::spawn(crate::notifications::dispatch::keep_dispatching(
-            state.db.clone(),
-            state.audit.clone(),
-            state.clock.clone(),
-            std::sync::Arc::new(
-                crate::notifications::dispatch::Senders::from_settings(&state.settings)
-                    .with_code_key(state.key.clone()),
-            ),
-            state.settings.notify_every,
-        ));
-        // Reminders due by time (review period, agency, access code), written once whichever
-        // instance finds them.
-        tokio::spawn(crate::cases::reminders::keep_reminding(
-            state.db.clone(),
-            state.channels,
-            state.clock.clone(),
-        ));
-        // Clears personal data past its period (`retention`), hourly, on every instance.
-        tokio::spawn(crate::retention::keep_sweeping(
-            state.db.clone(),
-            state.audit.clone(),
-            state.clock.clone(),
-        ));
+        start_background_tasks(&state);
         let bind = state.settings.bind;
         let workers = state.settings.workers;
         let listener = TcpListener::bind(bind).map_err(|source| StartupError::Bind {
@@ -206,27 +169,7 @@ impl Application {
 
         let (metrics_server, metrics_port) = match state.settings.metrics_bind {
             Some(addr) => {
-                let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-                let port = listener
-                    .local_addr()
-                    .map(|a| a.port())
-                    .unwrap_or(addr.port());
-                let metrics = metrics.clone();
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(metrics.clone())
-                        .route("/metrics", web::get().to(serve_metrics))
-                })
-                .workers(1)
-                .listen(listener)
-                .map_err(|source| StartupError::Bind {
-                    addr: addr.to_string(),
-                    source,
-                })?
-                .run();
+                let (server, port) = metrics_server(addr, metrics.clone())?;
                 (Some(server), Some(port))
             }
             None => (None, None),
@@ -306,6 +249,77 @@ impl Application {
             None => self.server.await,
         }
     }
+}
+
+/// The tasks every instance runs beside serving: the heartbeat, anchoring the audit chain,
+/// sending notifications, reminders due by time, and the retention sweep.
+fn start_background_tasks(state: &AppState) {
+    // The heartbeat; closes the transfers of instances that stopped beating.
+    tokio::spawn(crate::audit::transfers::keep_beating(
+        state.db.clone(),
+        state.audit.clone(),
+        state.instance,
+        state.settings.heartbeat,
+    ));
+    // Anchors the audit chain outside the database while the portal runs.
+    tokio::spawn(crate::audit::checkpoint::keep_anchoring(
+        state.db.clone(),
+        state.store.clone(),
+        state.manifest_key.clone(),
+        std::time::Duration::from_secs(300),
+    ));
+    // Sends the notifications' outbox (SMS, e-mail) from this instance.
+    tokio::spawn(crate::notifications::dispatch::keep_dispatching(
+        state.db.clone(),
+        state.audit.clone(),
+        state.clock.clone(),
+        std::sync::Arc::new(
+            crate::notifications::dispatch::Senders::from_settings(&state.settings)
+                .with_code_key(state.key.clone()),
+        ),
+        state.settings.notify_every,
+    ));
+    // Reminders due by time (review period, agency, access code), written once whichever
+    // instance finds them.
+    tokio::spawn(crate::cases::reminders::keep_reminding(
+        state.db.clone(),
+        state.channels,
+        state.clock.clone(),
+    ));
+    // Clears personal data past its period (`retention`), hourly, on every instance.
+    tokio::spawn(crate::retention::keep_sweeping(
+        state.db.clone(),
+        state.audit.clone(),
+        state.clock.clone(),
+    ));
+}
+
+/// The metrics server on its own address (never the public one), one worker.
+fn metrics_server(
+    addr: std::net::SocketAddr,
+    metrics: web::Data<Metrics>,
+) -> Result<(Server, u16), StartupError> {
+    let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(addr.port());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(serve_metrics))
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    Ok((server, port))
 }
 
 /// The headers of DESIGN §4 on every response. `Cache-Control: no-store` is the default for

@@ -90,6 +90,57 @@ pub fn check(
     })
 }
 
+/// What `checked` changes: the update of the application's row, the audited action and its
+/// details, and what the applicant is told.
+fn what_changes(
+    app: &access_application::Model,
+    checked: &Checked,
+) -> (
+    sea_orm::UpdateMany<access_application::Entity>,
+    Action,
+    serde_json::Value,
+    Event,
+) {
+    let update = access_application::Entity::update_many();
+    match &checked.change {
+        Change::Revoke { reason } => {
+            // The reason is kept where a refusal's is: the applicant's status page shows it.
+            (
+                update
+                    .col_expr(
+                        access_application::Column::State,
+                        AccessState::Revoked.as_str().into(),
+                    )
+                    .col_expr(
+                        access_application::Column::RefusalReason,
+                        reason.clone().into(),
+                    ),
+                Action::AccessRevoke,
+                serde_json::json!({
+                    "application_id": app.id, "receipt": app.receipt_no,
+                    "until_before": checked.shown_until.to_string(), "reason": reason,
+                }),
+                Event::AccessRevoked {
+                    receipt: app.receipt_no.clone(),
+                },
+            )
+        }
+        Change::Shorten { until } => (
+            update.col_expr(access_application::Column::GrantedUntil, (*until).into()),
+            Action::AccessShorten,
+            serde_json::json!({
+                "application_id": app.id, "receipt": app.receipt_no,
+                "until_before": checked.shown_until.to_string(),
+                "until": until.to_string(),
+            }),
+            Event::AccessShortened {
+                receipt: app.receipt_no.clone(),
+                until: *until,
+            },
+        ),
+    }
+}
+
 /// Applies a checked amendment to an approved application of the permit's case: audited
 /// first, then changed only if the grant is still approved with the last day the officer saw
 /// (else refused as changed meanwhile, and a `failed` event says the recorded one did not take
@@ -108,46 +159,7 @@ pub async fn amend(
     debug_assert_eq!(permit.action, CaseAction::Manage);
     debug_assert_eq!(permit.case_id, app.case_id);
     let now = audit.now();
-    let mut update = access_application::Entity::update_many();
-    let (action, details, event) = match &checked.change {
-        Change::Revoke { reason } => {
-            // The reason is kept where a refusal's is: the applicant's status page shows it.
-            update = update
-                .col_expr(
-                    access_application::Column::State,
-                    AccessState::Revoked.as_str().into(),
-                )
-                .col_expr(
-                    access_application::Column::RefusalReason,
-                    reason.clone().into(),
-                );
-            (
-                Action::AccessRevoke,
-                serde_json::json!({
-                    "application_id": app.id, "receipt": app.receipt_no,
-                    "until_before": checked.shown_until.to_string(), "reason": reason,
-                }),
-                Event::AccessRevoked {
-                    receipt: app.receipt_no.clone(),
-                },
-            )
-        }
-        Change::Shorten { until } => {
-            update = update.col_expr(access_application::Column::GrantedUntil, (*until).into());
-            (
-                Action::AccessShorten,
-                serde_json::json!({
-                    "application_id": app.id, "receipt": app.receipt_no,
-                    "until_before": checked.shown_until.to_string(),
-                    "until": until.to_string(),
-                }),
-                Event::AccessShortened {
-                    receipt: app.receipt_no.clone(),
-                    until: *until,
-                },
-            )
-        }
-    };
+    let (update, action, details, event) = what_changes(app, &checked);
     let who = Actor::account(staff.id, staff.role);
     let recorded = audit
         .record(

@@ -425,33 +425,60 @@ pub fn history_query(case_id: Uuid, limit: u64) -> sea_orm::Select<audit_event::
 /// downloads, bundles), with the end of each download folded in, and people named only by role
 /// and masked name (parties by their label in the case; an owner's or insurer's company in
 /// full).
+/// Only the columns the history shows (it loads with every case page), with the actor's
+/// name and, for a party of this case, their label joined in: one statement.
+#[derive(sea_orm::FromQueryResult)]
+struct HistoryRow {
+    seq: i64,
+    occurred_at: OffsetDateTime,
+    actor_id: Option<Uuid>,
+    actor_role: String,
+    action: String,
+    outcome: String,
+    details: String,
+    actor_name: Option<String>,
+    actor_organisation: Option<String>,
+    party_label: Option<String>,
+}
+
+/// Who accessed, as the history names them: a party by their label in the case, an
+/// administrator by role, an owner or insurer by company, everyone else by role and masked name.
+fn who_of(e: &HistoryRow, locale: crate::i18n::Locale) -> String {
+    let masked = e
+        .actor_name
+        .as_deref()
+        .and_then(|n| n.chars().next())
+        .map(|c| format!("{c}**"))
+        .unwrap_or_default();
+    let role = Role::parse(&e.actor_role);
+    match (role, e.party_label.as_ref()) {
+        (Some(Role::Party), Some(label)) => locale.tf(
+            "audit.party_label",
+            &[("label", &locale.party_label(label))],
+        ),
+        (Some(Role::Admin), _) => locale.label(Role::Admin),
+        // The company in full (a party may ask it for what it did with their evidence;
+        // its name is no one's personal data), the person who looked masked.
+        (Some(role @ (Role::Owner | Role::Insurer)), _) => match e.actor_organisation.as_deref() {
+            Some(org) => format!("{} {org} {masked}", locale.label(role)),
+            None => format!("{} {masked}", locale.label(role)),
+        },
+        _ => format!("{} {masked}", role_label(locale, &e.actor_role)),
+    }
+}
+
 pub async fn case_history(
     db: &sea_orm::DatabaseConnection,
     case_id: Uuid,
     limit: u64,
     viewer: Uuid,
 ) -> Result<Vec<Access>, DbErr> {
-    /// Only the columns the history shows (it loads with every case page), with the actor's
-    /// name and, for a party of this case, their label joined in: one statement.
-    #[derive(sea_orm::FromQueryResult)]
-    struct Row {
-        seq: i64,
-        occurred_at: OffsetDateTime,
-        actor_id: Option<Uuid>,
-        actor_role: String,
-        action: String,
-        outcome: String,
-        details: String,
-        actor_name: Option<String>,
-        actor_organisation: Option<String>,
-        party_label: Option<String>,
-    }
     let (events, ends) = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
             let txn = db.begin().await?;
             txn.execute_unprepared(HISTORY_SETTINGS_POSTGRES).await?;
-            let events = Row::find_by_statement(sea_orm::Statement::from_sql_and_values(
+            let events = HistoryRow::find_by_statement(sea_orm::Statement::from_sql_and_values(
                 sea_orm::DbBackend::Postgres,
                 HISTORY_SQL_POSTGRES,
                 [
@@ -477,7 +504,7 @@ pub async fn case_history(
         }
         _ => {
             let events = history_query(case_id, limit)
-                .into_model::<Row>()
+                .into_model::<HistoryRow>()
                 .all(db)
                 .await?;
             let lowest = events.last().map_or(i64::MAX, |e| e.seq);
@@ -499,29 +526,7 @@ pub async fn case_history(
     Ok(events
         .iter()
         .map(|e| {
-            let masked = e
-                .actor_name
-                .as_deref()
-                .and_then(|n| n.chars().next())
-                .map(|c| format!("{c}**"))
-                .unwrap_or_default();
-            let role = Role::parse(&e.actor_role);
-            let who = match (role, e.party_label.as_ref()) {
-                (Some(Role::Party), Some(label)) => locale.tf(
-                    "audit.party_label",
-                    &[("label", &locale.party_label(label))],
-                ),
-                (Some(Role::Admin), _) => locale.label(Role::Admin),
-                // The company in full (a party may ask it for what it did with their evidence;
-                // its name is no one's personal data), the person who looked masked.
-                (Some(role @ (Role::Owner | Role::Insurer)), _) => {
-                    match e.actor_organisation.as_deref() {
-                        Some(org) => format!("{} {org} {masked}", locale.label(role)),
-                        None => format!("{} {masked}", locale.label(role)),
-                    }
-                }
-                _ => format!("{} {masked}", role_label(locale, &e.actor_role)),
-            };
+            let who = who_of(e, locale);
             let is_download = matches!(e.action.as_str(), "material.download" | "bundle.download");
             Access {
                 at: locale.time(e.occurred_at),

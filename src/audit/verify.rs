@@ -41,6 +41,56 @@ fn broken(seq: i64, reason: impl Into<String>) -> VerifyError {
     })
 }
 
+/// Checks one event of the chain: the next number (`expected`), not beyond the head, linked to
+/// the event before (`prev`, its hash) and matching its own hash.
+fn check_link(
+    row: &audit_event::Model,
+    expected: i64,
+    prev: &str,
+    head: Option<&(i64, String)>,
+) -> Result<(), VerifyError> {
+    if row.seq > expected {
+        return Err(broken(expected, format!("event {expected} is missing")));
+    }
+    if row.seq < expected {
+        return Err(broken(row.seq, "sequence number repeated or out of order"));
+    }
+    if let Some((head_seq, _)) = head
+        && row.seq > *head_seq
+    {
+        return Err(broken(
+            row.seq,
+            format!("event beyond the chain head ({head_seq})"),
+        ));
+    }
+    if row.prev_hash != prev {
+        return Err(broken(
+            row.seq,
+            format!("previous hash does not match event {}", row.seq - 1),
+        ));
+    }
+    let fields = Fields {
+        seq: row.seq,
+        occurred_at: row.occurred_at,
+        actor_id: row.actor_id,
+        actor_role: &row.actor_role,
+        action: &row.action,
+        case_id: row.case_id,
+        material_id: row.material_id,
+        client_ip: row.client_ip.as_deref(),
+        user_agent: row.user_agent.as_deref(),
+        outcome: &row.outcome,
+        details: &row.details,
+    };
+    if chain::hash(&row.prev_hash, &fields).as_deref() != Some(row.hash.as_str()) {
+        return Err(broken(
+            row.seq,
+            "the event's content does not match its hash",
+        ));
+    }
+    Ok(())
+}
+
 #[tracing::instrument(skip_all, err)]
 pub async fn verify(db: &DatabaseConnection) -> Result<Verified, VerifyError> {
     let backend = db.get_database_backend();
@@ -73,46 +123,7 @@ pub async fn verify(db: &DatabaseConnection) -> Result<Verified, VerifyError> {
     let mut last_seq = 0i64;
     let mut prev = GENESIS.to_owned();
     while let Some(row) = rows.try_next().await? {
-        let expected = last_seq + 1;
-        if row.seq > expected {
-            return Err(broken(expected, format!("event {expected} is missing")));
-        }
-        if row.seq < expected {
-            return Err(broken(row.seq, "sequence number repeated or out of order"));
-        }
-        if let Some((head_seq, _)) = &head
-            && row.seq > *head_seq
-        {
-            return Err(broken(
-                row.seq,
-                format!("event beyond the chain head ({head_seq})"),
-            ));
-        }
-        if row.prev_hash != prev {
-            return Err(broken(
-                row.seq,
-                format!("previous hash does not match event {}", row.seq - 1),
-            ));
-        }
-        let fields = Fields {
-            seq: row.seq,
-            occurred_at: row.occurred_at,
-            actor_id: row.actor_id,
-            actor_role: &row.actor_role,
-            action: &row.action,
-            case_id: row.case_id,
-            material_id: row.material_id,
-            client_ip: row.client_ip.as_deref(),
-            user_agent: row.user_agent.as_deref(),
-            outcome: &row.outcome,
-            details: &row.details,
-        };
-        if chain::hash(&row.prev_hash, &fields).as_deref() != Some(row.hash.as_str()) {
-            return Err(broken(
-                row.seq,
-                "the event's content does not match its hash",
-            ));
-        }
+        check_link(&row, last_seq + 1, &prev, head.as_ref())?;
         last_seq = row.seq;
         prev = row.hash;
     }

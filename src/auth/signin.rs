@@ -78,6 +78,124 @@ fn masked_input(input: &str) -> String {
         .map_or_else(|| "(malformed)".to_owned(), |id| id.masked())
 }
 
+/// What the first checks of a sign-in or an activation found, each refusal audited.
+enum Screened {
+    /// Too many attempts from this address.
+    Blocked,
+    /// The input is no identifier.
+    Malformed(IdError),
+    /// The account it names, if any (boxed: an account row is large).
+    Found(Box<Option<(Identifier, account::Model)>>),
+}
+
+/// The first checks of a sign-in or an activation: the attempt counted against the address
+/// before anything costly, atomically (a blocked address gets nothing more), then the account
+/// the input names looked up. A refusal is recorded with `event`.
+async fn screen<E: From<DbErr> + From<AuditError>>(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    input: &str,
+    address: &str,
+    event: &dyn Fn(Actor, Outcome, serde_json::Value) -> Event,
+) -> Result<Screened, E> {
+    if throttle::address_attempt(db, address).await? {
+        audit
+            .record(event(
+                Actor::ANONYMOUS,
+                Outcome::Denied,
+                serde_json::json!({ "identifier": masked_input(input), "reason": "address_blocked" }),
+            ))
+            .await?;
+        return Ok(Screened::Blocked);
+    }
+    match find_account(db, key, input).await? {
+        Ok(found) => Ok(Screened::Found(Box::new(found))),
+        Err(malformed) => {
+            audit
+                .record(event(
+                    Actor::ANONYMOUS,
+                    Outcome::Denied,
+                    serde_json::json!({ "identifier": "(malformed)", "reason": "malformed_identifier" }),
+                ))
+                .await?;
+            Ok(Screened::Malformed(malformed))
+        }
+    }
+}
+
+/// Why an activation is refused, if it is: no such account, locked, the code's own reason, or
+/// disabled.
+fn code_refusal_of(
+    found: Option<&account::Model>,
+    locked: bool,
+    checked: &Result<uuid::Uuid, access_code::Refused>,
+) -> Option<&'static str> {
+    match (found, checked) {
+        (None, _) => Some("unknown_identifier"),
+        (Some(_), _) if locked => Some("locked"),
+        (Some(_), Err(why)) => Some(why.as_str()),
+        (Some(a), Ok(_)) if a.disabled => Some("disabled"),
+        (Some(_), Ok(_)) => None,
+    }
+}
+
+/// Verifies `secret` against `stored` (against a dummy hash if none, so the answer takes as
+/// long); whether it matched a real hash. Too busy to judge: neither count stands.
+async fn check_password(
+    db: &DatabaseConnection,
+    address: &str,
+    attempt: Option<throttle::AccountAttempt>,
+    secret: String,
+    stored: Option<String>,
+) -> Result<bool, SignInError> {
+    let has_hash = stored.is_some();
+    match password::verify_bounded(secret, stored.unwrap_or_else(|| DUMMY_HASH.clone())).await {
+        Ok(ok) => Ok(ok && has_hash),
+        Err(busy) => {
+            throttle::address_refund(db, address).await?;
+            if let Some(a) = attempt {
+                throttle::account_refund(db, a.account_id).await?;
+            }
+            Err(SignInError::Busy(busy))
+        }
+    }
+}
+
+/// Why a sign-in is refused, if it is: no such account, disabled, not activated, locked, or the
+/// wrong password.
+fn refusal_of(
+    found: Option<&account::Model>,
+    locked: bool,
+    verified: bool,
+) -> Option<&'static str> {
+    match found {
+        None => Some("unknown_identifier"),
+        Some(a) if a.disabled => Some("disabled"),
+        Some(a) if a.password_hash.is_none() => Some("not_activated"),
+        Some(_) if locked => Some("locked"),
+        Some(_) if !verified => Some("wrong_password"),
+        Some(_) => None,
+    }
+}
+
+/// A refused attempt on an account: counted towards the lock if the password was wrong (or the
+/// account is locked), else given back.
+async fn count_refusal(
+    db: &DatabaseConnection,
+    attempt: Option<throttle::AccountAttempt>,
+    reason: &str,
+) -> Result<(), DbErr> {
+    if let Some(attempt) = attempt {
+        if matches!(reason, "wrong_password" | "locked") {
+            throttle::account_refused(db, attempt).await?;
+        } else {
+            throttle::account_refund(db, attempt.account_id).await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn sign_in(
     db: &DatabaseConnection,
     key: &ServerKey,
@@ -92,29 +210,10 @@ pub async fn sign_in(
             .client(client.ip.clone(), client.user_agent.clone())
             .details(details)
     };
-    // Counted before anything costly, atomically: a blocked address gets nothing more.
-    if throttle::address_attempt(db, &address).await? {
-        audit
-            .record(event(
-                Actor::ANONYMOUS,
-                Outcome::Denied,
-                serde_json::json!({ "identifier": masked_input(input), "reason": "address_blocked" }),
-            ))
-            .await?;
-        return Err(SignInError::AddressBlocked);
-    }
-    let found = match find_account(db, key, input).await? {
-        Ok(found) => found,
-        Err(malformed) => {
-            audit
-                .record(event(
-                    Actor::ANONYMOUS,
-                    Outcome::Denied,
-                    serde_json::json!({ "identifier": "(malformed)", "reason": "malformed_identifier" }),
-                ))
-                .await?;
-            return Err(SignInError::Malformed(malformed));
-        }
+    let found = match screen::<SignInError>(db, key, audit, input, &address, &event).await? {
+        Screened::Blocked => return Err(SignInError::AddressBlocked),
+        Screened::Malformed(malformed) => return Err(SignInError::Malformed(malformed)),
+        Screened::Found(found) => *found,
     };
     // The same statements whether or not the account exists.
     let account_id = found.as_ref().map_or(uuid::Uuid::nil(), |(_, a)| a.id);
@@ -125,45 +224,15 @@ pub async fn sign_in(
         .as_ref()
         .and_then(|(_, a)| a.password_hash.clone())
         .filter(|_| !locked);
-    let has_hash = stored.is_some();
-    let verified = match password::verify_bounded(
-        secret,
-        stored.unwrap_or_else(|| DUMMY_HASH.clone()),
-    )
-    .await
-    {
-        Ok(ok) => ok && has_hash,
-        Err(busy) => {
-            // Not judged: neither count stands.
-            throttle::address_refund(db, &address).await?;
-            if let Some(a) = attempt {
-                throttle::account_refund(db, a.account_id).await?;
-            }
-            return Err(SignInError::Busy(busy));
-        }
-    };
-
-    let refusal = match &found {
-        None => Some("unknown_identifier"),
-        Some((_, a)) if a.disabled => Some("disabled"),
-        Some((_, a)) if a.password_hash.is_none() => Some("not_activated"),
-        Some(_) if locked => Some("locked"),
-        Some(_) if !verified => Some("wrong_password"),
-        Some(_) => None,
-    };
+    let verified = check_password(db, &address, attempt, secret, stored).await?;
+    let refusal = refusal_of(found.as_ref().map(|(_, a)| a), locked, verified);
     let masked = found
         .as_ref()
         .map_or_else(|| masked_input(input), |(id, _)| id.masked());
     if let Some(reason) = refusal {
         let actor = match &found {
             Some((_, a)) => {
-                if let Some(attempt) = attempt {
-                    if matches!(reason, "wrong_password" | "locked") {
-                        throttle::account_refused(db, attempt).await?;
-                    } else {
-                        throttle::account_refund(db, attempt.account_id).await?;
-                    }
-                }
+                count_refusal(db, attempt, reason).await?;
                 Actor::account(a.id, a.role)
             }
             None => Actor::ANONYMOUS,
@@ -229,6 +298,87 @@ pub enum ActivateError {
     Hash,
 }
 
+/// The new password's hash: typed twice alike, strong enough for the role, not containing the
+/// sign-in identifier or the name.
+async fn new_password_hash(
+    id: &Identifier,
+    account: &account::Model,
+    new_password: String,
+    repeated: &str,
+) -> Result<String, ActivateError> {
+    if new_password != repeated {
+        return Err(ActivateError::PasswordsDiffer);
+    }
+    let min = if account.role == Role::Admin {
+        password::MIN_LENGTH_ADMIN
+    } else {
+        password::MIN_LENGTH
+    };
+    let plain_id = match id {
+        Identifier::CitizenId(s)
+        | Identifier::Passport(s)
+        | Identifier::Mobile(s)
+        | Identifier::LawyerLicence(s)
+        | Identifier::Username(s) => s.clone(),
+    };
+    password::check_strength(&new_password, &[&plain_id, &account.display_name], min)
+        .map_err(ActivateError::WeakPassword)?;
+    password::hash_bounded(new_password)
+        .await
+        .map_err(ActivateError::Busy)?
+        .map_err(|_| ActivateError::Hash)
+}
+
+/// In one transaction: the code marked used, the password set (failures cleared), the
+/// account's sessions replaced by a new one. `None` if the code was used meanwhile (nothing
+/// changed).
+async fn commit_activation(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    code_id: uuid::Uuid,
+    account_id: uuid::Uuid,
+    hash: String,
+    client: &Client,
+) -> Result<Option<(crate::db::entities::session::Model, String)>, ActivateError> {
+    let now = OffsetDateTime::now_utc();
+    let txn = db.begin().await?;
+    if !access_code::mark_used(&txn, code_id).await? {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::PasswordHash,
+            sea_orm::sea_query::Expr::value(Some(hash)),
+        )
+        .col_expr(
+            account::Column::FailedLogins,
+            sea_orm::sea_query::Expr::value(0),
+        )
+        .col_expr(
+            account::Column::LockedUntil,
+            sea_orm::sea_query::Expr::value(Option::<OffsetDateTime>::None),
+        )
+        .col_expr(
+            account::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(account::Column::Id.eq(account_id))
+        .exec(&txn)
+        .await?;
+    session::revoke_all(&txn, account_id, None).await?;
+    let (row, token) = session::start(
+        &txn,
+        key,
+        account_id,
+        client.ip.clone(),
+        client.user_agent.clone(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some((row, token)))
+}
+
 /// Identifier + access code + new password (twice) → the account is active and signed in.
 ///
 /// The code is checked first, with the same statements whether or not the identifier exists,
@@ -252,39 +402,16 @@ pub async fn activate(
             .client(client.ip.clone(), client.user_agent.clone())
             .details(details)
     };
-    if throttle::address_attempt(db, &address).await? {
-        audit
-            .record(event(
-                Actor::ANONYMOUS,
-                Outcome::Denied,
-                serde_json::json!({ "identifier": masked_input(input), "reason": "address_blocked" }),
-            ))
-            .await?;
-        return Err(ActivateError::AddressBlocked);
-    }
-    let found = match find_account(db, key, input).await? {
-        Err(malformed) => {
-            audit
-                .record(event(
-                    Actor::ANONYMOUS,
-                    Outcome::Denied,
-                    serde_json::json!({ "identifier": "(malformed)", "reason": "malformed_identifier" }),
-                ))
-                .await?;
-            return Err(ActivateError::Malformed(malformed));
-        }
-        Ok(found) => found,
+    let found = match screen::<ActivateError>(db, key, audit, input, &address, &event).await? {
+        Screened::Blocked => return Err(ActivateError::AddressBlocked),
+        Screened::Malformed(malformed) => return Err(ActivateError::Malformed(malformed)),
+        Screened::Found(found) => *found,
     };
     let account_id = found.as_ref().map_or(uuid::Uuid::nil(), |(_, a)| a.id);
     let attempt = throttle::account_attempt(db, account_id).await?;
     let checked = access_code::check(db, key, account_id, code).await?;
-    let refusal = match (&found, &checked) {
-        (None, _) => Some("unknown_identifier"),
-        (Some(_), _) if attempt.is_some_and(|a| a.locked) => Some("locked"),
-        (Some(_), Err(why)) => Some(why.as_str()),
-        (Some((_, a)), Ok(_)) if a.disabled => Some("disabled"),
-        (Some(_), Ok(_)) => None,
-    };
+    let locked = attempt.is_some_and(|a| a.locked);
+    let refusal = code_refusal_of(found.as_ref().map(|(_, a)| a), locked, &checked);
     let masked = found
         .as_ref()
         .map_or_else(|| masked_input(input), |(id, _)| id.masked());
@@ -314,27 +441,7 @@ pub async fn activate(
     // The code is right: from here a problem is the new password's, not a failed attempt.
     throttle::address_refund(db, &address).await?;
     throttle::account_refund(db, account.id).await?;
-    if new_password != repeated {
-        return Err(ActivateError::PasswordsDiffer);
-    }
-    let min = if account.role == Role::Admin {
-        password::MIN_LENGTH_ADMIN
-    } else {
-        password::MIN_LENGTH
-    };
-    let plain_id = match &id {
-        Identifier::CitizenId(s)
-        | Identifier::Passport(s)
-        | Identifier::Mobile(s)
-        | Identifier::LawyerLicence(s)
-        | Identifier::Username(s) => s.clone(),
-    };
-    password::check_strength(&new_password, &[&plain_id, &account.display_name], min)
-        .map_err(ActivateError::WeakPassword)?;
-    let hash = password::hash_bounded(new_password)
-        .await
-        .map_err(ActivateError::Busy)?
-        .map_err(|_| ActivateError::Hash)?;
+    let hash = new_password_hash(&id, &account, new_password, repeated).await?;
 
     audit
         .record(event(
@@ -343,10 +450,8 @@ pub async fn activate(
             serde_json::json!({ "identifier": id.masked() }),
         ))
         .await?;
-    let now = OffsetDateTime::now_utc();
-    let txn = db.begin().await?;
-    if !access_code::mark_used(&txn, code_id).await? {
-        txn.rollback().await?;
+    let Some((row, token)) = commit_activation(db, key, code_id, account.id, hash, client).await?
+    else {
         audit
             .record(event(
                 actor,
@@ -355,37 +460,7 @@ pub async fn activate(
             ))
             .await?;
         return Err(ActivateError::Refused);
-    }
-    account::Entity::update_many()
-        .col_expr(
-            account::Column::PasswordHash,
-            sea_orm::sea_query::Expr::value(Some(hash)),
-        )
-        .col_expr(
-            account::Column::FailedLogins,
-            sea_orm::sea_query::Expr::value(0),
-        )
-        .col_expr(
-            account::Column::LockedUntil,
-            sea_orm::sea_query::Expr::value(Option::<OffsetDateTime>::None),
-        )
-        .col_expr(
-            account::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(account::Column::Id.eq(account.id))
-        .exec(&txn)
-        .await?;
-    session::revoke_all(&txn, account.id, None).await?;
-    let (row, token) = session::start(
-        &txn,
-        key,
-        account.id,
-        client.ip.clone(),
-        client.user_agent.clone(),
-    )
-    .await?;
-    txn.commit().await?;
+    };
     let account = account::Entity::find_by_id(account.id)
         .one(db)
         .await?

@@ -58,34 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = evidence_portal::startup::open_state(settings).await?;
 
     let per_writer = args.events.div_ceil(args.writers);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..args.writers {
-        let audit = state.audit.clone();
-        tasks.push(tokio::spawn(async move {
-            let case = Uuid::now_v7();
-            for i in 0..per_writer {
-                let event = Event::new(
-                    Actor {
-                        id: Some(Uuid::now_v7()),
-                        role: evidence_portal::vocab::Role::Party.as_str(),
-                    },
-                    Action::MaterialView,
-                    Outcome::Allowed,
-                )
-                .case(case)
-                .material(Uuid::now_v7())
-                .client(Some("127.0.0.1".into()), Some("audit-bench".into()))
-                .details(serde_json::json!({ "writer": w, "i": i }));
-                audit.record(event).await?;
-            }
-            Ok::<_, evidence_portal::audit::AuditError>(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let elapsed = started.elapsed();
+    let elapsed = record_concurrently(&state.audit, args.writers, per_writer).await?;
     let total = per_writer * args.writers;
     let rate = total as f64 / elapsed.as_secs_f64();
 
@@ -126,6 +99,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await;
     }
     Ok(())
+}
+
+/// Records `per_writer` events from each of `writers` concurrent tasks, each awaiting its
+/// commit before the next; how long it took.
+async fn record_concurrently(
+    audit: &evidence_portal::audit::Audit,
+    writers: usize,
+    per_writer: usize,
+) -> Result<Duration, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let audit = audit.clone();
+        tasks.push(tokio::spawn(async move {
+            let case = Uuid::now_v7();
+            for i in 0..per_writer {
+                let event = Event::new(
+                    Actor {
+                        id: Some(Uuid::now_v7()),
+                        role: evidence_portal::vocab::Role::Party.as_str(),
+                    },
+                    Action::MaterialView,
+                    Outcome::Allowed,
+                )
+                .case(case)
+                .material(Uuid::now_v7())
+                .client(Some("127.0.0.1".into()), Some("audit-bench".into()))
+                .details(serde_json::json!({ "writer": w, "i": i }));
+                audit.record(event).await?;
+            }
+            Ok::<_, evidence_portal::audit::AuditError>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(started.elapsed())
 }
 
 fn round2(d: Duration) -> f64 {

@@ -123,6 +123,24 @@ fn signatures_in(bytes: &[u8]) -> u64 {
 /// itself is listed, and checked like every file).
 const UNLISTED_BY_DESIGN: [&str; 2] = ["SHA256SUMS", "manifest.jws"];
 
+/// The SHA-256 of what `entry` unpacks to, in hex, taking what it unpacks from `budget`.
+fn sha256_within(
+    entry: &mut impl Read,
+    buf: &mut [u8],
+    budget: &mut u64,
+) -> Result<String, CheckError> {
+    let mut hasher = Sha256::new();
+    loop {
+        let n = entry.read(buf).map_err(|_| CheckError::NotAZip)?;
+        if n == 0 {
+            break;
+        }
+        *budget = budget.checked_sub(n as u64).ok_or(CheckError::TooLarge)?;
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// Reads `zip` (a bundle as downloaded) and checks every file against its `SHA256SUMS`,
 /// unpacking at most `max_unpacked` bytes (a hostile zip cannot make the server inflate
 /// without end). Linear in the entries and the listed lines: each is looked up in a map, once.
@@ -178,16 +196,7 @@ pub fn check_zip(zip: impl Read + Seek, max_unpacked: u64) -> Result<BundleCheck
         if entry.is_dir() || UNLISTED_BY_DESIGN.contains(&name.as_str()) {
             continue;
         }
-        let mut hasher = Sha256::new();
-        loop {
-            let n = entry.read(&mut buf).map_err(|_| CheckError::NotAZip)?;
-            if n == 0 {
-                break;
-            }
-            budget = budget.checked_sub(n as u64).ok_or(CheckError::TooLarge)?;
-            hasher.update(&buf[..n]);
-        }
-        let hash = hex::encode(hasher.finalize());
+        let hash = sha256_within(&mut entry, &mut buf, &mut budget)?;
         let state = match hash_of.get(name.as_str()) {
             Some(listed) if *listed == hash => FileState::Intact,
             Some(_) => FileState::Altered,

@@ -15,32 +15,11 @@ pub struct NewDelegation {
     pub valid_until: Date,
 }
 
-/// Registers a delegation with its authorisation document (recorded as an internal material of
-/// kind `authorisation`, never shown to parties). An existing agent account with the same
-/// identifier is reused; otherwise one is created with an access code.
-#[allow(clippy::too_many_arguments)]
-pub async fn grant_delegation(
-    db: &DatabaseConnection,
-    key: &ServerKey,
-    audit: &Audit,
-    channels: crate::notifications::Channels,
-    staff: &account::Model,
-    permit: &CasePermit,
-    case: &case::Model,
-    new: NewDelegation,
-    document: &crate::materials::Received,
-) -> Result<(delegation::Model, account::Model, Option<IssuedCode>), CaseError> {
-    debug_assert_eq!(permit.action, CaseAction::Manage);
-    let principal = case_party::Entity::find_by_id(new.principal_party_id)
-        .one(db)
-        .await?
-        .filter(|p| p.case_id == case.id)
-        .ok_or_else(|| {
-            CaseError::field(
-                "principal",
-                "请选择委托人（本案当事人） (choose the party the agent acts for)",
-            )
-        })?;
+/// The agent's name (trimmed, 1 to 100 characters) and the delegation's period as instants:
+/// from the start of its first day to the end of its last (CST), not already over.
+fn checked_name_and_period(
+    new: &NewDelegation,
+) -> Result<(String, OffsetDateTime, OffsetDateTime), CaseError> {
     let name = new.agent_name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(CaseError::field(
@@ -71,11 +50,17 @@ pub async fn grant_delegation(
             "委托期限已经届满 (the delegation would already have ended)",
         ));
     }
-    let (mut agent, code) =
-        account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
-    // An agent known by a mobile number is texted there, unless their account already has one
-    // (they can change it, or turn SMS off, on their account page).
-    if let (crate::auth::identifier::Identifier::Mobile(m), None) = (&new.agent, &agent.mobile) {
+    Ok((name, valid_from, valid_until))
+}
+
+/// An agent known by a mobile number is texted there, unless their account already has one
+/// (they can change it, or turn SMS off, on their account page).
+async fn text_at_their_mobile(
+    db: &DatabaseConnection,
+    identifier: &Identifier,
+    agent: &mut account::Model,
+) -> Result<(), CaseError> {
+    if let (crate::auth::identifier::Identifier::Mobile(m), None) = (identifier, &agent.mobile) {
         let set = account::Entity::update_many()
             .col_expr(account::Column::Mobile, Expr::value(m.clone()))
             .col_expr(account::Column::NotifySms, Expr::value(true))
@@ -88,6 +73,39 @@ pub async fn grant_delegation(
             agent.notify_sms = true;
         }
     }
+    Ok(())
+}
+
+/// Registers a delegation with its authorisation document (recorded as an internal material of
+/// kind `authorisation`, never shown to parties). An existing agent account with the same
+/// identifier is reused; otherwise one is created with an access code.
+#[allow(clippy::too_many_arguments)]
+pub async fn grant_delegation(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    audit: &Audit,
+    channels: crate::notifications::Channels,
+    staff: &account::Model,
+    permit: &CasePermit,
+    case: &case::Model,
+    new: NewDelegation,
+    document: &crate::materials::Received,
+) -> Result<(delegation::Model, account::Model, Option<IssuedCode>), CaseError> {
+    debug_assert_eq!(permit.action, CaseAction::Manage);
+    let principal = case_party::Entity::find_by_id(new.principal_party_id)
+        .one(db)
+        .await?
+        .filter(|p| p.case_id == case.id)
+        .ok_or_else(|| {
+            CaseError::field(
+                "principal",
+                "请选择委托人（本案当事人） (choose the party the agent acts for)",
+            )
+        })?;
+    let (name, valid_from, valid_until) = checked_name_and_period(&new)?;
+    let (mut agent, code) =
+        account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
+    text_at_their_mobile(db, &new.agent, &mut agent).await?;
     let id = Uuid::now_v7();
     audit
         .record(

@@ -51,22 +51,10 @@ pub(super) enum AccountAction {
 }
 
 pub(super) async fn account(settings: Settings, action: AccountAction) -> Result<(), Failure> {
-    use crate::accounts::{self, NewAccount};
-    use crate::auth::identifier::{self as id, Identifier};
+    use crate::accounts;
     let state = crate::startup::open_state(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let text = |e: id::IdError| Failure::Other(e.to_string());
-    let print_code = |login: &str, code: crate::auth::access_code::IssuedCode| {
-        let expires = code.expires_at.to_offset(CST);
-        println!(
-            "{login}  access code {}  valid until {} {:02}:{:02} (UTC+8)",
-            code.code,
-            expires.date(),
-            expires.hour(),
-            expires.minute()
-        );
-    };
     match action {
         AccountAction::Create {
             role,
@@ -75,33 +63,15 @@ pub(super) async fn account(settings: Settings, action: AccountAction) -> Result
             display_name,
             department,
         } => {
-            let ident = Identifier::for_role(role, &identifier, passport).map_err(text)?;
-            let department_id = match (role, department) {
-                (Role::Staff, Some(code)) => Some(
-                    accounts::departments(&state.db)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .into_iter()
-                        .find(|d| d.code == code)
-                        .ok_or_else(|| format!("no brigade with the code {code}"))?
-                        .id,
-                ),
-                (Role::Staff, None) => {
-                    return Err(Failure::Other("--department is required for staff".into()));
-                }
-                _ => None,
-            };
-            let new = NewAccount {
+            create(
+                &state,
                 role,
-                identifier: ident,
-                display_name: display_name.trim().to_owned(),
-                department_id,
-            };
-            let (acc, code) =
-                accounts::create(&state.db, &state.key, &state.audit, Actor::SYSTEM, new)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            print_code(&acc.login_masked, code);
+                &identifier,
+                passport,
+                &display_name,
+                department,
+            )
+            .await?
         }
         AccountAction::IssueCode { identifier, reason } => {
             let found = crate::auth::signin::find_account(&state.db, &state.key, &identifier)
@@ -127,41 +97,7 @@ pub(super) async fn account(settings: Settings, action: AccountAction) -> Result
             print_code(&acc.login_masked, code);
         }
         AccountAction::ResetSecondFactor { username, reason } => {
-            let username = id::normalise_username(&username).map_err(text)?;
-            let key = Identifier::Username(username.clone()).login_key(&state.key);
-            let acc = crate::db::accounts::find_by_login_key(&state.db, &key)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no account has the sign-in name {username}"))?;
-            if !crate::auth::second_factor::required(acc.role) {
-                return Err(Failure::Other(
-                    "only officers and administrators have a second factor".into(),
-                ));
-            }
-            let reason = reason.trim().to_owned();
-            if reason.is_empty() || reason.chars().count() > 200 {
-                return Err(Failure::Other(
-                    "--reason must be 1 to 200 characters".into(),
-                ));
-            }
-            state
-                .audit
-                .record(
-                    Event::new(Actor::SYSTEM, Action::SecondFactorReset, Outcome::Allowed).details(
-                        serde_json::json!({ "account_id": acc.id, "login": acc.login_masked, "by": "cli", "reason": reason }),
-                    ),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let removed = crate::auth::second_factor::reset(&state.db, acc.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            crate::auth::session::revoke_all(&state.db, acc.id, None)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "removed {removed} second factor(s) of {username}; at the next sign-in they enrol a new one"
-            );
+            reset_second_factor(&state, &username, &reason).await?
         }
         AccountAction::CreateDepartment { code, name } => {
             let dep = accounts::create_department(
@@ -177,6 +113,110 @@ pub(super) async fn account(settings: Settings, action: AccountAction) -> Result
         }
     }
     Ok(())
+}
+
+/// `account create`: an inactive account of `role` (a staff member in the brigade of code
+/// `department`), with its first access code printed.
+async fn create(
+    state: &crate::state::AppState,
+    role: Role,
+    identifier: &str,
+    passport: bool,
+    display_name: &str,
+    department: Option<String>,
+) -> Result<(), Failure> {
+    use crate::accounts::{self, NewAccount};
+    use crate::auth::identifier::Identifier;
+    let ident = Identifier::for_role(role, identifier, passport).map_err(text)?;
+    let department_id = match (role, department) {
+        (Role::Staff, Some(code)) => Some(
+            accounts::departments(&state.db)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|d| d.code == code)
+                .ok_or_else(|| format!("no brigade with the code {code}"))?
+                .id,
+        ),
+        (Role::Staff, None) => {
+            return Err(Failure::Other("--department is required for staff".into()));
+        }
+        _ => None,
+    };
+    let new = NewAccount {
+        role,
+        identifier: ident,
+        display_name: display_name.trim().to_owned(),
+        department_id,
+    };
+    let (acc, code) = accounts::create(&state.db, &state.key, &state.audit, Actor::SYSTEM, new)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_code(&acc.login_masked, code);
+    Ok(())
+}
+
+/// `account reset-second-factor`: every second factor of an officer or administrator removed
+/// and their sessions ended, audited first with the reason.
+async fn reset_second_factor(
+    state: &crate::state::AppState,
+    username: &str,
+    reason: &str,
+) -> Result<(), Failure> {
+    use crate::auth::identifier::{self as id, Identifier};
+    let username = id::normalise_username(username).map_err(text)?;
+    let key = Identifier::Username(username.clone()).login_key(&state.key);
+    let acc = crate::db::accounts::find_by_login_key(&state.db, &key)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account has the sign-in name {username}"))?;
+    if !crate::auth::second_factor::required(acc.role) {
+        return Err(Failure::Other(
+            "only officers and administrators have a second factor".into(),
+        ));
+    }
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(Failure::Other(
+            "--reason must be 1 to 200 characters".into(),
+        ));
+    }
+    state
+        .audit
+        .record(
+            Event::new(Actor::SYSTEM, Action::SecondFactorReset, Outcome::Allowed).details(
+                serde_json::json!({ "account_id": acc.id, "login": acc.login_masked, "by": "cli", "reason": reason }),
+            ),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let removed = crate::auth::second_factor::reset(&state.db, acc.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::auth::session::revoke_all(&state.db, acc.id, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "removed {removed} second factor(s) of {username}; at the next sign-in they enrol a new one"
+    );
+    Ok(())
+}
+
+/// An identifier refused, as the command says it.
+fn text(e: crate::auth::identifier::IdError) -> Failure {
+    Failure::Other(e.to_string())
+}
+
+/// Prints an access code with the end of its validity (UTC+8).
+fn print_code(login: &str, code: crate::auth::access_code::IssuedCode) {
+    let expires = code.expires_at.to_offset(CST);
+    println!(
+        "{login}  access code {}  valid until {} {:02}:{:02} (UTC+8)",
+        code.code,
+        expires.date(),
+        expires.hour(),
+        expires.minute()
+    );
 }
 
 /// The roles `account create` makes (administrators have `create-admin`).

@@ -249,13 +249,13 @@ async fn demo(settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn create_admin(
-    settings: Settings,
+/// The new administrator's sign-in name (normalised) and display name (trimmed), checked with
+/// the grace period (72 hours at most).
+fn checked_names<'a>(
     username: &str,
-    display_name: &str,
-    password_stdin: bool,
+    display_name: &'a str,
     grace_hours: u16,
-) -> Result<(), Failure> {
+) -> Result<(String, &'a str), Failure> {
     if grace_hours > 72 {
         return Err(Failure::Other(
             "--second-factor-grace-hours is at most 72".into(),
@@ -267,6 +267,16 @@ async fn create_admin(
     if display_name.is_empty() || display_name.chars().count() > 100 {
         return Err(Failure::Other("--name must be 1 to 100 characters".into()));
     }
+    Ok((username, display_name))
+}
+
+/// The new administrator's password, read from standard input (or asked twice on a terminal),
+/// checked for strength against their names, and hashed.
+async fn admin_password_hash(
+    username: &str,
+    display_name: &str,
+    password_stdin: bool,
+) -> Result<String, Failure> {
     let secret = if password_stdin || !std::io::stdin().is_terminal() {
         read_password_line()?
     } else {
@@ -274,14 +284,25 @@ async fn create_admin(
     };
     password::check_strength(
         &secret,
-        &[&username, display_name],
+        &[username, display_name],
         password::MIN_LENGTH_ADMIN,
     )
     .map_err(|e| format!("password refused: {e}"))?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
+    Ok(tokio::task::spawn_blocking(move || password::hash(&secret))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot hash the password: {e}"))?;
+        .map_err(|e| format!("cannot hash the password: {e}"))?)
+}
+
+async fn create_admin(
+    settings: Settings,
+    username: &str,
+    display_name: &str,
+    password_stdin: bool,
+    grace_hours: u16,
+) -> Result<(), Failure> {
+    let (username, display_name) = checked_names(username, display_name, grace_hours)?;
+    let hash = admin_password_hash(&username, display_name, password_stdin).await?;
 
     let state = crate::startup::open_state(settings)
         .await

@@ -98,52 +98,9 @@ pub(super) async fn gc(
     )
     .await
     .map_err(|e| e.to_string())?;
-    // Proofs of refused access applications held for the applicant's next try (the public
-    // form's `held`): orphans like any other once no application was filed with them, named
-    // apart so that an administrator knows what they were.
-    let is_held = |key: &str| crate::applications::access::held::is_held_key(key);
-    for o in &orphans {
-        if is_held(&o.key) {
-            println!(
-                "{}  {}  {}  (a proof held for a refused application)",
-                if delete { "deleted" } else { "held" },
-                o.modified,
-                o.key
-            );
-        } else {
-            println!(
-                "{}  {}  {}",
-                if delete { "deleted" } else { "orphan" },
-                o.modified,
-                o.key
-            );
-        }
-    }
-    let held = orphans.iter().filter(|o| is_held(&o.key)).count();
+    let held = print_orphans(&orphans, delete);
     let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(min_age_minutes.max(0));
-    let staging = state
-        .store
-        .staging_leftovers(cutoff, delete)
-        .await
-        .map_err(|e| e.to_string())?;
-    for (path, modified, size) in &staging {
-        println!(
-            "{}  {modified}  {path}  ({size} bytes of an interrupted upload)",
-            if delete { "deleted" } else { "staging" },
-        );
-    }
-    let abandoned = state
-        .store
-        .abandoned_uploads(cutoff, delete)
-        .await
-        .map_err(|e| e.to_string())?;
-    for (path, modified) in &abandoned {
-        println!(
-            "{}  {modified}  {path}  (an incomplete multipart upload)",
-            if delete { "aborted" } else { "multipart" },
-        );
-    }
-    let interrupted = staging.len() + abandoned.len();
+    let interrupted = interrupted_uploads(&state, cutoff, delete).await?;
     println!(
         "{} orphan object(s){}, {interrupted} interrupted upload(s){}",
         orphans.len(),
@@ -201,6 +158,65 @@ pub(super) fn parse_from(value: &str) -> Result<time::OffsetDateTime, String> {
 
 pub(super) fn parse_to(value: &str) -> Result<time::OffsetDateTime, String> {
     parse_time(value, true)
+}
+
+/// Prints each orphan object (deleted, or found); the number of them held for a refused
+/// application.
+fn print_orphans(orphans: &[crate::materials::Orphan], delete: bool) -> usize {
+    // Proofs of refused access applications held for the applicant's next try (the public
+    // form's `held`): orphans like any other once no application was filed with them, named
+    // apart so that an administrator knows what they were.
+    let is_held = |key: &str| crate::applications::access::held::is_held_key(key);
+    for o in orphans {
+        if is_held(&o.key) {
+            println!(
+                "{}  {}  {}  (a proof held for a refused application)",
+                if delete { "deleted" } else { "held" },
+                o.modified,
+                o.key
+            );
+        } else {
+            println!(
+                "{}  {}  {}",
+                if delete { "deleted" } else { "orphan" },
+                o.modified,
+                o.key
+            );
+        }
+    }
+    orphans.iter().filter(|o| is_held(&o.key)).count()
+}
+
+/// Prints and counts the uploads interrupted before `cutoff`: staged files and incomplete
+/// multipart uploads (removed with `delete`).
+async fn interrupted_uploads(
+    state: &crate::state::AppState,
+    cutoff: time::OffsetDateTime,
+    delete: bool,
+) -> Result<usize, Failure> {
+    let staging = state
+        .store
+        .staging_leftovers(cutoff, delete)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (path, modified, size) in &staging {
+        println!(
+            "{}  {modified}  {path}  ({size} bytes of an interrupted upload)",
+            if delete { "deleted" } else { "staging" },
+        );
+    }
+    let abandoned = state
+        .store
+        .abandoned_uploads(cutoff, delete)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (path, modified) in &abandoned {
+        println!(
+            "{}  {modified}  {path}  (an incomplete multipart upload)",
+            if delete { "aborted" } else { "multipart" },
+        );
+    }
+    Ok(staging.len() + abandoned.len())
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+mod channels;
 mod size;
+pub use channels::{SmsSettings, SmtpSettings};
+use channels::{sms_settings, smtp_settings};
 use size::{FileSize, parse_size};
 
 /// Uploads larger than this are refused while streaming unless configured otherwise (2 GiB).
@@ -70,45 +73,6 @@ pub struct Settings {
     /// The `ffmpeg` that makes view-only videos' watermarked transcodes (`PORTAL_FFMPEG`; its
     /// `ffprobe` beside it). Not installed: videos are viewed at the brigade.
     pub ffmpeg: PathBuf,
-}
-
-/// Where SMS go and the secret their requests are signed with.
-#[derive(Clone)]
-pub struct SmsSettings {
-    pub url: Url,
-    pub secret: String,
-}
-
-/// Where e-mail goes (`smtp://` or `smtps://`, with any credentials in the URL) and from whom.
-#[derive(Clone)]
-pub struct SmtpSettings {
-    pub url: String,
-    pub from: String,
-}
-
-impl std::fmt::Debug for SmtpSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = match Url::parse(&self.url) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.url.clone(),
-        };
-        f.debug_struct("SmtpSettings")
-            .field("url", &shown)
-            .field("from", &self.from)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for SmsSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmsSettings")
-            .field("url", &self.url.as_str())
-            .field("secret", &"***")
-            .finish()
-    }
 }
 
 /// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
@@ -217,6 +181,8 @@ impl Settings {
     }
 
     /// Reads the optional TOML file, then variables from `env` (tests pass their own).
+    // Long because: one short stanza per setting (picked, checked, defaulted), each read alone;
+    // the settings that go in pairs (e-mail, SMS) are checked by functions of their own.
     pub fn from_sources(
         config_file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -368,71 +334,14 @@ impl Settings {
             file.notify_timeout_seconds,
             10,
         )?;
-        let smtp = match (
+        let smtp = smtp_settings(
             pick("PORTAL_SMTP_URL", file.smtp_url),
             pick("PORTAL_MAIL_FROM", file.mail_from),
-        ) {
-            (None, None) => None,
-            (Some((name, url)), from) => {
-                let url = url.trim().to_owned();
-                let parsed = Url::parse(&url).ok().filter(|u| {
-                    matches!(u.scheme(), "smtp" | "smtps")
-                        && u.host_str().is_some_and(|h| !h.is_empty())
-                });
-                if parsed.is_none() {
-                    return Err(ConfigError::new(
-                        &name,
-                        "must be smtp://[user:pass@]host[:port][?tls=required] or smtps://…",
-                    ));
-                }
-                let Some((from_name, from)) = from else {
-                    return Err(ConfigError::new(
-                        "PORTAL_MAIL_FROM",
-                        "must be set with PORTAL_SMTP_URL: the sender, such as Evidence Portal <noreply@example.gov.cn>",
-                    ));
-                };
-                if from.trim().parse::<lettre::message::Mailbox>().is_err() {
-                    return Err(ConfigError::new(
-                        &from_name,
-                        "is not an e-mail sender such as Name <noreply@example.gov.cn>",
-                    ));
-                }
-                Some(SmtpSettings {
-                    url,
-                    from: from.trim().to_owned(),
-                })
-            }
-            (None, Some((name, _))) => {
-                return Err(ConfigError::new(&name, "needs PORTAL_SMTP_URL as well"));
-            }
-        };
-        let sms = match (
+        )?;
+        let sms = sms_settings(
             pick("PORTAL_SMS_URL", file.sms_url),
             pick("PORTAL_SMS_SECRET", file.sms_secret),
-        ) {
-            (None, None) => None,
-            (Some((name, url)), secret) => {
-                let url = Url::parse(url.trim())
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                    .ok_or_else(|| {
-                        ConfigError::new(&name, "must be the gateway's http:// or https:// URL")
-                    })?;
-                let Some((_, secret)) = secret.filter(|(_, s)| s.trim().len() >= 16) else {
-                    return Err(ConfigError::new(
-                        "PORTAL_SMS_SECRET",
-                        "must be set with PORTAL_SMS_URL: the shared signing secret, at least 16 characters",
-                    ));
-                };
-                Some(SmsSettings {
-                    url,
-                    secret: secret.trim().to_owned(),
-                })
-            }
-            (None, Some((name, _))) => {
-                return Err(ConfigError::new(&name, "needs PORTAL_SMS_URL as well"));
-            }
-        };
+        )?;
         let notify_every = seconds("PORTAL_NOTIFY_SECONDS", file.notify_seconds, 5)?;
         Ok(Settings {
             bind,

@@ -203,6 +203,42 @@ pub async fn view_audit_get(
     })
 }
 
+/// One batch of the CSV export: the rows of `events`, each cell neutralised; the first batch
+/// opens with a byte-order mark and `header_row`.
+fn csv_batch(
+    events: &[crate::db::entities::audit_event::Model],
+    names: &read::Names,
+    header_row: Option<&[String]>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    if header_row.is_some() {
+        out.extend_from_slice("\u{feff}".as_bytes());
+    }
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        if let Some(header_row) = header_row {
+            let _ = w.write_record(header_row);
+        }
+        for (row, e) in rows(events, names).into_iter().zip(events) {
+            let cells = [
+                row.seq.to_string(),
+                row.at,
+                row.actor,
+                row.role,
+                row.action,
+                row.case_number,
+                row.what,
+                row.outcome,
+                row.client,
+                e.details.clone(),
+            ];
+            let _ = w.write_record(cells.iter().map(|c| read::neutralise(c)));
+        }
+        let _ = w.flush();
+    }
+    out
+}
+
 /// `GET /staff/audit.csv`: exactly the filtered set, newest first, streamed in batches of 1000
 /// (UTF-8 with a BOM so spreadsheet programs read Chinese; formula-like cells neutralised).
 pub async fn audit_csv_get(
@@ -250,32 +286,7 @@ pub async fn audit_csv_get(
                     Ok(n) => n,
                     Err(e) => return Some((Err(std::io::Error::other(e)), (before, false, true))),
                 };
-                let mut out = Vec::new();
-                if first {
-                    out.extend_from_slice("\u{feff}".as_bytes());
-                }
-                {
-                    let mut w = csv::Writer::from_writer(&mut out);
-                    if first {
-                        let _ = w.write_record(&header_row);
-                    }
-                    for (row, e) in rows(&events, &names).into_iter().zip(&events) {
-                        let cells = [
-                            row.seq.to_string(),
-                            row.at,
-                            row.actor,
-                            row.role,
-                            row.action,
-                            row.case_number,
-                            row.what,
-                            row.outcome,
-                            row.client,
-                            e.details.clone(),
-                        ];
-                        let _ = w.write_record(cells.iter().map(|c| read::neutralise(c)));
-                    }
-                    let _ = w.flush();
-                }
+                let out = csv_batch(&events, &names, first.then_some(header_row.as_slice()));
                 let next = events.last().map(|e| e.seq);
                 let finished = events.len() < 1000;
                 Some((Ok(Bytes::from(out)), (next, false, finished)))

@@ -67,52 +67,9 @@ impl ResponseError for AppError {
         let wants_json = ctx.as_ref().is_some_and(|c| c.wants_json);
         let status = self.status_code();
 
-        match self {
-            AppError::Internal(cause) => {
-                tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
-            }
-            AppError::InsufficientStorage(cause) => {
-                tracing::error!(request_id, error = %chain(cause.as_ref()), "STORAGE FULL: an upload was refused");
-            }
-            // Once per outage, not once per request: the first refusal of a dependency is
-            // logged, the next ones 30 s later at the earliest.
-            AppError::Unavailable { part, cause } if outage_log::first(part) => {
-                let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
-                tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
-            }
-            _ => {}
-        }
-
-        if matches!(self, AppError::NotSignedIn | AppError::SessionExpired) && !wants_json {
-            let next = ctx.as_ref().map_or("/", |c| c.path.as_str());
-            let location = format!("/login?next={}", urlencode(next));
-            let mut res = HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .finish();
-            if matches!(self, AppError::SessionExpired) {
-                super::flash::Flash::new("session_expired").attach(&mut res);
-            }
-            return res;
-        }
-
-        if let AppError::SecondFactorRequired { next, step_up } = self
-            && !wants_json
-        {
-            // Back to this page once passed — unless it was a form's post (its page instead).
-            let here = ctx
-                .as_ref()
-                .filter(|c| c.method == "GET")
-                .map_or("/", |c| c.path.as_str());
-            let next = next.as_deref().unwrap_or(here);
-            let location = format!("/login/second-factor?next={}", urlencode(next));
-            let mut res = HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish();
-            if *step_up {
-                super::flash::Flash::new("step_up").attach(&mut res);
-            }
-            return res;
+        log(self, request_id);
+        if !wants_json && let Some(redirect) = to_sign_in(self, ctx.as_ref()) {
+            return redirect;
         }
 
         let mut builder = HttpResponse::build(status);
@@ -159,6 +116,60 @@ impl ResponseError for AppError {
             }
         }
     }
+}
+
+/// Logs what the operator must know: an internal cause, a full store, the first refusal of a
+/// dependency in an outage.
+fn log(error: &AppError, request_id: &str) {
+    match error {
+        AppError::Internal(cause) => {
+            tracing::error!(request_id, error = %chain(cause.as_ref()), "internal error");
+        }
+        AppError::InsufficientStorage(cause) => {
+            tracing::error!(request_id, error = %chain(cause.as_ref()), "STORAGE FULL: an upload was refused");
+        }
+        // Once per outage, not once per request: the first refusal of a dependency is
+        // logged, the next ones 30 s later at the earliest.
+        AppError::Unavailable { part, cause } if outage_log::first(part) => {
+            let cause = cause.as_deref().map(|c| chain(c)).unwrap_or_default();
+            tracing::warn!(request_id, part, error = %cause, "dependency unavailable");
+        }
+        _ => {}
+    }
+}
+
+/// For a page (not JSON): where a person not signed in, or not past the second factor, is sent
+/// instead of an error page.
+fn to_sign_in(error: &AppError, ctx: Option<&RequestContext>) -> Option<HttpResponse> {
+    if matches!(error, AppError::NotSignedIn | AppError::SessionExpired) {
+        let next = ctx.map_or("/", |c| c.path.as_str());
+        let location = format!("/login?next={}", urlencode(next));
+        let mut res = HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .finish();
+        if matches!(error, AppError::SessionExpired) {
+            super::flash::Flash::new("session_expired").attach(&mut res);
+        }
+        return Some(res);
+    }
+
+    if let AppError::SecondFactorRequired { next, step_up } = error {
+        // Back to this page once passed — unless it was a form's post (its page instead).
+        let here = ctx
+            .filter(|c| c.method == "GET")
+            .map_or("/", |c| c.path.as_str());
+        let next = next.as_deref().unwrap_or(here);
+        let location = format!("/login/second-factor?next={}", urlencode(next));
+        let mut res = HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish();
+        if *step_up {
+            super::flash::Flash::new("step_up").attach(&mut res);
+        }
+        return Some(res);
+    }
+    None
 }
 
 fn urlencode(s: &str) -> String {

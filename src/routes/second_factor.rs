@@ -436,44 +436,53 @@ pub async fn totp_confirm_post(
             );
             Ok(res)
         }
-        Err(refused) => {
-            // The same key again, so the person can try the next code of the app they set up.
-            let issuer = crate::i18n::Locale::Zh.t("site.name").into_owned();
-            let enrolment = second_factor::pending_totp(
-                &state.db,
-                &state.key,
-                &user.account,
-                user.session_id,
-                factor_id,
-                &issuer,
-                now,
-            )
-            .await?
-            .map(|e| {
-                (
-                    e.factor_id,
-                    e.secret,
-                    super::qr_svg(&e.uri, &crate::i18n::t("second_factor.enrol.qr_label"), 180),
-                )
-            });
-            let key = if refused == Refused::Replayed {
-                "second_factor.replayed"
-            } else {
-                "second_factor.wrong"
-            };
-            render_status(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                &manage_page(
-                    &state,
-                    &user,
-                    enrolment,
-                    Some(crate::i18n::t(key)),
-                    Vec::new(),
-                )
-                .await?,
-            )
-        }
+        Err(refused) => try_again(&state, &user, factor_id, refused, now).await,
     }
+}
+
+/// The enrolment page again (400) after a wrong or replayed first code: the same key, so the
+/// person can try the next code of the app they set up.
+async fn try_again(
+    state: &AppState,
+    user: &CurrentUser,
+    factor_id: Uuid,
+    refused: Refused,
+    now: time::OffsetDateTime,
+) -> AppResult<HttpResponse> {
+    let issuer = crate::i18n::Locale::Zh.t("site.name").into_owned();
+    let enrolment = second_factor::pending_totp(
+        &state.db,
+        &state.key,
+        &user.account,
+        user.session_id,
+        factor_id,
+        &issuer,
+        now,
+    )
+    .await?
+    .map(|e| {
+        (
+            e.factor_id,
+            e.secret,
+            super::qr_svg(&e.uri, &crate::i18n::t("second_factor.enrol.qr_label"), 180),
+        )
+    });
+    let key = if refused == Refused::Replayed {
+        "second_factor.replayed"
+    } else {
+        "second_factor.wrong"
+    };
+    render_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        &manage_page(
+            state,
+            user,
+            enrolment,
+            Some(crate::i18n::t(key)),
+            Vec::new(),
+        )
+        .await?,
+    )
 }
 
 /// `POST /account/second-factor/{id}/remove`: removes a factor (a sensitive act; the last one of

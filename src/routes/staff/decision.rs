@@ -279,33 +279,8 @@ pub async fn access_decide_post(
             reason: get("reason"),
         },
         "revoke" | "shorten" => {
-            let amendment = if decision == "revoke" {
-                revoke::Amendment::Revoke {
-                    reason: get("reason"),
-                }
-            } else {
-                revoke::Amendment::Shorten {
-                    until: get("until"),
-                }
-            };
-            let fields = pairs
-                .iter()
-                .filter(|(n, _)| matches!(n.as_str(), "reason" | "until" | "shown_until"))
-                .cloned()
-                .collect();
-            let confirmed = confirm::confirmed(&get(confirm::FIELD));
+            let amend = Amend::of_form(decision == "revoke", &pairs);
             let (permit, app, case) = authorize_application(&state, &staff, &req, id).await?;
-            let amend = Amend {
-                what: if decision == "revoke" {
-                    "revoke_access"
-                } else {
-                    "shorten_access"
-                },
-                amendment,
-                shown_until: get("shown_until"),
-                fields,
-                confirmed,
-            };
             return amend_post(&state, &staff, permit, app, case, amend).await;
         }
         _ => return Err(AppError::NotFound),
@@ -349,6 +324,43 @@ struct Amend {
     /// The form's fields, posted again by the confirmation.
     fields: Vec<(String, String)>,
     confirmed: bool,
+}
+
+impl Amend {
+    /// A revocation (`revoke`: `reason`) or a shortening (`until`) from the posted form.
+    fn of_form(revoking: bool, pairs: &[(String, String)]) -> Amend {
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let amendment = if revoking {
+            revoke::Amendment::Revoke {
+                reason: get("reason"),
+            }
+        } else {
+            revoke::Amendment::Shorten {
+                until: get("until"),
+            }
+        };
+        Amend {
+            what: if revoking {
+                "revoke_access"
+            } else {
+                "shorten_access"
+            },
+            amendment,
+            shown_until: get("shown_until"),
+            fields: pairs
+                .iter()
+                .filter(|(n, _)| matches!(n.as_str(), "reason" | "until" | "shown_until"))
+                .cloned()
+                .collect(),
+            confirmed: confirm::confirmed(&get(confirm::FIELD)),
+        }
+    }
 }
 
 /// Revokes or shortens a grant: checked, then confirmed (what it does, in plain words), then

@@ -1,8 +1,9 @@
 //! Staff pages, one module per area: the work queue (`queue`), the case list and case form
-//! (`case_list`), a case's page and status (here), its people (`parties`), its vehicles
-//! (`vehicles`) and its evidence (`materials`); applications on the case page
-//! (`applications`), an access application's decision (`decision`) and the ledger (`ledger`). Every handler takes `StaffUser`, and every case route goes through
-//! `cases::authorize`.
+//! (`case_list`), a case's page (`case_page`, one builder per section) and its status (here),
+//! its people (`parties`), its vehicles (`vehicles`) and its evidence (`materials`);
+//! applications on the case page (`applications`), an access application's decision
+//! (`decision`) and the ledger (`ledger`). Every handler takes `StaffUser`, and every case route
+//! goes through `cases::authorize`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -20,13 +21,12 @@ use crate::i18n::{Locale, t};
 use crate::policy::CaseAction;
 use crate::routes::flash::{self, Flash};
 use crate::state::AppState;
-use crate::vocab::{
-    CaseStatus, MaterialKind, MaterialState, PartyRole, ServiceKind, WithholdGround,
-};
+use crate::vocab::{CaseStatus, MaterialKind};
 use sea_orm::EntityTrait;
 
 mod applications;
 mod case_list;
+mod case_page;
 mod decision;
 mod ledger;
 mod materials;
@@ -49,25 +49,12 @@ const CST: time::UtcOffset = time::macros::offset!(+8);
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 const DATETIME: &[time::format_description::BorrowedFormatItem<'static>] =
+use case_page::{Typed, case_page, case_page_typed};
+
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
 
 fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s.trim(), DATE).ok()
-}
-
-pub struct MaterialRow {
-    pub id: Uuid,
-    pub kind: String,
-    pub title: String,
-    pub original_name: String,
-    pub size: String,
-    pub uploaded: String,
-    /// Its state, with the ground if withheld.
-    pub state: String,
-    /// Its entry in the "correct (replace)" list: kind and title.
-    pub choice: String,
-    pub decidable: bool,
-    pub released: bool,
 }
 
 /// Bytes for people: 1.5 MB, 230 KB.
@@ -84,254 +71,11 @@ pub fn human_size(bytes: i64) -> String {
     }
 }
 
-pub struct DelegationRow {
-    pub id: Uuid,
-    pub agent: String,
-    pub login: String,
-    pub law_firm: String,
-    pub principal: String,
-    pub period: String,
-    pub state: String,
-    pub revocable: bool,
-}
-
-pub struct PartyRow {
-    pub id: Uuid,
-    pub label: String,
-    pub name: String,
-    pub role: String,
-    pub login: String,
-    pub activated: bool,
-    /// Its entry in the principal list: "Party 甲, 张伟".
-    pub choice: String,
-}
-
-#[derive(Template)]
-#[template(path = "staff/case.html")]
-struct CasePage {
-    layout: Layout,
-    csrf_token: String,
-    case: case::Model,
-    occurred: String,
-    status: String,
-    /// Fatal, complex, or ordinary.
-    case_type: String,
-    served: Option<String>,
-    review_deadline: Option<String>,
-    parties: Vec<PartyRow>,
-    delegations: Vec<DelegationRow>,
-    materials: Vec<MaterialRow>,
-    kinds: Vec<super::Choice>,
-    grounds: Vec<super::Choice>,
-    can_disclose: bool,
-    error: Option<String>,
-    roles: Vec<super::Choice>,
-    today: String,
-    /// A refused registration form as it was typed, with the field at fault.
-    typed: Typed,
-    /// What the parties and agents were told, and where each SMS and e-mail stands.
-    notices: Vec<super::inbox::SentRow>,
-    /// The case's timeline (办理进度), corrected entries included.
-    timeline: Vec<timeline::MilestoneRow>,
-    stages: Vec<super::Choice>,
-    /// The parties' review applications and the access applications of the case.
-    applications: applications::CaseApplications,
-    /// The case's vehicles (plates, insurers).
-    vehicles: Vec<vehicles::VehicleRow>,
-}
-
-/// What was typed into one of the case page's forms when it was refused: shown again (nothing
-/// to type twice), the field at fault marked (`aria-invalid`), the reason next to the form.
-#[derive(Default)]
-pub struct Typed {
-    /// `party` or `agent`; empty when no form was refused.
-    form: &'static str,
-    values: Vec<(String, String)>,
-    fault: Option<&'static str>,
-    message: String,
-}
-
-impl Typed {
-    /// What was typed into `field` of `form` (empty if another form, or nothing).
-    pub fn value(&self, form: &str, field: &str) -> &str {
-        if self.form != form {
-            return "";
-        }
-        self.values
-            .iter()
-            .find(|(f, _)| f == field)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// Whether `field` of `form` is the one at fault.
-    pub fn faulty(&self, form: &str, field: &str) -> bool {
-        self.form == form && self.fault == Some(field)
-    }
-
-    /// The reason `form` was refused, if it was.
-    pub fn message(&self, form: &str) -> Option<&str> {
-        (self.form == form).then_some(self.message.as_str())
-    }
-}
-
-async fn case_page(
-    state: &AppState,
-    staff: &StaffUser,
-    case: case::Model,
-    error: Option<String>,
-) -> AppResult<CasePage> {
-    case_page_typed(state, staff, case, error, Typed::default()).await
-}
-
-async fn case_page_typed(
-    state: &AppState,
-    staff: &StaffUser,
-    case: case::Model,
-    error: Option<String>,
-    typed: Typed,
-) -> AppResult<CasePage> {
-    let locale = Locale::current();
-    let party_rows = cases::parties(&state.db, case.id).await?;
-    let materials = crate::materials::all_of_case(&state.db, case.id)
-        .await?
-        .into_iter()
-        .map(|m| MaterialRow {
-            id: m.id,
-            kind: crate::i18n::label(m.kind),
-            size: human_size(m.size),
-            uploaded: cst(m.uploaded_at),
-            state: match (m.state, m.superseded_by.is_some(), m.withhold_ground) {
-                (_, true, _) => t("staff.materials.superseded"),
-                (MaterialState::Withheld, _, Some(g)) => locale.tf(
-                    "staff.materials.withheld_on",
-                    &[("ground", &locale.label(g))],
-                ),
-                (MaterialState::Draft, ..) if !m.kind.is_evidence() => {
-                    t("staff.materials.internal")
-                }
-                (state, ..) => locale.label(state),
-            },
-            choice: locale.tf(
-                "staff.materials.option",
-                &[("kind", &crate::i18n::label(m.kind)), ("title", &m.title)],
-            ),
-            decidable: m.kind.is_evidence() && m.superseded_by.is_none(),
-            released: m.state == MaterialState::Released,
-            title: m.title,
-            original_name: m.original_name,
-        })
-        .collect();
-    let now = OffsetDateTime::now_utc();
-    let delegations = cases::delegations(&state.db, case.id)
-        .await?
-        .into_iter()
-        .map(|(d, a)| DelegationRow {
-            id: d.id,
-            agent: a
-                .as_ref()
-                .map(|a| a.display_name.clone())
-                .unwrap_or_default(),
-            login: a
-                .as_ref()
-                .map(|a| a.login_masked.clone())
-                .unwrap_or_default(),
-            law_firm: d.law_firm.clone().unwrap_or_default(),
-            principal: party_rows
-                .iter()
-                .find(|(p, _)| p.id == d.principal_party_id)
-                .map(|(p, _)| {
-                    locale.tf(
-                        "staff.principal_value",
-                        &[("label", &p.label), ("name", &p.name)],
-                    )
-                })
-                .unwrap_or_default(),
-            period: period(d.valid_from, d.valid_until),
-            state: t(if d.revoked_at.is_some() {
-                "staff.agents.revoked"
-            } else if d.current(now) {
-                "staff.agents.current"
-            } else if d.valid_until <= now {
-                "staff.agents.expired"
-            } else {
-                "staff.agents.not_started"
-            }),
-            revocable: d.revoked_at.is_none() && d.valid_until > now,
-        })
-        .collect();
-    let parties = party_rows
-        .into_iter()
-        .map(|(p, a)| PartyRow {
-            id: p.id,
-            choice: party_named(&p.label, &p.name),
-            label: p.label,
-            name: p.name,
-            role: crate::i18n::label(p.role),
-            login: a
-                .as_ref()
-                .map(|a| a.login_masked.clone())
-                .unwrap_or_default(),
-            activated: a.is_some_and(|a| a.password_hash.is_some()),
-        })
-        .collect();
-    Ok(CasePage {
-        layout: Layout::for_user(&staff.0),
-        csrf_token: staff.0.csrf_token.clone(),
-        occurred: cst(case.occurred_at),
-        status: crate::i18n::label(case.status),
-        case_type: case_type(&case),
-        served: case.served_on.map(|d| {
-            let document = t(if case.service_kind == Some(ServiceKind::Certificate) {
-                "staff.case.certificate"
-            } else {
-                "staff.case.determination"
-            });
-            locale.tf(
-                "staff.case.served_value",
-                &[("document", &document), ("date", &locale.date(d))],
-            )
-        }),
-        review_deadline: cases::review_deadline(&case).map(|d| locale.date(d)),
-        can_disclose: case.status == CaseStatus::Investigating && (case.fatal || case.complex),
-        parties,
-        delegations,
-        materials,
-        kinds: crate::routes::choices(&MaterialKind::EVIDENCE),
-        grounds: super::choices(WithholdGround::ALL),
-        error,
-        roles: super::choices(PartyRole::ALL),
-        today: OffsetDateTime::now_utc().to_offset(CST).date().to_string(),
-        notices: super::inbox::sent_rows(&state.db, case.id).await?,
-        timeline: timeline::rows(&cases::timeline::of_case(&state.db, case.id).await?),
-        stages: super::choices(crate::vocab::Stage::ALL),
-        applications: applications::of_case(state, &case).await?,
-        vehicles: vehicles::rows(state, &case).await?,
-        case,
-        typed,
-    })
-}
-
-/// "Fatal", "Complex or difficult", both, or "Ordinary".
-fn case_type(case: &case::Model) -> String {
-    let mut types = Vec::new();
-    if case.fatal {
-        types.push(t("staff.case.type_fatal"));
-    }
-    if case.complex {
-        types.push(t("staff.case.type_complex"));
-    }
-    if types.is_empty() {
-        types.push(t("staff.case.type_ordinary"));
-    }
-    types.join(&t("staff.case.type_separator"))
-}
-
 /// "Party 甲, 张伟".
 fn party_named(label: &str, name: &str) -> String {
     Locale::current().tf("staff.party_named", &[("label", label), ("name", name)])
 }
 
-/// A delegation's period: "from to until".
 /// A delegation's days: "2026-11-29 至 2027-02-27" (its last day, not the instant it ends).
 fn period(from: OffsetDateTime, until: OffsetDateTime) -> String {
     let (first, last) = cases::delegation_days(from, until);

@@ -325,6 +325,32 @@ struct AgentNoticePage {
 /// The accepted types of a signed authorisation document (a scan or a PDF).
 const DOCUMENT_TYPES: &[&str] = &["application/pdf", "image/jpeg", "image/png"];
 
+/// The delegation the agent form describes (its fields by name through `get`), or the field
+/// at fault.
+fn new_delegation(get: &dyn Fn(&str) -> String) -> Result<cases::NewDelegation, CaseError> {
+    let principal_party_id = Uuid::parse_str(&get("principal"))
+        .map_err(|_| CaseError::field("principal", t("staff.agents.principal_missing")))?;
+    let agent = match identifier::parse_mobile(&get("agent_identifier")) {
+        Ok(m) => Identifier::Mobile(m),
+        Err(_) => Identifier::LawyerLicence(
+            identifier::parse_lawyer_licence(&get("agent_identifier")).map_err(|_| {
+                CaseError::field("agent_identifier", t("staff.agents.identifier_invalid"))
+            })?,
+        ),
+    };
+    Ok(cases::NewDelegation {
+        principal_party_id,
+        agent,
+        agent_name: get("agent_name"),
+        law_firm: Some(get("law_firm")),
+        valid_from: parse_date(&get("valid_from"))
+            .ok_or_else(|| CaseError::field("valid_from", t("staff.agents.valid_from_missing")))?,
+        valid_until: parse_date(&get("valid_until")).ok_or_else(|| {
+            CaseError::field("valid_until", t("staff.agents.valid_until_missing"))
+        })?,
+    })
+}
+
 /// `POST /staff/cases/{id}/delegations` (multipart: the fields, then the `document` file).
 pub async fn delegation_grant_post(
     staff: StaffUser,
@@ -351,30 +377,7 @@ pub async fn delegation_grant_post(
             .trim()
             .to_owned()
     };
-    let parsed = (|| -> Result<cases::NewDelegation, CaseError> {
-        let principal_party_id = Uuid::parse_str(&get("principal"))
-            .map_err(|_| CaseError::field("principal", t("staff.agents.principal_missing")))?;
-        let agent = match identifier::parse_mobile(&get("agent_identifier")) {
-            Ok(m) => Identifier::Mobile(m),
-            Err(_) => Identifier::LawyerLicence(
-                identifier::parse_lawyer_licence(&get("agent_identifier")).map_err(|_| {
-                    CaseError::field("agent_identifier", t("staff.agents.identifier_invalid"))
-                })?,
-            ),
-        };
-        Ok(cases::NewDelegation {
-            principal_party_id,
-            agent,
-            agent_name: get("agent_name"),
-            law_firm: Some(get("law_firm")),
-            valid_from: parse_date(&get("valid_from")).ok_or_else(|| {
-                CaseError::field("valid_from", t("staff.agents.valid_from_missing"))
-            })?,
-            valid_until: parse_date(&get("valid_until")).ok_or_else(|| {
-                CaseError::field("valid_until", t("staff.agents.valid_until_missing"))
-            })?,
-        })
-    })();
+    let parsed = new_delegation(&get);
     let outcome = match (parsed, &document, problem) {
         (_, _, Some(p)) => Err(CaseError::field("document", p)),
         (_, None, None) => Err(CaseError::field(

@@ -65,20 +65,17 @@ struct QueueParty {
     urgent: bool,
 }
 
-/// `GET /staff`: what needs doing in the officer's brigade — drafts to decide, parties still to
-/// activate (and whose codes run out), cases in their review window — each linking to the place
-/// on the case page where it is done.
-pub async fn view_queue_get(
-    staff: StaffUser,
-    state: web::Data<AppState>,
-) -> AppResult<HttpResponse> {
-    let department_id = staff.0.account.department_id.ok_or(AppError::Forbidden)?;
-    let now = state.clock.now();
-    let today = now.to_offset(time::macros::offset!(+8)).date();
-    let queue = cases::work_queue(&state.db, department_id, today, now).await?;
+/// The brigade's applications still open (filed, forwarded, accepted, pending), each linking to
+/// where it is decided.
+async fn open_applications(
+    state: &AppState,
+    department_id: Uuid,
+    now: OffsetDateTime,
+    today: time::Date,
+) -> AppResult<Vec<QueueApplication>> {
     let locale = Locale::current();
     let open = ["filed", "forwarded", "accepted", "pending"];
-    let applications = crate::applications::ledger::list(
+    Ok(crate::applications::ledger::list(
         &state.db,
         Some(department_id),
         &crate::applications::ledger::Filter::default(),
@@ -104,7 +101,22 @@ pub async fn view_queue_get(
             .t(&format!("{}.{}", e.state_catalog, e.state))
             .into_owned(),
     })
-    .collect();
+    .collect())
+}
+
+/// `GET /staff`: what needs doing in the officer's brigade — drafts to decide, parties still to
+/// activate (and whose codes run out), cases in their review window — each linking to the place
+/// on the case page where it is done.
+pub async fn view_queue_get(
+    staff: StaffUser,
+    state: web::Data<AppState>,
+) -> AppResult<HttpResponse> {
+    let department_id = staff.0.account.department_id.ok_or(AppError::Forbidden)?;
+    let now = state.clock.now();
+    let today = now.to_offset(time::macros::offset!(+8)).date();
+    let queue = cases::work_queue(&state.db, department_id, today, now).await?;
+    let locale = Locale::current();
+    let applications = open_applications(&state, department_id, now, today).await?;
     let drafts: Vec<QueueCase> = queue
         .drafts
         .into_iter()

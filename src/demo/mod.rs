@@ -1,9 +1,8 @@
 //! `evidence-portal demo`: a brigade, a staff member, two parties, an agent with a delegation,
 //! and one served case with generated materials — a scene diagram (PNG), a survey record and an
 //! expert opinion (PDFs with Chinese text) — all made by the program, through the same domain
-//! functions the pages use, so the demo is audited like real work.
-
-use std::io::Write;
+//! functions the pages use, so the demo is audited like real work. `seed` runs its named steps
+//! in order (see `seed_new`); the generated documents are drawn in `files.rs`.
 
 use sea_orm::EntityTrait;
 use time::OffsetDateTime;
@@ -14,10 +13,16 @@ use crate::auth::access_code::{self, IssuedCode};
 use crate::auth::identifier::Identifier;
 use crate::auth::password;
 use crate::cases::{self, CaseDetails, NewDelegation, NewParty, StatusChange};
+use crate::db::entities::{account, case};
 use crate::materials::{self, Decision};
 use crate::policy::{self, CaseAction};
 use crate::state::AppState;
 use crate::vocab::{CaseStatus, PartyRole, Role, ServiceKind};
+
+mod files;
+
+pub use files::pdf;
+use files::scene_diagram_png;
 
 /// The sign-ins the demo prints (demo passwords, for trying the portal only).
 pub struct DemoLogin {
@@ -136,10 +141,7 @@ pub async fn sign_ins(state: &AppState) -> DemoResult<Vec<(&'static DemoLogin, S
 }
 
 /// A new access code for a demo account that has none usable: audited first, like every code.
-async fn reissue(
-    state: &AppState,
-    account: &crate::db::entities::account::Model,
-) -> DemoResult<IssuedCode> {
+async fn reissue(state: &AppState, account: &account::Model) -> DemoResult<IssuedCode> {
     use crate::audit::{Action, Event, Outcome};
     use sea_orm::TransactionTrait;
     state
@@ -156,9 +158,22 @@ async fn reissue(
     Ok(code)
 }
 
-/// Makes the demo data set: the brigade, its officer, the case and its people, materials,
-/// decisions and a waiting application.
+/// Makes the demo data set, step by step, in this order (each step audited like real work).
 async fn seed_new(state: &AppState) -> DemoResult<()> {
+    let staff = brigade_and_officer(state).await?;
+    let (case, permit) = open_case(state, &staff).await?;
+    let party_ids = register_parties(state, &staff, &permit, &case).await?;
+    upload_and_decide(state, &staff, &permit, &case).await?;
+    let today = OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date();
+    delegate_agent(state, &staff, &permit, &case, party_ids[0], today).await?;
+    let case = serve(state, &staff, &permit, case, today).await?;
+    file_insurer_application(state, &case).await
+}
+
+/// The demo brigade and its officer (password, authenticator app), read back as stored.
+async fn brigade_and_officer(state: &AppState) -> DemoResult<account::Model> {
     let system = Actor::SYSTEM;
     let dep = accounts::create_department(
         &state.db,
@@ -172,7 +187,7 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         &state.db,
         &state.key,
         &state.audit,
-        system.clone(),
+        system,
         NewAccount {
             role: Role::Staff,
             identifier: Identifier::Username(LOGINS[0].identifier.into()),
@@ -191,15 +206,22 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         OffsetDateTime::now_utc(),
     )
     .await?;
-    let staff = crate::db::entities::account::Entity::find_by_id(staff.id)
+    let staff = account::Entity::find_by_id(staff.id)
         .one(&state.db)
         .await?
         .ok_or("staff vanished")?;
+    Ok(staff)
+}
 
+/// The demo case, opened by the officer, and the officer's permit to manage it.
+async fn open_case(
+    state: &AppState,
+    staff: &account::Model,
+) -> DemoResult<(case::Model, policy::CasePermit)> {
     let case = cases::create(
         &state.db,
         &state.audit,
-        &staff,
+        staff,
         CaseDetails {
             case_number: CASE_NUMBER.into(),
             occurred_at: OffsetDateTime::now_utc() - time::Duration::days(10),
@@ -210,20 +232,24 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         },
     )
     .await?;
-    let facts = |case: crate::db::entities::case::Model| policy::CaseFacts {
-        case,
+    let facts = policy::CaseFacts {
+        case: case.clone(),
         party: None,
         delegations: Vec::new(),
         grants: Vec::new(),
     };
-    let permit = policy::decide(
-        &staff,
-        CaseAction::Manage,
-        &facts(case.clone()),
-        OffsetDateTime::now_utc(),
-    )
-    .map_err(|d| format!("policy refused the demo staff: {}", d.reason))?;
+    let permit = policy::decide(staff, CaseAction::Manage, &facts, OffsetDateTime::now_utc())
+        .map_err(|d| format!("policy refused the demo staff: {}", d.reason))?;
+    Ok((case, permit))
+}
 
+/// The two parties, 甲 and 乙, registered with their demo passwords; their party rows' ids.
+async fn register_parties(
+    state: &AppState,
+    staff: &account::Model,
+    permit: &policy::CasePermit,
+    case: &case::Model,
+) -> DemoResult<Vec<uuid::Uuid>> {
     let mut party_ids = Vec::new();
     for (label, name, id, login) in [
         ("甲", "张伟", LOGINS[1].identifier, &LOGINS[1]),
@@ -233,9 +259,9 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
             &state.db,
             &state.key,
             &state.audit,
-            &staff,
-            &permit,
-            &case,
+            staff,
+            permit,
+            case,
             NewParty {
                 name: name.into(),
                 identifier: Identifier::CitizenId(id.into()),
@@ -248,8 +274,13 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         set_password(state, account.id, login.password).await?;
         party_ids.push(row.id);
     }
+    Ok(party_ids)
+}
 
-    let files: [(&str, &str, &str, Vec<u8>); 4] = [
+/// The case's four materials (kind, title, file name, bytes): the first three are released,
+/// the last, a witness statement, is withheld.
+fn materials_of_the_case() -> [(&'static str, &'static str, &'static str, Vec<u8>); 4] {
+    [
         ("scene_diagram", "现场图", "现场图.png", scene_diagram_png()),
         (
             "survey_record",
@@ -280,15 +311,24 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
             "证人证言.pdf",
             pdf(&["证人证言", "（证人要求保密）"]),
         ),
-    ];
+    ]
+}
+
+/// Uploads the case's materials, releases the first three and withholds the witness statement.
+async fn upload_and_decide(
+    state: &AppState,
+    staff: &account::Model,
+    permit: &policy::CasePermit,
+    case: &case::Model,
+) -> DemoResult<()> {
     let mut ids = Vec::new();
-    for (kind, title, name, bytes) in files {
+    for (kind, title, name, bytes) in materials_of_the_case() {
         let received = store_bytes(state, case.id, name, bytes).await?;
         let (m, _) = materials::upload(
             &state.db,
             &state.audit,
-            &staff,
-            &permit,
+            staff,
+            permit,
             &received,
             kind,
             title,
@@ -297,32 +337,39 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         .await?;
         ids.push(m.id);
     }
-    for id in &ids[..3] {
+    let withheld = Decision::Withhold {
+        ground: "witness_confidentiality".into(),
+        note: "证人要求对其身份保密（演示）".into(),
+    };
+    let decisions = ids[..3]
+        .iter()
+        .map(|id| (*id, Decision::Release))
+        .chain([(ids[3], withheld)]);
+    for (id, decision) in decisions {
         materials::decide(
             &state.db,
             &state.audit,
             crate::notifications::Channels::INBOX_ONLY,
-            &staff,
-            &permit,
-            *id,
-            Decision::Release,
+            staff,
+            permit,
+            id,
+            decision,
         )
         .await?;
     }
-    materials::decide(
-        &state.db,
-        &state.audit,
-        crate::notifications::Channels::INBOX_ONLY,
-        &staff,
-        &permit,
-        ids[3],
-        Decision::Withhold {
-            ground: "witness_confidentiality".into(),
-            note: "证人要求对其身份保密（演示）".into(),
-        },
-    )
-    .await?;
+    Ok(())
+}
 
+/// Party 甲's agent, a lawyer, delegated for 90 days from `today` on a signed authorisation,
+/// with the demo password.
+async fn delegate_agent(
+    state: &AppState,
+    staff: &account::Model,
+    permit: &policy::CasePermit,
+    case: &case::Model,
+    principal_party_id: uuid::Uuid,
+    today: time::Date,
+) -> DemoResult<()> {
     let authorisation = store_bytes(
         state,
         case.id,
@@ -330,19 +377,16 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         pdf(&["授权委托书", "委托人：张伟（当事人甲）", "受托人：赵律师"]),
     )
     .await?;
-    let today = OffsetDateTime::now_utc()
-        .to_offset(time::macros::offset!(+8))
-        .date();
     let (_, agent, _) = cases::grant_delegation(
         &state.db,
         &state.key,
         &state.audit,
         crate::notifications::Channels::INBOX_ONLY,
-        &staff,
-        &permit,
-        &case,
+        staff,
+        permit,
+        case,
         NewDelegation {
-            principal_party_id: party_ids[0],
+            principal_party_id,
             agent: Identifier::Mobile(LOGINS[3].identifier.into()),
             agent_name: "赵律师".into(),
             law_firm: Some("演示律师事务所".into()),
@@ -352,15 +396,24 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         &authorisation,
     )
     .await?;
-    set_password(state, agent.id, LOGINS[3].password).await?;
-    let (case_id, department_id, case_number) =
-        (case.id, case.department_id, case.case_number.clone());
-    cases::change_status(
+    set_password(state, agent.id, LOGINS[3].password).await
+}
+
+/// The served state: the determination served `today`, which opens the review period; the
+/// case as it now stands.
+async fn serve(
+    state: &AppState,
+    staff: &account::Model,
+    permit: &policy::CasePermit,
+    case: case::Model,
+    today: time::Date,
+) -> DemoResult<case::Model> {
+    let served = cases::change_status(
         &state.db,
         &state.audit,
         crate::notifications::Channels::INBOX_ONLY,
-        &staff,
-        &permit,
+        staff,
+        permit,
         case,
         StatusChange {
             to: CaseStatus::Served.as_str().into(),
@@ -369,11 +422,15 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         },
     )
     .await?;
-    // An insurer's application to query the case, waiting in the officer's queue.
+    Ok(served)
+}
+
+/// An insurer's application to query the case, with its proof, waiting in the officer's queue.
+async fn file_insurer_application(state: &AppState, case: &case::Model) -> DemoResult<()> {
     let application = crate::applications::access::NewAccess {
         kind: "insurer".into(),
-        brigade: department_id.to_string(),
-        case_number,
+        brigade: case.department_id.to_string(),
+        case_number: case.case_number.clone(),
         applicant_name: "李明".into(),
         organisation: "演示财产保险股份有限公司".into(),
         credit_code: "91110000710931141J".into(),
@@ -387,7 +444,7 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
         .map_err(|e| e.to_string())?;
     let proof = store_bytes(
         state,
-        case_id,
+        case.id,
         "查询授权书.pdf",
         pdf(&[
             "查询授权书",
@@ -409,6 +466,7 @@ async fn seed_new(state: &AppState) -> DemoResult<()> {
     Ok(())
 }
 
+/// Sets a demo account's password (hashed off the async threads).
 async fn set_password(
     state: &AppState,
     account_id: uuid::Uuid,
@@ -418,16 +476,17 @@ async fn set_password(
     let hash = tokio::task::spawn_blocking(move || password::hash(secret))
         .await?
         .map_err(|e| e.to_string())?;
-    let account = crate::db::entities::account::Entity::find_by_id(account_id)
+    let account = account::Entity::find_by_id(account_id)
         .one(&state.db)
         .await?
         .ok_or("no account")?;
-    let mut row: crate::db::entities::account::ActiveModel = account.into();
+    let mut row: account::ActiveModel = account.into();
     row.password_hash = Set(Some(hash));
     row.update(&state.db).await?;
     Ok(())
 }
 
+/// Puts a generated file into the store under a new material id, as an upload would arrive.
 async fn store_bytes(
     state: &AppState,
     case_id: uuid::Uuid,
@@ -448,121 +507,4 @@ async fn store_bytes(
         content_type,
         original_name: name.to_owned(),
     })
-}
-
-/// A 640×420 scene diagram: two roads crossing, a car and an e-bike, drawn pixel by pixel.
-fn scene_diagram_png() -> Vec<u8> {
-    let (w, h) = (640usize, 420usize);
-    let mut px = vec![[245u8, 245, 240]; w * h];
-    let mut fill = |x0: usize, y0: usize, x1: usize, y1: usize, c: [u8; 3]| {
-        for y in y0..y1.min(h) {
-            for x in x0..x1.min(w) {
-                px[y * w + x] = c;
-            }
-        }
-    };
-    fill(0, 170, w, 250, [90, 90, 95]); // east-west road
-    fill(280, 0, 360, h, [90, 90, 95]); // north-south road
-    for x in (0..w).step_by(40) {
-        fill(x, 208, x + 20, 212, [250, 250, 250]); // lane marks
-    }
-    for y in (0..h).step_by(40) {
-        fill(318, y, 322, y + 20, [250, 250, 250]);
-    }
-    for i in 0..6 {
-        fill(262 - i * 10, 160, 268 - i * 10, 260, [255, 255, 255]); // crossing stripes
-    }
-    fill(300, 120, 340, 190, [30, 80, 170]); // car, heading north
-    fill(370, 215, 420, 230, [200, 40, 40]); // e-bike, fallen
-    fill(425, 205, 440, 240, [200, 40, 40]);
-    let mut raw = Vec::with_capacity((w * 3 + 1) * h);
-    for y in 0..h {
-        raw.push(0u8);
-        for x in 0..w {
-            raw.extend_from_slice(&px[y * w + x]);
-        }
-    }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    let _ = z.write_all(&raw);
-    let idat = z.finish().unwrap_or_default();
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], data: &[u8]| {
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(kind);
-        crc.update(data);
-        png.extend_from_slice(kind);
-        png.extend_from_slice(data);
-        png.extend_from_slice(&crc.finalize().to_be_bytes());
-    };
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&(w as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(h as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &idat);
-    chunk(b"IEND", &[]);
-    png
-}
-
-/// A one-page A4 PDF of `lines` in Chinese, using the standard Adobe-GB1 font STSong-Light
-/// (UniGB-UCS2-H encoding): readers substitute their own CJK font, so nothing is embedded.
-/// Public for the browser journeys, which upload such documents too.
-pub fn pdf(lines: &[&str]) -> Vec<u8> {
-    let mut content = String::from("BT /F1 16 Tf 20 TL 72 770 Td\n");
-    for line in lines {
-        let hex: String = line.encode_utf16().map(|u| format!("{u:04X}")).collect();
-        content.push_str(&format!("<{hex}> Tj T*\n"));
-    }
-    content.push_str("ET");
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
-        "<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H /DescendantFonts [6 0 R] >>".to_owned(),
-        "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 4 >> /FontDescriptor 7 0 R >>".to_owned(),
-        "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 93 >>".to_owned(),
-    ];
-    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer << /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_files_are_what_they_claim() {
-        assert_eq!(
-            infer::get(&scene_diagram_png()).map(|t| t.mime_type()),
-            Some("image/png")
-        );
-        let p = pdf(&["现场勘查笔录"]);
-        assert_eq!(
-            infer::get(&p).map(|t| t.mime_type()),
-            Some("application/pdf")
-        );
-        // 现 is U+73B0.
-        assert!(String::from_utf8_lossy(&p).contains("<73B0"));
-    }
 }
