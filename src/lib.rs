@@ -29,6 +29,7 @@ pub mod materials;
 pub mod metrics;
 pub mod notifications;
 pub mod policy;
+pub mod redaction;
 pub mod render;
 pub mod retention;
 pub mod routes;

@@ -42,9 +42,16 @@ pub fn applies(m: &material::Model) -> bool {
 }
 
 fn key_of(m: &material::Model) -> Result<ObjectKey, StoreError> {
-    // The size is in the name: thumbnails of another size (320 px before) are not served.
+    // The size is in the name: thumbnails of another size (320 px before) are not served. So
+    // are the first bytes of what it shows: a redacted copy (issue 34) has a thumbnail of its
+    // own, and the original's is never shown in its place.
+    let source = m.sha256.get(..16).unwrap_or("");
     ObjectKey::from_stored(
-        Path::from(format!("thumbnails/{}/{}-{SIDE}.jpg", m.case_id, m.id)).as_ref(),
+        Path::from(format!(
+            "thumbnails/{}/{}-{source}-{SIDE}.jpg",
+            m.case_id, m.id
+        ))
+        .as_ref(),
     )
 }
 

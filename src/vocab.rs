@@ -233,6 +233,37 @@ words! {
     }
 }
 
+words! {
+    /// Why staff blacked out part of a material (issue 34; Art. 65's personal privacy and
+    /// witness confidentiality, the PIPL's least data): each box of a redaction names one.
+    pub enum RedactionReason in "redaction_reason" {
+        /// The face of someone not party to the case (a bystander).
+        ThirdPartyFace = "third_party_face",
+        /// The licence plate of a vehicle not involved.
+        UninvolvedPlate = "uninvolved_plate",
+        /// A third party's identity number or contact details.
+        ThirdPartyIdentity = "third_party_identity",
+        /// A minor.
+        Minor = "minor",
+        /// What would identify a witness who asked for confidentiality.
+        WitnessConfidentiality = "witness_confidentiality",
+        /// Anything else, explained in the box's note.
+        Other = "other",
+    }
+}
+
+words! {
+    /// Where a redacted copy stands. Pictures and PDF pages are made at once (`ready`); a video
+    /// is queued (`pending`), then waits for an officer to confirm having watched all of it
+    /// (`unreviewed`) before anyone outside the brigade sees it.
+    pub enum RedactionState in "redaction_state" {
+        Pending = "pending",
+        Unreviewed = "unreviewed",
+        Ready = "ready",
+        Failed = "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +287,8 @@ mod tests {
         round_trips::<MaterialKind>();
         round_trips::<MaterialState>();
         round_trips::<WithholdGround>();
+        round_trips::<RedactionReason>();
+        round_trips::<RedactionState>();
         round_trips::<ReviewState>();
         round_trips::<AccessState>();
         round_trips::<AccessMode>();

@@ -28,6 +28,7 @@ mod m20261207_000020_add_account_language;
 mod m20261207_000021_create_case_vehicles;
 mod m20261207_000022_create_application_lookups;
 mod m20261207_000023_create_delivered_copies;
+mod m20261207_000024_create_redactions;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_create_case_vehicles::Migration),
             Box::new(m20261207_000022_create_application_lookups::Migration),
             Box::new(m20261207_000023_create_delivered_copies::Migration),
+            Box::new(m20261207_000024_create_redactions::Migration),
         ]
     }
 }

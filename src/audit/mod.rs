@@ -62,6 +62,9 @@ pub enum Action {
     /// What a rendered view delivered: its code and SHA-256, after the view's own event (`of`).
     MaterialRendered,
     MaterialDownload,
+    RedactionCreate,
+    RedactionReview,
+    RedactionRelease,
     BundleDownload,
     TransferEnd,
     AuditView,
@@ -94,7 +97,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for filters.
-    pub const ALL: [Action; 53] = [
+    pub const ALL: [Action; 56] = [
         Action::AuthLogin,
         Action::AuthLogout,
         Action::AuthActivate,
@@ -124,6 +127,9 @@ impl Action {
         Action::MaterialView,
         Action::MaterialRendered,
         Action::MaterialDownload,
+        Action::RedactionCreate,
+        Action::RedactionReview,
+        Action::RedactionRelease,
         Action::BundleDownload,
         Action::TransferEnd,
         Action::AuditView,
@@ -181,6 +187,9 @@ impl Action {
             Action::MaterialView => "material.view",
             Action::MaterialRendered => "material.rendered",
             Action::MaterialDownload => "material.download",
+            Action::RedactionCreate => "redaction.create",
+            Action::RedactionReview => "redaction.review",
+            Action::RedactionRelease => "redaction.release",
             Action::BundleDownload => "bundle.download",
             Action::TransferEnd => "transfer.end",
             Action::AuditView => "audit.view",

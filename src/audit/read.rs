@@ -258,6 +258,10 @@ pub fn what(action: &str, details: &str, locale: crate::i18n::Locale) -> String 
     if details["thumbnail"] == true {
         return locale.tf("audit.thumbnail_of", &[("title", &title)]);
     }
+    // A view or download of a redacted copy says so (issue 34).
+    if details["redaction"].is_string() {
+        return locale.tf("audit.redacted_copy_of", &[("title", &title)]);
+    }
     title
 }
 
@@ -421,10 +425,6 @@ pub fn history_query(case_id: Uuid, limit: u64) -> sea_orm::Select<audit_event::
         .limit(limit)
 }
 
-/// The latest `limit` accesses to a case's evidence (views of the case and of materials,
-/// downloads, bundles), with the end of each download folded in, and people named only by role
-/// and masked name (parties by their label in the case; an owner's or insurer's company in
-/// full).
 /// Only the columns the history shows (it loads with every case page), with the actor's
 /// name and, for a party of this case, their label joined in: one statement.
 #[derive(sea_orm::FromQueryResult)]
@@ -467,6 +467,10 @@ fn who_of(e: &HistoryRow, locale: crate::i18n::Locale) -> String {
     }
 }
 
+/// The latest `limit` accesses to a case's evidence (views of the case and of materials,
+/// downloads, bundles), with the end of each download folded in, and people named only by role
+/// and masked name (parties by their label in the case; an owner's or insurer's company in
+/// full).
 pub async fn case_history(
     db: &sea_orm::DatabaseConnection,
     case_id: Uuid,

@@ -113,6 +113,7 @@ pub async fn plan(
     chosen: Vec<material::Model>,
     withheld: &[(WithholdGround, usize)],
     delivered: &std::collections::HashMap<Uuid, Delivered>,
+    redactions: &std::collections::HashMap<Uuid, crate::db::entities::redaction::Model>,
 ) -> Result<Planned, AppError> {
     let case = &facts.case;
     let brigade = crate::db::entities::department::Entity::find_by_id(case.department_id)
@@ -143,6 +144,13 @@ pub async fn plan(
                     "size": d.size,
                     "content_type": d.content_type,
                     "note": "带有领取人身份标记的副本，非原件 (a copy marked with its recipient, not the original)",
+                })),
+                // A redacted copy (issue 34): the hash above is the copy's; the original's here.
+                "redaction": redactions.get(&m.id).map(|r| serde_json::json!({
+                    "id": r.id,
+                    "original_sha256": r.source_sha256,
+                    "reasons": r.reason_words(),
+                    "note": "遮挡处理后的副本，原件保存在办案单位 (a redacted copy; the original is kept at the brigade)",
                 })),
             })
         })

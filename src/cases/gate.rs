@@ -216,15 +216,44 @@ pub async fn authorize_material(
             (permit, facts, material)
         }
     };
-    let reason = match &material {
+    let mut reason = match &material {
         None => "no_such_material",
         Some(m) => match policy::material_visible(&permit, actor, m) {
             Ok(()) => "",
             Err(d) => d.reason,
         },
     };
+    // Outside the brigade a redacted material is its redacted copy (issue 34), and a material
+    // whose copy is not ready is not shown at all.
+    let material = match material {
+        Some(m) if reason.is_empty() && !permit.unredacted => {
+            let current = crate::materials::redactions::current_of(db, m.id).await?;
+            let shown = crate::materials::redactions::shown_as(m, current.as_ref());
+            if shown.is_none() {
+                reason = "redaction_pending";
+            }
+            shown
+        }
+        other => other,
+    };
     match material {
         Some(m) if reason.is_empty() => Ok((permit, facts, m)),
+        _ if reason == "redaction_pending" => {
+            let who = Actor::account(actor.id, actor.role);
+            audit
+                .record(
+                    Event::new(who, audit_action(action), Outcome::Denied)
+                        .case(case_id)
+                        .material(material_id)
+                        .client(client.0, client.1)
+                        .details(serde_json::json!({ "reason": reason })),
+                )
+                .await?;
+            Err(AppError::Refused {
+                reason,
+                contact: brigade_contact(db, facts.case.department_id).await?,
+            })
+        }
         _ => {
             let who = Actor::account(actor.id, actor.role);
             audit

@@ -22,6 +22,8 @@ struct Checked {
     state: MaterialState,
     ground: Option<WithholdGround>,
     note: Option<String>,
+    /// The material's current redaction (issue 34): a release makes it what the parties see.
+    redaction: Option<crate::db::entities::redaction::Model>,
 }
 
 async fn check_decision(
@@ -69,12 +71,24 @@ async fn check_decision(
             )
         }
     };
+    // A redacted copy not ready to be shown holds the release back (a video's waits for an
+    // officer to have watched all of it): releasing would show nothing, or the wrong thing.
+    let redaction = super::redactions::current_of(db, material_id).await?;
+    if state == MaterialState::Released
+        && let Some(r) = &redaction
+        && r.state != crate::vocab::RedactionState::Ready
+    {
+        return Err(MaterialError::Invalid(
+            "这份材料的遮挡副本尚未生成或尚未逐帧复核，复核后才能公开 (this material's redacted copy is not made or not reviewed frame by frame yet: release it once it is reviewed)".into(),
+        ));
+    }
     Ok(Checked {
         current,
         action,
         state,
         ground,
         note,
+        redaction,
     })
 }
 
@@ -93,6 +107,27 @@ async fn audit_decision(
                 })),
         )
         .await?;
+    // What goes out is the redacted copy: said as such (`redaction.release`).
+    if let Some(r) = &c.redaction
+        && c.state == MaterialState::Released
+        && c.current.state != MaterialState::Released
+    {
+        audit
+            .record(
+                crate::audit::Event::new(
+                    staff_actor(staff),
+                    crate::audit::Action::RedactionRelease,
+                    crate::audit::Outcome::Allowed,
+                )
+                .case(c.current.case_id)
+                .material(c.current.id)
+                .details(serde_json::json!({
+                    "redaction": r.id,
+                    "reasons": r.reasons.split(',').collect::<Vec<_>>(),
+                })),
+            )
+            .await?;
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::db::entities::material;
 
 mod decisions;
+pub mod redactions;
 use crate::store::{ObjectKey, Store, StoreError, Stored};
 use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
 
@@ -354,9 +355,16 @@ pub async fn all_of_case(
 /// What a party may learn of a case's materials: the visible ones, and how many were withheld
 /// on each ground (never their titles).
 pub struct PartyView {
+    /// As shown: a redacted material's copy stands in its place (`redactions::shown_as`).
     pub visible: Vec<material::Model>,
     /// (ground code, count), grounds with none left out.
     pub withheld: Vec<(WithholdGround, usize)>,
+    /// The current redaction of each visible material shown as its redacted copy.
+    pub redactions: std::collections::HashMap<Uuid, crate::db::entities::redaction::Model>,
+    /// (reason, how many visible materials were redacted for it), reasons with none left out.
+    pub redacted: Vec<(crate::vocab::RedactionReason, usize)>,
+    /// Released materials not shown yet because their redacted copy is being made or reviewed.
+    pub preparing: usize,
 }
 
 pub async fn party_view(
@@ -380,11 +388,32 @@ pub async fn party_view(
         })
         .filter(|(_, n)| *n > 0)
         .collect();
-    let visible = all
-        .into_iter()
-        .filter(|m| crate::policy::material_visible(permit, actor, m).is_ok())
-        .collect();
-    Ok(PartyView { visible, withheld })
+    let mut current = if permit.unredacted {
+        Default::default()
+    } else {
+        redactions::current_of_case(db, permit.case_id).await?
+    };
+    let mut visible = Vec::new();
+    let mut preparing = 0;
+    for m in all {
+        if crate::policy::material_visible(permit, actor, &m).is_err() {
+            continue;
+        }
+        let id = m.id;
+        match redactions::shown_as(m, current.get(&id)) {
+            Some(shown) => visible.push(shown),
+            None => preparing += 1,
+        }
+    }
+    current.retain(|id, _| visible.iter().any(|m| m.id == *id));
+    let redacted = redactions::reason_counts(current.values());
+    Ok(PartyView {
+        visible,
+        withheld,
+        redactions: current,
+        redacted,
+        preparing,
+    })
 }
 
 /// An object in the store that no material row references.
@@ -412,6 +441,15 @@ pub async fn collect_garbage(
         .await?
         .into_iter()
         .collect();
+    // Redacted copies are evidence too (issue 34), kept as long as their originals.
+    referenced.extend(
+        crate::db::entities::redaction::Entity::find()
+            .select_only()
+            .column(crate::db::entities::redaction::Column::ObjectKey)
+            .into_tuple::<String>()
+            .all(db)
+            .await?,
+    );
     // The proofs of access applications are no materials but are kept all the same.
     referenced.extend(
         access_application::Entity::find()

@@ -79,6 +79,10 @@ pub struct CasePermit {
     /// receive renderings only (`render`), and the store refuses to open an original for
     /// anything but rendering (`store::Store::open_evidence`).
     pub originals: bool,
+    /// Whether the actor sees a redacted material's original (issue 34): staff of the case's
+    /// brigade only. Everyone else is shown the current redacted copy in its place, and nothing
+    /// of a material whose redaction is not ready yet.
+    pub unredacted: bool,
     _private: (),
 }
 
@@ -137,6 +141,9 @@ pub fn decide(
     let mut permit = decide_action(actor, action, facts, now)?;
     permit.originals = action == CaseAction::Download
         || decide_action(actor, CaseAction::Download, facts, now).is_ok();
+    permit.unredacted = actor.role == Role::Staff
+        && (action == CaseAction::Manage
+            || decide_action(actor, CaseAction::Manage, facts, now).is_ok());
     Ok(permit)
 }
 
@@ -153,6 +160,7 @@ fn decide_action(
         as_party,
         kinds: None,
         originals: false,
+        unredacted: false,
         _private: (),
     };
     if actor.disabled {

@@ -16,6 +16,7 @@ pub mod copy;
 mod jpeg;
 mod mark;
 pub mod pdf;
+pub mod redact;
 pub mod video;
 
 use std::sync::{Arc, LazyLock};

@@ -37,6 +37,7 @@ use crate::store::StoreError;
 use ffmpeg::{ffprobe_of, fitted, found, overlay, probe, run_ffmpeg};
 
 mod ffmpeg;
+pub mod redact;
 
 /// The transcodes' directory under the render cache's.
 pub const DIR: &str = "video";

@@ -133,6 +133,7 @@ pub async fn bundle_get(
         chosen,
         &view.withheld,
         &delivered,
+        &view.redactions,
     )
     .await?;
     let total = planned.layout.total;

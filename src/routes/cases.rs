@@ -213,6 +213,10 @@ struct CasePage {
     groups: Vec<KindGroup>,
     /// "证人要求保密 1 份", in the page's language.
     withheld: Vec<String>,
+    /// "2 份材料作了遮挡处理（无关人员面部、…）…", when any shown material is a redacted copy.
+    redacted: Option<String>,
+    /// How many released materials wait for their redacted copy, said so.
+    preparing: Option<String>,
     /// Who accessed this case's evidence (查阅记录), newest first.
     history: Vec<crate::audit::read::Access>,
     /// The person's own accesses, newest first (shown folded).
@@ -268,6 +272,8 @@ pub struct KindGroup {
 pub struct MaterialItem {
     pub id: Uuid,
     pub thumbnail: bool,
+    /// Shown as its redacted copy (issue 34).
+    pub redacted: bool,
     pub title: String,
     pub size: String,
     pub uploaded: String,
@@ -314,6 +320,7 @@ pub async fn view_case_get(
                     id: m.id,
                     // An unmarked thumbnail is a copy too: none where only viewing is allowed.
                     thumbnail: crate::thumbnails::applies(m) && permit.originals,
+                    redacted: view.redactions.contains_key(&m.id),
                     title: m.title.clone(),
                     size: super::staff::human_size(m.size),
                     uploaded: cst(m.uploaded_at),
@@ -393,6 +400,11 @@ pub async fn view_case_get(
             review_application,
             may_apply,
             grant,
+            redacted: crate::materials::redactions::told(&view),
+            preparing: (view.preparing > 0).then(|| {
+                crate::i18n::Locale::current()
+                    .tf("redact.preparing", &[("n", &view.preparing.to_string())])
+            }),
             withheld: view
                 .withheld
                 .iter()

@@ -45,7 +45,13 @@ pub async fn material_content_get(
         material_id,
     )
     .await?;
+    // Staff open one of the material's redacted copies (`?redaction=`), or a PDF's page drawn
+    // for the redaction editor (`?page=`).
+    let material = super::staff::redaction_asked(&state, &req, &permit, material).await?;
     let actor = crate::audit::Actor::account(account.id, account.role);
+    if mode == "view" && permit.unredacted && super::staff::page_asked(&req, &material) {
+        return super::rendered::view(&state, &req, &account, &facts.case, &material, client).await;
+    }
     if !permit.originals {
         // Viewing without copying: a rendering with the viewer burned in, never the original
         // (nor an unmarked thumbnail of it).
@@ -119,6 +125,8 @@ pub async fn material_content_get(
                     "instance": state.instance,
                     "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
                     "copy": copy.as_ref().map(|c| serde_json::json!({ "code": c.code, "sha256": c.sha256 })),
+                    "redaction": crate::materials::redactions::is_redacted_copy(&material)
+                        .then(|| crate::materials::redactions::source_id(&material)),
                 })),
         )
         .await?;
@@ -140,7 +148,7 @@ pub async fn material_content_get(
         size,
         etag,
         content_type,
-        disposition: content_disposition(&original_name, &material.title, inline),
+        disposition: content_disposition(&original_name, &saved_title(&material), inline),
         // The viewer page embeds PDFs from here: same-origin framing only, nothing else.
         headers: if inline {
             vec![
@@ -321,6 +329,15 @@ pub(super) fn transfer_reporter(
 
 /// `inline`/`attachment` with an ASCII fallback name and the real name as RFC 5987
 /// `filename*`, control characters already stripped at upload.
+/// The name a file is saved under: its title, and a redacted copy says so (issue 34).
+fn saved_title(material: &crate::db::entities::material::Model) -> String {
+    if crate::materials::redactions::is_redacted_copy(material) {
+        format!("{}（遮挡处理）", material.title)
+    } else {
+        material.title.clone()
+    }
+}
+
 fn content_disposition(
     original: &str,
     title: &str,

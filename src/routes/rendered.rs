@@ -93,6 +93,7 @@ pub async fn view(
                 .client(client.0.clone(), client.1.clone())
                 .details(serde_json::json!({
                     "title": material.title, "rendered": true, "page": page,
+                    "redaction": crate::materials::redactions::is_redacted_copy(material).then(|| crate::materials::redactions::source_id(material)),
                     "width": width, "instance": state.instance,
                 })),
         )

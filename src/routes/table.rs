@@ -385,6 +385,20 @@ pub const ROUTES: &[RouteSpec] = &[
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::material_decide_post)),
     },
+    // Before the decisions' pattern, which would take `redact` as a decision.
+    RouteSpec {
+        path: "/staff/cases/{id}/materials/{material_id}/redact",
+        methods: &["GET", "POST"],
+        build: |r| {
+            r.route(get().to(staff::view_redact_get))
+                .route(web::post().to(staff::redact_post))
+        },
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/redactions/{redaction_id}/review",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::redaction_review_post)),
+    },
     RouteSpec {
         path: "/staff/cases/{id}/reviews/{application_id}/{step}",
         methods: &["POST"],

@@ -52,7 +52,8 @@ pub async fn prepared(
     }
     crate::render::ready(&state.settings.watermark_font).map_err(super::rendered::render_error)?;
     let key = Key {
-        material: material.id,
+        // A redacted video's transcodes are of its copy, never of the original's (issue 34).
+        material: crate::materials::redactions::source_id(material),
         account: person.id,
     };
     match where_is(&videos, key).await? {
@@ -73,6 +74,7 @@ pub async fn prepared(
                 .client(client.0.clone(), client.1.clone())
                 .details(serde_json::json!({
                     "title": material.title, "rendered": true, "transcode": "started",
+                    "redaction": crate::materials::redactions::is_redacted_copy(material).then(|| crate::materials::redactions::source_id(material)),
                     "instance": state.instance,
                 })),
         )
@@ -238,6 +240,7 @@ async fn serve(
                 .client(client.0.clone(), client.1.clone())
                 .details(serde_json::json!({
                     "title": material.title, "rendered": true, "sha256": ready.sha256,
+                    "redaction": crate::materials::redactions::is_redacted_copy(material).then(|| crate::materials::redactions::source_id(material)),
                     "range": conditional.range_header, "bytes": planned,
                     "not_modified": conditional.not_modified, "head": head,
                     "instance": state.instance,

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::config::StoreUrl;
 
+mod files;
 mod leftovers;
 mod local;
 #[cfg(test)]
@@ -62,6 +63,9 @@ pub enum StoreError {
     /// An original asked for to be handed over to someone who may only view it.
     #[error("originals are not handed over to this viewer: only renderings are")]
     ViewOnly,
+    /// A local file the store reads into or from (a spooled copy) failed: the local disk.
+    #[error("a local copy could not be written or read")]
+    Local(#[source] std::io::Error),
 }
 
 /// Why stored evidence is opened: the gate on originals decides by it.
@@ -95,6 +99,14 @@ impl ObjectKey {
     /// The key of a material's bytes.
     pub fn material(case_id: Uuid, material_id: Uuid) -> Self {
         ObjectKey(Path::from(format!("cases/{case_id}/{material_id}")))
+    }
+
+    /// The key of a redacted copy of a material (`redaction`): evidence like the original,
+    /// kept as long (backed up, never collected by `gc`).
+    pub fn redaction(case_id: Uuid, redaction_id: Uuid) -> Self {
+        ObjectKey(Path::from(format!(
+            "cases/{case_id}/redactions/{redaction_id}"
+        )))
     }
 
     /// The key of a burned-in copy of a material made for one person (`copies`): derived data,

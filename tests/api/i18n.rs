@@ -147,6 +147,9 @@ fn messages_written_in_code_speak_both_languages() {
         "系统管理员在服务器上重新发放访问码",
         // The SMS sender's signature, registered with the provider in Chinese.
         "【交通事故证据公开】",
+        // A redacted copy's file name: its (Chinese) title and what it is.
+        "{}（遮挡处理）",
+        "{stem}（遮挡处理）.{ext}",
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();

@@ -47,7 +47,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "retention",
         ],
     ),
-    ("domain built on domain", &["cases", "bundle", "copies"]),
+    (
+        "domain built on domain",
+        &["cases", "bundle", "copies", "redaction"],
+    ),
     (
         "applications made online, built on cases",
         &["applications"],

@@ -38,6 +38,7 @@ mod operations;
 mod pages;
 mod proxy;
 mod rendering;
+mod redaction;
 mod second_factor;
 mod security;
 mod store;

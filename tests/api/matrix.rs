@@ -554,6 +554,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                     | (true, "/staff/cases/{id}/delegations/{delegation_id}/revoke", _)
                     | (true, "/staff/cases/{id}/vehicles/{vehicle_id}/remove", _)
                     | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _)
+                    | (true, "/staff/cases/{id}/materials/{material_id}/redact", _)
+                    | (true, "/staff/cases/{id}/redactions/{redaction_id}/review", _)
                     | (true, "/staff/cases/{id}/reviews/{application_id}/{step}", _) => 404,
                     (true, _, _) => 400,
                 }
@@ -662,6 +664,7 @@ fn concrete(world: &World, path: &str, case: Case) -> String {
     .replace("{decision}", "release")
     .replace("{mode}", "view")
     .replace("{application_id}", &Uuid::now_v7().to_string())
+    .replace("{redaction_id}", &Uuid::now_v7().to_string())
     .replace("{step}", "forward")
 }
 
@@ -817,6 +820,7 @@ async fn every_listed_route_answers_its_methods_and_only_those() {
             .replace("{step}", "forward")
             .replace("{application_id}", &Uuid::now_v7().to_string())
             .replace("{material_id}", &Uuid::now_v7().to_string())
+            .replace("{redaction_id}", &Uuid::now_v7().to_string())
             .replace("{id}", &Uuid::now_v7().to_string())
             .replace("{party_id}", &Uuid::now_v7().to_string())
             .replace("{delegation_id}", &Uuid::now_v7().to_string())

@@ -18,7 +18,7 @@ use crate::materials::released;
 
 /// Whether ffmpeg (and the watermark's font) are missing here: CI installs them, so there a
 /// missing one fails the test instead of skipping it.
-fn ffmpeg_missing() -> bool {
+pub fn ffmpeg_missing() -> bool {
     let font = Path::new("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc");
     let missing = !font.exists()
         || !Path::new("/usr/bin/ffmpeg").exists()
@@ -31,7 +31,7 @@ fn ffmpeg_missing() -> bool {
 }
 
 /// A two-second 1080p test picture with a tone, as a dashcam's MP4 (H.264 + AAC).
-fn dashcam_video() -> Vec<u8> {
+pub fn dashcam_video() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("dashcam.mp4");
     let made = std::process::Command::new("ffmpeg")

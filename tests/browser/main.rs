@@ -24,3 +24,4 @@ mod party;
 mod second_factor;
 mod staff;
 mod view_only;
+mod redaction;

@@ -23,6 +23,7 @@ pub mod notification;
 pub mod outbox;
 pub mod rate_limit;
 pub mod recovery_code;
+pub mod redaction;
 pub mod review_application;
 pub mod second_factor;
 pub mod session;

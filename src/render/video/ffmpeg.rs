@@ -13,7 +13,7 @@ use super::{MAX_SIZE, io_error};
 use crate::render::{Mark, RenderError};
 
 const MEMORY: u64 = 2 * 1024 * 1024 * 1024;
-const THREADS: u64 = 2;
+pub(super) const THREADS: u64 = 2;
 
 pub(super) fn found(program: &Path) -> bool {
     let runnable = |p: &Path| {
@@ -38,16 +38,17 @@ pub(super) fn ffprobe_of(ffmpeg: &Path) -> PathBuf {
 }
 
 /// What `ffprobe` says of a video: the picture's size as shown (turned where the file says to
-/// turn it) and its length, when known.
+/// turn it), its length and the average time between its pictures, when known.
 #[derive(Debug)]
 pub(super) struct Probed {
     pub size: (u32, u32),
     pub duration: Option<Duration>,
+    pub frame: Option<Duration>,
 }
 
 /// Only these demuxers open the original: a hostile file cannot have `ffmpeg` follow a playlist
 /// to another file or address.
-const FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi";
+pub(super) const FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi";
 
 pub(super) async fn probe(ffprobe: &Path, source: &Path) -> Result<Probed, RenderError> {
     let mut command = limited(ffprobe, Duration::from_secs(30));
@@ -61,7 +62,7 @@ pub(super) async fn probe(ffprobe: &Path, source: &Path) -> Result<Probed, Rende
             FORMATS,
         ])
         .args(["-select_streams", "v:0", "-show_entries"])
-        .arg("format=duration:stream=width,height:stream_side_data=rotation:stream_tags=rotate")
+        .arg("format=duration:stream=width,height,avg_frame_rate:stream_side_data=rotation:stream_tags=rotate")
         .args(["-of", "json"])
         .arg(source);
     let child = command.spawn().map_err(|e| spawn_error(e, ffprobe))?;
@@ -106,6 +107,14 @@ fn parse_probe(json: &[u8]) -> Result<Probed, RenderError> {
         .and_then(|d| d.parse::<f64>().ok())
         .filter(|d| d.is_finite() && *d > 0.0)
         .map(Duration::from_secs_f64);
+    // "30000/1001"; "0/0" when not known.
+    let frame = stream["avg_frame_rate"]
+        .as_str()
+        .and_then(|r| r.split_once('/'))
+        .and_then(|(n, d)| Some((n.parse::<f64>().ok()?, d.parse::<f64>().ok()?)))
+        .map(|(n, d)| d / n)
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
+        .map(Duration::from_secs_f64);
     Ok(Probed {
         size: if turned {
             (h as u32, w as u32)
@@ -113,13 +122,19 @@ fn parse_probe(json: &[u8]) -> Result<Probed, RenderError> {
             (w as u32, h as u32)
         },
         duration,
+        frame,
     })
 }
 
 /// `size` scaled to fit [`MAX_SIZE`] (never up), both sides even as H.264's 4:2:0 needs.
-pub(super) fn fitted((w, h): (u32, u32)) -> (u32, u32) {
-    let scale = (f64::from(MAX_SIZE.0) / f64::from(w))
-        .min(f64::from(MAX_SIZE.1) / f64::from(h))
+pub(super) fn fitted(size: (u32, u32)) -> (u32, u32) {
+    fitted_within(size, MAX_SIZE)
+}
+
+/// `size` scaled to fit `max` (never up), both sides even.
+pub(super) fn fitted_within((w, h): (u32, u32), max: (u32, u32)) -> (u32, u32) {
+    let scale = (f64::from(max.0) / f64::from(w))
+        .min(f64::from(max.1) / f64::from(h))
         .min(1.0);
     let even = |v: f64| ((v / 2.0).round() as u32 * 2).max(2);
     (even(f64::from(w) * scale), even(f64::from(h) * scale))
@@ -155,7 +170,7 @@ pub(super) fn overlay(mark: &Mark, font: &ab_glyph::FontVec, (w, h): (u32, u32))
 
 /// How long a transcode may take: two minutes, and three times the video's length, at most
 /// three hours (a length not known: the cap).
-fn wall(duration: Option<Duration>) -> Duration {
+pub(super) fn wall(duration: Option<Duration>) -> Duration {
     let cap = Duration::from_secs(3 * 3600);
     duration.map_or(cap, |d| (Duration::from_secs(120) + d * 3).min(cap))
 }
@@ -214,6 +229,20 @@ pub(super) async fn run_ffmpeg(
             "mp4",
         ])
         .arg(out);
+    supervise(command, ffmpeg, wall, |done| {
+        progress(percent(done, duration))
+    })
+    .await
+}
+
+/// Runs `command`, an `ffmpeg` told `-progress pipe:1`, to its end within `wall` (killed past
+/// it), handing `done` each `out_time_us` it reports; its complaints make the error.
+pub(super) async fn supervise(
+    mut command: tokio::process::Command,
+    ffmpeg: &Path,
+    wall: Duration,
+    done: impl Fn(&str),
+) -> Result<(), RenderError> {
     let mut child = command.spawn().map_err(|e| spawn_error(e, ffmpeg))?;
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(RenderError::Unreadable("no pipes to ffmpeg".into()));
@@ -227,8 +256,8 @@ pub(super) async fn run_ffmpeg(
     let worked = tokio::time::timeout(wall, async {
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(done) = line.strip_prefix("out_time_us=") {
-                progress(percent(done, duration));
+            if let Some(value) = line.strip_prefix("out_time_us=") {
+                done(value);
             }
         }
         child.wait().await
@@ -261,7 +290,7 @@ fn percent(out_time_us: &str, duration: Option<Duration>) -> Option<u8> {
 /// `program` to run under limits: 2 GiB of address space (with two malloc arenas, so its
 /// threads do not reserve it all), CPU seconds for its threads over `wall`, no core file, an
 /// environment of its own.
-fn limited(program: &Path, wall: Duration) -> tokio::process::Command {
+pub(super) fn limited(program: &Path, wall: Duration) -> tokio::process::Command {
     let mut command = super::super::child(program, MEMORY, wall.as_secs() * (THREADS + 1));
     command
         .env_clear()

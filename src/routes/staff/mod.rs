@@ -32,6 +32,7 @@ mod ledger;
 mod materials;
 mod parties;
 mod queue;
+mod redact;
 mod timeline;
 mod vehicles;
 
@@ -42,15 +43,18 @@ pub use ledger::{ledger_csv_get, view_ledger_get};
 pub use materials::*;
 pub use parties::*;
 pub use queue::*;
+pub use redact::{
+    page_asked, redact_post, redaction_asked, redaction_review_post, view_redact_get,
+};
 pub use timeline::milestone_post;
 pub use vehicles::{vehicle_add_post, vehicle_remove_post};
+
+use case_page::{Typed, case_page, case_page_typed};
 
 const CST: time::UtcOffset = time::macros::offset!(+8);
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 const DATETIME: &[time::format_description::BorrowedFormatItem<'static>] =
-use case_page::{Typed, case_page, case_page_typed};
-
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
 
 fn parse_date(s: &str) -> Option<Date> {
