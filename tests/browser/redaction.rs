@@ -106,7 +106,9 @@ async fn an_officer_redacts_a_region_and_the_party_is_told_and_shown_the_copy() 
     .await;
     b.close().await;
 
-    let p = Browser::open("redaction-party", &app.address).await.unwrap();
+    let p = Browser::open("redaction-party", &app.address)
+        .await
+        .unwrap();
     p.step("01-activate", async {
         p.activate(PARTY_A, &case.code, PASSWORD).await
     })
