@@ -48,7 +48,12 @@ pub struct RequestContext {
     pub path: String,
     /// `GET`, `POST`, … (a form's post cannot be returned to).
     pub method: String,
+    /// The person chose the care mode (长辈版: large text and targets), cookie [`CARE_COOKIE`].
+    pub care: bool,
 }
+
+/// The cookie the care-mode switch (`/care`) sets: `on` or `off`.
+pub const CARE_COOKIE: &str = "portal-care";
 
 tokio::task_local! {
     static CURRENT: RequestContext;
@@ -76,6 +81,7 @@ impl RequestContext {
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
             method: req.method().as_str().to_owned(),
+            care: req.cookie(CARE_COOKIE).is_some_and(|c| c.value() == "on"),
         }
     }
 

@@ -47,6 +47,10 @@ pub struct Layout {
     pub locale: crate::i18n::Locale,
     /// Where the language switch leads: `/language?to=…&next=<this page>`.
     pub switch_url: String,
+    /// The care mode (长辈版) is on: `class="care"` on `<html>`, large text and targets.
+    pub care: bool,
+    /// Where the care-mode switch leads: `/care?to=on|off&next=<this page>`.
+    pub care_url: String,
     /// What the last action did, shown once at the top of this page (`flash`).
     pub flash: Option<String>,
 }
@@ -72,9 +76,14 @@ impl Layout {
             crate::i18n::Locale::Zh => crate::i18n::Locale::En,
             crate::i18n::Locale::En => crate::i18n::Locale::Zh,
         };
-        let here = crate::telemetry::RequestContext::current()
+        let context = crate::telemetry::RequestContext::current();
+        let care = context.as_ref().is_some_and(|c| c.care);
+        let here = context
             .map(|c| c.path)
-            .filter(|p| p.starts_with('/') && !p.starts_with("/language"))
+            .filter(|p| {
+                let switch = p.starts_with("/language") || p == "/care" || p.starts_with("/care?");
+                p.starts_with('/') && !switch
+            })
             .unwrap_or_else(|| "/".to_owned());
         let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
         Layout {
@@ -84,6 +93,8 @@ impl Layout {
             user: None,
             locale,
             switch_url: format!("/language?to={}&next={next}", other.code()),
+            care,
+            care_url: format!("/care?to={}&next={next}", if care { "off" } else { "on" }),
             flash: flash::take().map(|f| f.text(locale)),
         }
     }

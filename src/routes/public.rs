@@ -75,3 +75,40 @@ pub(crate) async fn remember_language(
         tracing::warn!(error = %e, "the account's language was not kept");
     }
 }
+
+/// `GET /care?to=on&next=/cases`: the care-mode switch (长辈版: large text, large targets, one
+/// column) on every page. A link, so that it works without scripts and by keyboard; remembered
+/// in a cookie for a year (a preference, not a secret); goes back to the page (local paths
+/// only, as the language switch does).
+pub async fn care_get(
+    query: actix_web::web::Query<LanguageQuery>,
+    state: actix_web::web::Data<crate::state::AppState>,
+) -> AppResult<HttpResponse> {
+    use actix_web::cookie::{Cookie, SameSite, time::Duration};
+    let value = match query.to.as_deref() {
+        Some("on") => "on",
+        Some("off") => "off",
+        _ => {
+            return Err(crate::error::AppError::bad_request(
+                "unknown_care_mode",
+                "长辈版只能打开或关闭（on 或 off）。 (care mode is on or off)",
+            ));
+        }
+    };
+    let next = query
+        .next
+        .as_deref()
+        .and_then(super::auth::safe_next)
+        .unwrap_or("/");
+    let cookie = Cookie::build(crate::telemetry::CARE_COOKIE, value)
+        .path("/")
+        .max_age(Duration::days(365))
+        .same_site(SameSite::Lax)
+        .http_only(true)
+        .secure(state.settings.served_over_tls())
+        .finish();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
+        .cookie(cookie)
+        .finish())
+}

@@ -68,6 +68,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(public::language_get)),
     },
     RouteSpec {
+        path: "/care",
+        methods: &["GET"],
+        build: |r| r.route(get().to(public::care_get)),
+    },
+    RouteSpec {
         path: "/apply",
         methods: &["GET", "POST"],
         build: |r| {
@@ -380,11 +385,6 @@ pub const ROUTES: &[RouteSpec] = &[
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::materials_release_post)),
     },
-    RouteSpec {
-        path: "/staff/cases/{id}/materials/{material_id}/{decision}",
-        methods: &["POST"],
-        build: |r| r.route(web::post().to(staff::material_decide_post)),
-    },
     // Before the decisions' pattern, which would take `redact` as a decision.
     RouteSpec {
         path: "/staff/cases/{id}/materials/{material_id}/redact",
@@ -398,6 +398,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/staff/cases/{id}/redactions/{redaction_id}/review",
         methods: &["POST"],
         build: |r| r.route(web::post().to(staff::redaction_review_post)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/materials/{material_id}/{decision}",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::material_decide_post)),
     },
     RouteSpec {
         path: "/staff/cases/{id}/reviews/{application_id}/{step}",

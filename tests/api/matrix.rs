@@ -390,8 +390,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
     if public || (path, method) == ("/verify", "GET") {
         return (200, false);
     }
-    if (path, method) == ("/language", "GET") {
-        // Anyone may switch; the matrix names no language.
+    if (path, method) == ("/language", "GET") || (path, method) == ("/care", "GET") {
+        // Anyone may switch; the matrix names no language and no care mode.
         return (400, false);
     }
     if (path, method) == ("/verify", "POST") {

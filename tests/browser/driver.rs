@@ -473,7 +473,8 @@ impl Browser {
     }
 
     /// Evaluates `script` (a function body; `arguments` as given) in the page.
-    /// The accessibility violations axe-core finds on the page as it is (WCAG 2.1 A/AA), each
+    /// The accessibility violations axe-core finds on the page as it is (WCAG 2.1 A/AA, and in
+    /// the care mode (长辈版) also the enhanced contrast of 7:1, `color-contrast-enhanced`), each
     /// "rule: where"; none when axe-core is not installed (`npm install axe-core` into
     /// target/axe; .ci/run does, and with CI set a missing axe fails).
     pub async fn axe(&self) -> Outcome<Vec<String>> {
@@ -495,8 +496,12 @@ impl Browser {
             .client
             .execute_async(
                 "const done = arguments[arguments.length - 1];
+                 const care = document.documentElement.classList.contains('care');
                  axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })
-                    .then(r => done(r.violations.map(v => v.id + ': ' +
+                    .then(r => !care ? r.violations : axe.run(document, {
+                        runOnly: { type: 'rule', values: ['color-contrast-enhanced'] } })
+                        .then(e => r.violations.concat(e.violations)))
+                    .then(found => done(found.map(v => v.id + ': ' +
                         v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
                     .catch(e => done(['axe failed: ' + e]));",
                 vec![],

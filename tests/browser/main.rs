@@ -19,9 +19,10 @@ mod setup;
 
 mod agent;
 mod applications;
+mod care;
 mod english;
 mod party;
+mod redaction;
 mod second_factor;
 mod staff;
 mod view_only;
-mod redaction;
