@@ -20,8 +20,17 @@ use crate::state::AppState;
 
 pub const FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
-/// The pre-sign-in cookie that anonymous forms (sign-in, activation) are bound to.
-pub const ANONYMOUS_COOKIE: &str = "portal-csrf";
+/// The pre-sign-in cookie that anonymous forms (sign-in, activation) are bound to, named
+/// `__Host-` when the portal is served over https (as the session cookie is): no other host,
+/// not even a sibling subdomain, can then plant one and bind a victim's sign-in form to a token
+/// of the attacker's choosing (login CSRF). A plain name over http (local trials and tests).
+pub fn anonymous_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-portal-csrf"
+    } else {
+        "portal-csrf"
+    }
+}
 /// Form bodies larger than this are not read for a token (uploads send the header instead).
 const FORM_LIMIT: usize = 64 * 1024;
 
@@ -64,7 +73,7 @@ fn unmasked(provided: &str) -> String {
 
 pub fn new_anonymous_cookie(secure: bool) -> (String, Cookie<'static>) {
     let value = hex::encode(rand::random::<[u8; 16]>());
-    let cookie = Cookie::build(ANONYMOUS_COOKIE, value.clone())
+    let cookie = Cookie::build(anonymous_cookie(secure), value.clone())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -82,7 +91,7 @@ pub fn expected_token(req: &actix_web::HttpRequest, state: &AppState) -> Option<
     {
         return Some(token_for_session(&state.key, claims.sid));
     }
-    req.cookie(ANONYMOUS_COOKIE)
+    req.cookie(anonymous_cookie(state.settings.served_over_tls()))
         .map(|c| token_for_anonymous(&state.key, c.value()))
 }
 

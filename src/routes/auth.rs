@@ -293,7 +293,7 @@ pub(crate) fn anonymous_token(
             None,
         );
     }
-    match req.cookie(csrf::ANONYMOUS_COOKIE) {
+    match req.cookie(csrf::anonymous_cookie(state.settings.served_over_tls())) {
         Some(c) => (
             csrf::masked(&csrf::token_for_anonymous(&state.key, c.value())),
             None,

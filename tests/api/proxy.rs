@@ -484,8 +484,8 @@ fn assert_secure_host_only(cookie: &str) {
 
 /// Signing in through nginx over https, as `deploy/nginx.conf` says to set the portal up: the
 /// session cookie is `__Host-` (so no other host, not even a sibling subdomain, can set or
-/// overwrite it), `Secure` and `HttpOnly`; the pre-sign-in CSRF cookie is `Secure` and
-/// `HttpOnly` too. The session cookie, sent back through nginx, is the session.
+/// overwrite it), `Secure` and `HttpOnly`; so is the pre-sign-in CSRF cookie (a sibling
+/// subdomain cannot plant one to bind a victim's sign-in to the attacker's token). The session cookie, sent back through nginx, is the session.
 #[tokio::test]
 async fn through_nginx_a_sign_in_over_https_gets_secure_host_only_cookies() {
     if !tools_ready() {
@@ -496,7 +496,7 @@ async fn through_nginx_a_sign_in_over_https_gets_secure_host_only_cookies() {
 
     let (status, headers, page) = curl(&format!("{base}/login"), &[]).await;
     assert_eq!(status, 200, "{headers}");
-    let anonymous = set_cookie(&headers, "portal-csrf");
+    let anonymous = set_cookie(&headers, "__Host-portal-csrf");
     assert_secure_host_only(anonymous);
     let anonymous = anonymous.split(';').next().unwrap().to_owned();
     let csrf = csrf_in(&String::from_utf8_lossy(&page));

@@ -421,7 +421,8 @@ pub async fn apply_post(
     let (sent, upload, checked) = read_form(&state, &mut payload).await?;
     let (csrf_token, cookie) = anonymous_token(&req, &state);
     // A held proof is the browser's: bound to its anonymous cookie (the one set now, if none came).
-    let browser = match (&cookie, req.cookie(csrf::ANONYMOUS_COOKIE)) {
+    let anonymous = csrf::anonymous_cookie(state.settings.served_over_tls());
+    let browser = match (&cookie, req.cookie(anonymous)) {
         (Some(new), _) => new.value().to_owned(),
         (None, Some(sent)) => sent.value().to_owned(),
         (None, None) => String::new(),
