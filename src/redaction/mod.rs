@@ -49,10 +49,17 @@ impl From<RedactionError> for crate::error::AppError {
         match e {
             RedactionError::Invalid(m) => AppError::bad_request("invalid_redaction", m),
             RedactionError::NotFound => AppError::NotFound,
-            RedactionError::Render(e) => crate::error::AppError::bad_request(
-                "redaction_unreadable",
-                format!("无法生成遮挡副本：{e} (the redacted copy could not be made: {e})"),
-            ),
+            RedactionError::Render(crate::render::RenderError::Unreadable(why)) => {
+                AppError::bad_request(
+                    "redaction_unreadable",
+                    format!("无法生成遮挡副本：{why} (the redacted copy could not be made: {why})"),
+                )
+            }
+            // Every slot busy, or the renderer or font missing: come back later.
+            RedactionError::Render(e) => AppError::Unavailable {
+                part: "rendering",
+                cause: Some(Box::new(e)),
+            },
             RedactionError::Store(e) => e.into(),
             RedactionError::Db(e) => e.into(),
             RedactionError::Audit(e) => AppError::Unavailable {

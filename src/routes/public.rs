@@ -34,7 +34,6 @@ pub async fn language_get(
     query: actix_web::web::Query<LanguageQuery>,
     state: actix_web::web::Data<crate::state::AppState>,
 ) -> AppResult<HttpResponse> {
-    use actix_web::cookie::{Cookie, SameSite, time::Duration};
     let locale =
         crate::i18n::Locale::from_code(query.to.as_deref().unwrap_or("")).ok_or_else(|| {
             crate::error::AppError::bad_request(
@@ -42,25 +41,38 @@ pub async fn language_get(
                 "不支持该语言（zh-CN 或 en）。 (language not supported (zh-CN or en))",
             )
         })?;
-    let next = query
-        .next
-        .as_deref()
-        .and_then(super::auth::safe_next)
-        .unwrap_or("/");
     if let Some(user) = &user {
         remember_language(&state, user.account.id, locale).await;
     }
-    let cookie = Cookie::build(crate::i18n::COOKIE, locale.code())
+    Ok(remembered_and_back(
+        &state,
+        crate::i18n::COOKIE,
+        locale.code(),
+        query.next.as_deref(),
+    ))
+}
+
+/// A preference kept for a year in cookie `name` (not a secret), and the way back to `next`
+/// (this site's paths only, else `/`): what the language and care-mode switches answer.
+fn remembered_and_back(
+    state: &crate::state::AppState,
+    name: &'static str,
+    value: &'static str,
+    next: Option<&str>,
+) -> HttpResponse {
+    use actix_web::cookie::{Cookie, SameSite, time::Duration};
+    let next = next.and_then(super::auth::safe_next).unwrap_or("/");
+    let cookie = Cookie::build(name, value)
         .path("/")
         .max_age(Duration::days(365))
         .same_site(SameSite::Lax)
         .http_only(true)
         .secure(state.settings.served_over_tls())
         .finish();
-    Ok(HttpResponse::SeeOther()
+    HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
         .cookie(cookie)
-        .finish())
+        .finish()
 }
 
 /// Keeps `locale` as the language the person last used, which their SMS and e-mail are
@@ -84,7 +96,6 @@ pub async fn care_get(
     query: actix_web::web::Query<LanguageQuery>,
     state: actix_web::web::Data<crate::state::AppState>,
 ) -> AppResult<HttpResponse> {
-    use actix_web::cookie::{Cookie, SameSite, time::Duration};
     let value = match query.to.as_deref() {
         Some("on") => "on",
         Some("off") => "off",
@@ -95,20 +106,10 @@ pub async fn care_get(
             ));
         }
     };
-    let next = query
-        .next
-        .as_deref()
-        .and_then(super::auth::safe_next)
-        .unwrap_or("/");
-    let cookie = Cookie::build(crate::telemetry::CARE_COOKIE, value)
-        .path("/")
-        .max_age(Duration::days(365))
-        .same_site(SameSite::Lax)
-        .http_only(true)
-        .secure(state.settings.served_over_tls())
-        .finish();
-    Ok(HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
-        .cookie(cookie)
-        .finish())
+    Ok(remembered_and_back(
+        &state,
+        crate::telemetry::CARE_COOKIE,
+        value,
+        query.next.as_deref(),
+    ))
 }

@@ -428,3 +428,50 @@ async fn crate_redactions(
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_drawn_is_refused_with_the_reason_and_leaves_nothing() {
+    if renderers_missing() {
+        return;
+    }
+    let app = crate::helpers::spawn_app().await;
+    let (staff, _party, case_id, _) = released(&app, "现场照片.png", &photo(), true).await;
+    // A PNG signature, then nothing a decoder can read.
+    let mut broken = b"\x89PNG\r\n\x1a\n".to_vec();
+    broken.extend_from_slice(&[0x42; 4096]);
+    let id = uploaded(
+        &staff,
+        &case_id,
+        "scene_photo",
+        "残缺照片",
+        "broken.png",
+        &broken,
+    )
+    .await;
+    let res = redact(
+        &staff,
+        &case_id,
+        &id,
+        &[
+            ("box0.x", "10"),
+            ("box0.y", "10"),
+            ("box0.w", "10"),
+            ("box0.h", "10"),
+            ("box0.reason", "minor"),
+        ],
+    )
+    .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("无法生成遮挡副本"), "{page}");
+    assert!(page.contains(r#"value="10""#), "what was typed comes back");
+    assert!(crate_redactions(&app).await.is_empty());
+    assert!(events(&app, "redaction.create").await.is_empty());
+    let objects = app
+        .state
+        .store
+        .keys_under(&format!("cases/{case_id}/redactions"))
+        .await
+        .unwrap();
+    assert!(objects.is_empty(), "{objects:?}");
+}

@@ -300,8 +300,10 @@ pub async fn redact_post(
             )
             .await
         }
-        Err(RedactionError::Render(e)) => {
-            let m = AppError::from(RedactionError::Render(e)).to_string();
+        // The file cannot be drawn: said on the page. Every slot busy, or the renderer
+        // missing: a 503 to come back to, as for any rendering.
+        Err(RedactionError::Render(crate::render::RenderError::Unreadable(why))) => {
+            let m = format!("无法生成遮挡副本：{why} (the redacted copy could not be made: {why})");
             page(
                 &state,
                 &staff,
@@ -312,6 +314,7 @@ pub async fn redact_post(
             )
             .await
         }
+        Err(RedactionError::Render(e)) => Err(crate::routes::rendered::render_error(e)),
         Err(e) => Err(e.into()),
     }
 }
