@@ -109,6 +109,7 @@ pub async fn create(
         second_factor_failures: Set(0),
         second_factor_locked_until: Set(None),
         language: Set(None),
+        care: Set(false),
     }
     .insert(&txn)
     .await
@@ -400,4 +401,21 @@ pub async fn recent(db: &DatabaseConnection, limit: u64) -> Result<Vec<account::
         .limit(limit)
         .all(db)
         .await
+}
+
+/// Keeps the care mode (长辈版) the person chose on their account, so that their pages follow
+/// it on any device once they sign in. A preference like the language (not audited); written
+/// only when it changed.
+pub async fn remember_care(
+    db: &impl sea_orm::ConnectionTrait,
+    account_id: Uuid,
+    care: bool,
+) -> Result<(), DbErr> {
+    account::Entity::update_many()
+        .col_expr(account::Column::Care, sea_orm::sea_query::Expr::value(care))
+        .filter(account::Column::Id.eq(account_id))
+        .filter(account::Column::Care.ne(care))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -22,6 +22,8 @@ const FILES: &[(&str, &[u8])] = &[
     ("emblem.svg", include_bytes!("../static/emblem.svg")),
     ("upload.js", include_bytes!("../static/upload.js")),
     ("viewer.js", include_bytes!("../static/viewer.js")),
+    ("session.js", include_bytes!("../static/session.js")),
+    ("speak.js", include_bytes!("../static/speak.js")),
     ("redact.js", include_bytes!("../static/redact.js")),
     ("passkey.js", include_bytes!("../static/passkey.js")),
     (

@@ -15,7 +15,6 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
@@ -40,6 +39,8 @@ pub struct Copy {
     pub key: ObjectKey,
     pub content_type: String,
     pub sha256: String,
+    /// `None` for a copy made before SM3 was measured (issue 36).
+    pub sm3: Option<String>,
     pub crc32: u32,
     pub size: u64,
     pub code: String,
@@ -51,6 +52,7 @@ impl Copy {
             key: ObjectKey::from_stored(&row.object_key)?,
             content_type: row.content_type.clone(),
             sha256: row.sha256.clone(),
+            sm3: row.sm3.clone(),
             crc32: row.crc32 as u32,
             size: row.size as u64,
             code: row.code.clone(),
@@ -144,85 +146,108 @@ async fn make(
         .await?;
     let code: String = begun.hash.chars().take(8).collect();
     let mark = Mark::for_viewer(person, case, &code);
-    let font = state.settings.watermark_font.clone();
     let pdf = material.content_type == "application/pdf";
+    let made = draw(state, material, &mark, pdf).await?;
 
+    let id = Uuid::now_v7();
+    let key = ObjectKey::copy(person.id, material.id, id);
+    let stored = state.store.put_file(&key, made.path()).await?;
+    drop(made);
+    let copy = Copy {
+        key,
+        content_type: if pdf { "application/pdf" } else { "image/jpeg" }.to_owned(),
+        sha256: stored.sha256,
+        sm3: Some(stored.sm3),
+        crc32: stored.crc32,
+        size: stored.size,
+        code,
+    };
+    let kept = async {
+        // What goes out, findable from a copy found outside (`/staff/trace`).
+        state
+            .audit
+            .record(event(serde_json::json!({
+                "of": begun.seq, "code": copy.code, "sha256": copy.sha256,
+                "bytes": copy.size, "copy": true, "for": purpose,
+                "content_type": copy.content_type,
+            })))
+            .await?;
+        let now = time::OffsetDateTime::now_utc();
+        row(&copy, id, person.id, material.id, begun.seq, now)
+            .insert(&state.db)
+            .await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(e) = kept {
+        // Nothing delivered yet: the object goes, and nothing refers to it.
+        if let Err(gone) = state.store.delete(&copy.key).await {
+            tracing::warn!(key = copy.key.as_str(), error = %gone, "a copy not kept could not be removed; gc will");
+        }
+        return Err(e);
+    }
+    Ok(copy)
+}
+
+/// The row that finds a copy again: whose, of what, and when it goes.
+fn row(
+    copy: &Copy,
+    id: Uuid,
+    account_id: Uuid,
+    material_id: Uuid,
+    event_seq: i64,
+    now: time::OffsetDateTime,
+) -> delivered_copy::ActiveModel {
+    delivered_copy::ActiveModel {
+        id: Set(id),
+        account_id: Set(account_id),
+        material_id: Set(material_id),
+        object_key: Set(copy.key.as_str().to_owned()),
+        content_type: Set(copy.content_type.clone()),
+        sha256: Set(copy.sha256.clone()),
+        sm3: Set(copy.sm3.clone()),
+        crc32: Set(i64::from(copy.crc32)),
+        size: Set(copy.size as i64),
+        code: Set(copy.code.clone()),
+        event_seq: Set(event_seq),
+        made_at: Set(now),
+        expires_at: Set(now + KEPT),
+    }
+}
+
+/// The marked copy drawn into a temporary file: a PDF's pages, or a picture re-encoded as JPEG.
+async fn draw(
+    state: &AppState,
+    material: &material::Model,
+    mark: &Mark,
+    pdf: bool,
+) -> AppResult<tempfile::NamedTempFile> {
+    let font = &state.settings.watermark_font;
     let original = ObjectKey::from_stored(&material.object_key)?;
-    let fetched = state
+    let source = state
         .store
-        .open_evidence(&original, None, crate::store::Purpose::Render, false)
+        .spool(
+            &original,
+            crate::store::Purpose::Render,
+            &state.settings.data_dir,
+        )
         .await?;
-    let source = spool(&state.settings.data_dir, fetched.body).await?;
     let mut made =
         tempfile::NamedTempFile::new_in(&state.settings.data_dir).map_err(AppError::internal)?;
     if pdf {
-        render::copy::pdf_copy(source.path(), &mark, &font, made.as_file_mut())
+        render::copy::pdf_copy(source.path(), mark, font, made.as_file_mut())
             .await
             .map_err(cannot_copy)?;
     } else {
         let bytes = tokio::fs::read(source.path())
             .await
             .map_err(AppError::internal)?;
-        let jpeg = render::copy::image_copy(bytes.into(), &mark, &font)
+        let jpeg = render::copy::image_copy(bytes.into(), mark, font)
             .await
             .map_err(cannot_copy)?;
         std::io::Write::write_all(made.as_file_mut(), &jpeg).map_err(AppError::internal)?;
     }
-    drop(source);
-
-    let id = Uuid::now_v7();
-    let key = ObjectKey::copy(person.id, material.id, id);
-    let stored = state
-        .store
-        .put_stream(&key, file_stream(made.path()).await?, u64::MAX)
-        .await?;
-    drop(made);
-    let content_type = if pdf { "application/pdf" } else { "image/jpeg" };
-    let now = time::OffsetDateTime::now_utc();
-    let kept = async {
-        // What goes out, findable from a copy found outside (`/staff/trace`).
-        state
-            .audit
-            .record(event(serde_json::json!({
-                "of": begun.seq, "code": code, "sha256": stored.sha256,
-                "bytes": stored.size, "copy": true, "for": purpose,
-                "content_type": content_type,
-            })))
-            .await?;
-        delivered_copy::ActiveModel {
-            id: Set(id),
-            account_id: Set(person.id),
-            material_id: Set(material.id),
-            object_key: Set(key.as_str().to_owned()),
-            content_type: Set(content_type.to_owned()),
-            sha256: Set(stored.sha256.clone()),
-            crc32: Set(i64::from(stored.crc32)),
-            size: Set(stored.size as i64),
-            code: Set(code.clone()),
-            event_seq: Set(begun.seq),
-            made_at: Set(now),
-            expires_at: Set(now + KEPT),
-        }
-        .insert(&state.db)
-        .await?;
-        Ok::<_, AppError>(())
-    }
-    .await;
-    if let Err(e) = kept {
-        // Nothing delivered yet: the object goes, and nothing refers to it.
-        if let Err(gone) = state.store.delete(&key).await {
-            tracing::warn!(key = key.as_str(), error = %gone, "a copy not kept could not be removed; gc will");
-        }
-        return Err(e);
-    }
-    Ok(Copy {
-        key,
-        content_type: content_type.to_owned(),
-        sha256: stored.sha256,
-        crc32: stored.crc32,
-        size: stored.size,
-        code,
-    })
+    Ok(made)
 }
 
 /// A copy that cannot be made is never replaced by the original: the person is told to ask the
@@ -244,42 +269,6 @@ fn cannot_copy(e: RenderError) -> AppError {
             }
         }
     }
-}
-
-/// The original written to a private temporary file (removed when dropped).
-async fn spool(
-    data_dir: &std::path::Path,
-    mut body: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>,
-) -> AppResult<tempfile::NamedTempFile> {
-    use std::io::Write;
-    let mut file = tempfile::NamedTempFile::new_in(data_dir).map_err(AppError::internal)?;
-    while let Some(chunk) = body.next().await {
-        file.write_all(&chunk?).map_err(AppError::internal)?;
-    }
-    file.flush().map_err(AppError::internal)?;
-    Ok(file)
-}
-
-/// The file at `path` as a stream of chunks, for the store.
-async fn file_stream(
-    path: &std::path::Path,
-) -> AppResult<impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + use<>> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(futures_util::stream::try_unfold(
-        file,
-        |mut file| async move {
-            let mut buf = vec![0u8; 256 * 1024];
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            buf.truncate(n);
-            Ok(Some((bytes::Bytes::from(buf), file)))
-        },
-    ))
 }
 
 /// What `gc` finds of copies: those past their time (with their row), and objects under

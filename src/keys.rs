@@ -8,9 +8,22 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-/// 32 random bytes. `Debug` never shows them.
+/// 32 random bytes, and how contact fields are sealed with a key of their own. `Debug` never
+/// shows them.
 #[derive(Clone)]
-pub struct ServerKey([u8; 32]);
+pub struct ServerKey([u8; 32], FieldKey);
+
+mod contacts;
+
+pub use contacts::{Contact, FieldCipher};
+
+/// The key contact fields are sealed under (derived from the server key, or given) and the
+/// cipher new values are sealed with.
+#[derive(Clone)]
+struct FieldKey {
+    root: [u8; 32],
+    cipher: FieldCipher,
+}
 
 impl std::fmt::Debug for ServerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,7 +62,7 @@ impl ServerKey {
         let contents = format!("{}\n", hex::encode(bytes));
         if create_private_file(path, contents.as_bytes()).map_err(create)? {
             tracing::info!(path = %shown, "generated a new secret key");
-            Ok(ServerKey(bytes))
+            Ok(ServerKey::from_bytes(bytes))
         } else {
             Self::load(path)
         }
@@ -69,7 +82,44 @@ impl ServerKey {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(text.trim(), &mut bytes)
             .map_err(|_| KeyError::Malformed { path: shown })?;
-        Ok(ServerKey(bytes))
+        Ok(ServerKey::from_bytes(bytes))
+    }
+
+    fn from_bytes(bytes: [u8; 32]) -> Self {
+        let mut key = ServerKey(
+            bytes,
+            FieldKey {
+                root: [0; 32],
+                cipher: FieldCipher::default(),
+            },
+        );
+        key.1.root = key.derive("contact-fields");
+        key
+    }
+
+    /// This key sealing new contact fields with `cipher` (`PORTAL_FIELD_CIPHER`).
+    pub fn with_field_cipher(mut self, cipher: FieldCipher) -> Self {
+        self.1.cipher = cipher;
+        self
+    }
+
+    /// This key sealing and opening contact fields under `given` (`PORTAL_FIELD_KEY_FILE`)
+    /// instead of the key derived from the server key.
+    pub fn with_field_key(mut self, given: [u8; 32]) -> Self {
+        self.1.root = given;
+        self
+    }
+
+    /// This key sealing and opening contact fields under the key in `path` (64 hexadecimal
+    /// characters, as the server key's file).
+    pub fn with_field_key_file(self, path: &Path) -> Result<Self, KeyError> {
+        let given = Self::load(path)?;
+        Ok(self.with_field_key(given.0))
+    }
+
+    /// The cipher new contact fields are sealed with.
+    pub fn field_cipher(&self) -> FieldCipher {
+        self.1.cipher
     }
 
     /// A key for one purpose, so that no two uses of the server key share key material.
@@ -137,7 +187,7 @@ impl ServerKey {
 
     #[cfg(test)]
     pub fn for_tests(byte: u8) -> Self {
-        ServerKey([byte; 32])
+        ServerKey::from_bytes([byte; 32])
     }
 }
 

@@ -42,10 +42,16 @@ pub enum StartupError {
 /// Opens everything the portal needs: key, database (migrated), object store, and starts this
 /// process's audit writer (on the current Tokio runtime).
 pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
-    let key = ServerKey::load_or_create(&settings.secret_key_file)?;
-    let manifest_key = std::sync::Arc::new(crate::signing::ManifestKey::load_or_create(
-        &crate::signing::ManifestKey::path_beside(&settings.secret_key_file),
-    )?);
+    let key = field_sealing(
+        ServerKey::load_or_create(&settings.secret_key_file)?,
+        &settings,
+    )?;
+    let manifest_key = std::sync::Arc::new(
+        crate::signing::ManifestKey::load_or_create(&crate::signing::ManifestKey::path_beside(
+            &settings.secret_key_file,
+        ))?
+        .with_sm2(std::sync::Arc::new(sm2_key(&settings)?)),
+    );
     prepare_sqlite_file(&settings)?;
     let db = crate::db::connect(&settings.database_url, settings.db_timeout)
         .await
@@ -57,6 +63,12 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
     if let Some(copy) = &upgraded.backup {
         tracing::info!(copy = %copy.display(), migrations = upgraded.applied.len(), "database copied aside before migrating");
     }
+    crate::db::contacts::seal_clear(&db, &key)
+        .await
+        .map_err(|source| StartupError::Database {
+            url: settings.database_url.redacted(),
+            source,
+        })?;
     let store = Store::open_with(
         &settings.store_url,
         &settings.store_options,
@@ -82,6 +94,28 @@ pub async fn open_state(settings: Settings) -> Result<AppState, StartupError> {
         instance: uuid::Uuid::now_v7(),
         bundle_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
     })
+}
+
+/// The server key sealing contact fields as the settings say: with `PORTAL_FIELD_CIPHER`, under
+/// the key of `PORTAL_FIELD_KEY_FILE` where one is given.
+fn field_sealing(key: ServerKey, settings: &Settings) -> Result<ServerKey, StartupError> {
+    let cipher = crate::keys::FieldCipher::parse(&settings.field_cipher).unwrap_or_default();
+    let key = key.with_field_cipher(cipher);
+    Ok(match &settings.field_key_file {
+        Some(path) => key.with_field_key_file(path)?,
+        None => key,
+    })
+}
+
+/// The SM2 key that signs beside the Ed25519 one: the file `PORTAL_SM2_KEY_FILE` gives (it must
+/// exist), or the one beside the secret key, generated on first start.
+pub fn sm2_key(settings: &Settings) -> Result<crate::signing::Sm2Key, crate::keys::KeyError> {
+    match &settings.sm2_key_file {
+        Some(given) => crate::signing::Sm2Key::load(given),
+        None => crate::signing::Sm2Key::load_or_create(&crate::signing::Sm2Key::path_beside(
+            &settings.secret_key_file,
+        )),
+    }
 }
 
 /// For SQLite: its directory (0700) and an empty database file (0600) before SQLite opens it —
@@ -285,6 +319,11 @@ fn start_background_tasks(state: &AppState) {
         state.db.clone(),
         state.channels,
         state.clock.clone(),
+    ));
+    // SM3 for materials recorded before issue 36, once, in the background.
+    tokio::spawn(crate::materials::sm3::keep_filling(
+        state.db.clone(),
+        state.store.clone(),
     ));
     // Clears personal data past its period (`retention`), hourly, on every instance.
     tokio::spawn(crate::retention::keep_sweeping(

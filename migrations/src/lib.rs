@@ -29,6 +29,10 @@ mod m20261207_000021_create_case_vehicles;
 mod m20261207_000022_create_application_lookups;
 mod m20261207_000023_create_delivered_copies;
 mod m20261207_000024_create_redactions;
+mod m20261207_000025_add_account_care;
+mod m20261207_000026_add_material_sm3;
+mod m20261207_000027_add_bundle_timestamp;
+mod m20261207_000028_encrypt_contacts;
 
 pub struct Migrator;
 
@@ -60,6 +64,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_create_application_lookups::Migration),
             Box::new(m20261207_000023_create_delivered_copies::Migration),
             Box::new(m20261207_000024_create_redactions::Migration),
+            Box::new(m20261207_000025_add_account_care::Migration),
+            Box::new(m20261207_000026_add_material_sm3::Migration),
+            Box::new(m20261207_000027_add_bundle_timestamp::Migration),
+            Box::new(m20261207_000028_encrypt_contacts::Migration),
         ]
     }
 }

@@ -21,7 +21,7 @@ use super::{ApplicationError, clean_text, receipt_no};
 use crate::audit::{Action, Actor, Audit, Event as AuditEvent, Outcome};
 use crate::auth::identifier::{Identifier, parse_mobile};
 use crate::db::entities::{access_application, account, case};
-use crate::keys::ServerKey;
+use crate::keys::{Contact, ServerKey};
 use crate::materials::Received;
 use crate::vocab::{AccessState, Role};
 
@@ -198,6 +198,7 @@ async fn named_case(
 /// number) is about the person's own application, never another's.
 pub async fn earlier_same(
     db: &DatabaseConnection,
+    key: &ServerKey,
     checked: &Checked,
     now: OffsetDateTime,
 ) -> Result<Option<access_application::Model>, sea_orm::DbErr> {
@@ -206,7 +207,10 @@ pub async fn earlier_same(
         .filter(access_application::Column::CaseId.eq(checked.case.id))
         .filter(access_application::Column::Plate.eq(checked.plate.clone()))
         .filter(access_application::Column::ApplicantName.eq(checked.applicant_name.clone()))
-        .filter(access_application::Column::Mobile.eq(checked.mobile.clone()))
+        .filter(
+            access_application::Column::MobileHash
+                .eq(key.contact_hash(Contact::Mobile, &checked.mobile)),
+        )
         .filter(
             access_application::Column::State.is_in([AccessState::Pending, AccessState::Approved]),
         )
@@ -381,8 +385,12 @@ pub async fn file(
         credit_code: Set(checked.credit_code),
         plate: Set(checked.plate),
         policy_no: Set(checked.policy_no),
-        mobile: Set(checked.mobile),
-        email: Set(checked.email),
+        mobile: Set(key.seal_contact(Contact::Mobile, &checked.mobile)),
+        email: Set(checked
+            .email
+            .as_deref()
+            .map(|e| key.seal_contact(Contact::Email, e))),
+        mobile_hash: Set(Some(key.contact_hash(Contact::Mobile, &checked.mobile))),
         proof_key: Set(proof.key.as_str().to_owned()),
         proof_name: Set(proof.original_name.clone()),
         proof_type: Set(proof.content_type.to_owned()),
@@ -453,8 +461,11 @@ async fn applicant_account(
         locked_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        mobile: Set(Some(checked.mobile.clone())),
-        email: Set(checked.email.clone()),
+        mobile: Set(Some(key.seal_contact(Contact::Mobile, &checked.mobile))),
+        email: Set(checked
+            .email
+            .as_deref()
+            .map(|e| key.seal_contact(Contact::Email, e))),
         notify_sms: Set(true),
         notify_email: Set(checked.email.is_some()),
         unread_notifications: Set(0),
@@ -463,6 +474,8 @@ async fn applicant_account(
         second_factor_failures: Set(0),
         second_factor_locked_until: Set(None),
         language: Set(Some(crate::i18n::Locale::current().code().to_owned())),
+        // Applied in care mode: their pages stay in it once they sign in.
+        care: Set(crate::telemetry::RequestContext::current().is_some_and(|c| c.care)),
     }
     .insert(txn)
     .await;

@@ -27,6 +27,137 @@ pub enum Decision {
     },
 }
 
+/// A refusal, with the reason the applicant will read (2 to 200 characters). Returns the
+/// row's changes, the audit details and what the applicant is told.
+fn refusal(
+    app: &access_application::Model,
+    reason: &str,
+    mut update: sea_orm::UpdateMany<access_application::Entity>,
+) -> Result<
+    (
+        sea_orm::UpdateMany<access_application::Entity>,
+        serde_json::Value,
+        Event,
+    ),
+    ApplicationError,
+> {
+    let reason = clean_text(reason);
+    if !(2..=200).contains(&reason.chars().count()) {
+        return Err(ApplicationError::field(
+            "reason",
+            "请写明不予批准的理由（2至200字），申请人会看到 (give the reason, 2 to 200 characters: the applicant will read it)",
+        ));
+    }
+    update = update
+        .col_expr(
+            access_application::Column::State,
+            AccessState::Refused.as_str().into(),
+        )
+        .col_expr(access_application::Column::RefusalReason, reason.into());
+    Ok((
+        update,
+        serde_json::json!({
+            "application_id": app.id, "receipt": app.receipt_no, "decision": "refuse",
+        }),
+        Event::AccessRefused {
+            receipt: app.receipt_no.clone(),
+        },
+    ))
+}
+
+/// An approval as asked: the kinds (evidence only, each known), the mode and the last day
+/// (within `LONGEST_GRANT_DAYS`) checked, and the applicant's account there to hold it. Returns
+/// the row's changes, the audit details, what the applicant is told and what the parties are.
+fn approval(
+    app: &access_application::Model,
+    kinds: &[String],
+    mode: &str,
+    until: &str,
+    now: time::OffsetDateTime,
+    mut update: sea_orm::UpdateMany<access_application::Entity>,
+) -> Result<
+    (
+        sea_orm::UpdateMany<access_application::Entity>,
+        serde_json::Value,
+        Event,
+        Option<Event>,
+    ),
+    ApplicationError,
+> {
+    let mut granted: Vec<MaterialKind> = kinds
+        .iter()
+        .filter_map(|k| MaterialKind::parse(k.trim()))
+        .filter(|k| k.is_evidence())
+        .collect();
+    granted.sort();
+    granted.dedup();
+    if granted.is_empty() || granted.len() != kinds.len() {
+        return Err(ApplicationError::field(
+            "kinds",
+            "请选择批准查询的材料类别 (choose the kinds of material the applicant may see)",
+        ));
+    }
+    let mode = AccessMode::parse(mode.trim()).ok_or_else(|| {
+        ApplicationError::field(
+            "mode",
+            "请选择查看方式：仅查看或查看和下载 (choose view only, or view and download)",
+        )
+    })?;
+    let first = today(now);
+    let last = first + Duration::days(LONGEST_GRANT_DAYS);
+    let until = date_between(until, first, last).ok_or_else(|| {
+        ApplicationError::field(
+            "until",
+            "查询期限应在今天起180日内 (the last day must lie within 180 days from today)",
+        )
+    })?;
+    let account_id = match app.account_id {
+        Some(id) => id,
+        None => {
+            return Err(ApplicationError::refused(
+                "mobile_in_use",
+                "申请人的手机号码已用于其他类型的账户或已停用的账户，无法批准；请联系申请人更换号码后重新申请 (the applicant's mobile number belongs to another kind of account, or a disabled one, so this cannot be approved: ask them to apply again with another number)",
+            ));
+        }
+    };
+    let kinds_text = granted
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    update = update
+        .col_expr(
+            access_application::Column::State,
+            AccessState::Approved.as_str().into(),
+        )
+        .col_expr(access_application::Column::GrantedKinds, kinds_text.into())
+        .col_expr(
+            access_application::Column::GrantedMode,
+            mode.as_str().into(),
+        )
+        .col_expr(access_application::Column::GrantedUntil, until.into())
+        .col_expr(access_application::Column::AccountId, account_id.into());
+    Ok((
+        update,
+        serde_json::json!({
+            "application_id": app.id, "receipt": app.receipt_no, "decision": "approve",
+            "kinds": granted, "mode": mode, "until": until.to_string(),
+            "account_id": account_id,
+        }),
+        Event::AccessApproved {
+            receipt: app.receipt_no.clone(),
+            until,
+        },
+        Some(Event::AccessGrantedToOther {
+            role: app.kind,
+            organisation: app.organisation.clone(),
+            person: masked_name(&app.applicant_name),
+            kinds: granted,
+            until,
+        }),
+    ))
+}
+
 /// Decides a pending application of the permit's case: audited (`access.decide`), told to the
 /// applicant; on approval the applicant's owner or insurer account holds the grant, and the
 /// case's parties and their agents are told who may now query their evidence, which kinds and
@@ -59,101 +190,15 @@ pub async fn decide(
         .col_expr(access_application::Column::DecidedAt, now.into());
     let (details, event, to_parties) = match decision {
         Decision::Approve { kinds, mode, until } => {
-            let mut granted: Vec<MaterialKind> = kinds
-                .iter()
-                .filter_map(|k| MaterialKind::parse(k.trim()))
-                .filter(|k| k.is_evidence())
-                .collect();
-            granted.sort();
-            granted.dedup();
-            if granted.is_empty() || granted.len() != kinds.len() {
-                return Err(ApplicationError::field(
-                    "kinds",
-                    "请选择批准查询的材料类别 (choose the kinds of material the applicant may see)",
-                ));
-            }
-            let mode = AccessMode::parse(mode.trim()).ok_or_else(|| {
-                ApplicationError::field(
-                    "mode",
-                    "请选择查看方式：仅查看或查看和下载 (choose view only, or view and download)",
-                )
-            })?;
-            let first = today(now);
-            let last = first + Duration::days(LONGEST_GRANT_DAYS);
-            let until = date_between(&until, first, last).ok_or_else(|| {
-                ApplicationError::field(
-                    "until",
-                    "查询期限应在今天起180日内 (the last day must lie within 180 days from today)",
-                )
-            })?;
-            let account_id = match app.account_id {
-                Some(id) => id,
-                None => {
-                    return Err(ApplicationError::refused(
-                        "mobile_in_use",
-                        "申请人的手机号码已用于其他类型的账户或已停用的账户，无法批准；请联系申请人更换号码后重新申请 (the applicant's mobile number belongs to another kind of account, or a disabled one, so this cannot be approved: ask them to apply again with another number)",
-                    ));
-                }
-            };
-            let kinds_text = granted
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(",");
-            update = update
-                .col_expr(
-                    access_application::Column::State,
-                    AccessState::Approved.as_str().into(),
-                )
-                .col_expr(access_application::Column::GrantedKinds, kinds_text.into())
-                .col_expr(
-                    access_application::Column::GrantedMode,
-                    mode.as_str().into(),
-                )
-                .col_expr(access_application::Column::GrantedUntil, until.into())
-                .col_expr(access_application::Column::AccountId, account_id.into());
-            (
-                serde_json::json!({
-                    "application_id": app.id, "receipt": app.receipt_no, "decision": "approve",
-                    "kinds": granted, "mode": mode, "until": until.to_string(),
-                    "account_id": account_id,
-                }),
-                Event::AccessApproved {
-                    receipt: app.receipt_no.clone(),
-                    until,
-                },
-                Some(Event::AccessGrantedToOther {
-                    role: app.kind,
-                    organisation: app.organisation.clone(),
-                    person: masked_name(&app.applicant_name),
-                    kinds: granted,
-                    until,
-                }),
-            )
+            let (approved, details, event, to_parties) =
+                approval(app, &kinds, &mode, &until, now, update)?;
+            update = approved;
+            (details, event, to_parties)
         }
         Decision::Refuse { reason } => {
-            let reason = clean_text(&reason);
-            if !(2..=200).contains(&reason.chars().count()) {
-                return Err(ApplicationError::field(
-                    "reason",
-                    "请写明不予批准的理由（2至200字），申请人会看到 (give the reason, 2 to 200 characters: the applicant will read it)",
-                ));
-            }
-            update = update
-                .col_expr(
-                    access_application::Column::State,
-                    AccessState::Refused.as_str().into(),
-                )
-                .col_expr(access_application::Column::RefusalReason, reason.into());
-            (
-                serde_json::json!({
-                    "application_id": app.id, "receipt": app.receipt_no, "decision": "refuse",
-                }),
-                Event::AccessRefused {
-                    receipt: app.receipt_no.clone(),
-                },
-                None,
-            )
+            let (refused, details, event) = refusal(app, &reason, update)?;
+            update = refused;
+            (details, event, None)
         }
     };
     audit

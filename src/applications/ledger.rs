@@ -72,8 +72,6 @@ pub async fn list(
     department: Option<Uuid>,
     filter: &Filter,
 ) -> Result<Vec<Entry>, DbErr> {
-    let (from, to) = bounds(filter);
-    let backend = db.get_database_backend();
     let mut case_q = case::Entity::find().select_only().column(case::Column::Id);
     if let Some(d) = department {
         case_q = case_q.filter(case::Column::DepartmentId.eq(d));
@@ -82,123 +80,13 @@ pub async fn list(
     if !number.is_empty() {
         case_q = case_q.filter(case::Column::CaseNumber.eq(number));
     }
+    let range = bounds(filter);
     let mut out = Vec::new();
     if filter.kind != "access" {
-        let mut q = review_application::Entity::find().filter(
-            review_application::Column::CaseId
-                .in_subquery(sea_orm::QueryTrait::into_query(case_q.clone())),
-        );
-        if let Some(s) = crate::vocab::ReviewState::parse(filter.state.trim()) {
-            q = q.filter(review_application::Column::State.eq(s));
-        } else if !filter.state.trim().is_empty() {
-            q = q.filter(review_application::Column::Id.is_null());
-        }
-        if let Some(f) = from {
-            q = q.filter(times::at_or_after(
-                backend,
-                review_application::Column::FiledAt,
-                f,
-            ));
-        }
-        if let Some(t) = to {
-            q = q.filter(times::before(
-                backend,
-                review_application::Column::FiledAt,
-                t,
-            ));
-        }
-        let rows = q
-            .order_by_desc(review_application::Column::FiledAt)
-            .limit(LIMIT)
-            .all(db)
-            .await?;
-        let parties: std::collections::HashMap<Uuid, case_party::Model> =
-            case_party::Entity::find()
-                .filter(
-                    case_party::Column::Id
-                        .is_in(rows.iter().map(|r| r.party_id).collect::<Vec<_>>()),
-                )
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|p| (p.id, p))
-                .collect();
-        for r in rows {
-            let party = parties.get(&r.party_id);
-            out.push(Entry {
-                id: r.id,
-                kind: "review",
-                receipt_no: r.receipt_no,
-                case_id: r.case_id,
-                case_number: String::new(),
-                filed_at: r.filed_at,
-                applicant: party
-                    .map(|p| format!("{} {}", p.label, p.name))
-                    .unwrap_or_default(),
-                name: party.map(|p| p.name.clone()).unwrap_or_default(),
-                organisation: None,
-                forward_by: (r.state == crate::vocab::ReviewState::Filed)
-                    .then(|| forward_by(r.filed_at)),
-                state: r.state.as_str(),
-                state_catalog: "review_state",
-                last_step: r
-                    .concluded_on
-                    .or(r.decided_on)
-                    .or(r.forwarded_on)
-                    .map(|d| d.to_string()),
-            });
-        }
+        out.extend(reviews(db, case_q.clone(), filter, range).await?);
     }
     if filter.kind != "review" {
-        let mut q = access_application::Entity::find().filter(
-            access_application::Column::CaseId.in_subquery(sea_orm::QueryTrait::into_query(case_q)),
-        );
-        if let Some(s) = crate::vocab::AccessState::parse(filter.state.trim()) {
-            q = q.filter(access_application::Column::State.eq(s));
-        } else if !filter.state.trim().is_empty() {
-            q = q.filter(access_application::Column::Id.is_null());
-        }
-        if let Some(f) = from {
-            q = q.filter(times::at_or_after(
-                backend,
-                access_application::Column::FiledAt,
-                f,
-            ));
-        }
-        if let Some(t) = to {
-            q = q.filter(times::before(
-                backend,
-                access_application::Column::FiledAt,
-                t,
-            ));
-        }
-        for a in q
-            .order_by_desc(access_application::Column::FiledAt)
-            .limit(LIMIT)
-            .all(db)
-            .await?
-        {
-            out.push(Entry {
-                id: a.id,
-                kind: "access",
-                receipt_no: a.receipt_no,
-                case_id: a.case_id,
-                case_number: String::new(),
-                filed_at: a.filed_at,
-                applicant: match &a.organisation {
-                    Some(org) => format!("{}（{org}）", a.applicant_name),
-                    None => a.applicant_name.clone(),
-                },
-                name: a.applicant_name,
-                organisation: a.organisation,
-                forward_by: None,
-                state: a.state.as_str(),
-                state_catalog: "access_state",
-                last_step: a
-                    .decided_at
-                    .map(|t| t.to_offset(time::macros::offset!(+8)).date().to_string()),
-            });
-        }
+        out.extend(accesses(db, case_q, filter, range).await?);
     }
     let numbers: std::collections::HashMap<Uuid, String> = case::Entity::find()
         .filter(case::Column::Id.is_in(out.iter().map(|e| e.case_id).collect::<Vec<_>>()))
@@ -212,6 +100,142 @@ pub async fn list(
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.filed_at));
     out.truncate(LIMIT as usize);
+    Ok(out)
+}
+
+/// The review applications of the cases `case_q` selects, as the filter asks.
+async fn reviews(
+    db: &DatabaseConnection,
+    case_q: sea_orm::Select<case::Entity>,
+    filter: &Filter,
+    range: (Option<OffsetDateTime>, Option<OffsetDateTime>),
+) -> Result<Vec<Entry>, DbErr> {
+    let backend = db.get_database_backend();
+    let (from, to) = range;
+    let mut q = review_application::Entity::find().filter(
+        review_application::Column::CaseId
+            .in_subquery(sea_orm::QueryTrait::into_query(case_q.clone())),
+    );
+    if let Some(s) = crate::vocab::ReviewState::parse(filter.state.trim()) {
+        q = q.filter(review_application::Column::State.eq(s));
+    } else if !filter.state.trim().is_empty() {
+        q = q.filter(review_application::Column::Id.is_null());
+    }
+    if let Some(f) = from {
+        q = q.filter(times::at_or_after(
+            backend,
+            review_application::Column::FiledAt,
+            f,
+        ));
+    }
+    if let Some(t) = to {
+        q = q.filter(times::before(
+            backend,
+            review_application::Column::FiledAt,
+            t,
+        ));
+    }
+    let rows = q
+        .order_by_desc(review_application::Column::FiledAt)
+        .limit(LIMIT)
+        .all(db)
+        .await?;
+    let parties: std::collections::HashMap<Uuid, case_party::Model> = case_party::Entity::find()
+        .filter(case_party::Column::Id.is_in(rows.iter().map(|r| r.party_id).collect::<Vec<_>>()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut out = Vec::new();
+    for r in rows {
+        let party = parties.get(&r.party_id);
+        out.push(Entry {
+            id: r.id,
+            kind: "review",
+            receipt_no: r.receipt_no,
+            case_id: r.case_id,
+            case_number: String::new(),
+            filed_at: r.filed_at,
+            applicant: party
+                .map(|p| format!("{} {}", p.label, p.name))
+                .unwrap_or_default(),
+            name: party.map(|p| p.name.clone()).unwrap_or_default(),
+            organisation: None,
+            forward_by: (r.state == crate::vocab::ReviewState::Filed)
+                .then(|| forward_by(r.filed_at)),
+            state: r.state.as_str(),
+            state_catalog: "review_state",
+            last_step: r
+                .concluded_on
+                .or(r.decided_on)
+                .or(r.forwarded_on)
+                .map(|d| d.to_string()),
+        });
+    }
+    Ok(out)
+}
+
+/// The owners' and insurers' access applications of the cases `case_q` selects, as the filter
+/// asks.
+async fn accesses(
+    db: &DatabaseConnection,
+    case_q: sea_orm::Select<case::Entity>,
+    filter: &Filter,
+    range: (Option<OffsetDateTime>, Option<OffsetDateTime>),
+) -> Result<Vec<Entry>, DbErr> {
+    let backend = db.get_database_backend();
+    let (from, to) = range;
+    let mut q = access_application::Entity::find().filter(
+        access_application::Column::CaseId.in_subquery(sea_orm::QueryTrait::into_query(case_q)),
+    );
+    if let Some(s) = crate::vocab::AccessState::parse(filter.state.trim()) {
+        q = q.filter(access_application::Column::State.eq(s));
+    } else if !filter.state.trim().is_empty() {
+        q = q.filter(access_application::Column::Id.is_null());
+    }
+    if let Some(f) = from {
+        q = q.filter(times::at_or_after(
+            backend,
+            access_application::Column::FiledAt,
+            f,
+        ));
+    }
+    if let Some(t) = to {
+        q = q.filter(times::before(
+            backend,
+            access_application::Column::FiledAt,
+            t,
+        ));
+    }
+    let mut out = Vec::new();
+    for a in q
+        .order_by_desc(access_application::Column::FiledAt)
+        .limit(LIMIT)
+        .all(db)
+        .await?
+    {
+        out.push(Entry {
+            id: a.id,
+            kind: "access",
+            receipt_no: a.receipt_no,
+            case_id: a.case_id,
+            case_number: String::new(),
+            filed_at: a.filed_at,
+            applicant: match &a.organisation {
+                Some(org) => format!("{}（{org}）", a.applicant_name),
+                None => a.applicant_name.clone(),
+            },
+            name: a.applicant_name,
+            organisation: a.organisation,
+            forward_by: None,
+            state: a.state.as_str(),
+            state_catalog: "access_state",
+            last_step: a
+                .decided_at
+                .map(|t| t.to_offset(time::macros::offset!(+8)).date().to_string()),
+        });
+    }
     Ok(out)
 }
 

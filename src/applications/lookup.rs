@@ -133,6 +133,50 @@ fn event(outcome: Outcome, client: &(Option<String>, Option<String>)) -> AuditEv
         .client(client.0.clone(), client.1.clone())
 }
 
+/// Counts this try against its address's hourly limit for `step`; over it, the refusal is
+/// audited and returned.
+async fn counted(
+    db: &DatabaseConnection,
+    audit: &Audit,
+    step: &str,
+    limit: i32,
+    client: &(Option<String>, Option<String>),
+    now: OffsetDateTime,
+) -> Result<(), LookupError> {
+    let counted = within_address(db, step, limit, client.0.as_deref(), now).await?;
+    if let Err(over) = counted {
+        let details = serde_json::json!({"step": step, "result": "address_limit"});
+        audit
+            .record(event(Outcome::Denied, client).details(details))
+            .await?;
+        return Err(LookupError::OverLimit(over));
+    }
+    Ok(())
+}
+
+/// The receipt number and mobile as typed, cleaned; or what is wrong with each, by field.
+fn typed(
+    typed_receipt: &str,
+    typed_mobile: &str,
+) -> Result<(String, String), Vec<(&'static str, String)>> {
+    let receipt = receipt_text(typed_receipt);
+    let mut wrong = Vec::new();
+    if !plausible_receipt(&receipt) {
+        wrong.push((
+            "receipt_no",
+            "受理编号的格式如 CX20261207-04718263，见提交申请后的页面或短信 (a receipt number looks like CX20261207-04718263: see the page shown after applying)".to_owned(),
+        ));
+    }
+    let mobile = parse_mobile(typed_mobile);
+    if let Err(e) = &mobile {
+        wrong.push(("mobile", e.to_string()));
+    }
+    match mobile {
+        Ok(m) if wrong.is_empty() => Ok((receipt, m)),
+        _ => Err(wrong),
+    }
+}
+
 /// A request for a code with a receipt number and a mobile number as typed: where they are an
 /// application's and this installation sends SMS, a code is texted to that number (through the
 /// outbox, as a notification of the application's account) — unless the application has had
@@ -148,36 +192,10 @@ pub async fn ask(
 ) -> Result<(), LookupError> {
     let now = audit.now();
     // Counted before anything is read: junk and refusals count too.
-    let counted = within_address(
-        db,
-        "ask",
-        ASKS_PER_ADDRESS_PER_HOUR,
-        client.0.as_deref(),
-        now,
-    )
-    .await?;
-    if let Err(over) = counted {
-        let details = serde_json::json!({"step": "ask", "result": "address_limit"});
-        audit
-            .record(event(Outcome::Denied, &client).details(details))
-            .await?;
-        return Err(LookupError::OverLimit(over));
-    }
-    let receipt = receipt_text(typed_receipt);
-    let mut wrong = Vec::new();
-    if !plausible_receipt(&receipt) {
-        wrong.push((
-            "receipt_no",
-            "受理编号的格式如 CX20261207-04718263，见提交申请后的页面或短信 (a receipt number looks like CX20261207-04718263: see the page shown after applying)".to_owned(),
-        ));
-    }
-    let mobile = parse_mobile(typed_mobile);
-    if let Err(e) = &mobile {
-        wrong.push(("mobile", e.to_string()));
-    }
-    let mobile = match mobile {
-        Ok(m) if wrong.is_empty() => m,
-        _ => {
+    counted(db, audit, "ask", ASKS_PER_ADDRESS_PER_HOUR, &client, now).await?;
+    let (receipt, mobile) = match typed(typed_receipt, typed_mobile) {
+        Ok(typed) => typed,
+        Err(wrong) => {
             let fields: Vec<&str> = wrong.iter().map(|(f, _)| *f).collect();
             let details =
                 serde_json::json!({"step": "ask", "result": "malformed", "fields": fields});
@@ -188,11 +206,7 @@ pub async fn ask(
         }
     };
     let masked = Identifier::Mobile(mobile.clone()).masked();
-    let app = access_application::Entity::find()
-        .filter(access_application::Column::ReceiptNo.eq(receipt.clone()))
-        .one(db)
-        .await?
-        .filter(|a| a.mobile == mobile);
+    let app = matching(db, key, &receipt, &mobile).await?;
     let denied = |result: &str, app: Option<&access_application::Model>| {
         let mut e = event(Outcome::Denied, &client).details(serde_json::json!({
             "step": "ask", "receipt": receipt, "mobile": masked, "result": result,
@@ -210,13 +224,10 @@ pub async fn ask(
     // Told through the account the application has (its inbox, and the SMS to the number it
     // gave): none where the number opens another role's account (`access::file`).
     let person = match app.account_id {
-        Some(id) => account::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .filter(|a| !a.disabled),
+        Some(id) => account::Entity::find_by_id(id).one(db).await?,
         None => None,
     };
-    let Some(person) = person.filter(|_| channels.sms) else {
+    let Some(person) = person.filter(|a| !a.disabled && channels.sms) else {
         audit.record(denied("no_channel", Some(&app))).await?;
         return Ok(());
     };
@@ -245,35 +256,7 @@ pub async fn ask(
                 })),
         )
         .await?;
-    let txn = db.begin().await?;
-    let texted = crate::notifications::text_to(
-        &txn,
-        channels,
-        &person,
-        &app.mobile,
-        &Event::AccessLookupCode { receipt },
-        now,
-    )
-    .await?;
-    if let Some(note) = texted {
-        application_lookup::ActiveModel {
-            id: Set(id),
-            application_id: Set(app.id),
-            code_hash: Set(code_hash(
-                key,
-                id,
-                &crate::notifications::code_of(key, note),
-            )),
-            created_at: Set(now),
-            expires_at: Set(now + Duration::minutes(CODE_MINUTES)),
-            failures: Set(0),
-            used_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(())
+    text_code(db, key, channels, &person, &app, id, now).await
 }
 
 /// An application's status link renewed: its new key, shown once.
@@ -295,23 +278,8 @@ pub async fn enter(
     typed_code: &str,
     client: (Option<String>, Option<String>),
 ) -> Result<Renewed, LookupError> {
-    use application_lookup::Column as L;
     let now = audit.now();
-    let counted = within_address(
-        db,
-        "code",
-        TRIES_PER_ADDRESS_PER_HOUR,
-        client.0.as_deref(),
-        now,
-    )
-    .await?;
-    if let Err(over) = counted {
-        let details = serde_json::json!({"step": "code", "result": "address_limit"});
-        audit
-            .record(event(Outcome::Denied, &client).details(details))
-            .await?;
-        return Err(LookupError::OverLimit(over));
-    }
+    counted(db, audit, "code", TRIES_PER_ADDRESS_PER_HOUR, &client, now).await?;
     let code = receipt_text(typed_code);
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         let details =
@@ -325,25 +293,7 @@ pub async fn enter(
         )]));
     }
     let receipt = receipt_text(typed_receipt);
-    let app = if plausible_receipt(&receipt) {
-        access_application::Entity::find()
-            .filter(access_application::Column::ReceiptNo.eq(receipt.clone()))
-            .one(db)
-            .await?
-    } else {
-        None
-    };
-    let newest = match &app {
-        Some(app) => {
-            application_lookup::Entity::find()
-                .filter(L::ApplicationId.eq(app.id))
-                .order_by_desc(L::CreatedAt)
-                .order_by_desc(L::Id)
-                .one(db)
-                .await?
-        }
-        None => None,
-    };
+    let (app, newest) = newest_code(db, &receipt).await?;
     let receipt_shown: String = receipt.chars().take(40).collect();
     let denied = |result: &str, lookup: Option<Uuid>, failures: Option<i32>| {
         let mut e = event(Outcome::Denied, &client).details(serde_json::json!({
@@ -369,30 +319,14 @@ pub async fn enter(
         given.as_bytes().ct_eq(lookup.code_hash.as_bytes()).into()
     };
     if !right {
-        let counted = application_lookup::Entity::update_many()
-            .col_expr(L::Failures, Expr::col(L::Failures).add(1))
-            .filter(L::Id.eq(lookup.id))
-            .filter(L::UsedAt.is_null())
-            .exec_with_returning(db)
-            .await?;
-        let failures = counted.first().map(|l| l.failures);
+        let failures = failed_once_more(db, lookup.id).await?;
         audit
             .record(denied("wrong_code", Some(lookup.id), failures))
             .await?;
         return Err(LookupError::WrongCode);
     }
     // Used once: of two tries at once, one claims it.
-    let claimed = application_lookup::Entity::update_many()
-        .col_expr(L::UsedAt, Expr::value(now))
-        .filter(L::Id.eq(lookup.id))
-        .filter(L::UsedAt.is_null())
-        .filter(L::Failures.lt(CODE_TRIES))
-        .filter(L::ExpiresAt.gt(now))
-        .exec(db)
-        .await?
-        .rows_affected
-        == 1;
-    if !claimed {
+    if !claimed(db, lookup.id, now).await? {
         audit
             .record(denied("no_code", Some(lookup.id), None))
             .await?;
@@ -422,6 +356,124 @@ pub async fn enter(
         receipt_no: app.receipt_no.clone(),
         status_key,
     })
+}
+
+/// The application with this receipt number whose applicant gave this mobile (by its keyed
+/// hash), if any.
+async fn matching(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    receipt: &str,
+    mobile: &str,
+) -> Result<Option<access_application::Model>, sea_orm::DbErr> {
+    let hash = key.contact_hash(crate::keys::Contact::Mobile, mobile);
+    Ok(access_application::Entity::find()
+        .filter(access_application::Column::ReceiptNo.eq(receipt))
+        .one(db)
+        .await?
+        .filter(|a| a.mobile_hash.as_deref() == Some(hash.as_str())))
+}
+
+/// Texts a new code to the application's number, and keeps its hash with the lookup `id`, in
+/// one transaction.
+async fn text_code(
+    db: &DatabaseConnection,
+    key: &ServerKey,
+    channels: Channels,
+    person: &account::Model,
+    app: &access_application::Model,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), LookupError> {
+    let txn = db.begin().await?;
+    let receipt = app.receipt_no.clone();
+    let event = Event::AccessLookupCode { receipt };
+    let texted =
+        crate::notifications::text_to(&txn, channels, person, &app.mobile, &event, now).await?;
+    if let Some(note) = texted {
+        application_lookup::ActiveModel {
+            id: Set(id),
+            application_id: Set(app.id),
+            code_hash: Set(code_hash(
+                key,
+                id,
+                &crate::notifications::code_of(key, note),
+            )),
+            created_at: Set(now),
+            expires_at: Set(now + Duration::minutes(CODE_MINUTES)),
+            failures: Set(0),
+            used_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The application a (plausible) receipt number names, and its newest code.
+async fn newest_code(
+    db: &DatabaseConnection,
+    receipt: &str,
+) -> Result<
+    (
+        Option<access_application::Model>,
+        Option<application_lookup::Model>,
+    ),
+    sea_orm::DbErr,
+> {
+    use application_lookup::Column as L;
+    if !plausible_receipt(receipt) {
+        return Ok((None, None));
+    }
+    let Some(app) = access_application::Entity::find()
+        .filter(access_application::Column::ReceiptNo.eq(receipt))
+        .one(db)
+        .await?
+    else {
+        return Ok((None, None));
+    };
+    let newest = application_lookup::Entity::find()
+        .filter(L::ApplicationId.eq(app.id))
+        .order_by_desc(L::CreatedAt)
+        .order_by_desc(L::Id)
+        .one(db)
+        .await?;
+    Ok((Some(app), newest))
+}
+
+/// Counts a wrong code against the lookup; its failures now (none if it was used meanwhile).
+async fn failed_once_more(
+    db: &DatabaseConnection,
+    lookup: Uuid,
+) -> Result<Option<i32>, sea_orm::DbErr> {
+    use application_lookup::Column as L;
+    let counted = application_lookup::Entity::update_many()
+        .col_expr(L::Failures, Expr::col(L::Failures).add(1))
+        .filter(L::Id.eq(lookup))
+        .filter(L::UsedAt.is_null())
+        .exec_with_returning(db)
+        .await?;
+    Ok(counted.first().map(|l| l.failures))
+}
+
+/// Uses the code once: of two tries at once, one claims it (still open, not over its tries).
+async fn claimed(
+    db: &DatabaseConnection,
+    lookup: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, sea_orm::DbErr> {
+    use application_lookup::Column as L;
+    Ok(application_lookup::Entity::update_many()
+        .col_expr(L::UsedAt, Expr::value(now))
+        .filter(L::Id.eq(lookup))
+        .filter(L::UsedAt.is_null())
+        .filter(L::Failures.lt(CODE_TRIES))
+        .filter(L::ExpiresAt.gt(now))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
 }
 
 #[cfg(test)]

@@ -122,53 +122,11 @@ pub async fn file(
 ) -> Result<review_application::Model, ApplicationError> {
     debug_assert_eq!(permit.action, CaseAction::View);
     let now = audit.now();
-    let Some(party_id) = permit.as_party else {
-        return Err(ApplicationError::refused(
-            "review_parties_only",
-            "只有当事人或其代理人可以申请复核 (only a party or their agent may apply for a review)",
-        ));
-    };
-    window(case, now)?;
-    if of_party(db, case.id, party_id).await?.is_some() {
-        return Err(ApplicationError::refused(
-            "review_already_filed",
-            "该当事人已提出复核申请，每名当事人只能申请一次 (this party has already applied; each party may apply once)",
-        ));
-    }
-    let grounds = clean_text(&new.grounds);
-    if !GROUNDS.contains(&grounds.chars().count()) {
-        return Err(ApplicationError::field(
-            "grounds",
-            "请写明复核的理由（10至5000字） (give the grounds for the review, 10 to 5,000 characters)",
-        ));
-    }
-    if attachments.len() > MAX_ATTACHMENTS {
-        return Err(ApplicationError::field(
-            "attachments",
-            "附件最多5个 (at most five attachments)",
-        ));
-    }
-    // Contested items: released evidence the actor can see, nothing else (another case's ids,
-    // drafts and withheld items are refused as unknown).
-    let mut contested = new.contested;
-    contested.sort();
-    contested.dedup();
-    if !contested.is_empty() {
-        let visible = material::Entity::find()
-            .filter(material::Column::CaseId.eq(case.id))
-            .filter(material::Column::Id.is_in(contested.clone()))
-            .all(db)
-            .await?
-            .into_iter()
-            .filter(|m| crate::policy::material_visible(permit, actor, m).is_ok())
-            .count();
-        if visible != contested.len() {
-            return Err(ApplicationError::field(
-                "contested",
-                "只能选择本案已公开的材料 (choose only released materials of this case)",
-            ));
-        }
-    }
+    let Checked {
+        party_id,
+        grounds,
+        contested,
+    } = checked(db, actor, permit, case, new, attachments.len(), now).await?;
     let id = Uuid::now_v7();
     let receipt = receipt_no("FH", now);
     let attachment_ids: Vec<Uuid> = attachments.iter().map(|a| a.material_id).collect();
@@ -229,14 +187,32 @@ pub async fn file(
         ),
         _ => ApplicationError::Db(e),
     })?;
+    on_the_timeline(&txn, case.id, party_id, now).await?;
+    let to = party_audience(&txn, party_id, now).await?;
+    let event = Event::Review {
+        state: ReviewState::Filed,
+        receipt: receipt.clone(),
+    };
+    crate::notifications::notify(&txn, channels, &to, Some(case), &event, now).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// The filing on the case's timeline: "当事人甲提出复核申请".
+async fn on_the_timeline(
+    txn: &sea_orm::DatabaseTransaction,
+    case_id: Uuid,
+    party_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), ApplicationError> {
     let label = case_party::Entity::find_by_id(party_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .map(|p| p.label)
         .unwrap_or_default();
     crate::db::cases::add_milestone_noted(
-        &txn,
-        case.id,
+        txn,
+        case_id,
         Stage::ReviewApplied,
         today(now),
         &format!(
@@ -246,14 +222,153 @@ pub async fn file(
         now,
     )
     .await?;
-    let to = party_audience(&txn, party_id, now).await?;
-    let event = Event::Review {
-        state: ReviewState::Filed,
-        receipt: receipt.clone(),
+    Ok(())
+}
+
+/// What a filing says, once it may be filed: the party it is for, the grounds cleaned, and the
+/// contested materials (sorted, each released evidence the actor can see).
+struct Checked {
+    party_id: Uuid,
+    grounds: String,
+    contested: Vec<Uuid>,
+}
+
+/// Whether this filing may be made: a party's (or their agent's), in the window, the first for
+/// the party, with grounds of the right length, few enough attachments, and contested items
+/// the actor can see (another case's ids, drafts and withheld items are refused as unknown).
+async fn checked(
+    db: &DatabaseConnection,
+    actor: &account::Model,
+    permit: &CasePermit,
+    case: &case::Model,
+    new: NewReview,
+    attachments: usize,
+    now: OffsetDateTime,
+) -> Result<Checked, ApplicationError> {
+    let Some(party_id) = permit.as_party else {
+        return Err(ApplicationError::refused(
+            "review_parties_only",
+            "只有当事人或其代理人可以申请复核 (only a party or their agent may apply for a review)",
+        ));
     };
-    crate::notifications::notify(&txn, channels, &to, Some(case), &event, now).await?;
-    txn.commit().await?;
-    Ok(row)
+    window(case, now)?;
+    if of_party(db, case.id, party_id).await?.is_some() {
+        return Err(ApplicationError::refused(
+            "review_already_filed",
+            "该当事人已提出复核申请，每名当事人只能申请一次 (this party has already applied; each party may apply once)",
+        ));
+    }
+    let grounds = clean_text(&new.grounds);
+    if !GROUNDS.contains(&grounds.chars().count()) {
+        return Err(ApplicationError::field(
+            "grounds",
+            "请写明复核的理由（10至5000字） (give the grounds for the review, 10 to 5,000 characters)",
+        ));
+    }
+    if attachments > MAX_ATTACHMENTS {
+        return Err(ApplicationError::field(
+            "attachments",
+            "附件最多5个 (at most five attachments)",
+        ));
+    }
+    // Contested items: released evidence the actor can see, nothing else (another case's ids,
+    // drafts and withheld items are refused as unknown).
+    let mut contested = new.contested;
+    contested.sort();
+    contested.dedup();
+    if !contested.is_empty() {
+        let visible = material::Entity::find()
+            .filter(material::Column::CaseId.eq(case.id))
+            .filter(material::Column::Id.is_in(contested.clone()))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|m| crate::policy::material_visible(permit, actor, m).is_ok())
+            .count();
+        if visible != contested.len() {
+            return Err(ApplicationError::field(
+                "contested",
+                "只能选择本案已公开的材料 (choose only released materials of this case)",
+            ));
+        }
+    }
+    Ok(Checked {
+        party_id,
+        grounds,
+        contested,
+    })
+}
+
+/// What `step` changes on the application's row, what it adds to the audit event's
+/// `details`, and the timeline's stage and note; a forward names the authority and a refusal
+/// its reason, each checked.
+fn changes(
+    step: &Step,
+    on: Date,
+    mut update: sea_orm::UpdateMany<review_application::Entity>,
+    details: &mut serde_json::Value,
+) -> Result<
+    (
+        sea_orm::UpdateMany<review_application::Entity>,
+        Stage,
+        String,
+    ),
+    ApplicationError,
+> {
+    let (stage, note) = match step {
+        Step::Forward { authority, .. } => {
+            let authority = clean_text(authority);
+            if !(2..=100).contains(&authority.chars().count()) {
+                return Err(ApplicationError::field(
+                    "authority",
+                    "请填写复核机关名称（2至100字） (name the reviewing authority, 2 to 100 characters)",
+                ));
+            }
+            details["authority"] = authority.clone().into();
+            let note = format!("复核申请已转交{authority} (forwarded to {authority} for review)");
+            update = update
+                .col_expr(review_application::Column::ForwardedOn, on.into())
+                .col_expr(review_application::Column::Authority, authority.into());
+            (Stage::ReviewApplied, note)
+        }
+        Step::Accept { .. } => {
+            update = update.col_expr(review_application::Column::DecidedOn, on.into());
+            (
+                Stage::ReviewApplied,
+                "复核机关已受理复核申请 (the reviewing authority accepted the application)"
+                    .to_owned(),
+            )
+        }
+        Step::Refuse { reason, .. } => {
+            let reason = clean_text(reason);
+            if !(2..=500).contains(&reason.chars().count()) {
+                return Err(ApplicationError::field(
+                    "reason",
+                    "请写明不予受理的理由（2至500字） (give the authority's reason, 2 to 500 characters)",
+                ));
+            }
+            details["reason"] = true.into();
+            update = update
+                .col_expr(review_application::Column::DecidedOn, on.into())
+                .col_expr(review_application::Column::RefusalReason, reason.into());
+            (
+                Stage::ReviewApplied,
+                "复核机关决定不予受理复核申请 (the reviewing authority did not accept the application)"
+                    .to_owned(),
+            )
+        }
+        Step::Conclude { conclusion, .. } => {
+            details["conclusion_material_id"] = conclusion.material_id.to_string().into();
+            update = update
+                .col_expr(review_application::Column::ConcludedOn, on.into())
+                .col_expr(
+                    review_application::Column::ConclusionMaterialId,
+                    conclusion.material_id.into(),
+                );
+            (Stage::ReviewConcluded, String::new())
+        }
+    };
+    Ok((update, stage, note))
 }
 
 /// A step staff record on an application.
@@ -325,66 +440,14 @@ pub async fn step(
             "日期应在申请之日与今天之间 (the date must lie between the application and today)",
         )
     })?;
-    let mut update = review_application::Entity::update_many()
+    let update = review_application::Entity::update_many()
         .col_expr(review_application::Column::State, to.as_str().into())
         .col_expr(review_application::Column::UpdatedAt, now.into());
     let mut details = serde_json::json!({
         "application_id": app.id, "receipt": app.receipt_no, "from": from, "to": to,
         "on": on.to_string(),
     });
-    let (stage, note) = match &step {
-        Step::Forward { authority, .. } => {
-            let authority = clean_text(authority);
-            if !(2..=100).contains(&authority.chars().count()) {
-                return Err(ApplicationError::field(
-                    "authority",
-                    "请填写复核机关名称（2至100字） (name the reviewing authority, 2 to 100 characters)",
-                ));
-            }
-            details["authority"] = authority.clone().into();
-            let note = format!("复核申请已转交{authority} (forwarded to {authority} for review)");
-            update = update
-                .col_expr(review_application::Column::ForwardedOn, on.into())
-                .col_expr(review_application::Column::Authority, authority.into());
-            (Stage::ReviewApplied, note)
-        }
-        Step::Accept { .. } => {
-            update = update.col_expr(review_application::Column::DecidedOn, on.into());
-            (
-                Stage::ReviewApplied,
-                "复核机关已受理复核申请 (the reviewing authority accepted the application)"
-                    .to_owned(),
-            )
-        }
-        Step::Refuse { reason, .. } => {
-            let reason = clean_text(reason);
-            if !(2..=500).contains(&reason.chars().count()) {
-                return Err(ApplicationError::field(
-                    "reason",
-                    "请写明不予受理的理由（2至500字） (give the authority's reason, 2 to 500 characters)",
-                ));
-            }
-            details["reason"] = true.into();
-            update = update
-                .col_expr(review_application::Column::DecidedOn, on.into())
-                .col_expr(review_application::Column::RefusalReason, reason.into());
-            (
-                Stage::ReviewApplied,
-                "复核机关决定不予受理复核申请 (the reviewing authority did not accept the application)"
-                    .to_owned(),
-            )
-        }
-        Step::Conclude { conclusion, .. } => {
-            details["conclusion_material_id"] = conclusion.material_id.to_string().into();
-            update = update
-                .col_expr(review_application::Column::ConcludedOn, on.into())
-                .col_expr(
-                    review_application::Column::ConclusionMaterialId,
-                    conclusion.material_id.into(),
-                );
-            (Stage::ReviewConcluded, String::new())
-        }
-    };
+    let (update, stage, note) = changes(&step, on, update, &mut details)?;
     audit
         .record(
             AuditEvent::new(

@@ -256,6 +256,7 @@ mod tests {
             policy_no: None,
             mobile: "13700001111".into(),
             email: None,
+            mobile_hash: None,
             proof_key: "k".into(),
             proof_name: "p.pdf".into(),
             proof_type: "application/pdf".into(),

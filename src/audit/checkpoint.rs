@@ -4,6 +4,11 @@
 //! newest events and rewind the head — cannot rewrite the store's checkpoints or forge the
 //! signature: `audit verify` then finds the chain shorter than a checkpoint, or different at it.
 //!
+//! Where the installation has an SM2 key (every running portal does), the same payload is also
+//! signed with SM2 (`signing::sm2_key`, DER) into `audit/sm2-checkpoints/<seq>.sig` beside it;
+//! reading a checkpoint checks that signature when it is there (checkpoints written before
+//! issue 36 have none).
+//!
 //! Written after every successful verification and, by each running instance, every few
 //! minutes while the chain grows.
 
@@ -38,6 +43,8 @@ pub enum CheckpointError {
     Db(#[from] DbErr),
     #[error("checkpoint {0} is not signed by this portal's key")]
     Forged(String),
+    #[error("checkpoint {0}: its SM2 signature does not verify with this portal's SM2 key")]
+    ForgedSm2(String),
     #[error("cannot sign the checkpoint: {0}")]
     Sign(String),
 }
@@ -60,10 +67,33 @@ pub async fn write(
     let jws = key
         .sign(&payload)
         .map_err(|e| CheckpointError::Sign(e.to_string()))?;
+    // The SM2 signature first: a checkpoint is only read once its JWS is there.
+    if let Some(sm2) = key.sm2() {
+        let signature = sm2
+            .sign(&payload)
+            .map_err(|e| CheckpointError::Sign(e.to_string()))?;
+        store
+            .put_small(&sm2_object(seq)?, Bytes::from(signature))
+            .await?;
+    }
     store
         .put_small(&ObjectKey::audit_checkpoint(seq), Bytes::from(jws))
         .await?;
     Ok(checkpoint)
+}
+
+/// Where the SM2 signature of checkpoint `seq` is kept.
+fn sm2_object(seq: i64) -> Result<ObjectKey, StoreError> {
+    ObjectKey::from_stored(&format!("audit/sm2-checkpoints/{seq:020}.sig"))
+}
+
+/// Whether checkpoint `seq` has an SM2 signature beside it (checked when it was read).
+pub async fn has_sm2(store: &Store, seq: i64) -> Result<bool, CheckpointError> {
+    match store.get_small(&sm2_object(seq)?).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The newest checkpoint in the store, its signature checked.
@@ -106,6 +136,18 @@ async fn read(
         serde_json::from_slice(&payload).map_err(|_| CheckpointError::Forged(name.clone()))?;
     if checkpoint.kind != "audit-checkpoint" {
         return Err(CheckpointError::Forged(name));
+    }
+    match store.get_small(&sm2_object(checkpoint.seq)?).await {
+        // Checked where this reader has the SM2 key (the health check reads with Ed25519 alone).
+        Ok(signature) => {
+            if let Some(public) = key.sm2_public()
+                && public.verify(&payload, &signature).is_err()
+            {
+                return Err(CheckpointError::ForgedSm2(name));
+            }
+        }
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     Ok(checkpoint)
 }

@@ -162,6 +162,9 @@ pub struct Anchored {
     pub checkpoint: Option<super::checkpoint::Checkpoint>,
     /// The checkpoints could not be read or written (the chain itself verified).
     pub checkpoint_problem: Option<String>,
+    /// The signatures the newest checkpoint carries, each checked: `Ed25519`, and
+    /// `SM2-with-SM3` where it has one (checkpoints of before issue 36 have none).
+    pub checkpoint_algorithms: Vec<&'static str>,
     /// The restores from backups the chain records (`system.restore`), oldest first.
     pub restores: Vec<super::restored::Restore>,
 }
@@ -185,6 +188,7 @@ pub async fn verify_anchored(
                 verified,
                 checkpoint: None,
                 checkpoint_problem: Some(e.to_string()),
+                checkpoint_algorithms: Vec::new(),
                 restores,
             });
         }
@@ -197,25 +201,47 @@ pub async fn verify_anchored(
     }
     let events = verified.events as i64;
     if newest.as_ref().is_some_and(|cp| cp.seq >= events) || events == 0 {
+        let checkpoint_algorithms = algorithms(store, newest.as_ref()).await;
         return Ok(Anchored {
             verified,
             checkpoint: newest,
             checkpoint_problem: None,
+            checkpoint_algorithms,
             restores,
         });
     }
     match checkpoint::write(store, key, events, &verified.head_hash).await {
         Ok(cp) => Ok(Anchored {
             verified,
+            checkpoint_algorithms: algorithms(store, Some(&cp)).await,
             checkpoint: Some(cp),
             checkpoint_problem: None,
             restores,
         }),
         Err(e) => Ok(Anchored {
             verified,
+            checkpoint_algorithms: algorithms(store, newest.as_ref()).await,
             checkpoint: newest,
             checkpoint_problem: Some(e.to_string()),
             restores,
         }),
     }
+}
+
+/// The signatures `checkpoint` carries (its reading checked each): Ed25519, and SM2 beside it.
+async fn algorithms(
+    store: &crate::store::Store,
+    checkpoint: Option<&super::checkpoint::Checkpoint>,
+) -> Vec<&'static str> {
+    let Some(cp) = checkpoint else {
+        return Vec::new();
+    };
+    let mut out = vec!["Ed25519"];
+    if super::checkpoint::has_sm2(store, cp.seq)
+        .await
+        .unwrap_or(false)
+    {
+        out.push(crate::signing::sm2_key::ALGORITHM);
+    }
+    out
 }

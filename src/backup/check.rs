@@ -35,14 +35,36 @@ pub struct Checked {
 /// (its newest backup). `timeout`: for each call to a bucket.
 pub async fn check(source: &str, timeout: Duration) -> Result<Checked, String> {
     let (target, name) = Target::locate(source, timeout).await?;
-    let pem = String::from_utf8_lossy(&target.read(&name, super::PUBLIC_KEY).await?).into_owned();
+    let (key, manifest) = signed_manifest(&target, &name).await?;
+    let (local, download) = target.local(&name).await?;
+    let file = check_own_files(&local, &manifest).await?;
+    let (bytes, sm3) = check_objects(&target, &manifest).await?;
+    let (events, materials) = check_database(&file, &manifest, &sm3).await?;
+    Ok(Checked {
+        location: target.shown(&name),
+        target,
+        local,
+        _download: download,
+        kid: key.kid().to_owned(),
+        objects: manifest.objects.len(),
+        bytes,
+        events,
+        materials,
+        manifest,
+    })
+}
+
+/// The manifest, once its signature verifies with the public key beside it and it is a
+/// backup's.
+async fn signed_manifest(target: &Target, name: &str) -> Result<(PublicKey, Manifest), String> {
+    let pem = String::from_utf8_lossy(&target.read(name, super::PUBLIC_KEY).await?).into_owned();
     let key = PublicKey::from_pem(&pem)
         .ok_or_else(|| format!("{} is not an Ed25519 public key", super::PUBLIC_KEY))?;
-    let jws = String::from_utf8_lossy(&target.read(&name, super::SIGNATURE).await?).into_owned();
+    let jws = String::from_utf8_lossy(&target.read(name, super::SIGNATURE).await?).into_owned();
     let payload = key
         .verify(&jws)
         .map_err(|e| format!("the manifest's signature does not verify: {e}"))?;
-    let json = target.read(&name, super::MANIFEST).await?;
+    let json = target.read(name, super::MANIFEST).await?;
     if json != payload {
         return Err(format!(
             "{} was changed after it was signed (it differs from {})",
@@ -55,13 +77,15 @@ pub async fn check(source: &str, timeout: Duration) -> Result<Checked, String> {
     if manifest.kind != "portal-backup" {
         return Err("the signed document is not a backup manifest".into());
     }
+    Ok((key, manifest))
+}
 
-    // The database file, then what is inside it.
+/// The database file and the sealed keys hash as the manifest says. Returns the database file.
+async fn check_own_files(local: &Path, manifest: &Manifest) -> Result<std::path::PathBuf, String> {
     let db = &manifest.database;
     if db.file.contains('/') {
         return Err(format!("the manifest names an unusable file {:?}", db.file));
     }
-    let (local, download) = target.local(&name).await?;
     let file = local.join(&db.file);
     let (size, sha) = hash_file(&file)
         .await
@@ -84,31 +108,49 @@ pub async fn check(source: &str, timeout: Duration) -> Result<Checked, String> {
             ));
         }
     }
+    Ok(file)
+}
+
+/// What is inside the database file: a SQLite copy is opened and checked through (events and
+/// materials counted), a PostgreSQL dump only listed.
+async fn check_database(
+    file: &Path,
+    manifest: &Manifest,
+    sm3: &HashMap<String, String>,
+) -> Result<(Option<u64>, Option<usize>), String> {
     let by_key: HashMap<&str, &super::Object> = manifest
         .objects
         .iter()
         .map(|o| (o.key.as_str(), o))
         .collect();
-    let (events, materials) = match db.backend.as_str() {
+    match manifest.database.backend.as_str() {
         "sqlite" => {
-            let (events, materials) = check_sqlite(&file, &manifest, &by_key).await?;
-            (Some(events), Some(materials))
+            let (events, materials) = check_sqlite(file, manifest, &by_key, sm3).await?;
+            Ok((Some(events), Some(materials)))
         }
         "postgres" => {
             let mut command = tokio::process::Command::new("pg_restore");
-            command.arg("--list").arg(&file).kill_on_drop(true);
+            command.arg("--list").arg(file).kill_on_drop(true);
             super::files::run(command, "pg_restore --list")
                 .await
-                .map_err(|e| format!("{}: not a readable dump: {e}", db.file))?;
-            (None, None)
+                .map_err(|e| format!("{}: not a readable dump: {e}", manifest.database.file))?;
+            Ok((None, None))
         }
-        other => return Err(format!("unknown database backend {other:?}")),
-    };
+        other => Err(format!("unknown database backend {other:?}")),
+    }
+}
 
-    // Every object, hashed.
+/// Every object, hashed against the manifest. Returns their bytes, and each object's SM3 (read
+/// in the same pass) for the materials' own SM3.
+async fn check_objects(
+    target: &Target,
+    manifest: &Manifest,
+) -> Result<(u64, HashMap<String, String>), String> {
     let mut bytes = 0;
+    let mut sm3s = HashMap::new();
     for o in &manifest.objects {
-        let (size, sha) = target.hash_object(&o.key).await?;
+        let (size, sha, sm3) = target.hash_object_both(&o.key).await?;
+        sm3s.insert(o.key.clone(), sm3);
         if size != o.size || sha != o.sha256 {
             return Err(format!(
                 "object {}: {size} bytes with SHA-256 {sha}, the manifest says {} bytes with {}",
@@ -117,18 +159,7 @@ pub async fn check(source: &str, timeout: Duration) -> Result<Checked, String> {
         }
         bytes += size;
     }
-    Ok(Checked {
-        location: target.shown(&name),
-        target,
-        local,
-        _download: download,
-        kid: key.kid().to_owned(),
-        objects: manifest.objects.len(),
-        bytes,
-        events,
-        materials,
-        manifest,
-    })
+    Ok((bytes, sm3s))
 }
 
 /// `PRAGMA integrity_check`, the chain up to the manifest's head, and every material's object
@@ -137,12 +168,13 @@ async fn check_sqlite(
     file: &Path,
     manifest: &Manifest,
     by_key: &HashMap<&str, &super::Object>,
+    sm3: &HashMap<String, String>,
 ) -> Result<(u64, usize), String> {
     let name = &manifest.database.file;
     let copy = take::open_sqlite_copy(file)
         .await
         .map_err(|e| format!("{name}: cannot open: {e}"))?;
-    let result = check_copy(&copy, manifest, by_key).await;
+    let result = check_copy(&copy, manifest, by_key, sm3).await;
     let _ = copy.close().await;
     result.map_err(|e| format!("{name}: {e}"))
 }
@@ -151,6 +183,7 @@ async fn check_copy(
     copy: &DatabaseConnection,
     manifest: &Manifest,
     by_key: &HashMap<&str, &super::Object>,
+    sm3: &HashMap<String, String>,
 ) -> Result<(u64, usize), String> {
     let backend = copy.get_database_backend();
     let rows = copy
@@ -177,7 +210,8 @@ async fn check_copy(
     let rows = copy
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT object_key, size, sha256 FROM materials",
+            // `*`: a backup made before SM3 (issue 36) has no `sm3` column.
+            "SELECT * FROM materials",
         ))
         .await
         .map_err(|e| format!("cannot read the materials: {e}"))?;
@@ -186,6 +220,15 @@ async fn check_copy(
         let key: String = row.try_get("", "object_key").map_err(read)?;
         let size: i64 = row.try_get("", "size").map_err(read)?;
         let sha256: String = row.try_get("", "sha256").map_err(read)?;
+        // Its SM3, where recorded, against the object's as read above.
+        let recorded: Option<String> = row.try_get("", "sm3").ok().flatten();
+        if let (Some(recorded), Some(read)) = (recorded, sm3.get(&key))
+            && &recorded != read
+        {
+            return Err(format!(
+                "the material stored as {key}: the object in the backup is not the bytes it recorded (SM3 {read}, recorded {recorded})"
+            ));
+        }
         match by_key.get(key.as_str()) {
             Some(o) if o.sha256 == sha256 && o.size as i64 == size => {}
             Some(_) => {

@@ -12,8 +12,13 @@ use crate::store::{ObjectKey, Store};
 
 /// The size and lower-case hex SHA-256 of a file.
 pub async fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    hash_file_both(path).await.map(|(size, sha, _)| (size, sha))
+}
+
+/// The size, SHA-256 and SM3 (lower-case hex) of a file, read once.
+pub async fn hash_file_both(path: &Path) -> std::io::Result<(u64, String, String)> {
     let mut file = tokio::fs::File::open(path).await?;
-    let mut sha = Sha256::new();
+    let (mut sha, mut sm3) = (Sha256::new(), sm3::Sm3::new());
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
@@ -23,8 +28,13 @@ pub async fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
         }
         size += n as u64;
         sha.update(&buf[..n]);
+        sm3.update(&buf[..n]);
     }
-    Ok((size, hex::encode(sha.finalize())))
+    Ok((
+        size,
+        hex::encode(sha.finalize()),
+        hex::encode(sm3.finalize()),
+    ))
 }
 
 /// Writes `bytes` to `path` and syncs it.

@@ -106,6 +106,17 @@ struct Keys {
     secret_key: String,
     /// The manifest signing key's PEM.
     manifest_key: String,
+    /// The SM2 signing key's PEM (issue 36; absent from backups made before).
+    #[serde(default)]
+    sm2_key: Option<String>,
+}
+
+/// Where the SM2 signing key is: the file `PORTAL_SM2_KEY_FILE` gives, or beside the secret key.
+fn sm2_key_path(settings: &crate::config::Settings) -> std::path::PathBuf {
+    settings
+        .sm2_key_file
+        .clone()
+        .unwrap_or_else(|| crate::signing::Sm2Key::path_beside(&settings.secret_key_file))
 }
 
 /// What is lost when a backup leaves the keys out, for the warning.

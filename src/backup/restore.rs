@@ -84,53 +84,7 @@ async fn copy_and_record(
     checked: &Checked,
 ) -> Result<(Details, i64, Option<String>), String> {
     let manifest = &checked.manifest;
-    let sqlite = settings.database_url.is_sqlite();
-    // The database.
-    let file = checked.local.join(&manifest.database.file);
-    if sqlite {
-        let target = files::sqlite_file(settings.database_url.expose())
-            .ok_or("restore needs a database file, not an in-memory database")?;
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        crate::keys::create_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for suffix in ["", "-wal", "-shm"] {
-            let path = format!("{}{suffix}", target.display());
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("{path}: {e}")),
-            }
-        }
-        let temporary = dir.join(".restore.partial");
-        std::fs::copy(&file, &temporary).map_err(|e| format!("{}: {e}", temporary.display()))?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| e.to_string())?;
-            std::fs::File::open(&temporary)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| e.to_string())?;
-        }
-        std::fs::rename(&temporary, &target).map_err(|e| format!("{}: {e}", target.display()))?;
-    } else {
-        let (mut command, conninfo) =
-            files::pg_command("pg_restore", settings.database_url.expose())?;
-        command
-            .args([
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--no-privileges",
-                "--single-transaction",
-                "--exit-on-error",
-                "--dbname",
-            ])
-            .arg(conninfo)
-            .arg(&file);
-        files::run(command, "pg_restore").await?;
-    }
+    copy_database(&settings, checked).await?;
 
     let state = crate::startup::open_state(settings)
         .await
@@ -186,6 +140,56 @@ async fn copy_and_record(
     .await
     .map_err(|e| format!("cannot anchor the restore: {e}"))?;
     Ok((details, recorded.seq, checkpoint_problem))
+}
+
+/// Puts the backup's database in place: a SQLite file copied beside the target, synced and
+/// renamed over it (its old journal removed first), or a PostgreSQL dump restored in one
+/// transaction.
+async fn copy_database(settings: &Settings, checked: &Checked) -> Result<(), String> {
+    let file = checked.local.join(&checked.manifest.database.file);
+    if !settings.database_url.is_sqlite() {
+        let (mut command, conninfo) =
+            files::pg_command("pg_restore", settings.database_url.expose())?;
+        command
+            .args([
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--single-transaction",
+                "--exit-on-error",
+                "--dbname",
+            ])
+            .arg(conninfo)
+            .arg(&file);
+        return files::run(command, "pg_restore").await.map(drop);
+    }
+    let target = files::sqlite_file(settings.database_url.expose())
+        .ok_or("restore needs a database file, not an in-memory database")?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::keys::create_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", target.display());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{path}: {e}")),
+        }
+    }
+    let temporary = dir.join(".restore.partial");
+    std::fs::copy(&file, &temporary).map_err(|e| format!("{}: {e}", temporary.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        std::fs::File::open(&temporary)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| e.to_string())?;
+    }
+    std::fs::rename(&temporary, &target).map_err(|e| format!("{}: {e}", target.display()))
 }
 
 /// Refuses an installation that has accounts, cases or stored objects.
@@ -272,10 +276,14 @@ async fn install_keys(
         .map_err(|_| "the passphrase does not open the keys in the backup".to_owned())?;
     let keys: Keys = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
     let manifest_path = ManifestKey::path_beside(&settings.secret_key_file);
-    let files = [
+    let sm2_path = super::sm2_key_path(settings);
+    let mut files = vec![
         (settings.secret_key_file.as_path(), keys.secret_key),
         (manifest_path.as_path(), keys.manifest_key),
     ];
+    if let Some(sm2) = keys.sm2_key {
+        files.push((sm2_path.as_path(), sm2));
+    }
     for (path, contents) in &files {
         if let Ok(existing) = std::fs::read_to_string(path)
             && existing != *contents

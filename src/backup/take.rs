@@ -45,15 +45,8 @@ pub async fn take(
     passphrase: Option<&SecretString>,
     keep: Option<usize>,
 ) -> Result<Taken, String> {
-    let io = |what: &Path| {
-        let shown = what.display().to_string();
-        move |e: std::io::Error| format!("{shown}: {e}")
-    };
     let taken_at = time::OffsetDateTime::now_utc();
     let id = name(taken_at);
-    // The backup's own files are written here first: beside the backups in a directory (then
-    // renamed), in a temporary directory for a bucket (then uploaded).
-    let mut _download = None;
     if let Target::Dir(dir) = target {
         std::fs::create_dir_all(dir.join(super::OBJECTS)).map_err(io(dir))?;
     }
@@ -61,53 +54,11 @@ pub async fn take(
     // so what a backup in it left unfinished is a dead one's.
     let lock = target.lock()?;
     let leftovers = target.remove_unfinished(&lock, taken_at).await?;
-    let partial = match target {
-        Target::Dir(dir) => dir.join(format!(".{id}.partial")),
-        Target::Bucket { .. } => {
-            let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let path = temp.path().join(&id);
-            _download = Some(temp);
-            path
-        }
-    };
+    let (partial, _download) = staging(target, &id)?;
     crate::keys::create_private_dir(&partial).map_err(io(&partial))?;
 
     let (database, chain_head, schema) = snapshot(settings, db, &partial).await?;
-
-    // Objects: immutable, so a key already in the target is not copied again.
-    let present = target.object_keys().await?;
-    let known = earlier_objects(target).await;
-    let mut objects = Vec::new();
-    let (mut copied, mut copied_bytes, mut reused) = (0, 0u64, 0);
-    let mut keys: Vec<String> = store
-        .objects_under("")
-        .await
-        .map_err(|e| format!("cannot list the object store: {e}"))?
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| is_evidence_key(k))
-        .collect();
-    keys.sort();
-    for k in keys {
-        let (size, sha256) = if present.contains(&k) {
-            reused += 1;
-            match known.get(&k) {
-                Some(o) => (o.size, o.sha256.clone()),
-                None => target.hash_object(&k).await?,
-            }
-        } else {
-            let (size, sha) = target.put_object(store, &k).await?;
-            copied += 1;
-            copied_bytes += size;
-            (size, sha)
-        };
-        objects.push(Object {
-            key: k,
-            size,
-            sha256,
-        });
-    }
-
+    let copy = copy_objects(store, target).await?;
     let keys = match passphrase {
         Some(passphrase) => Some(seal_keys(settings, &partial, passphrase).await?),
         None => None,
@@ -120,10 +71,102 @@ pub async fn take(
         schema,
         database,
         chain_head,
-        objects,
+        objects: copy.objects,
         keys,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    write_manifest(&partial, &manifest, key)?;
+    target.publish(&partial, &id).await?;
+    let (pruned, pruned_objects) = match keep {
+        Some(keep) => prune(target, keep.max(1)).await?,
+        None => (Vec::new(), 0),
+    };
+    Ok(Taken {
+        location: target.shown(&id),
+        manifest,
+        copied: copy.copied,
+        copied_bytes: copy.copied_bytes,
+        reused: copy.reused,
+        pruned,
+        pruned_objects,
+        leftovers,
+    })
+}
+
+/// An I/O error in words, naming the path.
+fn io(what: &Path) -> impl Fn(std::io::Error) -> String {
+    let shown = what.display().to_string();
+    move |e: std::io::Error| format!("{shown}: {e}")
+}
+
+/// Where the backup's own files are written first: beside the backups in a directory (then
+/// renamed), in a temporary directory for a bucket (then uploaded; the guard must live until
+/// then).
+fn staging(
+    target: &Target,
+    id: &str,
+) -> Result<(std::path::PathBuf, Option<tempfile::TempDir>), String> {
+    match target {
+        Target::Dir(dir) => Ok((dir.join(format!(".{id}.partial")), None)),
+        Target::Bucket { .. } => {
+            let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+            Ok((temp.path().join(id), Some(temp)))
+        }
+    }
+}
+
+/// The evidence objects of a backup and what copying them took.
+struct Copied {
+    objects: Vec<Object>,
+    copied: usize,
+    copied_bytes: u64,
+    reused: usize,
+}
+
+/// Copies every evidence object not yet in the target. Objects are immutable, so a key already
+/// there is not copied again; its size and digest come from an earlier manifest, or are read.
+async fn copy_objects(store: &Store, target: &Target) -> Result<Copied, String> {
+    let present = target.object_keys().await?;
+    let known = earlier_objects(target).await;
+    let mut copy = Copied {
+        objects: Vec::new(),
+        copied: 0,
+        copied_bytes: 0,
+        reused: 0,
+    };
+    let mut keys: Vec<String> = store
+        .objects_under("")
+        .await
+        .map_err(|e| format!("cannot list the object store: {e}"))?
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| is_evidence_key(k))
+        .collect();
+    keys.sort();
+    for k in keys {
+        let (size, sha256) = if present.contains(&k) {
+            copy.reused += 1;
+            match known.get(&k) {
+                Some(o) => (o.size, o.sha256.clone()),
+                None => target.hash_object(&k).await?,
+            }
+        } else {
+            let (size, sha) = target.put_object(store, &k).await?;
+            copy.copied += 1;
+            copy.copied_bytes += size;
+            (size, sha)
+        };
+        copy.objects.push(Object {
+            key: k,
+            size,
+            sha256,
+        });
+    }
+    Ok(copy)
+}
+
+/// Writes the manifest, its signature and the public key that checks it, each synced.
+fn write_manifest(partial: &Path, manifest: &Manifest, key: &ManifestKey) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
     let jws = key
         .sign(&json)
         .map_err(|e| format!("cannot sign the manifest: {e}"))?;
@@ -135,21 +178,7 @@ pub async fn take(
         let path = partial.join(file);
         write_synced(&path, bytes).map_err(io(&path))?;
     }
-    target.publish(&partial, &id).await?;
-    let (pruned, pruned_objects) = match keep {
-        Some(keep) => prune(target, keep.max(1)).await?,
-        None => (Vec::new(), 0),
-    };
-    Ok(Taken {
-        location: target.shown(&id),
-        manifest,
-        copied,
-        copied_bytes,
-        reused,
-        pruned,
-        pruned_objects,
-        leftovers,
-    })
+    Ok(())
 }
 
 /// The name of a backup taken at `t`: UTC, to the millisecond, sorting by time.
@@ -294,6 +323,7 @@ async fn seal_keys(
     let keys = Keys {
         secret_key: read(&settings.secret_key_file)?,
         manifest_key: read(&ManifestKey::path_beside(&settings.secret_key_file))?,
+        sm2_key: Some(read(&super::sm2_key_path(settings))?),
     };
     let plain = serde_json::to_vec(&keys).map_err(|e| e.to_string())?;
     let recipient = age::scrypt::Recipient::new(passphrase.clone());

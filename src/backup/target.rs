@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::files::{self, hash_file, object_path};
+use super::files::{self, object_path};
 use crate::config::StoreUrl;
 use crate::store::{ObjectKey, Store, Stored};
 
@@ -189,11 +189,18 @@ impl Target {
 
     /// The size and SHA-256 of the object `k` in the shared area.
     pub async fn hash_object(&self, k: &str) -> Result<(u64, String), String> {
+        self.hash_object_both(k)
+            .await
+            .map(|(size, sha, _)| (size, sha))
+    }
+
+    /// [`Target::hash_object`] with the object's SM3 too, read once.
+    pub async fn hash_object_both(&self, k: &str) -> Result<(u64, String, String), String> {
         match self {
             Target::Dir(dir) => {
                 let path = object_path(&dir.join(super::OBJECTS), k)
                     .ok_or_else(|| format!("the manifest names an unusable key {k:?}"))?;
-                hash_file(&path)
+                files::hash_file_both(&path)
                     .await
                     .map_err(|e| format!("object {k}: {e}"))
             }
@@ -204,13 +211,19 @@ impl Target {
                     .get(&key(&format!("objects/{k}"))?, None)
                     .await
                     .map_err(|e| format!("object {k}: {e}"))?;
-                let (mut sha, mut size, mut body) = (Sha256::new(), 0u64, fetched.body);
+                let (mut sha, mut sm3) = (Sha256::new(), sm3::Sm3::new());
+                let (mut size, mut body) = (0u64, fetched.body);
                 while let Some(chunk) = body.next().await {
                     let chunk = chunk.map_err(|e| format!("object {k}: {e}"))?;
                     size += chunk.len() as u64;
                     sha.update(&chunk);
+                    sm3.update(&chunk);
                 }
-                Ok((size, hex::encode(sha.finalize())))
+                Ok((
+                    size,
+                    hex::encode(sha.finalize()),
+                    hex::encode(sm3.finalize()),
+                ))
             }
         }
     }

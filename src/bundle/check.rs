@@ -1,5 +1,5 @@
 //! Checking a downloaded bundle as its recipient would (a court, an insurer, the other party's
-//! lawyer): every file against `SHA256SUMS`, and `manifest.jws` / `manifest.json` taken out for
+//! lawyer): every file against `SHA256SUMS` and, in a bundle made since issue 36, `SM3SUMS`; and `manifest.jws` / `manifest.json` taken out for
 //! the signature check. Blocking: run it off the async workers, on a spooled file.
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +24,8 @@ pub enum FileState {
 pub struct FileCheck {
     pub path: String,
     pub state: FileState,
+    /// For an altered file, the digests its bytes no longer match ("SHA-256", "SM3").
+    pub mismatched: Vec<&'static str>,
 }
 
 /// A bundle's parts as the recipient holds them.
@@ -33,6 +35,9 @@ pub struct BundleCheck {
     pub manifest_json: Option<Vec<u8>>,
     /// `None` when the zip has no `SHA256SUMS`.
     pub files: Option<Vec<FileCheck>>,
+    /// The digests every file was checked against: "SHA-256", and "SM3" where the bundle has
+    /// `SM3SUMS` (bundles made before issue 36 have none).
+    pub digests: Vec<&'static str>,
 }
 
 /// Why a file could not be read as a bundle at all.
@@ -119,26 +124,90 @@ fn signatures_in(bytes: &[u8]) -> u64 {
         .count() as u64
 }
 
-/// The files `SHA256SUMS` cannot list: itself, and the signature made after it (the manifest
+/// The files the sums cannot list: themselves, and the signature made after them (the manifest
 /// itself is listed, and checked like every file).
-const UNLISTED_BY_DESIGN: [&str; 2] = ["SHA256SUMS", "manifest.jws"];
+/// (The SM2 signature and the timestamp, `bundle::signatures`, are over the manifest too.)
+const UNLISTED_BY_DESIGN: [&str; 5] = [
+    "SHA256SUMS",
+    "SM3SUMS",
+    "manifest.jws",
+    "manifest.sm2.sig",
+    "manifest.tsr",
+];
 
-/// The SHA-256 of what `entry` unpacks to, in hex, taking what it unpacks from `budget`.
-fn sha256_within(
+/// The SHA-256 and SM3 of what `entry` unpacks to, in hex, taking what it unpacks from
+/// `budget`; SM3 only when `sm3` (a bundle with `SM3SUMS`).
+fn digests_within(
     entry: &mut impl Read,
     buf: &mut [u8],
     budget: &mut u64,
-) -> Result<String, CheckError> {
-    let mut hasher = Sha256::new();
+    sm3: bool,
+) -> Result<(String, Option<String>), CheckError> {
+    let mut sha = Sha256::new();
+    let mut national = sm3.then(sm3::Sm3::new);
     loop {
         let n = entry.read(buf).map_err(|_| CheckError::NotAZip)?;
         if n == 0 {
             break;
         }
         *budget = budget.checked_sub(n as u64).ok_or(CheckError::TooLarge)?;
-        hasher.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        if let Some(h) = national.as_mut() {
+            h.update(&buf[..n]);
+        }
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok((
+        hex::encode(sha.finalize()),
+        national.map(|h| hex::encode(h.finalize())),
+    ))
+}
+
+/// A sums file's lines as (path, lower-case hex), in order.
+fn parse_sums(sums: &str) -> Vec<(&str, String)> {
+    sums.lines()
+        .filter_map(|line| {
+            let (hash, path) = line.split_once("  ")?;
+            Some((path, hash.trim().to_ascii_lowercase()))
+        })
+        .collect()
+}
+
+/// Path → hash; a path listed twice counts as listed the first time, as `sha256sum -c` reads it.
+fn index_sums<'a>(listed: &'a [(&'a str, String)]) -> HashMap<&'a str, &'a str> {
+    let mut hash_of: HashMap<&str, &str> = HashMap::with_capacity(listed.len());
+    for (path, hash) in listed {
+        hash_of.entry(path).or_insert(hash);
+    }
+    hash_of
+}
+
+/// What one file's digests say against the listings (`sm3_of` only with `SM3SUMS`).
+fn judge(
+    name: &str,
+    digests: (String, Option<String>),
+    sha_of: &HashMap<&str, &str>,
+    sm3_of: Option<&HashMap<&str, &str>>,
+) -> (FileState, Vec<&'static str>) {
+    let (sha, sm3) = digests;
+    let Some(listed_sha) = sha_of.get(name) else {
+        return (FileState::Unlisted, Vec::new());
+    };
+    let mut mismatched = Vec::new();
+    if *listed_sha != sha {
+        mismatched.push("SHA-256");
+    }
+    if let (Some(sm3_of), Some(sm3)) = (sm3_of, sm3) {
+        match sm3_of.get(name) {
+            Some(listed) if *listed == sm3 => {}
+            Some(_) => mismatched.push("SM3"),
+            None => return (FileState::Unlisted, Vec::new()),
+        }
+    }
+    if mismatched.is_empty() {
+        (FileState::Intact, mismatched)
+    } else {
+        (FileState::Altered, mismatched)
+    }
 }
 
 /// Reads `zip` (a bundle as downloaded) and checks every file against its `SHA256SUMS`,
@@ -164,25 +233,24 @@ pub fn check_zip(zip: impl Read + Seek, max_unpacked: u64) -> Result<BundleCheck
             jws,
             manifest_json,
             files: None,
+            digests: Vec::new(),
         });
     };
     let sums = String::from_utf8_lossy(&sums);
+    let sm3_sums = read_small(&mut archive, "SM3SUMS", SUMS_LIMIT);
+    let sm3_sums = sm3_sums.as_deref().map(String::from_utf8_lossy);
     // In the listing's order (the missing ones are reported in it), and a map to look paths up.
-    let listed: Vec<(&str, String)> = sums
-        .lines()
-        .filter_map(|line| {
-            let (hash, path) = line.split_once("  ")?;
-            Some((path, hash.trim().to_ascii_lowercase()))
-        })
-        .collect();
-    if listed.len() as u64 > MAX_ENTRIES {
+    let listed = parse_sums(&sums);
+    let sm3_listed = sm3_sums.as_deref().map(parse_sums);
+    if listed.len() as u64 > MAX_ENTRIES
+        || sm3_listed
+            .as_ref()
+            .is_some_and(|l| l.len() as u64 > MAX_ENTRIES)
+    {
         return Err(CheckError::TooManyEntries);
     }
-    let mut hash_of: HashMap<&str, &str> = HashMap::with_capacity(listed.len());
-    for (path, hash) in &listed {
-        // A path listed twice counts as listed the first time, as `sha256sum -c` reads it.
-        hash_of.entry(path).or_insert(hash);
-    }
+    let hash_of = index_sums(&listed);
+    let sm3_of = sm3_listed.as_deref().map(index_sums);
     let mut files = Vec::with_capacity(archive.len());
     let mut seen: HashSet<String> = HashSet::with_capacity(archive.len());
     let mut buf = vec![0u8; 64 * 1024];
@@ -196,27 +264,34 @@ pub fn check_zip(zip: impl Read + Seek, max_unpacked: u64) -> Result<BundleCheck
         if entry.is_dir() || UNLISTED_BY_DESIGN.contains(&name.as_str()) {
             continue;
         }
-        let hash = sha256_within(&mut entry, &mut buf, &mut budget)?;
-        let state = match hash_of.get(name.as_str()) {
-            Some(listed) if *listed == hash => FileState::Intact,
-            Some(_) => FileState::Altered,
-            None => FileState::Unlisted,
-        };
+        let digests = digests_within(&mut entry, &mut buf, &mut budget, sm3_of.is_some())?;
+        let (state, mismatched) = judge(&name, digests, &hash_of, sm3_of.as_ref());
         seen.insert(name.clone());
-        files.push(FileCheck { path: name, state });
+        files.push(FileCheck {
+            path: name,
+            state,
+            mismatched,
+        });
     }
-    for (path, _) in &listed {
+    let all_listed = listed.iter().chain(sm3_listed.iter().flatten());
+    for (path, _) in all_listed {
         if seen.insert((*path).to_owned()) {
             files.push(FileCheck {
                 path: (*path).to_owned(),
                 state: FileState::Missing,
+                mismatched: Vec::new(),
             });
         }
+    }
+    let mut digests = vec!["SHA-256"];
+    if sm3_of.is_some() {
+        digests.push("SM3");
     }
     Ok(BundleCheck {
         jws,
         manifest_json,
         files: Some(files),
+        digests,
     })
 }
 
@@ -278,6 +353,31 @@ mod tests {
         ));
         let big = zip_of(&[("SHA256SUMS", b""), ("a.bin", &[0u8; 4096])]);
         assert!(matches!(check_zip(big, 1000), Err(CheckError::TooLarge)));
+    }
+
+    #[test]
+    fn sm3sums_are_checked_when_present_and_name_the_digest_that_fails() {
+        let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
+        let sm3 = |b: &[u8]| hex::encode(<sm3::Sm3 as Digest>::digest(b));
+        let sums = format!("{}  a.pdf\n{}  b.pdf\n", sha(b"A"), sha(b"B"));
+        // b.pdf's SM3 line was made for other bytes: only SM3 disagrees.
+        let sm3_sums = format!("{}  a.pdf\n{}  b.pdf\n", sm3(b"A"), sm3(b"not B"));
+        let zip = zip_of(&[
+            ("a.pdf", b"A"),
+            ("b.pdf", b"B"),
+            ("SHA256SUMS", sums.as_bytes()),
+            ("SM3SUMS", sm3_sums.as_bytes()),
+        ]);
+        let checked = check_zip(zip, 1 << 20).unwrap();
+        assert_eq!(checked.digests, ["SHA-256", "SM3"]);
+        let files = checked.files.unwrap();
+        assert_eq!(files[0].state, FileState::Intact);
+        assert_eq!(files[1].state, FileState::Altered);
+        assert_eq!(files[1].mismatched, ["SM3"]);
+        // A bundle made before has no SM3SUMS and is checked by SHA-256 alone.
+        let old = zip_of(&[("a.pdf", b"A"), ("SHA256SUMS", sums.as_bytes())]);
+        let checked = check_zip(old, 1 << 20).unwrap();
+        assert_eq!(checked.digests, ["SHA-256"]);
     }
 
     #[test]

@@ -20,29 +20,34 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::EntityTrait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::db::entities::{account, bundle, material};
+use crate::db::entities::{account, material};
 use crate::error::AppError;
 use crate::policy::{CaseFacts, CasePermit};
 use crate::signing::ManifestKey;
 use crate::store::{ObjectKey, Store, StoreError};
-use crate::vocab::{MaterialState, WithholdGround};
+use crate::vocab::WithholdGround;
 
 pub mod check;
+pub mod digests;
+pub mod index;
 mod layout;
+mod parts;
+pub mod signatures;
 #[cfg(test)]
 mod tests;
 
 pub use layout::{Entry, Layout, LayoutSink};
 
 /// Bump when anything changes the bytes of a bundle for the same inputs.
-const LAYOUT_VERSION: &str = "evidence-portal-bundle/1";
+/// (2: SM3 in the manifest and `SM3SUMS`, the evidence index; issue 36.)
+const LAYOUT_VERSION: &str = "evidence-portal-bundle/2";
 
 /// A bundle ready to be served.
 pub struct Planned {
@@ -65,6 +70,8 @@ pub struct Delivered {
     pub key: ObjectKey,
     pub content_type: String,
     pub sha256: String,
+    /// `None` for a copy made before SM3 was measured, until `digests::prepare` fills it.
+    pub sm3: Option<String>,
     pub crc32: u32,
     pub size: u64,
 }
@@ -114,6 +121,7 @@ pub async fn plan(
     withheld: &[(WithholdGround, usize)],
     delivered: &std::collections::HashMap<Uuid, Delivered>,
     redactions: &std::collections::HashMap<Uuid, crate::db::entities::redaction::Model>,
+    tsa: Option<&url::Url>,
 ) -> Result<Planned, AppError> {
     let case = &facts.case;
     let brigade = crate::db::entities::department::Entity::find_by_id(case.department_id)
@@ -122,200 +130,93 @@ pub async fn plan(
         .map(|d| d.name)
         .unwrap_or_default();
     let paths = entry_paths(&chosen, delivered);
-    let files: Vec<serde_json::Value> = chosen
-        .iter()
-        .zip(&paths)
-        .map(|(m, path)| {
-            serde_json::json!({
-                "path": path,
-                "kind": m.kind,
-                "kind_label": crate::i18n::Locale::Zh.label(m.kind),
-                "title": m.title,
-                "original_name": m.original_name,
-                "content_type": m.content_type,
-                "size": m.size,
-                "sha256": m.sha256,
-                "uploaded_at": rfc3339_cst(m.uploaded_at),
-                "released_at": (m.state == MaterialState::Released).then(|| m.decided_at.map(rfc3339_cst)).flatten(),
-                "state": m.state,
-                // The original's hash above; what is in the zip, where it is a copy, here.
-                "delivered": delivered.get(&m.id).map(|d| serde_json::json!({
-                    "sha256": d.sha256,
-                    "size": d.size,
-                    "content_type": d.content_type,
-                    "note": "带有领取人身份标记的副本，非原件 (a copy marked with its recipient, not the original)",
-                })),
-                // A redacted copy (issue 34): the hash above is the copy's; the original's here.
-                "redaction": redactions.get(&m.id).map(|r| serde_json::json!({
-                    "id": r.id,
-                    "original_sha256": r.source_sha256,
-                    "reasons": r.reason_words(),
-                    "note": "遮挡处理后的副本，原件保存在办案单位 (a redacted copy; the original is kept at the brigade)",
-                })),
-            })
-        })
-        .collect();
-    // An owner or insurer sees only the kinds granted: the manifest says which, and until when,
-    // and says nothing of withheld items (a party's matter).
-    let scope = permit.kinds.as_ref().map(|kinds| {
-        let grant = facts
-            .grants
-            .iter()
-            .filter(|g| g.account_id == Some(actor.id))
-            .max_by_key(|g| g.granted_until);
-        serde_json::json!({
-            "kinds": kinds,
-            "kind_labels": kinds.iter().map(|k| crate::i18n::Locale::Zh.label(*k)).collect::<Vec<_>>(),
-            "mode": grant.and_then(|g| g.granted_mode),
-            "until": grant.and_then(|g| g.granted_until).map(|d| d.to_string()),
-            "application": grant.map(|g| g.receipt_no.clone()),
-            "note": "仅含经交警大队批准查询的材料类别 (only the kinds of material the brigade approved for this query)",
-        })
-    });
-    let withheld: Vec<serde_json::Value> = withheld
-        .iter()
-        .filter(|_| permit.kinds.is_none())
-        .map(|(ground, n)| {
-            serde_json::json!({
-                "ground": crate::i18n::Locale::Zh.label(*ground),
-                "ground_code": ground,
-                "count": n,
-            })
-        })
-        .collect();
-    let generated_for = serde_json::json!({
-        "role": actor.role,
-        "label": masked_label(actor, facts),
-    });
+    let sources = index::sources(db, &brigade, &chosen).await?;
     // Everything the bytes depend on except the time and the id.
-    let mut manifest = serde_json::json!({
-        "format": LAYOUT_VERSION,
-        "case_number": case.case_number,
-        "brigade": brigade,
-        "generated_for": generated_for,
-        "files": files,
-        "withheld": withheld,
-        "signing_key": key.kid(),
-    });
-    if let Some(scope) = scope {
+    let mut manifest = manifest_of(key, facts, actor, &brigade, tsa);
+    manifest["files"] = parts::files(&chosen, &paths, &sources, delivered, redactions).into();
+    manifest["withheld"] = parts::withheld(permit, withheld).into();
+    if let Some(scope) = parts::scope(permit, facts, actor) {
         manifest["scope"] = scope;
     }
     let contents = hex::encode(Sha256::digest(manifest.to_string().as_bytes()));
 
-    let earlier = bundle::Entity::find()
-        .filter(bundle::Column::AccountId.eq(actor.id))
-        .filter(bundle::Column::CaseId.eq(permit.case_id))
-        .filter(bundle::Column::Contents.eq(contents.as_str()))
-        .order_by_asc(bundle::Column::GeneratedAt)
-        .one(db)
-        .await?;
-    let row = match earlier {
-        Some(row) => row,
-        None => {
-            // Whole seconds: the time is printed in the manifest and in the zip's entries.
-            let now = OffsetDateTime::now_utc()
-                .replace_nanosecond(0)
-                .map_err(AppError::internal)?;
-            bundle::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                case_id: Set(permit.case_id),
-                account_id: Set(actor.id),
-                contents: Set(contents.clone()),
-                generated_at: Set(now),
-            }
-            .insert(db)
-            .await?
-        }
-    };
+    let row = parts::bundle_row(db, permit, actor, &contents).await?;
     manifest["bundle_id"] = row.id.to_string().into();
     manifest["generated_at"] = rfc3339_cst(row.generated_at).into();
     let mut manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(AppError::internal)?;
     manifest_bytes.push(b'\n');
     let jws = key.sign(&manifest_bytes).map_err(AppError::internal)?;
+    let beside = signatures::beside(db, key, tsa, &row, &manifest_bytes).await?;
 
-    let mut sums = String::new();
-    for (m, path) in chosen.iter().zip(&paths) {
-        let sha256 = delivered.get(&m.id).map_or(&m.sha256, |d| &d.sha256);
-        sums.push_str(&format!("{sha256}  {path}\n"));
-    }
-    sums.push_str(&format!(
-        "{}  manifest.json\n",
-        hex::encode(Sha256::digest(&manifest_bytes))
-    ));
+    // The evidence index, drawn from the manifest and carrying its fingerprint (`index`).
+    let fingerprint = hex::encode(Sha256::digest(&manifest_bytes));
+    let index_files = [
+        (index::CSV_NAME, index::csv(&manifest)),
+        (index::HTML_NAME, index::html(&manifest, &fingerprint)),
+    ];
+    let (sums, sm3_sums) = parts::sums(&chosen, &paths, delivered, &manifest_bytes, &index_files)?;
 
     let generated = zip_time(row.generated_at);
-    let mut entries: Vec<Entry> = chosen
-        .iter()
-        .zip(paths)
-        .map(|(m, path)| {
-            Ok(match delivered.get(&m.id) {
-                Some(d) => Entry::Object {
-                    path,
-                    key: d.key.clone(),
-                    size: d.size,
-                    crc32: d.crc32,
-                    modified: zip_time(m.uploaded_at),
-                },
-                None => Entry::Object {
-                    path,
-                    key: ObjectKey::from_stored(&m.object_key)?,
-                    size: m.size as u64,
-                    crc32: m.crc32 as u32,
-                    modified: zip_time(m.uploaded_at),
-                },
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
-    entries.push(Entry::Generated {
-        path: "manifest.json".into(),
-        bytes: manifest_bytes,
-        modified: generated,
-    });
-    entries.push(Entry::Generated {
-        path: "manifest.jws".into(),
-        bytes: jws.into_bytes(),
-        modified: generated,
-    });
-    entries.push(Entry::Generated {
-        path: "SHA256SUMS".into(),
-        bytes: sums.into_bytes(),
-        modified: generated,
-    });
+    let mut entries = parts::material_entries(&chosen, paths, delivered)?;
+    let signed = [
+        ("manifest.json", manifest_bytes),
+        ("manifest.jws", jws.into_bytes()),
+    ];
+    let sums = [("SHA256SUMS", sums), ("SM3SUMS", sm3_sums)];
+    for (name, bytes) in signed
+        .into_iter()
+        .chain(beside)
+        .chain(sums)
+        .chain(index_files)
+    {
+        entries.push(Entry::Generated {
+            path: name.into(),
+            bytes,
+            modified: generated,
+        });
+    }
     let layout = Layout::build(entries).map_err(AppError::internal)?;
 
-    let date = row.generated_at.to_offset(time::macros::offset!(+8)).date();
-    let date = format!(
-        "{:04}{:02}{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    );
     let etag = hex::encode(
         &Sha256::digest(format!("{contents}\n{}\n{}", row.id, layout.total).as_bytes())[..16],
     );
+    let (download_name, ascii_name) = parts::names(&case.case_number, row.generated_at);
     Ok(Planned {
         bundle_id: row.id,
         etag: format!("\"b{etag}\""),
-        download_name: format!("{}-证据材料-{date}.zip", sanitize(&case.case_number, 80)),
-        ascii_name: {
-            let mut ascii = String::new();
-            for c in case.case_number.chars() {
-                if c.is_ascii_alphanumeric() {
-                    ascii.push(c);
-                } else if !ascii.is_empty() && !ascii.ends_with('-') {
-                    ascii.push('-');
-                }
-            }
-            let ascii = ascii.trim_end_matches('-');
-            if ascii.is_empty() {
-                format!("evidence-{date}.zip")
-            } else {
-                format!("{ascii}-evidence-{date}.zip")
-            }
-        },
+        download_name,
+        ascii_name,
         materials: chosen.iter().map(|m| m.id).collect(),
         layout,
     })
+}
+
+/// The manifest's head: format, case, brigade, recipient and signing key, and the second
+/// signature and the timestamp announced in what they sign (issue 36).
+fn manifest_of(
+    key: &ManifestKey,
+    facts: &CaseFacts,
+    actor: &account::Model,
+    brigade: &str,
+    tsa: Option<&url::Url>,
+) -> serde_json::Value {
+    let mut manifest = serde_json::json!({
+        "format": LAYOUT_VERSION,
+        "case_number": facts.case.case_number,
+        "brigade": brigade,
+        "generated_for": {
+            "role": actor.role,
+            "label": masked_label(actor, facts),
+        },
+        "signing_key": key.kid(),
+    });
+    if let Some(sm2) = key.sm2() {
+        manifest["sm2"] = signatures::sm2_block(sm2);
+    }
+    if let Some(url) = tsa {
+        manifest["timestamp_authority"] = url.as_str().into();
+    }
+    manifest
 }
 
 /// "代理人 张**（138****0001）", never the full name or number.

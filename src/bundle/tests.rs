@@ -25,6 +25,8 @@ fn material(title: &str, original: &str, kind: &str) -> material::Model {
         decided_by: None,
         decided_at: None,
         superseded_by: None,
+        sm3: None,
+        proves: None,
     }
 }
 

@@ -57,19 +57,21 @@ fn checked_name_and_period(
 /// (they can change it, or turn SMS off, on their account page).
 async fn text_at_their_mobile(
     db: &DatabaseConnection,
+    key: &ServerKey,
     identifier: &Identifier,
     agent: &mut account::Model,
 ) -> Result<(), CaseError> {
     if let (crate::auth::identifier::Identifier::Mobile(m), None) = (identifier, &agent.mobile) {
+        let sealed = key.seal_contact(crate::keys::Contact::Mobile, m);
         let set = account::Entity::update_many()
-            .col_expr(account::Column::Mobile, Expr::value(m.clone()))
+            .col_expr(account::Column::Mobile, Expr::value(sealed.clone()))
             .col_expr(account::Column::NotifySms, Expr::value(true))
             .filter(account::Column::Id.eq(agent.id))
             .filter(account::Column::Mobile.is_null())
             .exec(db)
             .await?;
         if set.rows_affected == 1 {
-            agent.mobile = Some(m.clone());
+            agent.mobile = Some(sealed);
             agent.notify_sms = true;
         }
     }
@@ -105,7 +107,7 @@ pub async fn grant_delegation(
     let (name, valid_from, valid_until) = checked_name_and_period(&new)?;
     let (mut agent, code) =
         account_for(db, key, audit, staff, Role::Agent, &new.agent, &name).await?;
-    text_at_their_mobile(db, &new.agent, &mut agent).await?;
+    text_at_their_mobile(db, key, &new.agent, &mut agent).await?;
     let id = Uuid::now_v7();
     audit
         .record(

@@ -174,34 +174,7 @@ pub async fn authorize_material(
     material_id: Uuid,
 ) -> Result<(CasePermit, CaseFacts, crate::db::entities::material::Model), AppError> {
     use crate::db::entities::material;
-    // The case, the actor's party row and the material in one statement. No row: the case is
-    // missing, or the material is (or belongs to another case); the two-step path then gives
-    // the same answer and denial reason as it always did.
-    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait, SelectorTrait};
-    // Its SQL written once: every byte range of evidence runs it (db::Reused).
-    static CASE_AND_MATERIAL: crate::db::Reused = crate::db::Reused::new();
-    let backend = db.get_database_backend();
-    let values = vec![
-        actor.id.into(),
-        case_id.into(),
-        material_id.into(),
-        1u64.into(),
-    ];
-    let statement = CASE_AND_MATERIAL.statement(backend, values, || {
-        case_with_own_party(actor.id, case_id)
-            .find_also_related(material::Entity)
-            .filter(material::Column::Id.eq(material_id))
-            .limit(1)
-            .build(backend)
-    });
-    let found = match db.query_one_raw(statement).await? {
-        Some(row) => Some(sea_orm::SelectThreeModel::<
-            case::Model,
-            case_party::Model,
-            material::Model,
-        >::from_raw_query_result(row)?),
-        None => None,
-    };
+    let found = case_and_material(db, actor.id, case_id, material_id).await?;
     let (permit, facts, material) = match found {
         Some((case, party, material)) => {
             let found = Some((case, party));
@@ -236,36 +209,70 @@ pub async fn authorize_material(
         }
         other => other,
     };
-    match material {
-        Some(m) if reason.is_empty() => Ok((permit, facts, m)),
-        _ if reason == "redaction_pending" => {
-            let who = Actor::account(actor.id, actor.role);
-            audit
-                .record(
-                    Event::new(who, audit_action(action), Outcome::Denied)
-                        .case(case_id)
-                        .material(material_id)
-                        .client(client.0, client.1)
-                        .details(serde_json::json!({ "reason": reason })),
-                )
-                .await?;
-            Err(AppError::Refused {
-                reason,
-                contact: brigade_contact(db, facts.case.department_id).await?,
-            })
-        }
-        _ => {
-            let who = Actor::account(actor.id, actor.role);
-            audit
-                .record(
-                    Event::new(who, audit_action(action), Outcome::Denied)
-                        .case(case_id)
-                        .material(material_id)
-                        .client(client.0, client.1)
-                        .details(serde_json::json!({ "reason": reason })),
-                )
-                .await?;
-            Err(AppError::NotFound)
-        }
+    if let Some(m) = material
+        && reason.is_empty()
+    {
+        return Ok((permit, facts, m));
     }
+    let who = Actor::account(actor.id, actor.role);
+    audit
+        .record(
+            Event::new(who, audit_action(action), Outcome::Denied)
+                .case(case_id)
+                .material(material_id)
+                .client(client.0, client.1)
+                .details(serde_json::json!({ "reason": reason })),
+        )
+        .await?;
+    if reason == "redaction_pending" {
+        return Err(AppError::Refused {
+            reason,
+            contact: brigade_contact(db, facts.case.department_id).await?,
+        });
+    }
+    Err(AppError::NotFound)
+}
+
+/// The case, the actor's party row and the material in one statement. No row: the case is
+/// missing, or the material is (or belongs to another case); the two-step path then gives the
+/// same answer and denial reason as it always did.
+async fn case_and_material(
+    db: &DatabaseConnection,
+    actor_id: Uuid,
+    case_id: Uuid,
+    material_id: Uuid,
+) -> Result<
+    Option<(
+        case::Model,
+        Option<case_party::Model>,
+        Option<crate::db::entities::material::Model>,
+    )>,
+    AppError,
+> {
+    use crate::db::entities::material;
+    use sea_orm::{ConnectionTrait, QuerySelect, QueryTrait, SelectorTrait};
+    // Its SQL written once: every byte range of evidence runs it (db::Reused).
+    static CASE_AND_MATERIAL: crate::db::Reused = crate::db::Reused::new();
+    let backend = db.get_database_backend();
+    let values = vec![
+        actor_id.into(),
+        case_id.into(),
+        material_id.into(),
+        1u64.into(),
+    ];
+    let statement = CASE_AND_MATERIAL.statement(backend, values, || {
+        case_with_own_party(actor_id, case_id)
+            .find_also_related(material::Entity)
+            .filter(material::Column::Id.eq(material_id))
+            .limit(1)
+            .build(backend)
+    });
+    Ok(match db.query_one_raw(statement).await? {
+        Some(row) => Some(sea_orm::SelectThreeModel::<
+            case::Model,
+            case_party::Model,
+            material::Model,
+        >::from_raw_query_result(row)?),
+        None => None,
+    })
 }

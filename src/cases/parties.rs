@@ -208,22 +208,34 @@ pub async fn register_party(
         name: Set(name),
         created_by: Set(staff.id),
         created_at: Set(OffsetDateTime::now_utc()),
-        mobile: Set(new.mobile.filter(|m| !m.is_empty())),
+        mobile: Set(new
+            .mobile
+            .filter(|m| !m.is_empty())
+            .map(|m| key.seal_contact(crate::keys::Contact::Mobile, &m))),
     }
     .insert(db)
     .await?;
-    // The number the brigade took down is where the party's SMS go, unless the account already
-    // has one; the party can change it, or turn SMS off, on their account page.
-    if let Some(mobile) = &row.mobile {
+    texted_at(db, party_account.id, row.mobile.as_deref()).await?;
+    Ok((row, party_account, code))
+}
+
+/// The number the brigade took down (sealed) is where the party's SMS go, unless the account
+/// already has one; the party can change it, or turn SMS off, on their account page.
+async fn texted_at(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    mobile: Option<&str>,
+) -> Result<(), DbErr> {
+    if let Some(mobile) = mobile {
         account::Entity::update_many()
-            .col_expr(account::Column::Mobile, Expr::value(mobile.clone()))
+            .col_expr(account::Column::Mobile, Expr::value(mobile))
             .col_expr(account::Column::NotifySms, Expr::value(true))
-            .filter(account::Column::Id.eq(party_account.id))
+            .filter(account::Column::Id.eq(account_id))
             .filter(account::Column::Mobile.is_null())
             .exec(db)
             .await?;
     }
-    Ok((row, party_account, code))
+    Ok(())
 }
 
 /// A party of the case with their account.

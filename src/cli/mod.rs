@@ -14,6 +14,7 @@ use crate::config::Settings;
 
 mod accounts;
 mod backup;
+mod bundle_check;
 mod records;
 mod render_cache;
 mod service;
@@ -87,6 +88,13 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         min_age_minutes: i64,
     },
+    /// Check a downloaded bundle (zip) offline with this installation's keys: its files against
+    /// SHA256SUMS and SM3SUMS, its Ed25519 and SM2 signatures and its timestamp; says which
+    /// algorithms were checked, exit 1 naming the first thing wrong.
+    Verify {
+        /// The bundle as downloaded.
+        bundle: std::path::PathBuf,
+    },
     /// Create an administrator account (the first admin of a new installation).
     CreateAdmin {
         /// Sign-in name: 3–32 of a-z 0-9 . _ -
@@ -154,6 +162,7 @@ pub fn main() -> ExitCode {
             Command::Audit { action } => audit(settings, action).await,
             Command::Account { action } => account(settings, action).await,
             Command::Demo => demo(settings).await,
+            Command::Verify { bundle } => bundle_check::verify_bundle(&settings, &bundle),
             Command::Backup(args) => backup::backup(settings, args).await,
             Command::Restore(args) => backup::restore(settings, args).await,
             Command::Gc {

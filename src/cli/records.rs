@@ -3,6 +3,13 @@
 
 use super::*;
 
+/// Which signatures of the newest checkpoint were checked (Ed25519, SM2).
+fn print_checkpoint_signatures(algorithms: &[&str]) {
+    if !algorithms.is_empty() {
+        println!("checkpoint signatures checked: {}", algorithms.join(", "));
+    }
+}
+
 pub(super) async fn audit(settings: Settings, action: AuditAction) -> Result<(), Failure> {
     let db = crate::db::connect(&settings.database_url, settings.db_timeout)
         .await
@@ -43,6 +50,7 @@ pub(super) async fn audit(settings: Settings, action: AuditAction) -> Result<(),
                             crate::i18n::Locale::Zh.time(cp.at)
                         );
                     }
+                    print_checkpoint_signatures(&a.checkpoint_algorithms);
                     for restore in &a.restores {
                         println!("{restore}");
                     }
@@ -129,6 +137,16 @@ pub(super) async fn gc(
             "{}  {key}  (a copy naming its recipient, {why})",
             if delete { "deleted" } else { why },
         );
+    }
+    // SM3 for materials recorded before issue 36 (serving instances also fill them at start).
+    let filled = crate::materials::sm3::backfill(&state.db, &state.store, i64::MAX as u64)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (key, why) in &filled.failed {
+        println!("no SM3  {key}  ({why})");
+    }
+    if filled.filled > 0 {
+        println!("{} stored object(s) given their SM3", filled.filled);
     }
     // Personal data past its period (`retention`; serving instances also sweep hourly).
     super::service::retention(&state, delete).await?;

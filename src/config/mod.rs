@@ -73,6 +73,19 @@ pub struct Settings {
     /// The `ffmpeg` that makes view-only videos' watermarked transcodes (`PORTAL_FFMPEG`; its
     /// `ffprobe` beside it). Not installed: videos are viewed at the brigade.
     pub ffmpeg: PathBuf,
+    /// The cipher that seals telephone numbers and e-mail addresses at rest
+    /// (`PORTAL_FIELD_CIPHER`): `sm4-gcm` (the default) or `aes-256-gcm`. Values sealed under
+    /// either open under both.
+    pub field_cipher: String,
+    /// A file holding the key contact fields are sealed under, 64 hexadecimal characters
+    /// (`PORTAL_FIELD_KEY_FILE`); unset, one derived from the server key.
+    pub field_key_file: Option<PathBuf>,
+    /// The SM2 key that signs beside the Ed25519 one (`PORTAL_SM2_KEY_FILE`, a PKCS #8 PEM that
+    /// must exist); unset, one is generated on first start beside the secret key.
+    pub sm2_key_file: Option<PathBuf>,
+    /// The RFC 3161 time-stamping authority every bundle manifest is stamped by
+    /// (`PORTAL_TSA_URL`); unset, bundles carry no `manifest.tsr`.
+    pub tsa_url: Option<Url>,
 }
 
 /// What a request body must bring per `slow_body` interval: 32 KiB (about 1 KiB/s at the
@@ -172,6 +185,10 @@ struct FileSettings {
     render_cache_bytes: Option<FileSize>,
     watermark_copies: Option<String>,
     ffmpeg: Option<String>,
+    field_cipher: Option<String>,
+    field_key_file: Option<String>,
+    sm2_key_file: Option<String>,
+    tsa_url: Option<String>,
 }
 
 impl Settings {
@@ -386,6 +403,21 @@ impl Settings {
                 .map(|(_, v)| PathBuf::from(v.trim()))
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or_else(|| PathBuf::from("ffmpeg")),
+            field_cipher: match pick("PORTAL_FIELD_CIPHER", file.field_cipher) {
+                None => "sm4-gcm".to_owned(),
+                Some((name, v)) => match v.trim().to_ascii_lowercase().as_str() {
+                    c @ ("sm4-gcm" | "aes-256-gcm") => c.to_owned(),
+                    _ => return Err(ConfigError::new(&name, "must be sm4-gcm or aes-256-gcm")),
+                },
+            },
+            field_key_file: pick("PORTAL_FIELD_KEY_FILE", file.field_key_file)
+                .map(|(_, v)| PathBuf::from(v.trim())),
+            sm2_key_file: pick("PORTAL_SM2_KEY_FILE", file.sm2_key_file)
+                .map(|(_, v)| PathBuf::from(v.trim())),
+            tsa_url: match pick("PORTAL_TSA_URL", file.tsa_url) {
+                Some((name, v)) => Some(parse_public_url(&name, &v)?),
+                None => None,
+            },
         })
     }
 

@@ -183,3 +183,23 @@ fn max_upload_bytes_in_a_file_takes_the_same_sizes_as_the_variable() {
     let zero = from_file(r#"max_upload_bytes = "0G""#).unwrap_err();
     assert_eq!(zero.reason, "must be greater than zero");
 }
+
+#[test]
+fn contacts_are_sealed_with_sm4_gcm_unless_the_installation_chooses_aes() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.field_cipher, "sm4-gcm");
+    assert!(s.field_key_file.is_none());
+    let s = load(&[
+        ("PORTAL_FIELD_CIPHER", "AES-256-GCM"),
+        ("PORTAL_FIELD_KEY_FILE", "/etc/portal/field.key"),
+    ])
+    .unwrap();
+    assert_eq!(s.field_cipher, "aes-256-gcm");
+    assert_eq!(
+        s.field_key_file,
+        Some(PathBuf::from("/etc/portal/field.key"))
+    );
+    let wrong = load(&[("PORTAL_FIELD_CIPHER", "des")]).unwrap_err();
+    assert_eq!(wrong.setting, "PORTAL_FIELD_CIPHER");
+    assert_eq!(wrong.reason, "must be sm4-gcm or aes-256-gcm");
+}

@@ -57,6 +57,7 @@ pub async fn create_admin(db: &DatabaseConnection, new: NewAdmin<'_>) -> Result<
         second_factor_failures: Set(0),
         second_factor_locked_until: Set(None),
         language: Set(None),
+        care: Set(false),
     }
     .insert(db)
     .await

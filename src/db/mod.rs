@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod cases;
+pub mod contacts;
 pub mod entities;
 pub mod times;
 pub mod upgrade;

@@ -333,6 +333,7 @@ async fn upload_and_decide(
             kind,
             title,
             None,
+            (None, None),
         )
         .await?;
         ids.push(m.id);

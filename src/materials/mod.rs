@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use crate::db::entities::material;
 
+pub mod custody;
 mod decisions;
 pub mod redactions;
+pub mod sm3;
 use crate::store::{ObjectKey, Store, StoreError, Stored};
 use crate::vocab::{MaterialKind, MaterialState, WithholdGround};
 
@@ -150,6 +152,7 @@ pub async fn record(
         content_type: Set(received.content_type.to_owned()),
         size: Set(received.stored.size as i64),
         sha256: Set(received.stored.sha256.clone()),
+        sm3: Set(Some(received.stored.sm3.clone()).filter(|h| !h.is_empty())),
         crc32: Set(i64::from(received.stored.crc32)),
         object_key: Set(received.key.as_str().to_owned()),
         state: Set(state),
@@ -160,6 +163,7 @@ pub async fn record(
         decided_by: Set(None),
         decided_at: Set(None),
         superseded_by: Set(None),
+        proves: Set(None),
     }
     .insert(db)
     .await
@@ -244,8 +248,9 @@ fn staff_actor(staff: &crate::db::entities::account::Model) -> crate::audit::Act
     crate::audit::Actor::account(staff.id, staff.role)
 }
 
-/// Records an uploaded file as a draft of `kind`, audited; says which earlier material of the
-/// case has the same bytes, if any (staff are warned, not stopped).
+/// Records an uploaded file as a draft of `kind`, audited (with the uploader's `client`: address
+/// and user agent, for the custody record); says which earlier material of the case has the same
+/// bytes, if any (staff are warned, not stopped).
 #[allow(clippy::too_many_arguments)]
 pub async fn upload(
     db: &sea_orm::DatabaseConnection,
@@ -256,6 +261,7 @@ pub async fn upload(
     kind: &str,
     title: &str,
     supersedes: Option<Uuid>,
+    client: (Option<String>, Option<String>),
 ) -> Result<(material::Model, Option<material::Model>), MaterialError> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     debug_assert_eq!(permit.action, crate::policy::CaseAction::Manage);
@@ -299,9 +305,11 @@ pub async fn upload(
             )
             .case(permit.case_id)
             .material(received.material_id)
+            .client(client.0, client.1)
             .details(serde_json::json!({
                 "kind": kind, "title": title, "size": received.stored.size,
-                "sha256": received.stored.sha256, "content_type": received.content_type,
+                "sha256": received.stored.sha256, "sm3": received.stored.sm3,
+                "content_type": received.content_type,
                 "duplicate_of": duplicate.as_ref().map(|d| d.id),
             })),
         )
@@ -338,6 +346,64 @@ pub async fn upload(
 }
 
 pub use decisions::{Decision, decide, release_many};
+
+/// Sets (or clears, with an empty text) what a material proves (证明对象, for the evidence
+/// index), audited as a case update naming the material.
+pub async fn set_proves(
+    db: &sea_orm::DatabaseConnection,
+    audit: &crate::audit::Audit,
+    staff: &crate::db::entities::account::Model,
+    permit: &crate::policy::CasePermit,
+    material_id: Uuid,
+    proves: &str,
+) -> Result<material::Model, MaterialError> {
+    use sea_orm::EntityTrait;
+    debug_assert_eq!(permit.action, crate::policy::CaseAction::Manage);
+    let m = material::Entity::find_by_id(material_id)
+        .one(db)
+        .await?
+        .filter(|m| m.case_id == permit.case_id)
+        .ok_or(MaterialError::NotFound)?;
+    let proves = display_text(proves);
+    if proves.chars().count() > 200 {
+        return Err(MaterialError::Invalid(
+            "证明对象不能超过200字 (what it proves: at most 200 characters)".into(),
+        ));
+    }
+    let proves = (!proves.is_empty()).then_some(proves);
+    if proves == m.proves {
+        return Ok(m);
+    }
+    audit
+        .record(
+            crate::audit::Event::new(
+                staff_actor(staff),
+                crate::audit::Action::CaseUpdate,
+                crate::audit::Outcome::Allowed,
+            )
+            .case(permit.case_id)
+            .material(m.id)
+            .details(
+                serde_json::json!({ "field": "proves", "proves": proves, "before": m.proves }),
+            ),
+        )
+        .await?;
+    let mut row: material::ActiveModel = m.into();
+    row.proves = Set(proves);
+    Ok(row.update(db).await?)
+}
+
+/// One line of display text: NFC, control and bidi-override characters removed, trimmed.
+fn display_text(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    raw.nfc()
+        .filter(|c| {
+            !c.is_control() && !matches!(*c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
 
 /// Every material of a case, oldest first (staff see them all).
 pub async fn all_of_case(

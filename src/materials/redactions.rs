@@ -72,6 +72,7 @@ pub fn shown_as(
         object_key: r.object_key.clone(),
         content_type: r.content_type.clone(),
         sha256,
+        sm3: r.sm3.clone(),
         size,
         crc32,
         original_name: name,

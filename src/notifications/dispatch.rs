@@ -32,13 +32,13 @@ pub struct Senders {
     pub sms: Option<sms::Gateway>,
     pub email: Option<super::email::Mailer>,
     pub portal_url: String,
-    /// The server key, to write the one-time code an SMS carries (`code_of`); without it such
-    /// an SMS is not sent (`with_code_key`).
+    /// The server key, to open the sealed address just before sending and to write the
+    /// one-time code an SMS carries (`code_of`); without it nothing is sent (`with_code_key`).
     pub code_key: Option<crate::keys::ServerKey>,
 }
 
 impl Senders {
-    /// These senders, able to write the codes of the SMS that carry one.
+    /// These senders, able to open addresses and write the codes of the SMS that carry one.
     pub fn with_code_key(mut self, key: crate::keys::ServerKey) -> Senders {
         self.code_key = Some(key);
         self
@@ -153,6 +153,15 @@ async fn send(
     let params: serde_json::Value =
         serde_json::from_str(&note.params).unwrap_or(serde_json::Value::Null);
     let portal = &senders.portal_url;
+    // The address is opened here, just before it is sent to, and kept nowhere.
+    let field = match Channel::parse(&d.channel) {
+        Some(Channel::Email) => crate::keys::Contact::Email,
+        _ => crate::keys::Contact::Mobile,
+    };
+    let Some(address) = (senders.code_key.as_ref()).and_then(|k| k.open_contact(field, &d.address))
+    else {
+        return sms::Outcome::Final("the address cannot be opened with this key".into());
+    };
     match Channel::parse(&d.channel) {
         Some(Channel::Sms) => match &senders.sms {
             Some(gateway) => {
@@ -170,7 +179,7 @@ async fn send(
                     map.insert("url".into(), portal.clone().into());
                 }
                 let sms = sms::Sms {
-                    phone: &d.address,
+                    phone: &address,
                     template: &note.event,
                     lang: locale.code(),
                     params: &params,
@@ -186,7 +195,7 @@ async fn send(
                 let subject = super::email_subject(locale, &params);
                 let text = super::email_text(locale, &note.event, &params, portal);
                 mailer
-                    .send(&d.address, &subject, &text, &d.idempotency_key)
+                    .send(&address, &subject, &text, &d.idempotency_key)
                     .await
             }
             None => sms::Outcome::Final("e-mail not configured (PORTAL_SMTP_URL)".into()),

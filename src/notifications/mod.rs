@@ -266,6 +266,18 @@ async fn queue(
     Ok(())
 }
 
+/// A delivery's address as staff lists show it (`138****8000`, `z***@example.com`): opened
+/// (it is sealed at rest), then masked; an address retention emptied shows as the mask of
+/// nothing.
+pub fn masked_delivery_address(key: &crate::keys::ServerKey, d: &outbox::Model) -> String {
+    let field = match Channel::parse(&d.channel) {
+        Some(Channel::Email) => crate::keys::Contact::Email,
+        _ => crate::keys::Contact::Mobile,
+    };
+    let address = key.open_contact(field, &d.address).unwrap_or_default();
+    masked_address(&d.channel, &address)
+}
+
 /// Keeps `locale` as the language the person last used: their SMS and e-mail are written in
 /// it. Written only when it changed.
 pub async fn remember_language(
@@ -411,11 +423,12 @@ pub fn parse_email(raw: &str) -> Option<String> {
 /// (display names, quoting, comments, groups, lists), never inside a bare one as people type it.
 const NOT_IN_A_BARE_ADDRESS: &[char] = &['<', '>', '(', ')', '[', ']', '"', ',', ';', ':', '\\'];
 
-/// Checks and keeps a person's channels and addresses, audited (`account.notifications`, with
-/// the channels chosen and the addresses masked).
+/// Checks and keeps a person's channels and addresses (sealed: `ServerKey::seal_contact`),
+/// audited (`account.notifications`, with the channels chosen and the addresses masked).
 pub async fn set_channels(
     db: &sea_orm::DatabaseConnection,
     audit: &crate::audit::Audit,
+    key: &crate::keys::ServerKey,
     person: &account::Model,
     choice: Choice,
 ) -> Result<(), ChannelsError> {
@@ -466,8 +479,9 @@ pub async fn set_channels(
         )
         .await?;
     let mut row: account::ActiveModel = person.clone().into();
-    row.mobile = Set(mobile);
-    row.email = Set(email);
+    use crate::keys::Contact;
+    row.mobile = Set(mobile.map(|m| key.seal_contact(Contact::Mobile, &m)));
+    row.email = Set(email.map(|e| key.seal_contact(Contact::Email, &e)));
     row.notify_sms = Set(choice.sms);
     row.notify_email = Set(choice.email_on);
     row.update(db).await?;

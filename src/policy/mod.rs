@@ -97,7 +97,7 @@ pub struct Denied {
     pub hide: bool,
 }
 
-fn deny(reason: &'static str, hide: bool) -> Result<CasePermit, Denied> {
+fn deny<T>(reason: &'static str, hide: bool) -> Result<T, Denied> {
     Err(Denied { reason, hide })
 }
 
@@ -185,54 +185,74 @@ fn decide_action(
             _ => deny("not_related", true),
         },
         Role::Agent => {
-            let mine: Vec<&delegation::Model> = facts
-                .delegations
-                .iter()
-                .filter(|d| d.agent_account_id == actor.id && d.case_id == facts.case.id)
-                .collect();
-            if mine.is_empty() {
-                return deny("not_related", true);
-            }
-            match mine.iter().find(|d| d.current(now)) {
-                Some(d) => stage(action, &facts.case).map(|()| permit(Some(d.principal_party_id))),
-                None if mine.iter().all(|d| d.revoked_at.is_some()) => {
-                    deny("delegation_revoked", false)
-                }
-                None => deny("delegation_expired", false),
-            }
+            let principal = agent_principal(actor, facts, now)?;
+            stage(action, &facts.case).map(|()| permit(Some(principal)))
         }
         Role::Owner | Role::Insurer => {
-            let mine: Vec<&access_application::Model> = facts
-                .grants
-                .iter()
-                .filter(|g| g.account_id == Some(actor.id) && g.case_id == facts.case.id)
-                .filter(|g| g.kind == actor.role)
-                // A grant counts only for the account its applicant proved to control: a
-                // stranger's application giving this account's number grants it nothing.
-                .filter(|g| g.account_verified)
-                .collect();
-            if mine.is_empty() {
-                return deny("not_related", true);
-            }
-            let Some(grant) = mine.iter().find(|g| g.in_force(now)) else {
-                return if mine.iter().all(|g| g.state == AccessState::Revoked) {
-                    deny("grant_revoked", false)
-                } else {
-                    deny("grant_expired", false)
-                };
-            };
-            match action {
-                CaseAction::ViewAccessHistory | CaseAction::Manage => return deny("role", false),
-                CaseAction::Download if grant.granted_mode != Some(AccessMode::Download) => {
-                    return deny("grant_view_only", false);
-                }
-                _ => {}
-            }
+            let grant = grant_in_force(actor, action, facts, now)?;
             stage(action, &facts.case).map(|()| CasePermit {
                 kinds: Some(grant.kinds()),
                 ..permit(None)
             })
         }
+    }
+}
+
+/// The party an agent acts for on this case now: the principal of a current delegation, or
+/// why there is none (never related, revoked, or expired).
+fn agent_principal(
+    actor: &account::Model,
+    facts: &CaseFacts,
+    now: OffsetDateTime,
+) -> Result<uuid::Uuid, Denied> {
+    let mine: Vec<&delegation::Model> = facts
+        .delegations
+        .iter()
+        .filter(|d| d.agent_account_id == actor.id && d.case_id == facts.case.id)
+        .collect();
+    if mine.is_empty() {
+        return deny("not_related", true);
+    }
+    match mine.iter().find(|d| d.current(now)) {
+        Some(d) => Ok(d.principal_party_id),
+        None if mine.iter().all(|d| d.revoked_at.is_some()) => deny("delegation_revoked", false),
+        None => deny("delegation_expired", false),
+    }
+}
+
+/// The owner's or insurer's grant in force on this case that allows `action`, or why there is
+/// none (never granted, revoked, expired, view only, or an action no grant gives).
+fn grant_in_force<'f>(
+    actor: &account::Model,
+    action: CaseAction,
+    facts: &'f CaseFacts,
+    now: OffsetDateTime,
+) -> Result<&'f access_application::Model, Denied> {
+    let mine: Vec<&access_application::Model> = facts
+        .grants
+        .iter()
+        .filter(|g| g.account_id == Some(actor.id) && g.case_id == facts.case.id)
+        .filter(|g| g.kind == actor.role)
+        // A grant counts only for the account its applicant proved to control: a
+        // stranger's application giving this account's number grants it nothing.
+        .filter(|g| g.account_verified)
+        .collect();
+    if mine.is_empty() {
+        return deny("not_related", true);
+    }
+    let Some(grant) = mine.iter().find(|g| g.in_force(now)).copied() else {
+        return if mine.iter().all(|g| g.state == AccessState::Revoked) {
+            deny("grant_revoked", false)
+        } else {
+            deny("grant_expired", false)
+        };
+    };
+    match action {
+        CaseAction::ViewAccessHistory | CaseAction::Manage => deny("role", false),
+        CaseAction::Download if grant.granted_mode != Some(AccessMode::Download) => {
+            deny("grant_view_only", false)
+        }
+        _ => Ok(grant),
     }
 }
 

@@ -31,6 +31,7 @@ fn account(role: Role, department: Option<Uuid>) -> account::Model {
         second_factor_failures: 0,
         second_factor_locked_until: None,
         language: None,
+        care: false,
     }
 }
 
@@ -255,6 +256,8 @@ fn material(
         decided_by: None,
         decided_at: None,
         superseded_by: superseded.then(Uuid::now_v7),
+        sm3: None,
+        proves: None,
     }
 }
 
@@ -359,6 +362,7 @@ fn grant(
         policy_no: None,
         mobile: "13700001111".into(),
         email: None,
+        mobile_hash: None,
         proof_key: "k".into(),
         proof_name: "p.pdf".into(),
         proof_type: "application/pdf".into(),

@@ -207,10 +207,8 @@ async fn record(
     use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
     let now = state.clock.now();
     let ready = made.is_some();
-    let (stored, content_type) = match &made {
-        Some((s, t)) => (Some(s.clone()), *t),
-        None => (None, "video/mp4"),
-    };
+    let stored = made.as_ref().map(|(s, _)| s.clone());
+    let content_type = made.as_ref().map_or("video/mp4", |(_, t)| *t);
     let who = Actor::account(staff.id, staff.role);
     let counts = areas.reason_counts();
     state
@@ -264,6 +262,7 @@ async fn record(
         object_key: Set(key.as_str().to_owned()),
         content_type: Set(content_type.to_owned()),
         sha256: Set(stored.as_ref().map(|s| s.sha256.clone())),
+        sm3: Set(stored.as_ref().map(|s| s.sm3.clone())),
         crc32: Set(stored.as_ref().map(|s| i64::from(s.crc32))),
         size: Set(stored.as_ref().map(|s| s.size as i64)),
         areas: Set(areas.to_json()),

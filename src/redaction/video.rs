@@ -148,6 +148,7 @@ async fn finish(
     match stored {
         Some(s) => {
             update.sha256 = Set(Some(s.sha256));
+            update.sm3 = Set(Some(s.sm3));
             update.crc32 = Set(Some(i64::from(s.crc32)));
             update.size = Set(Some(s.size as i64));
             update.state = Set(RedactionState::Unreviewed);

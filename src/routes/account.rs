@@ -76,8 +76,19 @@ async fn page(state: &AppState, user: &CurrentUser) -> AppResult<AccountPage> {
         tokens,
         new_token: None,
         password_error: None,
-        mobile: user.account.mobile.clone().unwrap_or_default(),
-        email: user.account.email.clone().unwrap_or_default(),
+        // Their own numbers, opened for them alone (sealed at rest).
+        mobile: user
+            .account
+            .mobile
+            .as_deref()
+            .and_then(|m| state.key.open_contact(crate::keys::Contact::Mobile, m))
+            .unwrap_or_default(),
+        email: user
+            .account
+            .email
+            .as_deref()
+            .and_then(|e| state.key.open_contact(crate::keys::Contact::Email, e))
+            .unwrap_or_default(),
         notify_sms: user.account.notify_sms,
         notify_email: user.account.notify_email,
         sms_available: state.channels.sms,
@@ -110,7 +121,15 @@ pub async fn notifications_post(
         sms: form.sms.is_some(),
         email_on: form.email_on.is_some(),
     };
-    match crate::notifications::set_channels(&state.db, &state.audit, &user.account, choice).await {
+    match crate::notifications::set_channels(
+        &state.db,
+        &state.audit,
+        &state.key,
+        &user.account,
+        choice,
+    )
+    .await
+    {
         Ok(()) => Ok(flash::see_other(
             "/account#notifications",
             Flash::new("notifications_saved"),

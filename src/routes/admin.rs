@@ -108,7 +108,7 @@ async fn admin_page(
                 when: super::cst(d.created_at),
                 case: params["case"].as_str().unwrap_or("").to_owned(),
                 text: super::inbox::text_of(&n.event, &params),
-                delivery: super::inbox::delivery_state(locale, &d),
+                delivery: super::inbox::delivery_state(locale, &state.key, &d),
             }
         })
         .collect();

@@ -142,8 +142,9 @@ pub async fn view_login_post(
             // Signed in on a page in this language: their messages follow it from now on.
             let locale = crate::i18n::Locale::current();
             super::public::remember_language(&state, signed_in.account.id, locale).await;
+            let care = super::public::carry_care(&state, &req, &signed_in.account).await;
             let target = safe_next(&form.next).unwrap_or(home_for(signed_in.account.role));
-            let mut res = see_other(target);
+            let mut res = with_cookie(see_other(target), care)?;
             res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
                 .map_err(AppError::internal)?;
             return Ok(res);
@@ -235,10 +236,14 @@ pub async fn view_activate_post(
         Ok(signed_in) => {
             let locale = crate::i18n::Locale::current();
             super::public::remember_language(&state, signed_in.account.id, locale).await;
-            let mut res = super::flash::see_other(
-                home_for(signed_in.account.role),
-                super::flash::Flash::new("activated"),
-            );
+            let care = super::public::carry_care(&state, &req, &signed_in.account).await;
+            let mut res = with_cookie(
+                super::flash::see_other(
+                    home_for(signed_in.account.role),
+                    super::flash::Flash::new("activated"),
+                ),
+                care,
+            )?;
             res.add_cookie(&session::cookie(&state.settings, Some(signed_in.token)))
                 .map_err(AppError::internal)?;
             return Ok(res);

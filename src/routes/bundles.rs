@@ -77,53 +77,11 @@ pub async fn bundle_get(
     .await?;
     let view = crate::materials::party_view(&state.db, &permit, &account).await?;
     let actor = crate::audit::Actor::account(account.id, account.role);
-    let chosen = match crate::bundle::choose(view.visible, selection.as_deref()) {
-        Ok(chosen) => chosen,
-        Err(e) => {
-            // Every refusal of a signed-in actor is audited: here a selection naming a material
-            // that is not theirs to download (another case's, withheld, made up) or nothing.
-            let reason = if matches!(e, AppError::NotFound) {
-                "material_not_available"
-            } else {
-                "nothing_to_bundle"
-            };
-            state
-                .audit
-                .record(
-                    Event::new(actor.clone(), Action::BundleDownload, Outcome::Denied)
-                        .case(case_id)
-                        .client(client.0.clone(), client.1.clone())
-                        .details(serde_json::json!({ "reason": reason, "selection": selection })),
-                )
-                .await?;
-            return Err(e);
-        }
-    };
-    // Where the installation says so, pictures and PDFs go in as copies naming the person.
-    let mut delivered = std::collections::HashMap::new();
-    for m in &chosen {
-        if crate::copies::applies(&state.settings, &account, m) {
-            let copy = crate::copies::for_person(
-                &state,
-                &account,
-                &facts.case,
-                m,
-                client.clone(),
-                "bundle",
-            )
-            .await?;
-            delivered.insert(
-                m.id,
-                crate::bundle::Delivered {
-                    key: copy.key,
-                    content_type: copy.content_type,
-                    sha256: copy.sha256,
-                    crc32: copy.crc32,
-                    size: copy.size,
-                },
-            );
-        }
-    }
+    let chosen = chosen(&state, view.visible, selection, &actor, case_id, &client).await?;
+    let mut delivered = copies_for(&state, &account, &facts.case, &chosen, &client).await?;
+    // SM3 for what was recorded before it was measured (issue 36), before the layout.
+    let mut chosen = chosen;
+    crate::bundle::digests::prepare(&state.db, &state.store, &mut chosen, &mut delivered).await?;
     let planned = crate::bundle::plan(
         &state.db,
         &state.manifest_key,
@@ -134,41 +92,14 @@ pub async fn bundle_get(
         &view.withheld,
         &delivered,
         &view.redactions,
+        state.settings.tsa_url.as_ref(),
     )
     .await?;
     let total = planned.layout.total;
-    let mut conditional = Conditional::evaluate(req.headers(), &planned.etag, total);
-    if matches!(&conditional.ranges, Ranges::Parts(p) if p.len() > 1) {
-        // Several ranges of a zip are of no use to anyone: the whole (RFC 9110 allows it).
-        conditional.ranges = Ranges::Whole;
-        conditional.range_header = None;
-    }
+    let conditional = conditional_for(&req, &planned.etag, total);
     // Every object there before the status line: a failed bundle is refused cleanly, and
     // recorded as failed.
-    if let Err(e) = planned.layout.check_objects(&state.store).await {
-        let reason = match &e {
-            crate::store::StoreError::NotFound(_) | crate::store::StoreError::Truncated { .. } => {
-                tracing::error!(case = %case_id, error = %e, "an object of a bundle is missing or damaged");
-                "object_missing"
-            }
-            _ => "store_unavailable",
-        };
-        state
-            .audit
-            .record(
-                Event::new(actor.clone(), Action::BundleDownload, Outcome::Failed)
-                    .case(case_id)
-                    .client(client.0.clone(), client.1.clone())
-                    .details(serde_json::json!({
-                        "bundle": planned.bundle_id, "reason": reason, "bytes": 0,
-                    })),
-            )
-            .await?;
-        return Err(AppError::Unavailable {
-            part: "store",
-            cause: Some(Box::new(e)),
-        });
-    }
+    objects_present(&state, &planned, &actor, case_id, &client).await?;
     // HEAD sends the headers only: audited as an access of no bytes, with no transfer.
     let head = req.method() == actix_web::http::Method::HEAD;
     let recorded = state
@@ -192,7 +123,93 @@ pub async fn bundle_get(
         )
         .await?;
 
-    let what = Representation {
+    let what = zip_representation(&planned, total);
+    let report = super::content::transfer_reporter(
+        state.audit.clone(),
+        actor,
+        case_id,
+        None,
+        client,
+        (recorded.seq, state.instance),
+    );
+    // The layout streams any range of the zip; its objects were checked above, so opening
+    // cannot fail (a store failure mid-way aborts the body, never pads it).
+    let open = opener(&state, planned.layout, permit.originals);
+    crate::delivery::respond(conditional, head, what, open, report, async |e| {
+        AppError::from(e)
+    })
+    .await
+}
+
+/// The materials to bundle, or the refusal, audited: every refusal of a signed-in actor is,
+/// here a selection naming a material that is not theirs to download (another case's,
+/// withheld, made up) or nothing.
+async fn chosen(
+    state: &AppState,
+    visible: Vec<crate::db::entities::material::Model>,
+    selection: Option<Vec<Uuid>>,
+    actor: &crate::audit::Actor,
+    case_id: Uuid,
+    client: &(Option<String>, Option<String>),
+) -> AppResult<Vec<crate::db::entities::material::Model>> {
+    match crate::bundle::choose(visible, selection.as_deref()) {
+        Ok(chosen) => Ok(chosen),
+        Err(e) => {
+            let reason = if matches!(e, AppError::NotFound) {
+                "material_not_available"
+            } else {
+                "nothing_to_bundle"
+            };
+            let details = serde_json::json!({ "reason": reason, "selection": selection });
+            record(state, actor, case_id, client, Outcome::Denied, details).await?;
+            Err(e)
+        }
+    }
+}
+
+/// What the request's validators and range ask of a zip of `total` bytes. Several ranges of a
+/// zip are of no use to anyone: the whole is sent instead (RFC 9110 allows it).
+fn conditional_for(req: &HttpRequest, etag: &str, total: u64) -> Conditional {
+    let mut conditional = Conditional::evaluate(req.headers(), etag, total);
+    if matches!(&conditional.ranges, Ranges::Parts(p) if p.len() > 1) {
+        conditional.ranges = Ranges::Whole;
+        conditional.range_header = None;
+    }
+    conditional
+}
+
+/// Every object of the bundle there before the status line: a failed bundle is refused
+/// cleanly (503), and recorded as failed.
+async fn objects_present(
+    state: &AppState,
+    planned: &crate::bundle::Planned,
+    actor: &crate::audit::Actor,
+    case_id: Uuid,
+    client: &(Option<String>, Option<String>),
+) -> AppResult<()> {
+    let Err(e) = planned.layout.check_objects(&state.store).await else {
+        return Ok(());
+    };
+    let reason = match &e {
+        crate::store::StoreError::NotFound(_) | crate::store::StoreError::Truncated { .. } => {
+            tracing::error!(case = %case_id, error = %e, "an object of a bundle is missing or damaged");
+            "object_missing"
+        }
+        _ => "store_unavailable",
+    };
+    let details = serde_json::json!({
+        "bundle": planned.bundle_id, "reason": reason, "bytes": 0,
+    });
+    record(state, actor, case_id, client, Outcome::Failed, details).await?;
+    Err(AppError::Unavailable {
+        part: "store",
+        cause: Some(Box::new(e)),
+    })
+}
+
+/// The zip as a download: its exact size, validator and both forms of its file name.
+fn zip_representation(planned: &crate::bundle::Planned, total: u64) -> Representation {
+    Representation {
         size: total,
         etag: planned.etag.clone(),
         content_type: "application/zip".into(),
@@ -209,28 +226,79 @@ pub async fn bundle_get(
         },
         headers: Vec::new(),
         cache: "no-store",
-    };
-    let report = super::content::transfer_reporter(
-        state.audit.clone(),
-        actor,
-        case_id,
-        None,
-        client,
-        (recorded.seq, state.instance),
-    );
-    // The layout streams any range of the zip; its objects were checked above, so opening
-    // cannot fail (a store failure mid-way aborts the body, never pads it).
-    let layout = std::sync::Arc::new(planned.layout);
+    }
+}
+
+/// Opens any range of the zip. Its objects were checked before, so opening cannot fail (a
+/// store failure mid-way aborts the body, never pads it).
+fn opener(
+    state: &AppState,
+    layout: crate::bundle::Layout,
+    originals: bool,
+) -> impl Fn(
+    std::ops::Range<u64>,
+) -> futures_util::future::BoxFuture<
+    'static,
+    Result<crate::delivery::ByteStream, crate::store::StoreError>,
+> + Send
++ 'static {
+    let layout = std::sync::Arc::new(layout);
     let store = state.store.clone();
-    let originals = permit.originals;
-    let open = move |range: std::ops::Range<u64>| {
+    move |range: std::ops::Range<u64>| {
         let body = layout.stream(store.clone(), range, originals);
         futures_util::future::ready(Ok(body)).boxed()
-    };
-    crate::delivery::respond(conditional, head, what, open, report, async |e| {
-        AppError::from(e)
-    })
-    .await
+    }
+}
+
+/// Records a bundle download's refusal or failure (`outcome`) with its `details`.
+async fn record(
+    state: &AppState,
+    actor: &crate::audit::Actor,
+    case_id: Uuid,
+    client: &(Option<String>, Option<String>),
+    outcome: Outcome,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    state
+        .audit
+        .record(
+            Event::new(actor.clone(), Action::BundleDownload, outcome)
+                .case(case_id)
+                .client(client.0.clone(), client.1.clone())
+                .details(details),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Where the installation says so, pictures and PDFs go in as copies naming the person: those
+/// copies, by material.
+async fn copies_for(
+    state: &AppState,
+    account: &crate::db::entities::account::Model,
+    case: &crate::db::entities::case::Model,
+    chosen: &[crate::db::entities::material::Model],
+    client: &(Option<String>, Option<String>),
+) -> AppResult<std::collections::HashMap<Uuid, crate::bundle::Delivered>> {
+    let mut delivered = std::collections::HashMap::new();
+    for m in chosen {
+        if crate::copies::applies(&state.settings, account, m) {
+            let copy = crate::copies::for_person(state, account, case, m, client.clone(), "bundle")
+                .await?;
+            delivered.insert(
+                m.id,
+                crate::bundle::Delivered {
+                    key: copy.key,
+                    content_type: copy.content_type,
+                    sha256: copy.sha256,
+                    sm3: copy.sm3,
+                    crc32: copy.crc32,
+                    size: copy.size,
+                },
+            );
+        }
+    }
+    Ok(delivered)
 }
 
 /// `GET /.well-known/evidence-portal/manifest-key.pem`: the public key that checks bundle
@@ -240,6 +308,17 @@ pub async fn manifest_key_pem(state: web::Data<AppState>) -> HttpResponse {
         .content_type("application/x-pem-file")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(state.manifest_key.public_pem())
+}
+
+/// `GET /.well-known/evidence-portal/manifest-key-sm2.pem`: the SM2 public key that checks a
+/// bundle's `manifest.sm2.sig` (signer ID `1234567812345678`; JOSE has no registered SM2 key
+/// type, so it is not in the JWK set). 404 where the installation has none.
+pub async fn manifest_key_sm2_pem(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    let signer = state.manifest_key.sm2().ok_or(AppError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(signer.public_pem()))
 }
 
 /// `GET /.well-known/jwks.json`: the same key as a JWK set.

@@ -5,13 +5,14 @@ use askama::Template;
 use uuid::Uuid;
 
 use super::{Layout, cst, render, render_sized};
-use crate::audit::{Action, Event, Outcome};
 use crate::auth::{CurrentUser, client_of};
 use crate::cases;
 use crate::error::AppResult;
 use crate::policy::CaseAction;
 use crate::state::AppState;
-use crate::vocab::{CaseStatus, MaterialKind, Role, ServiceKind};
+use crate::vocab::{CaseStatus, Role};
+
+mod parts;
 
 pub struct MyCaseRow {
     pub id: Uuid,
@@ -144,6 +145,11 @@ pub async fn view_my_cases_get(
         }
         timelines.push(timeline);
     }
+    let today = state
+        .clock
+        .now()
+        .to_offset(time::macros::offset!(+8))
+        .date();
     let rows = mine
         .into_iter()
         .zip(timelines)
@@ -155,7 +161,7 @@ pub async fn view_my_cases_get(
             open: m.case.status != CaseStatus::Investigating,
             review_deadline: cases::review_deadline(&m.case)
                 .filter(|_| m.granted.is_none())
-                .map(|d| crate::i18n::Locale::current().date(d)),
+                .map(|d| super::deadline::words(crate::i18n::Locale::current(), d, today)),
             status: crate::i18n::label(m.case.status),
             occurred: cst(m.case.occurred_at),
             number: m.case.case_number,
@@ -289,48 +295,9 @@ pub async fn view_case_get(
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
-    let client = client_of(&req);
-    let (permit, facts) = cases::authorize(
-        &state.db,
-        &state.audit,
-        &user.account,
-        client.clone(),
-        CaseAction::View,
-        path.into_inner(),
-    )
-    .await?;
-    state
-        .audit
-        .record(
-            Event::new(user.actor(), Action::CaseView, Outcome::Allowed)
-                .case(permit.case_id)
-                .client(client.0, client.1),
-        )
-        .await?;
+    let (permit, facts) = parts::opened(&state, &user, &req, path.into_inner()).await?;
     let view = crate::materials::party_view(&state.db, &permit, &user.account).await?;
-    let groups = MaterialKind::EVIDENCE
-        .iter()
-        .map(|kind| KindGroup {
-            kind: crate::i18n::label(*kind),
-            items: view
-                .visible
-                .iter()
-                .filter(|m| m.kind == *kind)
-                .map(|m| MaterialItem {
-                    id: m.id,
-                    // An unmarked thumbnail is a copy too: none where only viewing is allowed.
-                    thumbnail: crate::thumbnails::applies(m) && permit.originals,
-                    redacted: view.redactions.contains_key(&m.id),
-                    title: m.title.clone(),
-                    size: super::staff::human_size(m.size),
-                    uploaded: cst(m.uploaded_at),
-                    released: m.decided_at.map(cst).unwrap_or_default(),
-                    case_id: m.case_id,
-                })
-                .collect(),
-        })
-        .filter(|g| !g.items.is_empty())
-        .collect();
+    let groups = parts::groups(&view, &permit);
     let party_like = matches!(user.role(), Role::Party | Role::Agent);
     let now = state.audit.now();
     let may_download =
@@ -341,53 +308,21 @@ pub async fn view_case_get(
         .find(|g| g.in_force(now))
         .map(grant_text);
     let case = facts.case;
-    let history = if party_like {
-        crate::audit::read::case_history(&state.db, case.id, 100, user.account.id).await?
-    } else {
-        Vec::new()
-    };
-    let filed = match permit.as_party {
-        Some(party) if matches!(case.status, CaseStatus::Served | CaseStatus::Closed) => {
-            crate::applications::review::of_party(&state.db, case.id, party).await?
-        }
-        _ => None,
-    };
-    let may_apply =
-        party_like && filed.is_none() && crate::applications::review::window(&case, now).is_ok();
-    let review_application = filed.map(|a| {
-        (
-            a.receipt_no.clone(),
-            crate::i18n::label(a.state),
-            crate::i18n::t(&format!("case.review.next.{}", a.state.as_str())),
-        )
-    });
-    // The person's own views fold away, so that accesses by others stand out.
-    let (own_history, history): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| h.mine);
+    let (review_application, may_apply) =
+        parts::review_application(&state.db, &permit, &case, now, party_like).await?;
     let handling = HandlingPanel::of(cases::handling(&state.db, &case).await?);
-    let timeline = if party_like {
-        timeline_of(&state.db, case.id).await?
+    // A party's (or agent's): who opened their evidence, and what happened when.
+    let (own_history, history, timeline) = if party_like {
+        let history =
+            crate::audit::read::case_history(&state.db, case.id, 100, user.account.id).await?;
+        // The person's own views fold away, so that accesses by others stand out.
+        let (own, others): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| h.mine);
+        (own, others, timeline_of(&state.db, case.id).await?)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new(), Vec::new())
     };
-    let today = state
-        .clock
-        .now()
-        .to_offset(time::macros::offset!(+8))
-        .date();
-    let review = cases::review_deadline(&case)
-        .filter(|_| party_like)
-        .map(|deadline| {
-            let locale = crate::i18n::Locale::current();
-            let date = locale.date(deadline);
-            match cases::review_days_left(&case, today) {
-                Some(0) => locale.tf("case.review.last_day", &[("date", &date)]),
-                Some(n) => locale.tf(
-                    "case.review.days_left",
-                    &[("date", &date), ("n", &n.to_string())],
-                ),
-                None => locale.tf("case.review.passed", &[("date", &date)]),
-            }
-        });
+    let today = now.to_offset(time::macros::offset!(+8)).date();
+    let review = parts::review_line(&case, today).filter(|_| party_like);
     // ~1.3 KB of markup per material and ~0.3 KB per access, on top of the page's frame.
     let size = 16 * 1024 + 1400 * view.visible.len() + 400 * (history.len() + own_history.len());
     render_sized(
@@ -405,36 +340,19 @@ pub async fn view_case_get(
                 crate::i18n::Locale::current()
                     .tf("redact.preparing", &[("n", &view.preparing.to_string())])
             }),
-            withheld: view
-                .withheld
-                .iter()
-                .filter(|_| party_like)
-                .map(|(ground, n)| {
-                    crate::i18n::Locale::current().tf(
-                        "case.withheld_count",
-                        &[
-                            ("ground", &crate::i18n::label(*ground)),
-                            ("n", &n.to_string()),
-                        ],
-                    )
-                })
-                .collect(),
+            withheld: if party_like {
+                parts::withheld_lines(&view)
+            } else {
+                Vec::new()
+            },
             layout: Layout::for_user(&user),
             occurred: cst(case.occurred_at),
             status: crate::i18n::label(case.status),
             view_only: !may_download,
-            served: case.served_on.map(|d| {
-                let locale = crate::i18n::Locale::current();
-                let kind = if case.service_kind == Some(ServiceKind::Certificate) {
-                    "case.served_certificate"
-                } else {
-                    "case.served_determination"
-                };
-                locale.tf(kind, &[("date", &locale.date(d))])
-            }),
+            served: parts::served_line(&case),
             review_deadline: cases::review_deadline(&case)
                 .filter(|_| party_like)
-                .map(|d| crate::i18n::Locale::current().date(d)),
+                .map(|d| super::deadline::words(crate::i18n::Locale::current(), d, today)),
             handling,
             review,
             timeline,
@@ -459,6 +377,8 @@ struct ViewerPage {
     shape: &'static str,
     content_url: String,
     download_url: Option<String>,
+    /// The material's custody record (issue 36): staff's full one, or what concerns the reader.
+    custody_url: String,
     watermark: String,
     /// View-only: what is shown is rendered with the viewer burned in (and said so).
     view_only: bool,
@@ -509,15 +429,7 @@ pub async fn view_material_get(
     )
     .is_ok();
     let ct = material.content_type.as_str();
-    let mut shape = if ct.starts_with("image/") && ct != "image/tiff" {
-        "image"
-    } else if ct == "application/pdf" {
-        "pdf"
-    } else if ct.starts_with("video/") {
-        "video"
-    } else {
-        "other"
-    };
+    let mut shape = parts::shape(ct);
     let mut pages = Vec::new();
     let mut progress = None;
     if view_only && shape == "video" {
@@ -527,29 +439,11 @@ pub async fn view_material_get(
     } else if view_only && !super::rendered::renderable(ct) {
         shape = "other";
     } else if rendered && shape == "pdf" {
-        match super::rendered::page_count(&state, &material).await {
-            Ok(n) => {
-                let locale = crate::i18n::Locale::current();
-                pages = (1..=n)
-                    .map(|i| {
-                        let alt = locale.tf(
-                            "viewer.page_of",
-                            &[("n", &i.to_string()), ("m", &n.to_string())],
-                        );
-                        (i, alt)
-                    })
-                    .collect();
-                shape = "pages";
-            }
-            Err(e) => {
-                tracing::info!(material = %material.id, error = %e, "PDF pages not counted");
-                shape = "other";
-            }
-        }
+        (shape, pages) = parts::pages(&state, &material).await;
     }
     let base = format!("/cases/{case_id}/materials/{material_id}");
     let mut layout = Layout::for_user(&user);
-    if shape == "image" {
+    if shape == "image" || shape == "pages" {
         layout.scripts.push(crate::assets::url("viewer.js"));
     }
     render(&ViewerPage {
@@ -561,21 +455,16 @@ pub async fn view_material_get(
         shape,
         content_url: format!("{base}/view"),
         download_url: may_download.then(|| format!("{base}/download")),
+        custody_url: if user.account.role == crate::vocab::Role::Staff {
+            format!("/staff/cases/{case_id}/materials/{material_id}/custody")
+        } else {
+            format!("/cases/{case_id}/custody/{material_id}")
+        },
         view_only,
         rendered,
         pages,
         progress,
-        watermark: format!(
-            "{} {} {}",
-            user.account
-                .display_name
-                .chars()
-                .next()
-                .map(|c| format!("{c}**"))
-                .unwrap_or_default(),
-            user.account.login_masked,
-            cst(time::OffsetDateTime::now_utc())
-        ),
+        watermark: parts::watermark(&user.account),
         title: material.title,
     })
 }

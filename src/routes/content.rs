@@ -23,10 +23,6 @@ pub async fn material_content_get(
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid, String)>,
 ) -> AppResult<HttpResponse> {
-    use crate::delivery::{Conditional, Representation};
-    use actix_web::http::header;
-    use futures_util::FutureExt;
-
     let (case_id, material_id, mode) = path.into_inner();
     let (action, audit_action, inline) = match mode.as_str() {
         "view" | "thumbnail" => (CaseAction::ViewMaterial, Action::MaterialView, true),
@@ -80,21 +76,62 @@ pub async fn material_content_get(
     }
     // Where the installation says so, a download is a copy naming the person (made once, kept).
     let copy = if !inline && crate::copies::applies(&state.settings, &account, &material) {
-        Some(
-            crate::copies::for_person(
-                &state,
-                &account,
-                &facts.case,
-                &material,
-                client.clone(),
-                "download",
-            )
-            .await?,
-        )
+        let copy = crate::copies::for_person(
+            &state,
+            &account,
+            &facts.case,
+            &material,
+            client.clone(),
+            "download",
+        );
+        Some(copy.await?)
     } else {
         None
     };
+    let asked = Asked {
+        actor,
+        client,
+        audit_action,
+        inline,
+        originals: permit.originals,
+        via: match &user {
+            crate::auth::DownloadUser::Token { .. } => "token",
+            _ => "session",
+        },
+    };
+    deliver(&state, &req, asked, &material, copy).await
+}
 
+/// Who asked for a material's bytes, and how, once the asking is decided.
+struct Asked {
+    actor: crate::audit::Actor,
+    client: (Option<String>, Option<String>),
+    audit_action: Action,
+    inline: bool,
+    originals: bool,
+    /// `token` or `session`.
+    via: &'static str,
+}
+
+/// Serves the material (or the person's copy of it): the access recorded durably first, then
+/// the bytes by `delivery`, then their `transfer.end`.
+async fn deliver(
+    state: &AppState,
+    req: &HttpRequest,
+    asked: Asked,
+    material: &crate::db::entities::material::Model,
+    copy: Option<crate::copies::Copy>,
+) -> AppResult<HttpResponse> {
+    use crate::delivery::Conditional;
+    let Asked {
+        actor,
+        client,
+        audit_action,
+        inline,
+        originals,
+        via,
+    } = asked;
+    let (case_id, material_id) = (material.case_id, material.id);
     let (size, etag) = match &copy {
         Some(c) => (c.size, format!("\"{}\"", c.sha256)),
         None => (material.size as u64, format!("\"{}\"", material.sha256)),
@@ -123,73 +160,19 @@ pub async fn material_content_get(
                     "not_modified": conditional.not_modified,
                     "head": head,
                     "instance": state.instance,
-                    "via": match &user { crate::auth::DownloadUser::Token { .. } => "token", _ => "session" },
+                    "via": via,
                     "copy": copy.as_ref().map(|c| serde_json::json!({ "code": c.code, "sha256": c.sha256 })),
-                    "redaction": crate::materials::redactions::is_redacted_copy(&material)
-                        .then(|| crate::materials::redactions::source_id(&material)),
+                    "redaction": crate::materials::redactions::is_redacted_copy(material)
+                        .then(|| crate::materials::redactions::source_id(material)),
                 })),
         )
         .await?;
 
-    let (content_type, original_name) = match &copy {
-        Some(c) => {
-            let stem = std::path::Path::new(&material.original_name)
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("copy");
-            (c.content_type.clone(), format!("{stem}.{}", c.extension()))
-        }
-        None => (
-            material.content_type.clone(),
-            material.original_name.clone(),
-        ),
-    };
-    let what = Representation {
-        size,
-        etag,
-        content_type,
-        disposition: content_disposition(&original_name, &saved_title(&material), inline),
-        // The viewer page embeds PDFs from here: same-origin framing only, nothing else.
-        headers: if inline {
-            vec![
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'",
-                ),
-                (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
-            ]
-        } else {
-            Vec::new()
-        },
-        cache: "no-store",
-    };
-    let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
-    let store = state.store.clone();
-    let originals = permit.originals;
-    let copy_key = copy.map(|c| c.key);
-    let open = move |range: std::ops::Range<u64>| {
-        let store = store.clone();
-        let key = key.clone();
-        let copy_key = copy_key.clone();
-        async move {
-            match copy_key {
-                // A copy is no original: it is what this person may take.
-                Some(copy_key) => store.get(&copy_key, Some(range)).await,
-                None => {
-                    store
-                        .open_evidence(&key, Some(range), crate::store::Purpose::Deliver, originals)
-                        .await
-                }
-            }
-            .map(|f| f.body)
-        }
-        .boxed()
-    };
-    let audit = state.audit.clone();
-    let first_seq = recorded.seq;
-    let instance = state.instance;
+    let what = representation(material, copy.as_ref(), size, etag, inline);
+    let open = opener(state, material, copy.map(|c| c.key), originals)?;
+    let (first_seq, instance) = (recorded.seq, state.instance);
     let report = transfer_reporter(
-        audit.clone(),
+        state.audit.clone(),
         actor.clone(),
         case_id,
         Some(material_id),
@@ -198,6 +181,7 @@ pub async fn material_content_get(
     );
     // A fetch that fails before any byte: the access is recorded as failed (durably, before
     // the 503), so the history never shows a download that did not happen.
+    let audit = state.audit.clone();
     let refused = async move |e: crate::store::StoreError| {
         let recorded = audit
             .record(
@@ -217,6 +201,89 @@ pub async fn material_content_get(
         }
     };
     crate::delivery::respond(conditional, head, what, open, report, refused).await
+}
+
+/// How the bytes are described: type, size, strong validator, the file name (a copy's with its
+/// own extension), and for inline views a policy allowing same-origin framing only.
+fn representation(
+    material: &crate::db::entities::material::Model,
+    copy: Option<&crate::copies::Copy>,
+    size: u64,
+    etag: String,
+    inline: bool,
+) -> crate::delivery::Representation {
+    use actix_web::http::header;
+    let (content_type, original_name) = match copy {
+        Some(c) => {
+            let stem = std::path::Path::new(&material.original_name)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("copy");
+            (c.content_type.clone(), format!("{stem}.{}", c.extension()))
+        }
+        None => (
+            material.content_type.clone(),
+            material.original_name.clone(),
+        ),
+    };
+    crate::delivery::Representation {
+        size,
+        etag,
+        content_type,
+        disposition: content_disposition(&original_name, &saved_title(material), inline),
+        // The viewer page embeds PDFs from here: same-origin framing only, nothing else.
+        headers: if inline {
+            vec![
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'",
+                ),
+                (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+            ]
+        } else {
+            Vec::new()
+        },
+        cache: "no-store",
+    }
+}
+
+/// Opens a range of what is served: the person's copy, or the original through the store
+/// (which is told the purpose and whether the permit allows originals).
+fn opener(
+    state: &AppState,
+    material: &crate::db::entities::material::Model,
+    copy_key: Option<crate::store::ObjectKey>,
+    originals: bool,
+) -> AppResult<
+    impl Fn(
+        std::ops::Range<u64>,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<crate::delivery::ByteStream, crate::store::StoreError>,
+    > + Send
+    + 'static,
+> {
+    use futures_util::FutureExt;
+    let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
+    let store = state.store.clone();
+    Ok(move |range: std::ops::Range<u64>| {
+        let store = store.clone();
+        let key = key.clone();
+        let copy_key = copy_key.clone();
+        async move {
+            match copy_key {
+                // A copy is no original: it is what this person may take.
+                Some(copy_key) => store.get(&copy_key, Some(range)).await,
+                None => {
+                    store
+                        .open_evidence(&key, Some(range), crate::store::Purpose::Deliver, originals)
+                        .await
+                }
+            }
+            .map(|f| f.body)
+        }
+        .boxed()
+    })
 }
 
 /// The thumbnail of an image material: made on first request, audited as a view of the

@@ -119,6 +119,7 @@ pub struct SentRow {
 /// The case's latest 50 notifications for its staff page.
 pub async fn sent_rows(
     db: &sea_orm::DatabaseConnection,
+    key: &crate::keys::ServerKey,
     case_id: Uuid,
 ) -> Result<Vec<SentRow>, sea_orm::DbErr> {
     let locale = crate::i18n::Locale::current();
@@ -134,7 +135,11 @@ pub async fn sent_rows(
                 (true, false) => "staff.notices.inbox_unread",
             };
             let mut channels = vec![locale.t(inbox).into_owned()];
-            channels.extend(sent.deliveries.iter().map(|d| delivery_state(locale, d)));
+            channels.extend(
+                sent.deliveries
+                    .iter()
+                    .map(|d| delivery_state(locale, key, d)),
+            );
             if sent.deliveries.is_empty() {
                 channels.push(locale.t("staff.notices.no_sms_email").into_owned());
             }
@@ -152,6 +157,7 @@ pub async fn sent_rows(
 /// Where one SMS or e-mail stands, in the page's language.
 pub fn delivery_state(
     locale: crate::i18n::Locale,
+    key: &crate::keys::ServerKey,
     d: &crate::db::entities::outbox::Model,
 ) -> String {
     let channel = locale.t(if d.channel == "email" {
@@ -159,7 +165,7 @@ pub fn delivery_state(
     } else {
         "staff.notices.sms"
     });
-    let address = crate::notifications::masked_address(&d.channel, &d.address);
+    let address = crate::notifications::masked_delivery_address(key, d);
     let error = d.last_error.clone().unwrap_or_default();
     let n = d.attempts.to_string();
     let state = match d.state.as_str() {

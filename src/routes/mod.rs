@@ -10,6 +10,8 @@ pub mod bundles;
 pub mod cases;
 pub mod confirm;
 pub mod content;
+pub mod custody;
+pub mod deadline;
 pub mod errors;
 pub mod flash;
 pub mod health;
@@ -53,6 +55,8 @@ pub struct Layout {
     pub care_url: String,
     /// What the last action did, shown once at the top of this page (`flash`).
     pub flash: Option<String>,
+    /// Seconds a session lasts unused: signed in, `static/session.js` warns two minutes before.
+    pub idle_seconds: i64,
 }
 
 pub struct UserBar {
@@ -96,6 +100,7 @@ impl Layout {
             care,
             care_url: format!("/care?to={}&next={next}", if care { "off" } else { "on" }),
             flash: flash::take().map(|f| f.text(locale)),
+            idle_seconds: crate::auth::session::IDLE_TIMEOUT.whole_seconds(),
         }
     }
 
@@ -110,6 +115,20 @@ impl Layout {
     }
 
     pub fn for_user(user: &crate::auth::CurrentUser) -> Self {
+        let mut layout = Layout::new();
+        // Every signed-in page: the idle warning, and "朗读" where a page offers it.
+        layout.scripts.push(crate::assets::url("session.js"));
+        layout.scripts.push(crate::assets::url("speak.js"));
+        // Signed in, the care mode is the account's (kept by `/care` and at sign-in).
+        if layout.care != user.account.care {
+            let (from, to) = if layout.care {
+                ("to=off", "to=on")
+            } else {
+                ("to=on", "to=off")
+            };
+            layout.care_url = layout.care_url.replacen(from, to, 1);
+            layout.care = user.account.care;
+        }
         Layout {
             user: Some(UserBar {
                 name: user.account.display_name.clone(),
@@ -131,7 +150,7 @@ impl Layout {
                 },
                 unread: user.account.unread_notifications > 0,
             }),
-            ..Layout::new()
+            ..layout
         }
     }
 }

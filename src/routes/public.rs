@@ -60,18 +60,26 @@ fn remembered_and_back(
     value: &'static str,
     next: Option<&str>,
 ) -> HttpResponse {
-    use actix_web::cookie::{Cookie, SameSite, time::Duration};
     let next = next.and_then(super::auth::safe_next).unwrap_or("/");
-    let cookie = Cookie::build(name, value)
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
+        .cookie(preference_cookie(state, name, value))
+        .finish()
+}
+
+/// The cookie that keeps a preference (language, care mode) for a year.
+fn preference_cookie(
+    state: &crate::state::AppState,
+    name: &'static str,
+    value: &'static str,
+) -> actix_web::cookie::Cookie<'static> {
+    use actix_web::cookie::{Cookie, SameSite, time::Duration};
+    Cookie::build(name, value)
         .path("/")
         .max_age(Duration::days(365))
         .same_site(SameSite::Lax)
         .http_only(true)
         .secure(state.settings.served_over_tls())
-        .finish();
-    HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, next.to_owned()))
-        .cookie(cookie)
         .finish()
 }
 
@@ -92,7 +100,11 @@ pub(crate) async fn remember_language(
 /// column) on every page. A link, so that it works without scripts and by keyboard; remembered
 /// in a cookie for a year (a preference, not a secret); goes back to the page (local paths
 /// only, as the language switch does).
+///
+/// Signed in, the choice is also kept on the account (not audited, as the language is not),
+/// and their pages follow the account's choice on every device.
 pub async fn care_get(
+    user: Option<crate::auth::CurrentUser>,
     query: actix_web::web::Query<LanguageQuery>,
     state: actix_web::web::Data<crate::state::AppState>,
 ) -> AppResult<HttpResponse> {
@@ -106,10 +118,56 @@ pub async fn care_get(
             ));
         }
     };
+    if let Some(user) = &user {
+        remember_care(&state, user.account.id, value == "on").await;
+    }
     Ok(remembered_and_back(
         &state,
         crate::telemetry::CARE_COOKIE,
         value,
         query.next.as_deref(),
     ))
+}
+
+/// Keeps the care mode on the account. A failure is logged, not shown: the switch goes on, the
+/// device's cookie still holds the choice.
+async fn remember_care(state: &crate::state::AppState, account_id: uuid::Uuid, care: bool) {
+    if let Err(e) = crate::accounts::remember_care(&state.db, account_id, care).await {
+        tracing::warn!(error = %e, "the account's care mode was not kept");
+    }
+}
+
+/// At sign-in, the care mode follows the last choice: one made on this device before signing
+/// in (its cookie says `on` or `off`) is kept on the account — the page does not change mode
+/// under the person as they sign in; with no choice on this device, the account's own is
+/// brought here as a cookie (so that pages shown before the account is read follow it too).
+pub(crate) async fn carry_care(
+    state: &crate::state::AppState,
+    req: &actix_web::HttpRequest,
+    account: &crate::db::entities::account::Model,
+) -> Option<actix_web::cookie::Cookie<'static>> {
+    match req
+        .cookie(crate::telemetry::CARE_COOKIE)
+        .map(|c| c.value().to_owned())
+        .as_deref()
+    {
+        Some("on") => remember_care(state, account.id, true).await,
+        Some("off") => remember_care(state, account.id, false).await,
+        _ if account.care => {
+            return Some(preference_cookie(
+                state,
+                crate::telemetry::CARE_COOKIE,
+                "on",
+            ));
+        }
+        _ => {}
+    }
+    None
+}
+
+/// `POST /session/extend`: "继续 / Stay signed in" on the warning shown two minutes before the
+/// session's idle timeout (WCAG 2.2.1, `static/session.js`). Being a signed-in request, it
+/// refreshes the session's last use (`auth::session::resume`); nothing else. 204.
+pub async fn session_extend_post(_user: crate::auth::CurrentUser) -> HttpResponse {
+    HttpResponse::NoContent().finish()
 }

@@ -149,14 +149,16 @@ async fn plain(
         return Ok((raster, true));
     }
     let object = crate::store::ObjectKey::from_stored(&material.object_key)?;
-    let fetched = state
-        .store
-        .open_evidence(&object, None, crate::store::Purpose::Render, false)
-        .await?;
+    let purpose = crate::store::Purpose::Render;
     let drawn = if pdf {
-        let file = spool(&state.settings.data_dir, fetched.body).await?;
+        let data_dir = &state.settings.data_dir;
+        let file = state.store.spool(&object, purpose, data_dir).await?;
         render::plain_pdf(file.path(), page, width).await
     } else {
+        let fetched = state
+            .store
+            .open_evidence(&object, None, purpose, false)
+            .await?;
         let mut bytes = Vec::with_capacity(material.size.max(0) as usize);
         let mut body = fetched.body;
         while let Some(chunk) = body.next().await {
@@ -172,20 +174,6 @@ async fn plain(
         None => raster,
     };
     Ok((raster, false))
-}
-
-/// The PDF written to a private temporary file for the renderer (removed when dropped).
-async fn spool(
-    data_dir: &std::path::Path,
-    mut body: crate::delivery::ByteStream,
-) -> AppResult<tempfile::NamedTempFile> {
-    use std::io::Write;
-    let mut file = tempfile::NamedTempFile::new_in(data_dir).map_err(AppError::internal)?;
-    while let Some(chunk) = body.next().await {
-        file.write_all(&chunk?).map_err(AppError::internal)?;
-    }
-    file.flush().map_err(AppError::internal)?;
-    Ok(file)
 }
 
 /// How a failed rendering is answered: a file that cannot be shown says so; a missing font or
@@ -220,12 +208,13 @@ pub async fn page_count(
     material: &material::Model,
 ) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
     let key = crate::store::ObjectKey::from_stored(&material.object_key)?;
-    let fetched = state
+    let file = state
         .store
-        .open_evidence(&key, None, crate::store::Purpose::Render, false)
+        .spool(
+            &key,
+            crate::store::Purpose::Render,
+            &state.settings.data_dir,
+        )
         .await?;
-    let file = spool(&state.settings.data_dir, fetched.body)
-        .await
-        .map_err(|e| e.to_string())?;
     Ok(render::page_count(file.path()).await?)
 }

@@ -150,7 +150,10 @@ async fn describe(state: &AppState, app: &review_application::Model) -> AppResul
     };
     Ok(Filed {
         addressee,
-        contact: party.as_ref().and_then(|p| p.mobile.clone()),
+        contact: party.as_ref().and_then(|p| {
+            let sealed = p.mobile.as_deref()?;
+            state.key.open_contact(crate::keys::Contact::Mobile, sealed)
+        }),
         receipt_no: app.receipt_no.clone(),
         filed_at: cst(app.filed_at),
         party: party
@@ -217,7 +220,14 @@ async fn page(
             (None, Err(e)) => Some(crate::i18n::pick(&e.to_string())),
             _ => None,
         },
-        deadline: window.ok().map(|d| locale.date(d)),
+        deadline: window.ok().map(|d| {
+            let today = state
+                .audit
+                .now()
+                .to_offset(time::macros::offset!(+8))
+                .date();
+            super::deadline::words(locale, d, today)
+        }),
         filed,
         choices,
         grounds,

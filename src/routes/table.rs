@@ -58,6 +58,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(get().to(bundles::manifest_key_pem)),
     },
     RouteSpec {
+        path: "/.well-known/evidence-portal/manifest-key-sm2.pem",
+        methods: &["GET"],
+        build: |r| r.route(get().to(bundles::manifest_key_sm2_pem)),
+    },
+    RouteSpec {
         path: "/.well-known/jwks.json",
         methods: &["GET"],
         build: |r| r.route(get().to(bundles::jwks)),
@@ -176,6 +181,11 @@ pub const ROUTES: &[RouteSpec] = &[
         build: |r| r.route(web::post().to(second_factor::remove_post)),
     },
     RouteSpec {
+        path: "/session/extend",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(public::session_extend_post)),
+    },
+    RouteSpec {
         path: "/logout",
         methods: &["POST"],
         build: |r| r.route(web::post().to(auth::logout_post)),
@@ -242,6 +252,11 @@ pub const ROUTES: &[RouteSpec] = &[
         path: "/cases/{id}",
         methods: &["GET"],
         build: |r| r.route(get().to(cases::view_case_get)),
+    },
+    RouteSpec {
+        path: "/cases/{id}/custody/{material_id}",
+        methods: &["GET"],
+        build: |r| r.route(get().to(custody::party_custody_get)),
     },
     RouteSpec {
         path: "/cases/{id}/bundle.zip",
@@ -393,6 +408,17 @@ pub const ROUTES: &[RouteSpec] = &[
             r.route(get().to(staff::view_redact_get))
                 .route(web::post().to(staff::redact_post))
         },
+    },
+    // Before the decisions' pattern too (issue 36).
+    RouteSpec {
+        path: "/staff/cases/{id}/materials/{material_id}/custody",
+        methods: &["GET"],
+        build: |r| r.route(get().to(custody::staff_custody_get)),
+    },
+    RouteSpec {
+        path: "/staff/cases/{id}/materials/{material_id}/proves",
+        methods: &["POST"],
+        build: |r| r.route(web::post().to(staff::material_proves_post)),
     },
     RouteSpec {
         path: "/staff/cases/{id}/redactions/{redaction_id}/review",

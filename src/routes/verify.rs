@@ -10,12 +10,17 @@ use super::{Layout, render};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
+mod verdict;
+use verdict::{file_states, json_answer, verdict_of};
+
 #[derive(Template)]
 #[template(path = "public/verify.html")]
 struct VerifyPage {
     layout: Layout,
     csrf_token: String,
     kid: String,
+    /// Whether an SM2 public key is published (`/.well-known/evidence-portal/manifest-key-sm2.pem`).
+    sm2: bool,
     result: Option<Verdict>,
     /// An empty or unreadable submission, answered on this page.
     error: Option<String>,
@@ -28,8 +33,14 @@ struct Verdict {
     /// Whether an uploaded `manifest.json` is byte for byte the signed one.
     json_matches: Option<bool>,
     manifest: Option<ManifestView>,
-    /// With the zip itself: each file against `SHA256SUMS`.
+    /// With the zip itself: each file against `SHA256SUMS` (and `SM3SUMS` where the bundle
+    /// has one).
     files: Option<Vec<FileState>>,
+    /// The digests the files were checked against: "SHA-256", and "SM3" (issue 36).
+    digests: Vec<&'static str>,
+    /// What was checked beside the Ed25519 signature (SM2, the timestamp), each finding with
+    /// whether it is good news; the first says which algorithms were checked.
+    signatures: Vec<(bool, String)>,
 }
 
 /// One file of a checked zip, as shown.
@@ -37,6 +48,8 @@ struct FileState {
     path: String,
     ok: bool,
     state: String,
+    /// For an altered file, the digests it no longer matches.
+    mismatched: Vec<&'static str>,
 }
 
 impl Verdict {
@@ -47,7 +60,10 @@ impl Verdict {
             .files
             .as_ref()
             .map_or(0, |f| f.iter().filter(|f| !f.ok).count());
-        if !self.valid {
+        if !self.valid && !self.signatures.is_empty() {
+            // Ed25519 held, what is beside it (SM2, the timestamp) did not: say which.
+            (false, self.reason.clone())
+        } else if !self.valid {
             (false, locale.t("verify.headline.not_issued").into_owned())
         } else if self.json_matches == Some(false) {
             (false, locale.t("verify.headline.json_changed").into_owned())
@@ -88,6 +104,8 @@ struct FileView {
     kind: String,
     size: String,
     sha256: String,
+    /// Empty in a manifest made before issue 36.
+    sm3: String,
     uploaded_at: String,
     released_at: String,
 }
@@ -119,6 +137,7 @@ fn manifest_view(payload: &[u8]) -> Option<ManifestView> {
                         kind: text(&f["kind_label"]),
                         size: super::staff::human_size(f["size"].as_i64().unwrap_or(0)),
                         sha256: text(&f["sha256"]),
+                        sm3: text(&f["sm3"]),
                         uploaded_at: text(&f["uploaded_at"]),
                         released_at: text(&f["released_at"]),
                     })
@@ -165,6 +184,7 @@ fn verify_page(
         layout: Layout::new(),
         csrf_token,
         kid: state.manifest_key.kid().to_owned(),
+        sm2: state.manifest_key.sm2().is_some(),
         result,
         error: None,
     })?;
@@ -213,6 +233,7 @@ fn answer_on_page(
             layout: Layout::new(),
             csrf_token,
             kid: state.manifest_key.kid().to_owned(),
+            sm2: state.manifest_key.sm2().is_some(),
             result: None,
             error: Some(message),
         },
@@ -298,16 +319,92 @@ pub async fn view_verify_get(
 pub async fn view_verify_post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    mut payload: actix_multipart::Multipart,
+    payload: actix_multipart::Multipart,
 ) -> AppResult<HttpResponse> {
+    let mut asked = match read_form(&req, &state, payload).await? {
+        Ok(asked) => asked,
+        Err(answered) => return Ok(answered),
+    };
+    let mut opened = Opened::default();
+    if let Some(bundle) = asked.bundle.take() {
+        opened = match open_bundle(bundle).await? {
+            (Ok(c), beside) => {
+                if asked.jws.trim().is_empty() {
+                    asked.jws = c.jws.unwrap_or_default();
+                }
+                asked.manifest = asked.manifest.or(c.manifest_json);
+                Opened {
+                    digests: c.digests,
+                    files: c.files.map(file_states),
+                    beside,
+                }
+            }
+            (Err(e), _) => {
+                return unreadable(&req, &state, e.code(), crate::i18n::pick(&e.to_string()));
+            }
+        };
+    }
+    if asked.jws.trim().is_empty() {
+        // Answered on the same page: nothing was chosen, or the zip has no manifest.jws.
+        return unreadable(
+            &req,
+            &state,
+            "jws_missing",
+            crate::i18n::pick(
+                "请选择下载的证据包（zip），或其中的 manifest.jws 文件，或粘贴其内容。 (choose the downloaded bundle (zip), or its manifest.jws file, or paste its content)",
+            ),
+        );
+    }
+    let checked = state.manifest_key.verify(&asked.jws);
+    let beside = checked.as_ref().ok().map(|signed| {
+        crate::bundle::signatures::check_beside(&state.manifest_key, signed, &opened.beside)
+    });
+    let verdict = verdict_of(&checked, beside.as_ref(), asked.manifest.as_ref(), opened);
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(json_answer(verdict, beside.as_ref(), checked.ok()).to_string()));
+    }
+    verify_page(&req, &state, Some(verdict))
+}
+
+/// What the form sent: the JWS (a file or pasted), an uploaded `manifest.json`, and a bundle
+/// spooled to a file with its size and its check slot.
+#[derive(Default)]
+struct Asked {
+    jws: String,
+    manifest: Option<Vec<u8>>,
+    bundle: Option<(std::fs::File, u64, tokio::sync::OwnedSemaphorePermit)>,
+}
+
+/// What was found in the bundle beside its signature: which digests were checked, each file's
+/// state, and the SM2 signature and timestamp files.
+#[derive(Default)]
+struct Opened {
+    digests: Vec<&'static str>,
+    files: Option<Vec<FileState>>,
+    beside: crate::bundle::signatures::Beside,
+}
+
+/// Reads the form: at most a few parts, one bundle (spooled, in one of the few check slots),
+/// small fields of at most 4 MiB. `Err`: the page already answered (too large, too many
+/// entries).
+async fn read_form(
+    req: &HttpRequest,
+    state: &AppState,
+    mut payload: actix_multipart::Multipart,
+) -> AppResult<Result<Asked, HttpResponse>> {
     use futures_util::StreamExt;
     const LIMIT: usize = 4 * 1024 * 1024;
-    let mut jws = String::new();
-    let mut manifest: Option<Vec<u8>> = None;
-    let mut bundle: Option<(std::fs::File, u64, tokio::sync::OwnedSemaphorePermit)> = None;
-    let bundle_limit = state.settings.max_upload_bytes.min(BUNDLE_LIMIT);
     // The page's form has five fields; a few more are tolerated, not thousands.
     const MAX_PARTS: usize = 8;
+    let mut asked = Asked::default();
+    let bundle_limit = state.settings.max_upload_bytes.min(BUNDLE_LIMIT);
     let mut parts = 0usize;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| AppError::bad_request("invalid_form", e.to_string()))?;
@@ -320,7 +417,7 @@ pub async fn view_verify_post(
             });
         }
         let name = field.name().unwrap_or("").to_owned();
-        if name == "bundle" && bundle.is_some() {
+        if name == "bundle" && asked.bundle.is_some() {
             // One check slot per request: a second zip would take another.
             return Err(AppError::bad_request(
                 "one_bundle_at_a_time",
@@ -338,13 +435,14 @@ pub async fn view_verify_post(
                     part: "bundle verification",
                     cause: None,
                 })?;
-            match spool(&state, &mut field, bundle_limit).await? {
-                Spooled::Zip(file, size) => bundle = Some((file, size, permit)),
+            match spool(state, &mut field, bundle_limit).await? {
+                Spooled::Zip(file, size) => asked.bundle = Some((file, size, permit)),
                 Spooled::Empty => {}
-                Spooled::TooLarge => return too_large(&req, &state, bundle_limit),
+                Spooled::TooLarge => return too_large(req, state, bundle_limit).map(Err),
                 Spooled::TooManyEntries => {
                     let e = crate::bundle::check::CheckError::TooManyEntries;
-                    return unreadable(&req, &state, e.code(), crate::i18n::pick(&e.to_string()));
+                    let why = crate::i18n::pick(&e.to_string());
+                    return unreadable(req, state, e.code(), why).map(Err);
                 }
             }
             continue;
@@ -361,114 +459,38 @@ pub async fn view_verify_post(
             value.extend_from_slice(&chunk);
         }
         match name.as_str() {
-            "jws" | "jws_text" if jws.trim().is_empty() => {
-                jws = String::from_utf8_lossy(&value).into_owned();
+            "jws" | "jws_text" if asked.jws.trim().is_empty() => {
+                asked.jws = String::from_utf8_lossy(&value).into_owned();
             }
-            "manifest" if !value.is_empty() => manifest = Some(value),
+            "manifest" if !value.is_empty() => asked.manifest = Some(value),
             _ => {}
         }
     }
-    let mut files = None;
-    if let Some((file, size, permit)) = bundle {
-        let unpacked = size.saturating_mul(2) + 64 * 1024 * 1024;
-        let read = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            crate::bundle::check::check_zip(std::io::BufReader::new(file), unpacked)
-        })
-        .await
-        .map_err(AppError::internal)?;
-        match read {
-            Ok(c) => {
-                if jws.trim().is_empty() {
-                    jws = c.jws.unwrap_or_default();
-                }
-                manifest = manifest.or(c.manifest_json);
-                files = c.files.map(|files| {
-                    let locale = crate::i18n::Locale::current();
-                    files
-                        .into_iter()
-                        .map(|f| {
-                            use crate::bundle::check::FileState as S;
-                            let key = match f.state {
-                                S::Intact => "verify.file.intact",
-                                S::Altered => "verify.file.altered",
-                                S::Missing => "verify.file.missing",
-                                S::Unlisted => "verify.file.unlisted",
-                            };
-                            FileState {
-                                path: f.path,
-                                ok: f.state == S::Intact,
-                                state: locale.t(key).into_owned(),
-                            }
-                        })
-                        .collect()
-                });
-            }
-            Err(e) => {
-                return unreadable(&req, &state, e.code(), crate::i18n::pick(&e.to_string()));
-            }
-        }
-    }
-    if jws.trim().is_empty() {
-        // Answered on the same page: nothing was chosen, or the zip has no manifest.jws.
-        return unreadable(
-            &req,
-            &state,
-            "jws_missing",
-            crate::i18n::pick(
-                "请选择下载的证据包（zip），或其中的 manifest.jws 文件，或粘贴其内容。 (choose the downloaded bundle (zip), or its manifest.jws file, or paste its content)",
-            ),
-        );
-    }
-    let checked = state.manifest_key.verify(&jws);
-    let verdict = match &checked {
-        Ok(signed) => Verdict {
-            valid: true,
-            reason: String::new(),
-            json_matches: manifest.as_ref().map(|m| m == signed),
-            manifest: manifest_view(signed),
-            files,
-        },
-        Err(e) => Verdict {
-            valid: false,
-            reason: {
-                use crate::signing::VerifyError;
-                let locale = crate::i18n::Locale::current();
-                match e {
-                    VerifyError::Malformed => locale.t("verify.error.malformed").into_owned(),
-                    VerifyError::Algorithm => locale.t("verify.error.algorithm").into_owned(),
-                    VerifyError::OtherKey(kid) => {
-                        locale.tf("verify.error.other_key", &[("kid", kid)])
-                    }
-                    VerifyError::BadSignature => {
-                        locale.t("verify.error.bad_signature").into_owned()
-                    }
-                }
-            },
-            json_matches: None,
-            manifest: None,
-            files,
-        },
-    };
-    let wants_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json"));
-    if wants_json {
-        let (intact, headline) = verdict.headline();
-        let body = serde_json::json!({
-            "intact": intact,
-            "headline": headline,
-            "files": verdict.files.as_ref().map(|f| f.iter().map(|f| serde_json::json!({"path": f.path, "ok": f.ok})).collect::<Vec<_>>()),
-            "valid": verdict.valid,
-            "reason": (!verdict.valid).then_some(verdict.reason),
-            "manifest_json_matches": verdict.json_matches,
-            "manifest": checked.ok().and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok()),
-        });
-        return Ok(HttpResponse::Ok()
-            .content_type(ContentType::json())
-            .body(body.to_string()));
-    }
-    verify_page(&req, &state, Some(verdict))
+    Ok(Ok(asked))
+}
+
+/// Checks the spooled zip off the runtime's threads (holding its check slot): every file
+/// against the sums, and the SM2 signature and timestamp beside `manifest.jws`.
+async fn open_bundle(
+    (file, size, permit): (std::fs::File, u64, tokio::sync::OwnedSemaphorePermit),
+) -> AppResult<(
+    Result<crate::bundle::check::BundleCheck, crate::bundle::check::CheckError>,
+    crate::bundle::signatures::Beside,
+)> {
+    let unpacked = size.saturating_mul(2) + 64 * 1024 * 1024;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut again = file.try_clone();
+        let read = crate::bundle::check::check_zip(std::io::BufReader::new(file), unpacked);
+        // The SM2 signature and the timestamp beside manifest.jws (same file, rewound).
+        let found = match again.as_mut().map(std::io::Seek::rewind) {
+            Ok(Ok(())) => again
+                .map(|f| crate::bundle::signatures::read_beside(std::io::BufReader::new(f)))
+                .unwrap_or_default(),
+            _ => Default::default(),
+        };
+        (read, found)
+    })
+    .await
+    .map_err(AppError::internal)
 }

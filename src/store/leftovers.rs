@@ -31,7 +31,6 @@ impl Store {
         S: Stream<Item = Result<Bytes, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        use futures_util::stream::FuturesOrdered;
         let id = self
             .within(async { Ok(multipart.create_multipart(&key.0).await?) })
             .await?;
@@ -45,50 +44,9 @@ impl Store {
             let _ = multipart.abort_multipart(&key.0, &id).await;
             return Err(e);
         }
-        let outcome: Result<Vec<PartId>, StoreError> = async {
-            let mut parts: Vec<PartId> = Vec::new();
-            let mut in_flight = FuturesOrdered::new();
-            let mut pending: Vec<Bytes> = head;
-            let mut pending_len: usize = pending.iter().map(Bytes::len).sum();
-            let mut index = 0usize;
-            let mut ended = false;
-            while !ended || pending_len > 0 {
-                if !ended && pending_len < PART_SIZE {
-                    match body.next().await {
-                        Some(Ok(chunk)) => {
-                            meter.add(&chunk)?;
-                            pending_len += chunk.len();
-                            pending.push(chunk);
-                        }
-                        Some(Err(e)) => return Err(StoreError::Body(e.into())),
-                        None => ended = true,
-                    }
-                    continue;
-                }
-                let payload = PutPayload::from_iter(std::mem::take(&mut pending));
-                pending_len = 0;
-                let (multipart, path, id) = (multipart.clone(), key.0.clone(), id.clone());
-                let part = index;
-                index += 1;
-                in_flight.push_back(async move {
-                    Ok::<_, StoreError>(multipart.put_part(&path, &id, part, payload).await?)
-                });
-                if in_flight.len() >= PARTS_IN_FLIGHT {
-                    let next = self
-                        .within(async { in_flight.next().await.transpose() })
-                        .await?;
-                    parts.extend(next);
-                }
-            }
-            while let Some(done) = self
-                .within(async { in_flight.next().await.transpose() })
-                .await?
-            {
-                parts.push(done);
-            }
-            Ok(parts)
-        }
-        .await;
+        let outcome = self
+            .upload_parts(&multipart, key, &id, head, body.as_mut(), &mut meter)
+            .await;
         let result = match outcome {
             Ok(parts) => self
                 .within(async { Ok(multipart.complete_multipart(&key.0, &id, parts).await?) })
@@ -115,6 +73,65 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Sends `head` then the rest of `body` as parts of `PART_SIZE`, `PARTS_IN_FLIGHT` at a
+    /// time, metered; the parts' ids in order.
+    async fn upload_parts<S, E>(
+        &self,
+        multipart: &Arc<dyn MultipartStore>,
+        key: &ObjectKey,
+        id: &object_store::MultipartId,
+        head: Vec<Bytes>,
+        mut body: std::pin::Pin<&mut S>,
+        meter: &mut Meter,
+    ) -> Result<Vec<PartId>, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        use futures_util::stream::FuturesOrdered;
+        let mut parts: Vec<PartId> = Vec::new();
+        let mut in_flight = FuturesOrdered::new();
+        let mut pending: Vec<Bytes> = head;
+        let mut pending_len: usize = pending.iter().map(Bytes::len).sum();
+        let mut index = 0usize;
+        let mut ended = false;
+        while !ended || pending_len > 0 {
+            if !ended && pending_len < PART_SIZE {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        meter.add(&chunk)?;
+                        pending_len += chunk.len();
+                        pending.push(chunk);
+                    }
+                    Some(Err(e)) => return Err(StoreError::Body(e.into())),
+                    None => ended = true,
+                }
+                continue;
+            }
+            let payload = PutPayload::from_iter(std::mem::take(&mut pending));
+            pending_len = 0;
+            let (multipart, path, id) = (multipart.clone(), key.0.clone(), id.clone());
+            let part = index;
+            index += 1;
+            in_flight.push_back(async move {
+                Ok::<_, StoreError>(multipart.put_part(&path, &id, part, payload).await?)
+            });
+            if in_flight.len() >= PARTS_IN_FLIGHT {
+                let next = self
+                    .within(async { in_flight.next().await.transpose() })
+                    .await?;
+                parts.extend(next);
+            }
+        }
+        while let Some(done) = self
+            .within(async { in_flight.next().await.transpose() })
+            .await?
+        {
+            parts.push(done);
+        }
+        Ok(parts)
     }
 
     /// Incomplete multipart uploads noted by an upload that did not finish (its process was

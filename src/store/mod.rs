@@ -140,6 +140,8 @@ pub struct Stored {
     pub size: u64,
     /// Lower-case hex.
     pub sha256: String,
+    /// Lower-case hex SM3 (GB/T 32905), measured in the same pass.
+    pub sm3: String,
     pub crc32: u32,
 }
 
@@ -215,61 +217,69 @@ impl Store {
                     multipart: None,
                 })
             }
-            StoreUrl::S3 { bucket, prefix } => {
-                // No whole-request timeout: a 5 GB download legitimately takes long. `AWS_*`
-                // variables (as `AmazonS3Builder::from_env` reads them), then `options`, may
-                // override these.
-                let mut client = ClientOptions::new()
-                    .with_timeout_disabled()
-                    .with_connect_timeout(Duration::from_secs(5).min(deadline))
-                    .with_read_timeout(deadline);
-                let mut builder = AmazonS3Builder::new()
-                    .with_bucket_name(bucket)
-                    // A fast failure beats a request hanging for minutes of retries.
-                    .with_retry(RetryConfig {
-                        max_retries: 3,
-                        retry_timeout: deadline,
-                        ..RetryConfig::default()
-                    });
-                let from_env = std::env::vars()
-                    .filter(|(k, _)| k.starts_with("AWS_"))
-                    .filter_map(|(k, v)| k.to_ascii_lowercase().parse().ok().map(|k| (k, v)));
-                let mut settings: Vec<(AmazonS3ConfigKey, String)> = from_env.collect();
-                for (key, value) in options {
-                    let parsed = key
-                        .parse()
-                        .map_err(|e| StoreError::Config(format!("option {key}: {e}")))?;
-                    settings.push((parsed, value.clone()));
-                }
-                for (key, value) in settings {
-                    match key {
-                        AmazonS3ConfigKey::Client(key) => client = client.with_config(key, value),
-                        AmazonS3ConfigKey::Bucket => {} // the URL names the bucket
-                        other => builder = builder.with_config(other, value),
-                    }
-                }
-                let builder = builder.with_client_options(client);
-                let s3 = builder
-                    .build()
-                    .map_err(|e| StoreError::Config(e.to_string()))?;
-                let (inner, multipart): (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) =
-                    if prefix.is_empty() {
-                        let s3 = Arc::new(s3);
-                        (s3.clone(), s3)
-                    } else {
-                        let s3 = Arc::new(PrefixStore::new(s3, prefix.as_str()));
-                        (s3.clone(), s3)
-                    };
-                Ok(Store {
-                    inner,
-                    local: None,
-                    kind: "s3",
-                    deadline,
-                    root: None,
-                    multipart: Some(multipart),
-                })
+            StoreUrl::S3 { bucket, prefix } => Self::open_s3(bucket, prefix, options, deadline),
+        }
+    }
+
+    /// An S3 bucket (under `prefix`), with retries and read deadlines bounded by `deadline`.
+    fn open_s3(
+        bucket: &str,
+        prefix: &str,
+        options: &[(String, String)],
+        deadline: Duration,
+    ) -> Result<Self, StoreError> {
+        // No whole-request timeout: a 5 GB download legitimately takes long. `AWS_*`
+        // variables (as `AmazonS3Builder::from_env` reads them), then `options`, may
+        // override these.
+        let mut client = ClientOptions::new()
+            .with_timeout_disabled()
+            .with_connect_timeout(Duration::from_secs(5).min(deadline))
+            .with_read_timeout(deadline);
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            // A fast failure beats a request hanging for minutes of retries.
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: deadline,
+                ..RetryConfig::default()
+            });
+        let from_env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .filter_map(|(k, v)| k.to_ascii_lowercase().parse().ok().map(|k| (k, v)));
+        let mut settings: Vec<(AmazonS3ConfigKey, String)> = from_env.collect();
+        for (key, value) in options {
+            let parsed = key
+                .parse()
+                .map_err(|e| StoreError::Config(format!("option {key}: {e}")))?;
+            settings.push((parsed, value.clone()));
+        }
+        for (key, value) in settings {
+            match key {
+                AmazonS3ConfigKey::Client(key) => client = client.with_config(key, value),
+                AmazonS3ConfigKey::Bucket => {} // the URL names the bucket
+                other => builder = builder.with_config(other, value),
             }
         }
+        let builder = builder.with_client_options(client);
+        let s3 = builder
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let (inner, multipart): (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) =
+            if prefix.is_empty() {
+                let s3 = Arc::new(s3);
+                (s3.clone(), s3)
+            } else {
+                let s3 = Arc::new(PrefixStore::new(s3, prefix));
+                (s3.clone(), s3)
+            };
+        Ok(Store {
+            inner,
+            local: None,
+            kind: "s3",
+            deadline,
+            root: None,
+            multipart: Some(multipart),
+        })
     }
 
     /// `directory`, `s3` or `memory`.
@@ -510,6 +520,7 @@ struct Meter {
     size: u64,
     limit: u64,
     sha256: Sha256,
+    sm3: sm3::Sm3,
     crc32: crc32fast::Hasher,
 }
 
@@ -519,6 +530,7 @@ impl Meter {
             size: 0,
             limit,
             sha256: Sha256::new(),
+            sm3: sm3::Sm3::new(),
             crc32: crc32fast::Hasher::new(),
         }
     }
@@ -529,6 +541,7 @@ impl Meter {
             return Err(StoreError::TooLarge { limit: self.limit });
         }
         self.sha256.update(chunk);
+        self.sm3.update(chunk);
         self.crc32.update(chunk);
         Ok(())
     }
@@ -537,6 +550,7 @@ impl Meter {
         Stored {
             size: self.size,
             sha256: hex::encode(self.sha256.finalize()),
+            sm3: hex::encode(self.sm3.finalize()),
             crc32: self.crc32.finalize(),
         }
     }

@@ -33,6 +33,7 @@ async fn round_trip(store: Store) {
             .unwrap();
         assert_eq!(stored.size, len as u64);
         assert_eq!(stored.sha256, hex::encode(Sha256::digest(&data)));
+        assert_eq!(stored.sm3, hex::encode(<sm3::Sm3 as Digest>::digest(&data)));
         assert_eq!(stored.crc32, crc32fast::hash(&data));
         assert_eq!(store.size(&key).await.unwrap(), len as u64);
         assert_eq!(read_all(&store, &key, None).await, data);

@@ -218,13 +218,17 @@ async fn a_party_downloads_the_case_as_one_signed_zip_that_checks_out() {
         names,
         [
             "SHA256SUMS",
+            "SM3SUMS",
             "manifest.json",
             "manifest.jws",
+            "manifest.sm2.sig",
             "勘查笔录/勘查笔录.pdf",
             "现场图/现场图.png",
             "现场照片/现场照片 (2).png",
             "现场照片/现场照片.png",
             "视频/行车记录仪视频.mp4",
+            "证据目录.csv",
+            "证据目录.html",
         ],
         "folders by kind, Chinese names, equal titles made distinct, nothing withheld or draft"
     );
@@ -237,9 +241,10 @@ async fn a_party_downloads_the_case_as_one_signed_zip_that_checks_out() {
     );
     assert_eq!(files["manifest.json"].1, zip::CompressionMethod::Deflated);
 
-    // SHA256SUMS covers every file, and each line is right.
+    // SHA256SUMS covers every file (five materials, the manifest and the evidence index's two
+    // files), and each line is right.
     let sums = String::from_utf8(files["SHA256SUMS"].0.clone()).unwrap();
-    assert_eq!(sums.lines().count(), 6, "{sums}");
+    assert_eq!(sums.lines().count(), 8, "{sums}");
     for line in sums.lines() {
         let (hash, path) = line.split_once("  ").unwrap();
         assert_eq!(
@@ -434,10 +439,14 @@ async fn a_selection_holds_only_what_was_ticked_and_nothing_hidden_can_be_named(
         names,
         [
             "SHA256SUMS",
+            "SM3SUMS",
             "manifest.json",
             "manifest.jws",
+            "manifest.sm2.sig",
             "勘查笔录/勘查笔录.pdf",
-            "现场图/现场图.png"
+            "现场图/现场图.png",
+            "证据目录.csv",
+            "证据目录.html",
         ]
     );
 
@@ -826,7 +835,7 @@ async fn a_recipient_checks_the_whole_zip_and_sees_the_verdict_that_matters_firs
     };
     let evidence = files
         .keys()
-        .find(|n| !["SHA256SUMS", "manifest.json", "manifest.jws"].contains(&n.as_str()))
+        .find(|n| n.ends_with(".png") || n.ends_with(".pdf") || n.ends_with(".mp4"))
         .unwrap()
         .clone();
     let tampered = rebuild(&|name, mut bytes| {

@@ -136,6 +136,23 @@ async fn in_care_mode_the_party_case_page_keeps_what_a_party_acts_on() {
         "{page}"
     );
     assert!(page.contains(r#"<p class="notice warn" id="review-window"><strong>注意：</strong>"#));
+    // Deadlines read one way: the day, inclusive, the days left.
+    assert!(
+        page.contains("复核申请期限：截至 ") && page.contains("（含当日），还剩 3 天。"),
+        "{page}"
+    );
+    // Plain words on a party's pages: no hash, signature format or manifest named.
+    let viewer = party.get(&material).await.text().await.unwrap();
+    for technical in ["SHA-256", "SHA256", "JWS", "jws", "manifest", "Ed25519"] {
+        assert!(
+            !page.contains(technical) && !viewer.contains(technical),
+            "{technical} on a party's page"
+        );
+    }
+    assert!(page.contains("带防篡改签章，可在核验页面检查"));
+    // Activation says which code: the notice's 访问码 or the voucher's 查询码.
+    let activate = app.get("/activate").await.text().await.unwrap();
+    assert!(activate.contains("访问码") && activate.contains("查询码"));
 
     // Care mode: the same page, simplified.
     party.get("/care?to=on&next=%2F").await;
@@ -173,4 +190,140 @@ async fn in_care_mode_the_party_case_page_keeps_what_a_party_acts_on() {
     // The material's page is in care mode as well.
     let viewer = party.get(&material).await.text().await.unwrap();
     assert!(in_care_mode(&viewer));
+}
+
+#[tokio::test]
+async fn signed_in_the_care_mode_is_kept_on_the_account_and_follows_the_person() {
+    use crate::auth::{PASSWORD, activate, seed, sign_in};
+    use evidence_portal::auth::identifier::Identifier;
+    use evidence_portal::db::entities::account;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    const ID: &str = "110101199003070011";
+    let app = spawn_app().await;
+    let care_on_account = || async {
+        account::Entity::find()
+            .filter(account::Column::DisplayName.eq("张伟"))
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .care
+    };
+    let code = seed(&app, "party", Identifier::CitizenId(ID.into()), "张伟").await;
+
+    // A choice made on this device before signing in carries over to the account: the page
+    // does not change mode as the person signs in.
+    let phone = app.with_client(client());
+    phone.get("/care?to=on&next=%2F").await;
+    activate(&phone, ID, &code, PASSWORD).await;
+    assert!(care_on_account().await, "kept on the account at activation");
+    let page = phone.get("/cases").await.text().await.unwrap();
+    assert!(in_care_mode(&page), "{page}");
+
+    // On another device with no choice of its own, signing in brings the account's mode, and
+    // a cookie with it (so that every page there follows it, error pages too).
+    let computer = app.with_client(client());
+    let page = computer.get("/login").await.text().await.unwrap();
+    assert!(!in_care_mode(&page));
+    let res = sign_in(&computer, ID, PASSWORD).await;
+    assert!(
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("portal-care=on")),
+        "{res:?}"
+    );
+    let page = computer.get("/cases").await.text().await.unwrap();
+    assert!(in_care_mode(&page), "{page}");
+
+    // Switched off while signed in: the account keeps it, and the phone's pages follow the
+    // account although its cookie still says on.
+    computer.get("/care?to=off&next=%2Fcases").await;
+    assert!(!care_on_account().await, "switched off on the account");
+    let page = phone.get("/cases").await.text().await.unwrap();
+    assert!(
+        !in_care_mode(&page) && page.contains(r#"href="/care?to=on&#38;next=%2Fcases""#),
+        "the account decides, and the switch offers the other mode: {page}"
+    );
+    // Switched on again from the phone.
+    phone.get("/care?to=on&next=%2Fcases").await;
+    assert!(care_on_account().await);
+
+    // An explicit standard choice made before signing in carries over as well.
+    let kiosk = app.with_client(client());
+    kiosk.get("/care?to=off&next=%2F").await;
+    sign_in(&kiosk, ID, PASSWORD).await;
+    assert!(!care_on_account().await, "the last choice wins");
+}
+
+#[tokio::test]
+async fn a_warned_person_stays_signed_in_with_one_press() {
+    use crate::auth::{PASSWORD, activate, seed};
+    use evidence_portal::auth::identifier::Identifier;
+    use evidence_portal::db::entities::session;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    const ID: &str = "110101199003070011";
+    let app = spawn_app().await;
+    let code = seed(&app, "party", Identifier::CitizenId(ID.into()), "张伟").await;
+    activate(&app, ID, &code, PASSWORD).await;
+    // Signed-in pages carry the warning (hidden until the script shows it) and its script.
+    let page = app.get("/cases").await.text().await.unwrap();
+    assert!(
+        page.contains(r#"id="session-warning""#)
+            && page.contains(r#"data-idle="1800""#)
+            && page.contains("session.js")
+            && page.contains("您的登录将在 2 分钟后过期"),
+        "{page}"
+    );
+    let csrf = crate::helpers::csrf_in(&page);
+    let idle_for = |minutes: i64| {
+        let db = app.state.db.clone();
+        async move {
+            session::Entity::update_many()
+                .col_expr(
+                    session::Column::LastSeenAt,
+                    Expr::value(time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes)),
+                )
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let last_seen = || async {
+        session::Entity::find()
+            .filter(session::Column::RevokedAt.is_null())
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at
+    };
+    let extend = |token: Option<String>| {
+        let mut req = app.client.post(format!("{}/session/extend", app.address));
+        if let Some(t) = token {
+            req = req.header("X-CSRF-Token", t);
+        }
+        req.send()
+    };
+
+    // 28 minutes unused: the warning is up; the press keeps the session.
+    idle_for(28).await;
+    assert_status(
+        &extend(Some(csrf.clone())).await.unwrap(),
+        StatusCode::NO_CONTENT,
+    );
+    let seen = last_seen().await;
+    assert!(
+        time::OffsetDateTime::now_utc() - seen < time::Duration::minutes(1),
+        "the session's last use is now: {seen}"
+    );
+    assert_status(&app.get("/cases").await, StatusCode::OK);
+    // Not without the form's token.
+    assert_status(&extend(None).await.unwrap(), StatusCode::FORBIDDEN);
+    // Too late: the session has ended; the press leads to the sign-in.
+    idle_for(31).await;
+    let res = extend(Some(csrf)).await.unwrap();
+    assert_status(&res, StatusCode::SEE_OTHER);
+    assert!(header(&res, "location").starts_with("/login"), "{res:?}");
 }

@@ -231,8 +231,15 @@ async fn staff_run_a_case_from_opening_to_service_and_the_party_sees_it() {
     )
     .unwrap()
     .checked_add(time::Duration::days(3))
-    .unwrap()
-    .to_string();
+    .unwrap();
+    // Written as every deadline is: "截至 12月10日（含当日）…".
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date();
+    let deadline = format!(
+        "截至 {}（含当日）",
+        evidence_portal::routes::deadline::day(evidence_portal::i18n::Locale::Zh, deadline, today)
+    );
     assert!(html.contains(&deadline), "review deadline {deadline} shown");
     assert!(html.contains("事故认定书已于"));
 

@@ -475,31 +475,7 @@ const LONG_BECAUSE: &str = "Long because:";
 // TODO(issue 37): split. Long functions allowed for the time being: (file under src/,
 // function). Each is split, or given a `Long because:` comment, then removed from here; an
 // entry that is no longer long (or gone) is printed by the check, to be removed.
-const LONG_FUNCTIONS_TO_SPLIT: &[(&str, &str)] = &[
-    // In files owned by other work (rendering, materials, copies, policy, backups, store).
-    ("backup/check.rs", "check"),
-    ("backup/restore.rs", "copy_and_record"),
-    ("backup/take.rs", "take"),
-    ("copies.rs", "make"),
-    ("policy/mod.rs", "decide_action"),
-    ("routes/content.rs", "material_content_get"),
-    ("store/leftovers.rs", "put_noted_multipart"),
-    ("store/mod.rs", "open_with"),
-    // In files being changed by other work at the time (redactions, bundles).
-    ("bundle/mod.rs", "plan"),
-    ("cases/gate.rs", "authorize_material"),
-    ("routes/bundles.rs", "bundle_get"),
-    ("routes/cases.rs", "view_case_get"),
-    ("routes/cases.rs", "view_material_get"),
-    // Not split yet.
-    ("applications/grant.rs", "decide"),
-    ("applications/ledger.rs", "list"),
-    ("applications/lookup.rs", "ask"),
-    ("applications/lookup.rs", "enter"),
-    ("applications/review.rs", "file"),
-    ("applications/review.rs", "step"),
-    ("routes/verify.rs", "view_verify_post"),
-];
+const LONG_FUNCTIONS_TO_SPLIT: &[(&str, &str)] = &[];
 
 /// `text` with every comment and the inside of every string and character literal blanked to
 /// spaces (newlines kept), so that positions and line numbers stay those of the file, and

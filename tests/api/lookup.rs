@@ -221,7 +221,11 @@ async fn the_receipt_and_the_mobile_bring_a_code_by_sms_that_opens_a_new_link_an
     );
     // Texted to the number the application gave; the code is in no row of the database.
     let rows = outbox::Entity::find().all(&app.state.db).await.unwrap();
-    assert!(rows.iter().any(|r| r.address == INSURER_MOBILE));
+    // Sealed at rest (`at_rest`): opened with the server key.
+    let mobile = evidence_portal::keys::Contact::Mobile;
+    assert!(rows.iter().any(
+        |r| app.state.key.open_contact(mobile, &r.address).as_deref() == Some(INSURER_MOBILE)
+    ));
     let notes = notification::Entity::find()
         .all(&app.state.db)
         .await

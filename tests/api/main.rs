@@ -10,6 +10,7 @@
 
 mod applications;
 mod apply_form;
+mod at_rest;
 mod audit;
 mod audit_pages;
 mod auth;
@@ -21,6 +22,7 @@ mod cases;
 mod cli;
 mod copies;
 mod corpus;
+mod court;
 mod decisions;
 mod faults;
 mod flows;
@@ -38,10 +40,12 @@ mod notifications;
 mod operations;
 mod pages;
 mod proxy;
+mod readme;
 mod redaction;
 mod rendering;
 mod second_factor;
 mod security;
+mod sm2;
 mod store;
 mod timeline;
 mod upgrade;

@@ -375,6 +375,7 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
             | "/apply/find"
             | "/activate"
             | "/.well-known/evidence-portal/manifest-key.pem"
+            | "/.well-known/evidence-portal/manifest-key-sm2.pem"
             | "/.well-known/jwks.json"
     );
     if (path, method) == ("/apply", "POST") {
@@ -412,6 +413,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
     let staff = matches!(who, Who::Staff | Who::StaffOtherBrigade);
     let status = match (path, method) {
         ("/account", "GET") | ("/api/whoami", "GET") | ("/inbox", "GET") => 200,
+        // "Stay signed in": any signed-in person's session.
+        ("/session/extend", "POST") => 204,
         // Staff and administrators passed theirs when the world signed in; the others have none.
         ("/login/second-factor", "GET") => {
             if staff || who == Who::Admin {
@@ -498,7 +501,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
         },
         // A material that does not exist, on a case the actor may or may not open.
         ("/cases/{id}/materials/{material_id}/{mode}", "GET")
-        | ("/cases/{id}/materials/{material_id}", "GET") => match case_view(who, case) {
+        | ("/cases/{id}/materials/{material_id}", "GET")
+        | ("/cases/{id}/custody/{material_id}", "GET") => match case_view(who, case) {
             200 if who == Who::Admin => 403,
             200 => 404,
             other => other,
@@ -555,6 +559,8 @@ fn expected(path: &str, method: &str, who: Who, case: Case) -> (u16, bool) {
                     | (true, "/staff/cases/{id}/vehicles/{vehicle_id}/remove", _)
                     | (true, "/staff/cases/{id}/materials/{material_id}/{decision}", _)
                     | (true, "/staff/cases/{id}/materials/{material_id}/redact", _)
+                    | (true, "/staff/cases/{id}/materials/{material_id}/custody", _)
+                    | (true, "/staff/cases/{id}/materials/{material_id}/proves", _)
                     | (true, "/staff/cases/{id}/redactions/{redaction_id}/review", _)
                     | (true, "/staff/cases/{id}/reviews/{application_id}/{step}", _) => 404,
                     (true, _, _) => 400,

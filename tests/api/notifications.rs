@@ -305,7 +305,8 @@ async fn a_release_and_the_service_reach_the_party_in_the_inbox_and_by_signed_sm
 async fn an_outage_delays_but_loses_nothing_a_hung_gateway_is_cut_off_and_a_refusal_is_final() {
     let gateway = Gateway::start().await;
     let app = driven_app(&gateway).await;
-    let senders = dispatch::Senders::from_settings(&app.state.settings);
+    let senders =
+        dispatch::Senders::from_settings(&app.state.settings).with_code_key(app.state.key.clone());
     let (staff, _party, case_id) = case_with_party(&app, "2026-518").await;
     gateway.set(Mode::Fail(503));
     let a = uploaded(&staff, &case_id, "scene_diagram", "现场图", "a.pdf", PDF).await;
@@ -404,7 +405,7 @@ async fn two_instances_sharing_one_outbox_send_each_message_exactly_once() {
         .unwrap()
         .unwrap();
     let party = account::Entity::find()
-        .filter(account::Column::Mobile.eq("13800138000"))
+        .filter(account::Column::LoginMasked.eq("1101**********0011"))
         .one(&a.state.db)
         .await
         .unwrap()
@@ -430,8 +431,8 @@ async fn two_instances_sharing_one_outbox_send_each_message_exactly_once() {
     txn.commit().await.unwrap();
     // Both instances' dispatchers run on their own; two more rounds each, at the same time.
     let (sa, sb) = (
-        dispatch::Senders::from_settings(&a.state.settings),
-        dispatch::Senders::from_settings(&b.state.settings),
+        dispatch::Senders::from_settings(&a.state.settings).with_code_key(a.state.key.clone()),
+        dispatch::Senders::from_settings(&b.state.settings).with_code_key(b.state.key.clone()),
     );
     let (ra, rb) = tokio::join!(
         dispatch::dispatch_due(&a.state.db, &a.state.audit, &a.state.clock, &sa),
@@ -754,7 +755,7 @@ async fn reminders_and_security_notices_reach_people_once() {
 
     // A reset is a security notice to the person.
     let party = account::Entity::find()
-        .filter(account::Column::Mobile.eq("13800138000"))
+        .filter(account::Column::LoginMasked.eq("1101**********0011"))
         .one(&app.state.db)
         .await
         .unwrap()
@@ -824,7 +825,8 @@ async fn a_delivery_left_claimed_by_a_dead_instance_is_sent_after_its_lease_with
     claimed.attempts = sea_orm::Set(1);
     claimed.update(&app.state.db).await.unwrap();
 
-    let senders = dispatch::Senders::from_settings(&app.state.settings);
+    let senders =
+        dispatch::Senders::from_settings(&app.state.settings).with_code_key(app.state.key.clone());
     let round =
         || dispatch::dispatch_due(&app.state.db, &app.state.audit, &app.state.clock, &senders);
     assert_eq!(
@@ -1008,7 +1010,7 @@ async fn an_sms_to_someone_who_uses_the_portal_in_english_is_in_english_alone() 
         let db = app.state.db.clone();
         async move {
             account::Entity::find()
-                .filter(account::Column::Mobile.eq("13800138000"))
+                .filter(account::Column::LoginMasked.eq("1101**********0011"))
                 .one(&db)
                 .await
                 .unwrap()

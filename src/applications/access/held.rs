@@ -46,6 +46,9 @@ struct Sealed {
     content_type: String,
     size: u64,
     sha256: String,
+    /// Empty in a hold sealed before SM3 was measured (issue 36).
+    #[serde(default)]
+    sm3: String,
     crc32: u32,
     /// Unix seconds.
     until: i64,
@@ -95,6 +98,7 @@ pub fn hold(key: &ServerKey, browser: &str, proof: &Received, now: OffsetDateTim
         content_type: proof.content_type.to_owned(),
         size: proof.stored.size,
         sha256: proof.stored.sha256.clone(),
+        sm3: proof.stored.sm3.clone(),
         crc32: proof.stored.crc32,
         until: (now + Duration::minutes(HOLD_MINUTES)).unix_timestamp(),
     };
@@ -159,6 +163,7 @@ pub async fn open(
             stored: Stored {
                 size: sealed.size,
                 sha256: sealed.sha256,
+                sm3: sealed.sm3,
                 crc32: sealed.crc32,
             },
             content_type,
@@ -193,6 +198,7 @@ mod tests {
             stored: Stored {
                 size: 3,
                 sha256: "ab".into(),
+                sm3: "cd".into(),
                 crc32: 1,
             },
             content_type: "application/pdf",

@@ -25,8 +25,12 @@ pub struct Model {
     pub plate: String,
     /// The insurance policy covering the vehicle (insurers).
     pub policy_no: Option<String>,
+    /// The mobile number given, sealed (`ServerKey::seal_contact`): never kept in clear.
     pub mobile: String,
+    /// The e-mail address given, if any, sealed as `mobile` is.
     pub email: Option<String>,
+    /// Keyed hash of the mobile number (`ServerKey::contact_hash`): what it is looked up by.
+    pub mobile_hash: Option<String>,
     /// The signed authorisation or proof: its object in the store (`gc` counts it referenced),
     /// its file name as given, sniffed type, size and SHA-256.
     pub proof_key: String,

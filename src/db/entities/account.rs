@@ -24,9 +24,10 @@ pub struct Model {
     pub locked_until: Option<TimeDateTimeWithTimeZone>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
-    /// Where SMS notifications go (11 digits), if the person gave one.
+    /// Where SMS notifications go (11 digits), if the person gave one: sealed
+    /// (`ServerKey::seal_contact`), never kept in clear.
     pub mobile: Option<String>,
-    /// Where e-mail notifications go, if the person gave one.
+    /// Where e-mail notifications go, if the person gave one: sealed as `mobile` is.
     pub email: Option<String>,
     /// The channels the person chose besides the inbox, which is always on.
     pub notify_sms: bool,
@@ -45,6 +46,9 @@ pub struct Model {
     /// The language the person last used the portal in (`zh-CN` or `en`: switched to, signed
     /// in or applied in); their SMS and e-mail are written in it alone. `None`: Chinese.
     pub language: Option<String>,
+    /// The care mode (长辈版: large text and targets) is on for them: the pages follow it once
+    /// they sign in, whatever the device's cookie said before (`routes::public::care_get`).
+    pub care: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

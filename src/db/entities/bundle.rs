@@ -13,6 +13,9 @@ pub struct Model {
     /// Hex SHA-256 of everything the bytes depend on except `generated_at`.
     pub contents: String,
     pub generated_at: TimeDateTimeWithTimeZone,
+    /// The time-stamping authority's DER response for this bundle's `manifest.json`
+    /// (`PORTAL_TSA_URL`), kept so the same bundle is the same bytes again.
+    pub timestamp_token: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ pub struct Model {
     pub name: String,
     pub created_by: Uuid,
     pub created_at: TimeDateTimeWithTimeZone,
+    /// The party's mobile number, sealed (`ServerKey::seal_contact`): never kept in clear.
     pub mobile: Option<String>,
 }
 

@@ -16,6 +16,8 @@ pub struct Model {
     pub content_type: String,
     /// Hex SHA-256 of the copy's bytes (in its `material.rendered` event, for tracing).
     pub sha256: String,
+    /// Hex SM3 of the copy (issue 36); `None` for a copy made before.
+    pub sm3: Option<String>,
     pub crc32: i64,
     pub size: i64,
     /// The code burned into it: the first 8 hex digits of the access event's chain hash.

@@ -18,6 +18,9 @@ pub struct Model {
     pub content_type: String,
     pub size: i64,
     pub sha256: String,
+    /// Hex SM3 (GB/T 32905); `None` for a material recorded before issue 36 until backfilled
+    /// (`materials::sm3`).
+    pub sm3: Option<String>,
     pub crc32: i64,
     /// `cases/{case_id}/{material_id}`.
     pub object_key: String,
@@ -31,6 +34,8 @@ pub struct Model {
     pub decided_by: Option<Uuid>,
     pub decided_at: Option<TimeDateTimeWithTimeZone>,
     pub superseded_by: Option<Uuid>,
+    /// 证明对象: what staff say the material proves (≤ 200 characters), for the evidence index.
+    pub proves: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,7 +12,8 @@ pub struct Model {
     pub notification_id: Uuid,
     /// `sms` | `email`.
     pub channel: String,
-    /// The mobile number or e-mail address at the time of the event.
+    /// The mobile number or e-mail address at the time of the event, sealed
+    /// (`ServerKey::seal_contact`); emptied once delivered long enough (`retention`).
     pub address: String,
     /// Sent to the provider with every attempt, so a retry is recognised, not delivered twice.
     #[sea_orm(unique)]

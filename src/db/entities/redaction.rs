@@ -18,6 +18,8 @@ pub struct Model {
     pub content_type: String,
     /// Hex SHA-256, CRC-32 and length of the copy; `None` until a video's copy is made.
     pub sha256: Option<String>,
+    /// Hex SM3 of the copy (issue 36); `None` until made, or for a copy made before.
+    pub sm3: Option<String>,
     pub crc32: Option<i64>,
     pub size: Option<i64>,
     /// The boxes as JSON (`redaction::Areas`): where, on which page or when, and why.

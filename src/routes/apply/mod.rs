@@ -371,7 +371,7 @@ async fn answer(
         }
     };
     if !sent.confirm_duplicate
-        && let Some(earlier) = access::earlier_same(&state.db, &checked, now).await?
+        && let Some(earlier) = access::earlier_same(&state.db, &state.key, &checked, now).await?
     {
         return Ok(Answer::Again {
             errors: FieldErrors::default(),

@@ -73,12 +73,18 @@ async fn by_key(
 fn status_page(
     state: &AppState,
     csrf_token: String,
-    (app, case, brigade): (access_application::Model, case::Model, String),
+    (mut app, case, brigade): (access_application::Model, case::Model, String),
     key: String,
     new: bool,
     voucher: Option<grant::Voucher>,
 ) -> StatusPage {
     let locale = crate::i18n::Locale::current();
+    // The page's form signs in with the number the application gave: opened for its holder
+    // alone (it is sealed at rest).
+    app.mobile = state
+        .key
+        .open_contact(crate::keys::Contact::Mobile, &app.mobile)
+        .unwrap_or_default();
     let scope =
         (app.state == AccessState::Approved).then(|| scope_text(&app, "staff.access.staff_scope"));
     let mut layout = Layout::new();

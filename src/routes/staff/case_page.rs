@@ -153,6 +153,11 @@ pub struct MaterialRow {
     pub original_name: String,
     pub size: String,
     pub uploaded: String,
+    /// Both digests of the stored bytes (issue 36); SM3 "—" until filled in.
+    pub sha256: String,
+    pub sm3: String,
+    /// 证明对象, for the evidence index.
+    pub proves: Option<String>,
     /// Its state, with the ground if withheld.
     pub state: String,
     /// Its entry in the "correct (replace)" list: kind and title.
@@ -198,7 +203,7 @@ pub(super) async fn case_page_typed(
         vehicles: vehicles::rows(state, &case).await?,
         materials: materials_section(materials),
         applications: applications::of_case(state, &case).await?,
-        notices: crate::routes::inbox::sent_rows(&state.db, case.id).await?,
+        notices: crate::routes::inbox::sent_rows(&state.db, &state.key, case.id).await?,
         case,
     })
 }
@@ -323,6 +328,9 @@ pub fn materials_section(materials: Vec<material::Model>) -> MaterialsSection {
             kind: crate::i18n::label(m.kind),
             size: human_size(m.size),
             uploaded: cst(m.uploaded_at),
+            sha256: m.sha256.clone(),
+            sm3: m.sm3.clone().unwrap_or_else(|| "—".into()),
+            proves: m.proves.clone(),
             state: match (m.state, m.superseded_by.is_some(), m.withhold_ground) {
                 (_, true, _) => t("staff.materials.superseded"),
                 (MaterialState::Withheld, _, Some(g)) => locale.tf(

@@ -79,6 +79,8 @@ fn a_material(kind: MaterialKind, state: MaterialState) -> material::Model {
         decided_by: None,
         decided_at: None,
         superseded_by: None,
+        sm3: None,
+        proves: None,
     }
 }
 

@@ -49,6 +49,8 @@ struct Uploaded {
     id: Uuid,
     title: String,
     sha256: String,
+    /// Hex SM3 (issue 36).
+    sm3: Option<String>,
     size: i64,
     content_type: String,
     duplicate_of: Option<Uuid>,
@@ -91,6 +93,7 @@ pub async fn material_upload_post(
                 &field("kind"),
                 &field("title"),
                 Uuid::parse_str(field("supersedes").trim()).ok(),
+                client_of(&req),
             )
             .await
         }
@@ -101,6 +104,7 @@ pub async fn material_upload_post(
             id: m.id,
             title: m.title,
             sha256: m.sha256,
+            sm3: m.sm3,
             size: m.size,
             content_type: m.content_type,
             duplicate_of: duplicate.map(|d| d.id),
@@ -269,4 +273,43 @@ pub async fn view_upload_get(
         case,
         accept: crate::materials::EVIDENCE_TYPES.join(","),
     })
+}
+
+#[derive(Deserialize)]
+pub struct ProvesForm {
+    #[serde(default)]
+    proves: String,
+}
+
+/// `POST /staff/cases/{id}/materials/{material_id}/proves` (form: `proves`): what the material
+/// proves (证明对象), printed in the evidence index of every bundle; empty clears it. Audited.
+pub async fn material_proves_post(
+    staff: StaffUser,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    form: web::Form<ProvesForm>,
+) -> AppResult<HttpResponse> {
+    use crate::materials::MaterialError;
+    let (case_id, material_id) = path.into_inner();
+    let (permit, case) = authorize(&state, &staff, &req, case_id).await?;
+    let saved = crate::materials::set_proves(
+        &state.db,
+        &state.audit,
+        &staff.0.account,
+        &permit,
+        material_id,
+        &form.proves,
+    )
+    .await;
+    match saved {
+        Ok(m) => Ok(flash::see_other(
+            &format!("/staff/cases/{case_id}#materials"),
+            Flash::new("saved").with("title", &m.title),
+        )),
+        Err(MaterialError::Invalid(m)) => {
+            refused(&state, &staff, case, CaseError::Invalid(m)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -35,6 +35,8 @@ pub(super) struct Version {
     pub state: String,
     pub current: bool,
     pub sha256: String,
+    /// The copy's SM3 (issue 36), empty for a copy made before.
+    pub sm3: String,
     pub reviewable: bool,
     pub reviewed_by: Option<String>,
     pub progress: Option<u32>,
@@ -175,6 +177,7 @@ async fn versions(state: &AppState, material_id: Uuid) -> AppResult<Vec<Version>
                     state: locale.label(r.state),
                     current: r.replaced_by.is_none(),
                     sha256: r.sha256.clone().unwrap_or_default(),
+                    sm3: r.sm3.clone().unwrap_or_default(),
                     reviewable: r.replaced_by.is_none() && r.state == RedactionState::Unreviewed,
                     reviewed_by,
                     progress: crate::redaction::progress(r.id).map(|f| (f * 100.0).round() as u32),

@@ -3,6 +3,10 @@
 //! bundle's `manifest.json` is signed as a compact JWS (RFC 7515, `alg` EdDSA) with
 //! `jsonwebtoken`; the public key is published as a PEM and a JWK set, so anyone can check a
 //! manifest offline or on the portal's public verification page.
+//!
+//! Beside it, an SM2 signature (`sm2_key`: GB/T 32918 with SM3, behind the [`ManifestSigner`]
+//! trait a certified module may take over) over the same bytes, and an RFC 3161 timestamp token
+//! from the authority `PORTAL_TSA_URL` names (`timestamp`).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::keys::KeyError;
 
+pub mod sm2_key;
+pub mod timestamp;
+
+pub use sm2_key::{ManifestSigner, Sm2Error, Sm2Key, Sm2Public};
+
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32 key bytes follow.
 const SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
@@ -23,6 +32,9 @@ pub struct ManifestKey {
     encoding: EncodingKey,
     public: Vec<u8>,
     kid: String,
+    /// The SM2 signer beside this key, where the installation has one (every running portal
+    /// does: `startup` generates or reads it).
+    sm2: Option<std::sync::Arc<dyn ManifestSigner>>,
 }
 
 impl std::fmt::Debug for ManifestKey {
@@ -94,7 +106,26 @@ impl ManifestKey {
             encoding: EncodingKey::from_ed_der(der),
             public,
             kid,
+            sm2: None,
         })
+    }
+
+    /// This key with `signer` signing beside it (SM2).
+    pub fn with_sm2(mut self, signer: std::sync::Arc<dyn ManifestSigner>) -> Self {
+        self.sm2 = Some(signer);
+        self
+    }
+
+    /// The SM2 signer beside this key, if any.
+    pub fn sm2(&self) -> Option<&dyn ManifestSigner> {
+        self.sm2.as_deref()
+    }
+
+    /// The SM2 public key that checks what [`ManifestKey::sm2`] signs.
+    pub fn sm2_public(&self) -> Option<Sm2Public> {
+        self.sm2
+            .as_ref()
+            .and_then(|s| Sm2Public::from_pem(&s.public_pem()))
     }
 
     /// The key id carried in every JWS header: the first 8 bytes of the public key's SHA-256.
