@@ -168,6 +168,9 @@ impl Cache {
             .tempfile_in(&self.dir)?;
         temp.write_all(&header(raster))?;
         temp.write_all(&raster.pixels)?;
+        // Its use noted by the same clock as a hit's (`get`), not the file system's: the two
+        // order the evictions, and may differ (a clock moved in tests, or set by hand).
+        temp.as_file().set_modified(SystemTime::now())?;
         temp.persist(self.dir.join(&key.0)).map_err(|e| e.error)?;
         Ok(())
     }
