@@ -167,7 +167,9 @@ async fn names_of(
     db: &DatabaseConnection,
     events: &[audit_event::Model],
 ) -> Result<std::collections::HashMap<Uuid, String>, sea_orm::DbErr> {
-    let ids: Vec<Uuid> = events.iter().filter_map(|e| e.actor_id).collect();
+    // Each person once: a material viewed thousands of times has a handful of viewers, and a
+    // list of one id per event would pass the database's limit on parameters.
+    let ids: std::collections::BTreeSet<Uuid> = events.iter().filter_map(|e| e.actor_id).collect();
     Ok(account::Entity::find()
         .filter(account::Column::Id.is_in(ids))
         .all(db)
